@@ -1,0 +1,32 @@
+"""Time in one place: an injectable clock and one RFC 3339 parser."""
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]  # returns an aware UTC datetime
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def fixed_clock(at: datetime) -> Clock:
+    return lambda: at
+
+
+def parse_instant(text: str) -> datetime:
+    """RFC 3339 / ISO 8601 with an offset or Z -> aware UTC. ValueError otherwise."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"{text!r} is not a timestamp")
+    cleaned = _FRACTION.sub(r"\1", text.strip())  # nanoseconds: keep microseconds
+    parsed = datetime.fromisoformat(cleaned)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
+    return parsed.astimezone(UTC)
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""One module per command; the CLI imports only the one it runs."""

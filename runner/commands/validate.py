@@ -1,0 +1,61 @@
+"""``ftjanitor validate PATH...``: every problem in every file, gcc-style."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from runner.errors import EXIT_INVALID, EXIT_OK
+from runner.jobfile.diagnostics import Diagnostic, JobFileError
+from runner.jobfile.validate import load_job_file
+
+
+def job_files(paths: list[str]) -> list[str]:
+    """Expand folders to their *.yaml / *.yml files (sorted, recursive)."""
+    out: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            out.extend(str(p) for p in found) if found else out.append(raw)
+        else:
+            out.append(raw)
+    return out
+
+
+def check(path: str) -> list[Diagnostic]:
+    if Path(path).is_dir():
+        return [Diagnostic(path, 1, 1, "(document)", "no *.yaml or *.yml files in this folder")]
+    try:
+        load_job_file(path)
+    except JobFileError as exc:
+        return exc.diagnostics
+    return []
+
+
+def run(args: argparse.Namespace) -> int:
+    results = {path: check(path) for path in job_files(args.paths)}
+    invalid = sum(1 for errors in results.values() if errors)
+    errors = sum(len(errors) for errors in results.values())
+    if args.json:
+        report = {
+            "valid": len(results) - invalid,
+            "invalid": invalid,
+            "files": [
+                {"file": path, "valid": not diags, "errors": [d.as_dict() for d in diags]}
+                for path, diags in results.items()
+            ],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        for diags in results.values():
+            for diagnostic in diags:
+                print(diagnostic, file=sys.stderr)
+        noun = "file" if len(results) == 1 else "files"
+        if invalid:
+            print(f"{invalid} of {len(results)} job {noun} invalid ({errors} errors)")
+        else:
+            print(f"{len(results)} job {noun} valid")
+    return EXIT_INVALID if invalid else EXIT_OK

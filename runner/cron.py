@@ -1,0 +1,107 @@
+"""Crontab expressions with crontab's meaning, parsed without importing APScheduler.
+
+APScheduler 3's ``CronTrigger.from_crontab`` numbers weekdays from Monday and ANDs
+day-of-month with day-of-week; crontab numbers from Sunday (0 and 7) and ORs the two
+when both are restricted. We parse into explicit value sets here and let
+``runner.triggers`` build APScheduler triggers from them.
+"""
+
+import re
+from dataclasses import dataclass
+
+from runner.durations import parse_duration
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+# (name, low, high, names mapped to numbers)
+_FIELDS: list[tuple[str, int, int, dict[str, int]]] = [
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {n: i + 1 for i, n in enumerate(_MONTHS)}),
+    ("day of week", 0, 7, {n: i for i, n in enumerate(_DAYS)}),
+]
+_ITEM = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/([0-9]+))?$")
+EVERY_PREFIX = "every "
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    minute: tuple[int, ...]
+    hour: tuple[int, ...]
+    day: tuple[int, ...]
+    month: tuple[int, ...]
+    weekday: tuple[int, ...]  # 0 = Sunday .. 6 = Saturday (7 folded into 0)
+    day_restricted: bool  # field did not start with '*'
+    weekday_restricted: bool
+
+
+@dataclass(frozen=True)
+class EverySpec:
+    seconds: int
+
+
+def _value(token: str, field: str, low: int, high: int, names: dict[str, int]) -> int:
+    if token in names:
+        return names[token]
+    if not token.isdigit():
+        raise ValueError(f"{field}: {token!r} is not a number or name")
+    number = int(token)
+    if not low <= number <= high:
+        raise ValueError(f"{field}: {number} is outside {low}-{high}")
+    return number
+
+
+def _parse_field(text: str, field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
+    values: set[int] = set()
+    for item in text.lower().split(","):
+        match = _ITEM.match(item)
+        if not match:
+            raise ValueError(f"{field}: {item!r} is not a cron list item")
+        span, step_text = match.groups()
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"{field}: step must be at least 1")
+        if span == "*":
+            first, last = low, high
+        elif "-" in span:
+            a, b = span.split("-")
+            first = _value(a, field, low, high, names)
+            last = _value(b, field, low, high, names)
+            if first > last:
+                raise ValueError(f"{field}: range {span!r} runs backwards")
+        else:
+            first = _value(span, field, low, high, names)
+            last = high if step_text else first
+        values.update(range(first, last + 1, step))
+    return values
+
+
+def parse_crontab(expr: str) -> CronSpec:
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError(
+            f"{expr!r} is not a 5-field cron expression (minute hour day month weekday)"
+            " or 'every <duration>'"
+        )
+    sets = [_parse_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
+    weekdays = {d % 7 for d in sets[4]}
+    return CronSpec(
+        minute=tuple(sorted(sets[0])),
+        hour=tuple(sorted(sets[1])),
+        day=tuple(sorted(sets[2])),
+        month=tuple(sorted(sets[3])),
+        weekday=tuple(sorted(weekdays)),
+        day_restricted=not parts[2].startswith("*"),
+        weekday_restricted=not parts[4].startswith("*"),
+    )
+
+
+def parse_schedule(text: str) -> CronSpec | EverySpec:
+    """A job's ``schedule``: a crontab expression or ``every <duration>`` (at least 1s)."""
+    if text.startswith(EVERY_PREFIX):
+        seconds = int(parse_duration(text[len(EVERY_PREFIX) :].strip()).total_seconds())
+        if seconds < 1:
+            raise ValueError("'every' needs a duration of at least 1s")
+        return EverySpec(seconds)
+    return parse_crontab(text)

@@ -1,0 +1,27 @@
+"""Durations as job files write them: 45s, 90m, 12h, 30d, 2w."""
+
+import re
+from datetime import timedelta
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^([0-9]{1,9})([smhdw])$")
+HINT = "is not a duration like 30d, 12h, 2w (units: s, m, h, d, w)"
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30d`` into a timedelta; ValueError with a user-facing message otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} {HINT}")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_age(delta: timedelta) -> str:
+    """A short human age: 83d, 5h, 12m, 40s (largest whole unit)."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return f"-{format_age(-delta)}"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

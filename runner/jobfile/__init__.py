@@ -1,0 +1,1 @@
+"""Job files: load YAML with positions, validate against the schema and semantics."""

@@ -1,0 +1,112 @@
+"""Black Forest Labs finetunes: regional hosts, an unpaged ID list, delete by POST body."""
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from runner.clock import parse_instant
+from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
+from runner.providers.wire import error_message, failure
+
+if TYPE_CHECKING:
+    from runner.providers.http import HttpClient
+
+LIST = "/v1/my_finetunes"
+DETAILS = "/v1/finetune_details"
+DELETE = "/v1/delete_finetune"
+# Details are free-form; should a creation time ever appear, it beats first sighting.
+CREATED_KEYS = ("created_at", "creation_time", "created")
+
+
+def record_from(item: Any) -> ModelRecord:
+    """Strings are IDs; objects may carry ``id`` or ``finetune_id``; anything else is skipped."""
+    if isinstance(item, str) and item:
+        return ModelRecord(id=item, name=item)
+    if isinstance(item, dict):
+        model_id = item.get("id", item.get("finetune_id"))
+        if isinstance(model_id, str) and model_id:
+            name = item.get("name")
+            return ModelRecord(id=model_id, name=name if isinstance(name, str) else model_id)
+    return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
+
+
+def created_from_details(details: dict[str, Any]) -> Any:
+    for key in CREATED_KEYS:
+        try:
+            return parse_instant(details[key])
+        except (KeyError, ValueError, TypeError):
+            continue
+    return None
+
+
+class BflProvider:
+    def __init__(self, client: "HttpClient"):
+        self.client = client
+        self.spec = SPEC
+
+    def _ids(self) -> list[Any]:
+        response = self.client.request("GET", LIST)
+        if response.status in (404, 410):
+            raise ProviderError(
+                f"{self.client.label}: the BFL finetune API answered HTTP {response.status} on"
+                f" {LIST}: it looks retired, or base_url is not a regional host"
+                " (api.us1.bfl.ai, api.eu1.bfl.ai)"
+            )
+        if response.status != 200:
+            raise failure(self.client.label, "listing finetunes", response)
+        body = response.body
+        items = body.get("finetunes") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(
+                f"{self.client.label}: listing finetunes returned a malformed body"
+                " (expected an object with a finetunes list)"
+            )
+        return items
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        for item in self._ids():
+            yield record_from(item)
+
+    def exists(self, model_id: str) -> bool:
+        # No documented single-finetune lookup with a defined not-found: the list is the truth.
+        return any(record_from(item).id == model_id for item in self._ids())
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        response = self.client.request("GET", DETAILS, params={"finetune_id": model_id})
+        if response.status != 200 or not isinstance(response.body, dict):
+            raise failure(self.client.label, f"details of {model_id}", response)
+        inner = response.body.get("finetune_details")
+        return inner if isinstance(inner, dict) else {}
+
+    def delete(self, model_id: str) -> DeleteResult:
+        response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
+        if response.status == 200:
+            body = response.body if isinstance(response.body, dict) else {}
+            confirmed = body.get("deleted_finetune_id", model_id)
+            if confirmed != model_id:
+                return DeleteResult(
+                    "failed",
+                    200,
+                    response.attempts,
+                    f"provider confirmed a different ID {confirmed!r}",
+                )
+            return DeleteResult("deleted", 200, response.attempts)
+        if response.status == 404:
+            return DeleteResult("already_absent", 404, response.attempts)
+        return DeleteResult("failed", response.status, response.attempts, error_message(response))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+SPEC = ProviderSpec(
+    type="bfl",
+    default_base_url="https://api.us1.bfl.ai",
+    default_api_key_env="BFL_API_KEY",
+    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
+    has_created_at=False,
+    has_status=False,
+    paged=False,
+    details_for_age=True,
+    auth_header=lambda key: {"x-key": key},
+    factory=BflProvider,
+)

@@ -1,0 +1,58 @@
+"""APScheduler triggers with crontab's meaning, built from runner.cron's parsed specs."""
+
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from runner.cron import CronSpec, EverySpec, parse_schedule
+
+# `every` intervals count from a fixed origin, so a restart never shifts their phase.
+EVERY_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+_APS_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def _listed(values: tuple[int, ...]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _cron(spec: CronSpec, zone: tzinfo, *, day: bool, weekday: bool) -> CronTrigger:
+    return CronTrigger(
+        minute=_listed(spec.minute),
+        hour=_listed(spec.hour),
+        month=_listed(spec.month),
+        day=_listed(spec.day) if day else "*",
+        # Names, not numbers: APScheduler counts weekdays from Monday, crontab from Sunday.
+        day_of_week=",".join(_APS_WEEKDAYS[d] for d in spec.weekday) if weekday else "*",
+        timezone=zone,
+    )
+
+
+def build_trigger(schedule: str, zone: tzinfo = UTC) -> BaseTrigger:
+    spec = parse_schedule(schedule)
+    if isinstance(spec, EverySpec):
+        return IntervalTrigger(seconds=spec.seconds, start_date=EVERY_ORIGIN, timezone=zone)
+    if spec.day_restricted and spec.weekday_restricted:
+        # crontab: when both day fields are restricted, either one matching is enough.
+        return OrTrigger(
+            [
+                _cron(spec, zone, day=True, weekday=False),
+                _cron(spec, zone, day=False, weekday=True),
+            ]
+        )
+    # Otherwise both fields apply together (a '*/2' field is "starred" yet still filters).
+    return _cron(spec, zone, day=True, weekday=True)
+
+
+def next_fire_times(trigger: BaseTrigger, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fire times strictly after ``after`` (deterministic, no waiting)."""
+    out: list[datetime] = []
+    previous: datetime | None = None
+    now = after + _TICK
+    while len(out) < count and (fire := trigger.get_next_fire_time(previous, now)) is not None:
+        out.append(fire)
+        previous, now = fire, fire + _TICK
+    return out
