@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -9,6 +10,7 @@ from typing import NoReturn
 from runner import __version__
 from runner.errors import EXIT_FAILED, EXIT_INVALID, CommandError
 from runner.jobfile.diagnostics import JobFileError
+from runner.providers.base import ProviderError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,6 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check job files (files or folders)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+    p = sub.add_parser("inventory", help="list what each connection can see")
+    p.add_argument("jobfile", metavar="JOBFILE")
+    p.add_argument("--provider", metavar="NAME", help="only this connection")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("simulate", help="serve fake Cohere + BFL APIs on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--seed", metavar="FILE", help="YAML/JSON with cohere: and bfl: lists")
+    p.add_argument("--models", type=int, default=50, help="generated Cohere fine-tunes")
+    p.add_argument("--bfl-models", type=int, default=10, help="generated BFL finetunes")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
+    p.add_argument("--rate-limit", type=float, default=None, help="requests/s before 429")
+    p.add_argument("--cohere-key", help="the only Cohere key accepted (default: any)")
+    p.add_argument("--bfl-key", help="the only BFL key accepted (default: any)")
+    p.add_argument("--deleted-mode", choices=["vanish", "status"], default="vanish")
+    p.add_argument("--log", metavar="FILE", help="append every request as a JSON line")
     return parser
 
 
@@ -43,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"ftjanitor: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ProviderError as exc:
+        # Rejected credentials are like missing ones: exit 2, and nothing was deleted.
+        print(f"ftjanitor: {exc}", file=sys.stderr)
+        return EXIT_INVALID if exc.auth else EXIT_FAILED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("ftjanitor: interrupted", file=sys.stderr)
         return 130

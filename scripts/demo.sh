@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# `make demo`: the whole story on the built-in simulator, no API keys needed.
+# `make demo`: the whole story on the built-in simulator, no real API keys needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+rm -rf .demo && mkdir -p .demo
+export COHERE_API_KEY=demo-cohere-key BFL_API_KEY=demo-bfl-key  # the simulator's keys
+
+ftjanitor simulate --port 8765 --seed scripts/demo-seed.yaml \
+    --cohere-key "$COHERE_API_KEY" --bfl-key "$BFL_API_KEY" --log .demo/requests.jsonl \
+    > .demo/simulator.out 2>&1 &
+sim=$!
+trap 'kill -TERM $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q listening .demo/simulator.out 2>/dev/null && break; sleep 0.1; done
+grep -q listening .demo/simulator.out || { cat .demo/simulator.out; exit 1; }
 
 step ftjanitor validate jobs/
 ftjanitor validate jobs/
 
 step ftjanitor validate tests/invalid/28-many-errors.yaml "   # an invalid file: every error, exit 2"
 ftjanitor validate tests/invalid/28-many-errors.yaml || echo "(exit code $?)"
+
+step ftjanitor inventory jobs/simulator-demo.yaml
+ftjanitor inventory jobs/simulator-demo.yaml

@@ -36,6 +36,7 @@ class ModelRecord:
     last_used: datetime | None = None
     raw: dict[str, Any] | None = None  # only from single-model fetches (details)
     problem: str | None = None  # why this listed item can never be deleted
+    first_seen: datetime | None = None  # set by the inventory for providers without created_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from runner import __version__
+from runner.providers.base import ProviderError
 from runner.providers.wire import Response, one_line
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -74,7 +75,7 @@ class RateLimiter:
             self._sleep(slot - now)
 
 
-class HttpError(Exception):
+class HttpError(ProviderError):
     """No usable HTTP response: connection refused or dropped, timeout, oversize body."""
 
     def __init__(self, message: str, *, sent: bool):

@@ -1,0 +1,41 @@
+"""What a connection holds right now, with an age basis for every model."""
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from runner.jobfile.model import Connection
+from runner.providers.base import ModelRecord, Provider, ProviderError
+from runner.providers.bfl import created_from_details
+from runner.state import State
+
+
+def _created_from_details(provider: Provider, model_id: str) -> datetime | None:
+    try:
+        created: datetime | None = created_from_details(provider.details(model_id))
+        return created
+    except (ProviderError, ValueError):
+        return None  # details are best effort: first sighting still gives an age
+
+
+def take_inventory(
+    provider: Provider, connection: Connection, state: State, now: datetime, need_ages: bool
+) -> list[ModelRecord]:
+    """List every model. Without provider timestamps, record first sightings at ``now``
+    and, when a rule needs ages and details may carry a creation time, fetch details
+    concurrently (bounded by the connection's concurrency)."""
+    records = list(provider.list_models())
+    spec = provider.spec
+    if spec.has_created_at:
+        return records
+    usable = [r.id for r in records if r.id and not r.problem]
+    first_seen = state.sight(connection.name, usable, now)
+    created: dict[str, datetime | None] = {}
+    if need_ages and spec.details_for_age and usable:
+        with ThreadPoolExecutor(max_workers=connection.concurrency) as pool:
+            found = pool.map(lambda mid: _created_from_details(provider, mid), usable)
+            created = dict(zip(usable, found, strict=True))
+    return [
+        dataclasses.replace(r, first_seen=first_seen.get(r.id), created_at=created.get(r.id))
+        for r in records
+    ]

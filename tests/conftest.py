@@ -1,0 +1,50 @@
+"""Shared fixtures: a real simulator on 127.0.0.1 and connections pointing at it."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from runner.jobfile.model import Connection
+from runner.providers import connect
+from runner.providers.base import Provider
+from runner.providers.http import RetryPolicy
+from runner.simulator import Accounts, Simulator, load_seed
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+COHERE_KEY = "co-test-key-5f0a9e77d1"
+BFL_KEY = "bfl-test-key-93be1c02aa"
+# Real waits are for production; tests keep the retry logic but not the seconds.
+FAST = RetryPolicy(backoff_factor=0.001, backoff_jitter=0.0, retry_after_max=1, read_timeout=5.0)
+SEED = Path(__file__).resolve().parent.parent / "scripts" / "demo-seed.yaml"
+
+
+def seed_accounts() -> Accounts:
+    import yaml
+
+    return load_seed(yaml.safe_load(SEED.read_text()), NOW)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as server:
+        yield server
+
+
+def connection(sim: Simulator, kind: str, **extra: object) -> Connection:
+    fields: dict[str, object] = {
+        "name": kind,
+        "type": kind,
+        "api_key_env": f"{kind.upper()}_API_KEY",
+        "base_url": sim.url,
+        "concurrency": 4,
+        "requests_per_minute": 600_000,
+    }
+    fields.update(extra)
+    return Connection(**fields)  # type: ignore[arg-type]
+
+
+def provider(sim: Simulator, kind: str, key: str | None = None, **extra: object) -> Provider:
+    default = COHERE_KEY if kind == "cohere" else BFL_KEY
+    return connect(connection(sim, kind, **extra), key or default, FAST)
