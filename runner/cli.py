@@ -33,6 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", metavar="NAME", help="only this connection")
     p.add_argument("--json", action="store_true")
 
+    for name, help_text in (
+        ("plan", "show what a run would delete (sends nothing mutating)"),
+        ("run", "delete what the plan selects"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("jobfile", metavar="JOBFILE")
+        p.add_argument("--job", action="append", metavar="NAME", help="only this job (repeatable)")
+        p.add_argument("--now", metavar="ISO8601", help="pin the clock for age rules")
+        p.add_argument("--json", action="store_true")
+        if name == "run":
+            p.add_argument("--dry-run", action="store_true", help="same as plan")
+            p.add_argument("--yes", action="store_true", help="do not ask on a terminal")
+
+    p = sub.add_parser("audit", help="verify or show an audit log")
+    p.add_argument("action", choices=["verify", "show"])
+    p.add_argument(
+        "audit_log", nargs="?", metavar="AUDIT_LOG", help="default: audit/ftjanitor.jsonl"
+    )
+    p.add_argument("--job", metavar="NAME")
+    p.add_argument("--since", metavar="ISO8601")
+    p.add_argument("--json", action="store_true", help="show: JSON lines, for jq")
+
     p = sub.add_parser("simulate", help="serve fake Cohere + BFL APIs on 127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", metavar="FILE", help="YAML/JSON with cohere: and bfl: lists")

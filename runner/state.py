@@ -4,13 +4,13 @@ First sightings give ages to providers that report no creation time (BFL); run h
 lets the scheduler catch up after downtime.
 """
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from runner.clock import parse_instant, rfc3339
+from runner.files import create_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sightings (
@@ -30,13 +30,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started_at);
 """
-
-
-def create_private(path: Path) -> None:
-    """Create a file (and its folder) readable by the owner only, if it is not there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
 
 
 class State:

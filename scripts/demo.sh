@@ -24,3 +24,18 @@ ftjanitor validate tests/invalid/28-many-errors.yaml || echo "(exit code $?)"
 
 step ftjanitor inventory jobs/simulator-demo.yaml
 ftjanitor inventory jobs/simulator-demo.yaml
+
+step ftjanitor plan jobs/simulator-demo.yaml "   # dry run: nothing mutating is sent"
+ftjanitor plan jobs/simulator-demo.yaml
+
+step ftjanitor run jobs/simulator-demo.yaml --yes
+ftjanitor run jobs/simulator-demo.yaml --yes
+
+step ftjanitor audit show .demo/audit.jsonl --job demo-cleanup
+ftjanitor audit show .demo/audit.jsonl --job demo-cleanup
+
+step ftjanitor audit verify .demo/audit.jsonl
+ftjanitor audit verify .demo/audit.jsonl
+
+mutations=$(grep -c '"method": "DELETE"\|"path": "/v1/delete_finetune"' .demo/requests.jsonl || true)
+printf '\nthe simulator saw %s deleting requests, all from `run`; its request log is .demo/requests.jsonl\n' "$mutations"

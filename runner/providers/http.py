@@ -24,6 +24,7 @@ from urllib3.util.retry import Retry
 from runner import __version__
 from runner.providers.base import ProviderError
 from runner.providers.wire import Response, one_line
+from runner.redaction import redact, secret_list
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -104,7 +105,7 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.label = label or self.base_url
         self.policy = policy
-        self._secrets = [v for v in auth_headers.values() if v]
+        self._secrets = secret_list(auth_headers.values())
         self.limiter = RateLimiter(requests_per_minute)
         self._sessions = {
             mutating: self._make_session(auth_headers, concurrency, mutating)
@@ -146,9 +147,8 @@ class HttpClient:
         return session
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        redacted: str = redact(text, self._secrets)
+        return redacted
 
     def request(
         self,

@@ -1,0 +1,284 @@
+"""Plan, run and audit against the simulator through the real engine and CLI."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.audit import read_records, verify
+from runner.cli import main
+from runner.engine import RunOptions, execute
+from runner.jobfile.validate import load_job_file
+from runner.simulator import Fault, Simulator
+from tests.conftest import BFL_KEY, COHERE_KEY, FAST, NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
+NOW_ARG = "2026-06-01T12:00:00Z"
+JOB = """version: 1
+providers:
+  cohere: {{base_url: "{url}", concurrency: 4}}
+  bfl: {{base_url: "{url}"}}
+jobs:
+  - name: cleanup
+    max_deletions: {limit}
+    targets:
+      - {{provider: cohere, status: [STATUS_FAILED]}}
+      - provider: cohere
+        name: "exp-*"
+        older_than: 30d
+        keep_latest: 2
+        protect: [sim-cohere-0001]
+      - {{provider: bfl, ids: [scratch-lora-1, scratch-lora-2, never-existed]}}
+"""
+PLANNED = {
+    ("cohere", "sim-cohere-0002"),
+    ("cohere", "sim-cohere-0003"),
+    ("cohere", "sim-cohere-0004"),
+    ("cohere", "sim-cohere-0008"),
+    ("bfl", "scratch-lora-1"),
+    ("bfl", "scratch-lora-2"),
+}
+
+
+def write_job(tmp_path: Path, sim: Simulator, limit: int = 10) -> str:
+    path = tmp_path / "job.yaml"
+    path.write_text(JOB.format(url=sim.url, limit=limit))
+    return str(path)
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+def events(tmp_path: Path) -> list[dict[str, object]]:
+    return list(read_records(tmp_path / "audit" / "ftjanitor.jsonl"))
+
+
+def test_plan_sends_no_mutating_request(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("plan", write_job(tmp_path, sim), "--now", NOW_ARG) == 0
+    out = capsys.readouterr().out
+    assert sim.mutations() == [] and sim.deleted == []
+    assert "6 to delete, 4 kept (1 protected), 1 already absent" in out
+    assert "sim-cohere-0001  exp-baseline" in out and "protected" in out
+    recorded = [e["event"] for e in events(tmp_path)]
+    assert recorded == ["run.start"] + ["delete.planned"] * 6 + ["run.end"]
+    assert "delete.intent" not in recorded
+
+
+def test_plan_json_lists_every_model(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("run", write_job(tmp_path, sim), "--dry-run", "--json", "--now", NOW_ARG) == 0
+    report = json.loads(capsys.readouterr().out)
+    (job,) = report["jobs"]
+    ids = {(d["connection"], d["id"]) for d in job["decisions"]}
+    assert len([i for i in ids if i[0] == "cohere"]) == 12  # every Cohere model looked at
+    assert {
+        (d["connection"], d["id"]) for d in job["decisions"] if d["decision"] == "delete"
+    } == PLANNED
+    assert sim.mutations() == []
+
+
+def test_run_deletes_exactly_the_plan(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = write_job(tmp_path, sim)
+    assert run_cli("run", job, "--yes", "--now", NOW_ARG) == 0
+    assert set(sim.deleted) == PLANNED and len(sim.deleted) == len(PLANNED)
+    out = capsys.readouterr().out
+    assert "deleted 6, already absent 1, failed 0, skipped 0 - ok" in out
+    records = events(tmp_path)
+    intents = [(r["provider"], r["model_id"]) for r in records if r["event"] == "delete.intent"]
+    outcomes = [(r["provider"], r["model_id"]) for r in records if r["event"] == "delete.outcome"]
+    assert set(intents) == set(outcomes) == PLANNED
+    for record in records:  # every intent is written before its outcome
+        if record["event"] == "delete.outcome":
+            assert any(
+                r["event"] == "delete.intent"
+                and r["model_id"] == record["model_id"]
+                and r["seq"] < record["seq"]
+                for r in records
+            )
+    end = records[-1]
+    assert (end["event"], end["status"], end["deleted"], end["already_absent"]) == (
+        "run.end",
+        "ok",
+        6,
+        1,
+    )
+    assert verify(tmp_path / "audit" / "ftjanitor.jsonl").ok
+    # A second run finds nothing left to do, and deletes nothing twice.
+    assert run_cli("run", job, "--yes", "--now", NOW_ARG) == 0
+    assert len(sim.deleted) == len(PLANNED)
+
+
+def test_max_deletions_aborts_with_zero_deletes(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("run", write_job(tmp_path, sim, limit=5), "--yes", "--now", NOW_ARG) == 1
+    assert sim.mutations() == []
+    out = capsys.readouterr().out
+    assert "would delete 6 models, over its max_deletions of 5: nothing deleted" in out
+    assert events(tmp_path)[-1]["status"] == "aborted"
+
+
+def test_a_failed_delete_gives_exit_1_and_the_others_still_happen(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.faults = [
+        Fault(
+            "status",
+            method="DELETE",
+            path="/v1/finetuning/finetuned-models/sim-cohere-0003",
+            status=400,
+        )
+    ]
+    assert run_cli("run", write_job(tmp_path, sim), "--yes", "--now", NOW_ARG) == 1
+    assert set(sim.deleted) == PLANNED - {("cohere", "sim-cohere-0003")}
+    out = capsys.readouterr().out
+    assert "failed 1" in out and "partial" in out
+    assert "failed: cohere sim-cohere-0003: simulated error 400" in out
+    outcome = next(
+        r
+        for r in events(tmp_path)
+        if r.get("model_id") == "sim-cohere-0003" and r["event"] == "delete.outcome"
+    )
+    assert (outcome["result"], outcome["http_status"], outcome["attempts"]) == ("failed", 400, 1)
+
+
+def test_an_edited_record_fails_verify(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_cli("run", write_job(tmp_path, sim), "--yes", "--now", NOW_ARG)
+    log = tmp_path / "audit" / "ftjanitor.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    lines[4] = lines[4].replace("sim-cohere-0", "sim-cohere-9")
+    log.write_text("".join(lines))
+    capsys.readouterr()
+    assert run_cli("audit", "verify", str(log)) == 1
+    assert "TAMPERED or damaged at seq 5: line 5: hash does not match" in capsys.readouterr().out
+    del lines[4]
+    log.write_text("".join(lines))
+    assert run_cli("audit", "verify", str(log)) == 1
+    assert "at seq 5: line 5: seq 6 where 5 was due" in capsys.readouterr().out
+
+
+def test_a_torn_tail_is_recovered_and_verifies(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = write_job(tmp_path, sim)
+    run_cli("plan", job, "--now", NOW_ARG)
+    log = tmp_path / "audit" / "ftjanitor.jsonl"
+    torn = b'{"v":1,"seq":9,"event":"delete.int'
+    with open(log, "ab") as handle:
+        handle.write(torn)
+    assert not verify(log).ok
+    run_cli("plan", job, "--now", NOW_ARG)
+    verdict = verify(log)
+    assert verdict.ok, verdict.message
+    recovered = [r for r in read_records(log) if r["event"] == "audit.recovered"]
+    assert recovered and recovered[0]["torn_bytes"] == len(torn) + 1  # with the newline added
+
+
+def test_killed_between_intent_and_outcome_is_reconciled(
+    tmp_path: Path, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import seed_accounts
+
+    with Simulator(seed_accounts(), faults=[Fault("delay", method="DELETE", seconds=1.5)]) as sim:
+        job = write_job(tmp_path, sim)
+        log = tmp_path / "audit" / "ftjanitor.jsonl"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "runner", "run", job, "--yes", "--now", NOW_ARG],
+            env={**os.environ, **KEYS},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if log.exists() and b"delete.intent" in log.read_bytes():
+                break
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        orphans = {r["model_id"] for r in read_records(log) if r["event"] == "delete.intent"}
+        assert orphans and not [r for r in read_records(log) if r["event"] == "delete.outcome"]
+        while any(r.method == "DELETE" and r.status == 0 for r in sim.requests):
+            time.sleep(0.02)  # the server finishes the deletes it had received
+        sim.faults = []
+        done_by_server = {mid for _, mid in sim.deleted}
+        assert run_cli("run", job, "--yes", "--now", NOW_ARG) == 0
+    reconciled = {r["model_id"]: r for r in read_records(log) if r["event"] == "delete.reconciled"}
+    assert set(reconciled) == orphans
+    # Killed after the intent but before the request left: "present", and deleted now.
+    for model_id, record in reconciled.items():
+        assert record["result"] == ("deleted" if model_id in done_by_server else "present")
+    assert "after an interrupted run" in capsys.readouterr().out
+    assert set(sim.deleted) == PLANNED and len(sim.deleted) == len(PLANNED)
+    assert verify(log).ok
+
+
+def test_no_key_value_reaches_audit_stdout_or_stderr(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = write_job(tmp_path, sim)
+    run_cli("plan", job, "--now", NOW_ARG)
+    run_cli("run", job, "--yes", "--json", "--now", NOW_ARG)
+    run_cli("inventory", job)
+    os.environ["COHERE_API_KEY"] = "wrong-" + COHERE_KEY  # rejected: the error must not echo it
+    run_cli("run", job, "--yes", "--now", NOW_ARG)
+    out, err = capsys.readouterr()
+    audit_text = (tmp_path / "audit" / "ftjanitor.jsonl").read_text()
+    for secret in (COHERE_KEY, BFL_KEY):
+        assert secret not in out and secret not in err and secret not in audit_text
+    assert "HTTP 401: invalid api token" in out
+
+
+def test_unknown_job_and_bad_now_exit_2(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = write_job(tmp_path, sim)
+    assert run_cli("plan", job, "--job", "nope") == 2
+    assert run_cli("plan", job, "--now", "yesterday") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "no job named 'nope' (jobs: cleanup)" in err[0] and err[1].startswith(
+        "ftjanitor: --now:"
+    )
+    assert sim.requests == []
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "jobs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_job_file_plans(example: Path, tmp_path: Path, sim: Simulator) -> None:
+    job_file = load_job_file(str(example))
+    pointed = dataclasses.replace(
+        job_file,
+        connections={
+            name: dataclasses.replace(conn, base_url=sim.url)
+            for name, conn in job_file.connections.items()
+        },
+        audit_log=tmp_path / "audit.jsonl",
+        state=tmp_path / "state.sqlite3",
+    )
+    environ = {
+        conn.api_key_env: (COHERE_KEY if conn.type == "cohere" else BFL_KEY)
+        for conn in pointed.connections.values()
+    }
+    report = execute(pointed, RunOptions(dry_run=True, now=NOW, environ=environ, policy=FAST))
+    assert report.exit_code == 0
+    assert [o.job for o in report.outcomes] == [j.name for j in job_file.jobs]
+    assert sim.mutations() == []
