@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,8 @@ def _whole_record(line: bytes, seq: int, prev: str) -> tuple[int, str] | None:
 
 
 class AuditLog:
-    """Appends records; locks the file against other writers for its lifetime."""
+    """Appends records. Each append holds an exclusive file lock and first re-reads the
+    tail if another process wrote since, so writers in several processes keep one chain."""
 
     def __init__(self, path: Path, secrets: Iterable[str] = (), clock: Clock = system_clock):
         self.path = path
@@ -93,7 +95,16 @@ class AuditLog:
         self._lock = threading.Lock()
         create_private(path)
         self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.seq, self.prev = 0, GENESIS
+        self._size = -1  # file size after our last write; anything else means re-read
+        with self._lock, _flocked(self.fd):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Catch up with the file: last record's seq and hash; end and report a torn tail."""
+        size = os.fstat(self.fd).st_size
+        if size == self._size:
+            return
         last, torn = _last_lines(self.fd)
         self.seq, self.prev = 0, GENESIS
         if last is not None:
@@ -101,9 +112,9 @@ class AuditLog:
                 record = json.loads(last)
                 self.seq, self.prev = int(record["seq"]), str(record["hash"])
             except (ValueError, KeyError, TypeError):
-                os.close(self.fd)
                 raise AuditError(
-                    f"{path}: the last complete record is unreadable; run `ftjanitor audit verify`"
+                    f"{self.path}: the last complete record is unreadable;"
+                    " run `ftjanitor audit verify`"
                 ) from None
         if torn and (whole := _whole_record(torn, self.seq, self.prev)):
             os.write(self.fd, b"\n")  # only the newline was lost: the record stands
@@ -111,35 +122,39 @@ class AuditLog:
         elif torn:
             # A crash mid-write left half a line: end it, and say so in the chain.
             os.write(self.fd, b"\n")
-            self.append(
-                "audit.recovered",
-                None,
-                {
-                    "torn_bytes": len(torn) + 1,
-                    "torn_sha256": hashlib.sha256(torn + b"\n").hexdigest(),
-                },
-                sync=True,
-            )
+            fields = {
+                "torn_bytes": len(torn) + 1,
+                "torn_sha256": hashlib.sha256(torn + b"\n").hexdigest(),
+            }
+            self._write("audit.recovered", None, fields)
+            os.fsync(self.fd)
+        self._size = os.fstat(self.fd).st_size
+
+    def _write(self, event: str, run_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "v": VERSION,
+            "seq": self.seq + 1,
+            "ts": rfc3339(self.clock()),
+            "event": event,
+            "run_id": run_id,
+            "prev": self.prev,
+            **redact(fields, self.secrets),
+        }
+        record["hash"] = record_hash(record)
+        line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        data = (line + "\n").encode()
+        if os.write(self.fd, data) != len(data):  # one write per record, or an error
+            raise AuditError(f"{self.path}: short write; the disk may be full")
+        self.seq, self.prev = record["seq"], record["hash"]
+        return record
 
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]:
-        with self._lock:
-            record: dict[str, Any] = {
-                "v": VERSION,
-                "seq": self.seq + 1,
-                "ts": rfc3339(self.clock()),
-                "event": event,
-                "run_id": run_id,
-                "prev": self.prev,
-                **redact(fields, self.secrets),
-            }
-            record["hash"] = record_hash(record)
-            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            data = (line + "\n").encode()
-            if os.write(self.fd, data) != len(data):  # one write per record, or nothing
-                raise AuditError(f"{self.path}: short write; the disk may be full")
-            self.seq, self.prev = record["seq"], record["hash"]
+        with self._lock, _flocked(self.fd):
+            self._refresh()
+            record = self._write(event, run_id, fields)
+            self._size = os.fstat(self.fd).st_size
         if sync:
             os.fsync(self.fd)
         return record
@@ -147,6 +162,15 @@ class AuditLog:
     def close(self) -> None:
         os.fsync(self.fd)
         os.close(self.fd)
+
+
+@contextmanager
+def _flocked(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

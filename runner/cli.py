@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dry-run", action="store_true", help="same as plan")
             p.add_argument("--yes", action="store_true", help="do not ask on a terminal")
 
+    p = sub.add_parser("schedule", help="daemon: run every job that has a schedule")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+
     p = sub.add_parser("audit", help="verify or show an audit log")
     p.add_argument("action", choices=["verify", "show"])
     p.add_argument(

@@ -12,7 +12,7 @@ from runner.providers.http import RetryPolicy
 
 def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> list[Connection]:
     """The connections the selected jobs' targets use, in declaration order."""
-    wanted = set(jobs) if jobs else None
+    wanted = None if jobs is None else set(jobs)  # an empty list selects nothing
     names = {
         target.provider
         for job in job_file.jobs

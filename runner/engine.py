@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from runner.deletion import delete_and_settle
 from runner.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
 from runner.inventory import take_inventory
 from runner.jobfile.model import Job, JobFile
+from runner.locks import job_lock
 from runner.providers.base import DeleteResult, ModelRecord, Provider, ProviderError
 from runner.providers.http import RetryPolicy
 from runner.rules import Decision, JobPlan, plan_job
@@ -64,7 +66,8 @@ class RunReport:
     def exit_code(self) -> int:
         if self.auth_failed and not any(o.end.get("deleted") for o in self.outcomes):
             return EXIT_INVALID  # rejected credentials are like missing ones
-        return EXIT_OK if all(o.status == "ok" for o in self.outcomes) else EXIT_FAILED
+        fine = ("ok", "skipped")  # skipped: another process is running that job right now
+        return EXIT_OK if all(o.status in fine for o in self.outcomes) else EXIT_FAILED
 
 
 def select_jobs(job_file: JobFile, names: list[str] | None) -> list[Job]:
@@ -87,47 +90,71 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
     state = State(job_file.state)
     audit = AuditLog(job_file.audit_log, secrets, options.clock)
     try:
-        now = options.now or options.clock()
-        reconciled = [] if options.dry_run else _reconcile(audit, providers)
-        inventories: dict[str, list[ModelRecord]] = {}
-        errors: dict[str, ProviderError] = {}
-        for connection in connections:
-            need_ages = any(
-                t.older_than is not None or t.keep_latest
-                for j in jobs
-                for t in j.targets
-                if t.provider == connection.name
+        with ExitStack() as held:
+            # Locks first: a plan is only made for a job nobody else is running.
+            holders = (
+                {}
+                if options.dry_run
+                else {
+                    job.name: held.enter_context(job_lock(job_file.state, job.name)) for job in jobs
+                }
             )
-            try:
-                inventories[connection.name] = take_inventory(
-                    providers[connection.name], connection, state, now, need_ages
-                )
-            except ProviderError as exc:
-                errors[connection.name] = exc
-        plans = {
-            job.name: plan_job(job, inventories, now)
-            for job in jobs
-            if not any(t.provider in errors for t in job.targets)
-        }
-        report = RunReport(now, [], reconciled)
-        wants_deletes = any(p.deletes and not p.limit_message for p in plans.values())
-        confirm = None if options.dry_run else options.confirm
-        if confirm and wants_deletes and not confirm(list(plans.values())):
-            report.cancelled = True
-            return report
-        runner = _JobRunner(job_file, options, providers, state, audit, now)
-        for job in jobs:
-            failed = [errors[t.provider] for t in job.targets if t.provider in errors]
-            report.outcomes.append(
-                runner.run(job, plans.get(job.name), failed[0] if failed else None)
-            )
-            report.auth_failed = report.auth_failed or any(e.auth for e in failed)
-        return report
+            busy = {name: pid for name, pid in holders.items() if pid is not None}
+            return _execute_locked(job_file, options, jobs, busy, providers, state, audit)
     finally:
         audit.close()
         state.close()
         for provider in providers.values():
             provider.close()
+
+
+def _execute_locked(
+    job_file: JobFile,
+    options: RunOptions,
+    jobs: list[Job],
+    busy: dict[str, int],
+    providers: Mapping[str, Provider],
+    state: State,
+    audit: AuditLog,
+) -> RunReport:
+    now = options.now or options.clock()
+    active = [job for job in jobs if job.name not in busy]
+    reconciled = [] if options.dry_run else _reconcile(audit, providers)
+    inventories: dict[str, list[ModelRecord]] = {}
+    errors: dict[str, ProviderError] = {}
+    for connection in connections_used(job_file, [j.name for j in active]):
+        need_ages = any(
+            t.older_than is not None or t.keep_latest
+            for j in active
+            for t in j.targets
+            if t.provider == connection.name
+        )
+        try:
+            inventories[connection.name] = take_inventory(
+                providers[connection.name], connection, state, now, need_ages
+            )
+        except ProviderError as exc:
+            errors[connection.name] = exc
+    plans = {
+        job.name: plan_job(job, inventories, now)
+        for job in active
+        if not any(t.provider in errors for t in job.targets)
+    }
+    report = RunReport(now, [], reconciled)
+    wants_deletes = any(p.deletes and not p.limit_message for p in plans.values())
+    confirm = None if options.dry_run else options.confirm
+    if confirm and wants_deletes and not confirm(list(plans.values())):
+        report.cancelled = True
+        return report
+    runner = _JobRunner(job_file, options, providers, state, audit, now)
+    for job in jobs:
+        if job.name in busy:
+            report.outcomes.append(runner.skip(job, busy[job.name]))
+            continue
+        failed = [errors[t.provider] for t in job.targets if t.provider in errors]
+        report.outcomes.append(runner.run(job, plans.get(job.name), failed[0] if failed else None))
+        report.auth_failed = report.auth_failed or any(e.auth for e in failed)
+    return report
 
 
 def _reconcile(audit: AuditLog, providers: Mapping[str, Provider]) -> list[dict[str, Any]]:
@@ -173,6 +200,21 @@ class _JobRunner:
         self.job_file, self.options, self.providers = job_file, options, providers
         self.state, self.audit, self.now = state, audit, now
         self.deleted_this_run: set[tuple[str, str]] = set()
+
+    def skip(self, job: Job, holder: int) -> JobOutcome:
+        who = f"pid {holder}" if holder else "another process"
+        end = self.audit.append(
+            "run.skipped",
+            None,
+            {
+                "job": job.name,
+                "trigger": self.options.trigger,
+                "status": "skipped",
+                "message": f"already running ({who} holds its lock)",
+            },
+            sync=True,
+        )
+        return JobOutcome(job.name, "", None, end)
 
     def run(self, job: Job, plan: JobPlan | None, error: ProviderError | None) -> JobOutcome:
         run_id = uuid.uuid4().hex

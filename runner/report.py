@@ -118,6 +118,8 @@ def report_json(report: RunReport) -> dict[str, Any]:
 
 def render_outcome(outcome: JobOutcome) -> str:
     end = outcome.end
+    if end["status"] == "skipped":
+        return f"job {outcome.job}: skipped - {end['message']}"
     verb = "would delete" if end["dry_run"] else "deleted"
     amount = end["planned"] if end["dry_run"] else end["deleted"]
     line = (

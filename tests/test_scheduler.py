@@ -1,0 +1,297 @@
+"""The daemon, driven deterministically: APScheduler's clock is ours, nothing waits for it."""
+
+import io
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import apscheduler.executors.base
+import apscheduler.schedulers.base
+import pytest
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+
+from runner.audit import read_records, verify
+from runner.engine import RunOptions, execute
+from runner.jobfile.validate import load_job_file
+from runner.locks import job_lock
+from runner.logs import Log
+from runner.scheduler import Daemon
+from runner.simulator import Fault, Simulator
+from runner.state import State
+from runner.triggers import build_trigger, next_fire_times
+from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
+
+
+class Clock:
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+class ManualScheduler(BaseScheduler):
+    """Processes due jobs only when the test says so."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    fake = Clock(datetime(2026, 3, 1, 2, 59, tzinfo=UTC))
+
+    class FakeDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            return fake.at.astimezone(tz) if tz else fake.at.replace(tzinfo=None)
+
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", FakeDatetime)
+    monkeypatch.setattr(apscheduler.executors.base, "datetime", FakeDatetime)
+    yield fake
+
+
+def write(
+    tmp_path: Path,
+    schedule: str,
+    url: str = "http://127.0.0.1:9",
+    name: str = "job.yaml",
+    grace: str = "10m",
+) -> Path:
+    path = tmp_path / name
+    path.write_text(
+        f"""version: 1
+providers:
+  cohere: {{base_url: "{url}", concurrency: 1}}
+jobs:
+  - name: sweep
+    schedule: "{schedule}"
+    misfire_grace_time: {grace}
+    targets: [{{provider: cohere, status: [STATUS_FAILED]}}]
+"""
+    )
+    return path
+
+
+def daemon_with(
+    tmp_path: Path, clock: Clock, schedule: str, executor: object
+) -> tuple[Daemon, list[datetime], io.StringIO]:
+    stream = io.StringIO()
+    scheduler = ManualScheduler(timezone=UTC, executors={"default": executor})
+    daemon = Daemon(
+        [str(write(tmp_path, schedule))],
+        Log("json", stream, clock),
+        scheduler=scheduler,
+        clock=clock,
+    )
+    fired: list[datetime] = []
+    daemon._fire = lambda key: fired.append(clock.at)  # type: ignore[method-assign]
+    daemon.load()
+    scheduler.start()
+    return daemon, fired, stream
+
+
+def test_utc_cron_ignores_dst_and_zoned_triggers_follow_it() -> None:
+    # Europe switched to summer time on 2026-03-29: a UTC schedule stays 24 h apart.
+    utc = next_fire_times(build_trigger("0 3 * * *"), datetime(2026, 3, 27, tzinfo=UTC), 4)
+    assert {b - a for a, b in itertools.pairwise(utc)} == {timedelta(hours=24)}
+    berlin = next_fire_times(
+        build_trigger("0 3 * * *", ZoneInfo("Europe/Berlin")), datetime(2026, 3, 27, tzinfo=UTC), 4
+    )
+    assert [t.astimezone(UTC).hour for t in berlin] == [2, 2, 1, 1]  # 03:00 local, CET then CEST
+    every = next_fire_times(build_trigger("every 6h"), datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 3)
+    assert [t.hour for t in every] == [0, 6, 12]
+
+
+def test_coalesce_runs_a_late_job_once(tmp_path: Path, clock: Clock) -> None:
+    daemon, fired, _ = daemon_with(tmp_path, clock, "every 1m", DebugExecutor())
+    clock.at += timedelta(minutes=5, seconds=30)  # five fire times passed, all within grace
+    daemon.scheduler._process_jobs()
+    assert fired == [clock.at]
+    clock.at += timedelta(seconds=30)
+    daemon.scheduler._process_jobs()
+    assert len(fired) == 2
+
+
+def test_misfire_beyond_grace_is_logged_not_run(tmp_path: Path, clock: Clock) -> None:
+    daemon, fired, stream = daemon_with(tmp_path, clock, "0 3 * * *", DebugExecutor())
+    clock.at = datetime(2026, 3, 1, 3, 9, tzinfo=UTC)  # 9 min late: within 10m grace
+    daemon.scheduler._process_jobs()
+    assert len(fired) == 1
+    clock.at = datetime(2026, 3, 2, 3, 25, tzinfo=UTC)  # 25 min late: missed
+    daemon.scheduler._process_jobs()
+    assert len(fired) == 1
+    assert (
+        '"event": "run.missed"' in stream.getvalue() and "2026-03-02T03:00:00" in stream.getvalue()
+    )
+
+
+def test_never_two_instances_at_once(tmp_path: Path, clock: Clock) -> None:
+    import threading
+
+    release = threading.Event()
+    daemon, _, stream = daemon_with(tmp_path, clock, "every 1m", ThreadPoolExecutor(4))
+    daemon._fire = lambda key: release.wait(10)  # type: ignore[method-assign]
+    daemon._register()
+    clock.at += timedelta(minutes=1, seconds=1)
+    daemon.scheduler._process_jobs()
+    clock.at += timedelta(minutes=1)
+    daemon.scheduler._process_jobs()  # the first run is still going
+    release.set()
+    daemon.scheduler.shutdown(wait=True)
+    assert stream.getvalue().count('"event": "run.skipped"') == 1
+    assert "the previous run is still going" in stream.getvalue()
+
+
+def test_catch_up_after_downtime(tmp_path: Path, clock: Clock) -> None:
+    clock.at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    daemon, _, stream = daemon_with(tmp_path, clock, "0 3 * * *", DebugExecutor())
+    job_file = next(iter(daemon.files.values()))
+    assert daemon.catch_up() == []  # no history: first run at the first fire time
+    state = State(job_file.state)
+    state.run_started("r1", "sweep", "schedule", False, datetime(2026, 3, 5, 3, 0, 5, tzinfo=UTC))
+    assert daemon.catch_up() == []  # ran at today's 03:00: nothing missed
+    state.run_started(
+        "r0", "sweep", "schedule", True, datetime(2026, 3, 6, 3, 0, tzinfo=UTC)
+    )  # a dry run does not count
+    state.db.execute("DELETE FROM runs WHERE run_id = 'r1'")
+    state.run_started("r2", "sweep", "schedule", False, datetime(2026, 3, 3, 3, 0, 5, tzinfo=UTC))
+    state.close()
+    assert daemon.catch_up() == [f"{job_file.path}::sweep"]  # down across Mar 4 and Mar 5
+    assert daemon.scheduler.get_job(f"{job_file.path}::sweep").next_run_time == clock.at
+    assert '"event": "run.catch_up"' in stream.getvalue()
+
+
+def test_reload_keeps_the_previous_version_of_a_broken_file(tmp_path: Path, clock: Clock) -> None:
+    daemon, _, stream = daemon_with(tmp_path, clock, "0 3 * * *", DebugExecutor())
+    path = tmp_path / "job.yaml"
+    path.write_text(path.read_text().replace('"0 3 * * *"', '"0 25 * * *"'))
+    assert daemon.load() is False
+    (job,) = daemon.scheduler.get_jobs()
+    assert job.next_run_time.hour == 3  # previous configuration kept
+    assert "hour: 25 is outside 0-23" in stream.getvalue()
+    path.write_text(path.read_text().replace('"0 25 * * *"', '"30 4 * * *"'))
+    assert daemon.load() is True
+    (job,) = daemon.scheduler.get_jobs()
+    assert (job.next_run_time.hour, job.next_run_time.minute) == (4, 30)
+
+
+def test_lock_across_two_processes(tmp_path: Path, sim: Simulator) -> None:
+    job_path = write(tmp_path, "0 3 * * *", sim.url)
+    job_file = load_job_file(str(job_path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from runner.locks import job_lock\n"
+            f"with job_lock(Path({str(job_file.state)!r}), 'sweep'):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    report = execute(job_file, RunOptions(dry_run=False, environ=KEYS, policy=FAST))
+    assert report.exit_code == 0 and report.outcomes[0].status == "skipped"
+    assert f"pid {holder.pid} holds its lock" in report.outcomes[0].end["message"]
+    assert sim.requests == []  # the loser did not even look
+    assert [r["event"] for r in read_records(job_file.audit_log)] == ["run.skipped"]
+    assert holder.stdin is not None
+    holder.stdin.close()
+    holder.wait(10)
+    with job_lock(job_file.state, "sweep") as pid:
+        assert pid is None  # released when the holder exited
+    report = execute(job_file, RunOptions(dry_run=False, environ=KEYS, policy=FAST))
+    assert report.outcomes[0].status == "ok" and sim.deleted == [("cohere", "sim-cohere-0008")]
+
+
+def start_daemon(paths: list[Path], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "schedule", *map(str, paths), "--log-format", "json"],
+        env={**os.environ, **KEYS},
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
+        cwd=ROOT,
+    )
+
+
+def wait_for(predicate, seconds: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_daemon_end_to_end_every_2s_on_the_example(tmp_path: Path) -> None:
+    with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
+        text = (ROOT / "jobs" / "simulator-demo.yaml").read_text()
+        job = tmp_path / "demo.yaml"
+        job.write_text(
+            text.replace("http://127.0.0.1:8765", sim.url)
+            .replace("every 6h", "every 2s")
+            .replace("../.demo/", "")
+        )
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon([job], log)
+        wait_for(lambda: log.read_text().count('"event": "run.end"') >= 2)
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: '"event": "config.reloaded"' in log.read_text())
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+    text = log.read_text()
+    assert '"event": "daemon.stopped"' in text and '"level": "error"' not in text
+    records = list(read_records(tmp_path / "audit.jsonl"))
+    starts = [r for r in records if r["event"] == "run.start"]
+    assert len(starts) >= 2 and all(r["trigger"] == "schedule" for r in starts)
+    ends = [r for r in records if r["event"] == "run.end"]
+    assert ends[0]["deleted"] == len(sim.deleted) > 0  # the first run deleted its plan...
+    assert all(r["deleted"] == 0 and r["status"] == "ok" for r in ends[1:])  # ...later ones nothing
+    assert verify(tmp_path / "audit.jsonl").ok
+
+
+def test_sigterm_during_slow_deletes_stops_promptly_and_records_everything(tmp_path: Path) -> None:
+    with Simulator(seed_accounts(), faults=[Fault("delay", method="DELETE", seconds=0.5)]) as sim:
+        path = tmp_path / "job.yaml"
+        path.write_text(
+            f"""version: 1
+providers:
+  cohere: {{base_url: "{sim.url}", concurrency: 1}}
+jobs:
+  - name: slow
+    schedule: every 1s
+    targets: [{{provider: cohere, name: "exp-*"}}]
+"""
+        )
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon([path], log)
+        audit = tmp_path / "audit" / "ftjanitor.jsonl"
+        wait_for(lambda: audit.exists() and b"delete.outcome" in audit.read_bytes())
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        assert time.monotonic() - started < 3  # one in-flight delete (0.5 s), not the rest
+    records = list(read_records(audit))
+    intents = [r["model_id"] for r in records if r["event"] == "delete.intent"]
+    outcomes = [r["model_id"] for r in records if r["event"] == "delete.outcome"]
+    assert intents and sorted(intents) == sorted(outcomes)  # nothing half-recorded
+    end = [r for r in records if r["event"] == "run.end"][-1]
+    assert end["status"] == "aborted" and end["skipped"] > 0
+    assert len(sim.deleted) == len(outcomes) < 7
+    assert verify(audit).ok
