@@ -193,6 +193,7 @@ class Simulator:
         rate_limit: float | None = None,
         rate_limit_retry_after: float | None = 1.0,
         deleted_mode: str = "vanish",
+        max_page_size: int = 1000,
         faults: Iterable[Fault] = (),
         log_path: str | None = None,
         seed: int = 7,
@@ -203,6 +204,7 @@ class Simulator:
         self.rate_limit = rate_limit
         self.rate_limit_retry_after = rate_limit_retry_after
         self.deleted_mode = deleted_mode  # vanish | status (stays listed as STATUS_DELETED)
+        self.max_page_size = max_page_size  # larger requests are coerced down (AIP-158)
         self.faults: list[Fault] = list(faults)
         self.fault_hits: dict[int, int] = {}
         self.requests: list[Logged] = []
@@ -300,6 +302,9 @@ class _Drop(Exception):
 def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
+        # Headers and body go out as separate writes: without this, Nagle's algorithm
+        # and delayed ACKs add ~40 ms to every answer.
+        disable_nagle_algorithm = True
         server_version = "ftjanitor-simulator"
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -417,7 +422,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             return 404, {"message": "Not Found"} if api == "cohere" else {"detail": "Not Found"}
 
         def _cohere_list(self, query: dict[str, list[str]], fault: Fault | None) -> tuple[int, Any]:
-            size = int((query.get("page_size") or ["0"])[0] or 0) or 50
+            size = min(int((query.get("page_size") or ["0"])[0] or 0) or 50, sim.max_page_size)
             token = (query.get("page_token") or [""])[0]
             start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
             order = sim.accounts.cohere_order

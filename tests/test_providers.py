@@ -16,11 +16,17 @@ COLLECTION = "/v1/finetuning/finetuned-models"
 
 
 def test_cohere_lists_every_page() -> None:
-    with Simulator(generate(250, 0, NOW)) as sim:
+    with Simulator(generate(2500, 0, NOW)) as sim:
         records = list(provider(sim, "cohere").list_models())
-    assert len(records) == 250 and len({r.id for r in records}) == 250
-    assert [r.method for r in sim.requests] == ["GET"] * 3  # pages of 100
+    assert len(records) == 2500 and len({r.id for r in records}) == 2500
+    assert [r.method for r in sim.requests] == ["GET"] * 3  # pages of 1000
     assert all(r.created_at is not None and r.created_at.tzinfo is UTC for r in records)
+
+
+def test_an_oversized_page_size_is_coerced_and_followed() -> None:
+    with Simulator(generate(250, 0, NOW), max_page_size=100) as sim:
+        records = list(provider(sim, "cohere").list_models())
+    assert len({r.id for r in records}) == 250 and len(sim.requests) == 3
 
 
 def test_cohere_record_fields(sim: Simulator) -> None:
@@ -48,7 +54,7 @@ def test_unknown_status_and_odd_items_pass_through() -> None:
 
 def test_repeating_page_token_stops_with_clear_error() -> None:
     with (
-        Simulator(generate(250, 0, NOW), faults=[Fault("repeat_token")]) as sim,
+        Simulator(generate(2500, 0, NOW), faults=[Fault("repeat_token")]) as sim,
         pytest.raises(ProviderError, match="came back twice; stopped listing"),
     ):
         list(provider(sim, "cohere").list_models())

@@ -17,8 +17,10 @@ def accounts_from(args: argparse.Namespace) -> Accounts:
     now = datetime.now(UTC)
     if args.seed:
         try:
-            data = yaml.safe_load(Path(args.seed).read_text("utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            text = Path(args.seed).read_text("utf-8")
+            # Big generated seeds are JSON: parsing them as YAML would take seconds.
+            data = json.loads(text) if args.seed.endswith(".json") else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
             raise CommandError(f"{args.seed}: cannot read seed file: {exc}") from None
         if not isinstance(data, dict):
             raise CommandError(f"{args.seed}: a seed file is a mapping with cohere: and bfl: lists")

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from runner.providers.http import HttpClient
 
 COLLECTION = "/v1/finetuning/finetuned-models"
-PAGE_SIZE = 100
+# The API pages AIP-158 style: a page_size over the server's maximum is coerced down,
+# not refused, and short pages are followed by token. Big pages save round trips.
+PAGE_SIZE = 1000
 DELETED = "STATUS_DELETED"
 
 
