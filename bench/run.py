@@ -179,6 +179,8 @@ jobs:
         before = process.cpu_times()
         time.sleep(seconds)
         after = process.cpu_times()
+        if daemon.poll() is not None:
+            raise RuntimeError("the schedule daemon exited: its idle CPU was not measured")
     finally:
         daemon.terminate()
         daemon.wait(30)

@@ -82,6 +82,8 @@ class Daemon:
         for path in found:
             try:
                 self.files[path] = load_job_file(path)
+                for warning in self.files[path].warnings:
+                    self.log.emit("config.warning", "warning", warning=warning)
             except JobFileError as exc:
                 ok = False
                 kept = "keeping its previous version" if path in self.files else "not scheduled"

@@ -53,6 +53,7 @@ class Fault:
     status: int = 503
     retry_after: float | None = None
     times: int | None = None  # the first N matching requests; None = all of them
+    after: int = 0  # let this many matching requests through first (an API gone mid-run)
     probability: float = 1.0
     seconds: float = 0.0
 
@@ -207,6 +208,7 @@ class Simulator:
         self.max_page_size = max_page_size  # larger requests are coerced down (AIP-158)
         self.faults: list[Fault] = list(faults)
         self.fault_hits: dict[int, int] = {}
+        self.fault_seen: dict[int, int] = {}
         self.requests: list[Logged] = []
         self.deleted: list[tuple[str, str]] = []  # (api, id) in the order they happened
         self.lock = threading.Lock()
@@ -262,6 +264,9 @@ class Simulator:
         with self.lock:
             for index, fault in enumerate(self.faults):
                 if not fault.matches(method, path):
+                    continue
+                self.fault_seen[index] = seen = self.fault_seen.get(index, 0) + 1
+                if seen <= fault.after:
                     continue
                 if fault.times is not None and self.fault_hits.get(index, 0) >= fault.times:
                     continue
@@ -508,7 +513,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if path == "/_sim/faults" and method == "POST":
                 faults = [Fault(**f) for f in json.loads(raw_body or b"[]")]
                 with sim.lock:
-                    sim.faults, sim.fault_hits = faults, {}
+                    sim.faults, sim.fault_hits, sim.fault_seen = faults, {}, {}
                 return 200, {"faults": len(faults)}
             if path == "/_sim/latency" and method == "POST":
                 sim.latency = float(json.loads(raw_body)["seconds"])

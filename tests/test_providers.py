@@ -269,3 +269,24 @@ def test_official_cohere_sdk_speaks_to_the_simulator(sim: Simulator) -> None:
     with pytest.raises(cohere.errors.NotFoundError):
         client.finetuning.get_finetuned_model("sim-cohere-0008")
     assert sim.deleted == [("cohere", "sim-cohere-0008")]
+
+
+def test_a_bare_404_on_delete_is_not_proof_of_absence(sim: Simulator) -> None:
+    # A retired API answers 404 everywhere: the model may well still exist (and cost money).
+    sim.faults = [Fault("status", method="DELETE", status=404)]
+    result = provider(sim, "cohere").delete("sim-cohere-0002")
+    assert (result.result, result.http_status) == ("failed", 404)
+    assert "does not name the model: is the API retired?" in (result.error or "")
+    sim.faults = [Fault("status", method="GET", status=404)]
+    with pytest.raises(ProviderError):
+        provider(sim, "cohere").exists("sim-cohere-0002")
+
+
+def test_bfl_404_is_believed_only_when_the_list_agrees(sim: Simulator) -> None:
+    sim.faults = [Fault("status", method="POST", status=404)]
+    still_listed = provider(sim, "bfl").delete("scratch-lora-1")
+    assert (still_listed.result, still_listed.error) == ("failed", "HTTP 404 but still listed")
+    assert provider(sim, "bfl").delete("never-existed").result == "already_absent"
+    sim.faults = [Fault("status", status=404)]
+    gone = provider(sim, "bfl").delete("scratch-lora-2")
+    assert gone.result == "failed" and "looks retired" in (gone.error or "")

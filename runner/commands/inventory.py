@@ -4,17 +4,17 @@ import argparse
 import json
 
 from runner.clock import rfc3339, system_clock
+from runner.commands.common import load
 from runner.connections import connections_used, open_providers
 from runner.errors import EXIT_OK, CommandError
 from runner.inventory import take_inventory
-from runner.jobfile.validate import load_job_file
 from runner.rules import age_of, age_text
 from runner.state import State
 from runner.tables import render
 
 
 def run(args: argparse.Namespace) -> int:
-    job_file = load_job_file(args.jobfile)
+    job_file = load(args.jobfile)
     connections = connections_used(job_file)
     if args.provider:
         connections = [c for c in job_file.connections.values() if c.name == args.provider]

@@ -8,9 +8,9 @@ import threading
 from types import FrameType
 
 from runner.clock import parse_instant
+from runner.commands.common import load
 from runner.engine import RunOptions, execute
 from runner.errors import EXIT_OK, CommandError
-from runner.jobfile.validate import load_job_file
 from runner.report import render_outcome, render_plan, report_json
 from runner.rules import JobPlan
 
@@ -37,7 +37,7 @@ def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
             now = parse_instant(args.now)
         except ValueError as exc:
             raise CommandError(f"--now: {exc}") from None
-    job_file = load_job_file(args.jobfile)
+    job_file = load(args.jobfile)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -5,9 +5,9 @@ import json
 import sys
 from pathlib import Path
 
+from runner.commands.common import load
 from runner.errors import EXIT_INVALID, EXIT_OK
 from runner.jobfile.diagnostics import Diagnostic, JobFileError
-from runner.jobfile.validate import load_job_file
 
 
 def job_files(paths: list[str]) -> list[str]:
@@ -29,7 +29,7 @@ def check(path: str) -> list[Diagnostic]:
     if Path(path).is_dir():
         return [Diagnostic(path, 1, 1, "(document)", "no *.yaml or *.yml files in this folder")]
     try:
-        load_job_file(path)
+        load(path)
     except JobFileError as exc:
         return exc.diagnostics
     return []

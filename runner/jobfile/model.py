@@ -55,6 +55,7 @@ class JobFile:
     jobs: tuple[Job, ...]
     audit_log: Path
     state: Path
+    warnings: tuple[str, ...] = ()  # about where the file lives, not what it says
 
     def job(self, name: str) -> Job:
         for job in self.jobs:

@@ -3,6 +3,7 @@
 Every problem in a file is reported, each pointing at its line and column.
 """
 
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -17,6 +18,7 @@ import jsonschema
 
 from runner.cron import parse_schedule
 from runner.durations import parse_duration
+from runner.files import location_warnings
 from runner.jobfile.diagnostics import Diagnostic, JobFileError
 from runner.jobfile.diagnostics import Path as NodePath
 from runner.jobfile.loader import LoadedDocument, load_file
@@ -288,4 +290,5 @@ def validate_document(doc: LoadedDocument) -> JobFile:
 
 def load_job_file(path: str) -> JobFile:
     """Load and validate; raise JobFileError listing every problem."""
-    return validate_document(load_file(path))
+    job_file = validate_document(load_file(path))
+    return dataclasses.replace(job_file, warnings=tuple(location_warnings(Path(path))))

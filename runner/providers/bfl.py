@@ -91,7 +91,14 @@ class BflProvider:
                 )
             return DeleteResult("deleted", 200, response.attempts)
         if response.status == 404:
-            return DeleteResult("already_absent", 404, response.attempts)
+            # BFL's not-found answer is undocumented: believe it only if the list agrees.
+            try:
+                listed = self.exists(model_id)
+            except ProviderError as exc:
+                return DeleteResult("failed", 404, response.attempts, f"HTTP 404, and {exc}")
+            if not listed:
+                return DeleteResult("already_absent", 404, response.attempts)
+            return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
         return DeleteResult("failed", response.status, response.attempts, error_message(response))
 
     def close(self) -> None:

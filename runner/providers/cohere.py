@@ -46,6 +46,12 @@ def record_from(item: Any) -> ModelRecord:
     )
 
 
+def names_model(response: Response, model_id: str) -> bool:
+    """Cohere's documented not-found answer names the model: "finetuned model <id> not
+    found". A bare 404 (a retired API, a wrong base_url) proves nothing about the model."""
+    return response.status == 404 and model_id in error_message(response)
+
+
 class CohereProvider:
     def __init__(self, client: "HttpClient"):
         self.client = client
@@ -93,7 +99,7 @@ class CohereProvider:
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
-        if response.status == 404:
+        if names_model(response, model_id):
             return False
         if response.status != 200:
             raise failure(self.client.label, f"looking up {model_id}", response)
@@ -112,9 +118,14 @@ class CohereProvider:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         if 200 <= response.status < 300:
             return DeleteResult("deleted", response.status, response.attempts)
-        if response.status == 404:
+        if names_model(response, model_id):
             return DeleteResult("already_absent", 404, response.attempts)
-        return DeleteResult("failed", response.status, response.attempts, error_message(response))
+        error = error_message(response)
+        if response.status in (404, 410):
+            error = (
+                f"{error} (a {response.status} that does not name the model: is the API retired?)"
+            )
+        return DeleteResult("failed", response.status, response.attempts, error)
 
     def close(self) -> None:
         self.client.close()

@@ -1,0 +1,51 @@
+"""The promises every chaos and crash scenario must keep, checked in one place."""
+
+import sqlite3
+from pathlib import Path
+
+from runner.audit import orphan_intents, read_records, verify
+from runner.simulator import Simulator
+
+
+def job_text(url: str, concurrency: int = 4) -> str:
+    return f"""version: 1
+providers:
+  cohere: {{base_url: "{url}", concurrency: {concurrency}}}
+  bfl: {{base_url: "{url}", concurrency: {concurrency}}}
+jobs:
+  - name: chaos
+    max_deletions: 1000
+    targets:
+      - {{provider: cohere, name: "old-*", older_than: 30d}}
+      - {{provider: bfl, ids: [lora-000, lora-002, lora-004, lora-006, lora-008]}}
+"""
+
+
+def check_promises(sim: Simulator, folder: Path, planned: set[tuple[str, str]]) -> dict[str, int]:
+    """After any mix of faults and crashes. Returns counts for the tally."""
+    log = folder / "audit" / "ftjanitor.jsonl"
+    records = list(read_records(log))
+    verdict = verify(log)
+    assert verdict.ok, verdict.message
+    deleted = list(sim.deleted)
+    assert len(deleted) == len(set(deleted)), "a model was deleted twice"
+    assert set(deleted) <= planned, f"touched outside the plan: {set(deleted) - planned}"
+    intents = {(r["provider"], r["model_id"]) for r in records if r["event"] == "delete.intent"}
+    assert set(deleted) <= intents, "deleted without a recorded intent"
+    assert orphan_intents(log) == [], "an intent left without outcome or reconciliation"
+    outcomes = {
+        (r["provider"], r["model_id"]): r for r in records if r["event"] == "delete.outcome"
+    }
+    for key in planned - set(deleted):
+        # Still there: it must have been reported, never claimed deleted.
+        outcome = outcomes.get(key)
+        assert outcome is None or outcome["result"] != "deleted", (
+            f"{key} claimed deleted, still exists"
+        )
+    for key, outcome in outcomes.items():
+        if outcome["result"] == "deleted":
+            assert key in deleted, f"{key} reported deleted but the server never deleted it"
+    state = sqlite3.connect(folder / "state" / "ftjanitor.sqlite3")
+    assert state.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    state.close()
+    return {"deleted": len(deleted), "records": len(records)}
