@@ -5,9 +5,11 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NoReturn
 
 from runner import __version__
+from runner.clock import parse_instant
 from runner.errors import EXIT_FAILED, EXIT_INVALID, CommandError
 from runner.jobfile.diagnostics import JobFileError
 from runner.providers.base import ProviderError
@@ -15,7 +17,15 @@ from runner.providers.base import ProviderError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise CommandError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("ftjanitor").strip()
+        raise CommandError(f"{command}: {message}" if command else message)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("jobfile", metavar="JOBFILE")
         p.add_argument("--job", action="append", metavar="NAME", help="only this job (repeatable)")
-        p.add_argument("--now", metavar="ISO8601", help="pin the clock for age rules")
+        p.add_argument(
+            "--now", type=_instant, metavar="ISO8601", help="pin the clock for age rules"
+        )
         p.add_argument("--json", action="store_true")
         if name == "run":
             p.add_argument("--dry-run", action="store_true", help="same as plan")
@@ -56,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audit_log", nargs="?", metavar="AUDIT_LOG", help="default: audit/ftjanitor.jsonl"
     )
     p.add_argument("--job", metavar="NAME")
-    p.add_argument("--since", metavar="ISO8601")
+    p.add_argument("--since", type=_instant, metavar="ISO8601")
     p.add_argument("--json", action="store_true", help="show: JSON lines, for jq")
 
     p = sub.add_parser("simulate", help="serve fake Cohere + BFL APIs on 127.0.0.1")

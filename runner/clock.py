@@ -22,7 +22,10 @@ def parse_instant(text: str) -> datetime:
     if not isinstance(text, str) or not text:
         raise ValueError(f"{text!r} is not a timestamp")
     cleaned = _FRACTION.sub(r"\1", text.strip())  # nanoseconds: keep microseconds
-    parsed = datetime.fromisoformat(cleaned)
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time like 2026-06-01T00:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
     return parsed.astimezone(UTC)

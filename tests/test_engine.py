@@ -256,8 +256,10 @@ def test_unknown_job_and_bad_now_exit_2(
     assert run_cli("plan", job, "--job", "nope") == 2
     assert run_cli("plan", job, "--now", "yesterday") == 2
     err = capsys.readouterr().err.splitlines()
-    assert "no job named 'nope' (jobs: cleanup)" in err[0] and err[1].startswith(
-        "ftjanitor: --now:"
+    assert "no job named 'nope' (jobs: cleanup)" in err[0]
+    assert (
+        err[1]
+        == "ftjanitor: plan: argument --now: 'yesterday' is not an ISO 8601 time like 2026-06-01T00:00:00Z"
     )
     assert sim.requests == []
 

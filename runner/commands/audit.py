@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from datetime import datetime
 from pathlib import Path
 
 from runner.audit import read_records, verify
@@ -37,6 +38,15 @@ def _detail(record: dict[str, object]) -> str:
     return ""
 
 
+def _since(record: dict[str, object], since: datetime | None) -> bool:
+    if since is None:
+        return True
+    try:
+        return parse_instant(str(record.get("ts"))) >= since
+    except ValueError:
+        return True  # an unreadable time is shown, never hidden: it may be evidence
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.audit_log or DEFAULT_LOG)
     if not path.exists():
@@ -49,17 +59,10 @@ def run(args: argparse.Namespace) -> int:
             else f"{path}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}"
         )
         return EXIT_OK if verdict.ok else EXIT_FAILED
-    since = None
-    if args.since:
-        try:
-            since = parse_instant(args.since)
-        except ValueError as exc:
-            raise CommandError(f"--since: {exc}") from None
     records = [
         r
         for r in read_records(path)
-        if (args.job is None or r.get("job") == args.job)
-        and (since is None or parse_instant(str(r.get("ts"))) >= since)
+        if (args.job is None or r.get("job") == args.job) and _since(r, args.since)
     ]
     if args.json:
         for record in records:

@@ -7,10 +7,9 @@ import sys
 import threading
 from types import FrameType
 
-from runner.clock import parse_instant
 from runner.commands.common import load
 from runner.engine import RunOptions, execute
-from runner.errors import EXIT_OK, CommandError
+from runner.errors import EXIT_OK
 from runner.report import render_outcome, render_plan, report_json
 from runner.rules import JobPlan
 
@@ -31,12 +30,6 @@ def _progress(done: int, total: int) -> None:
 
 
 def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
-    now = None
-    if args.now:
-        try:
-            now = parse_instant(args.now)
-        except ValueError as exc:
-            raise CommandError(f"--now: {exc}") from None
     job_file = load(args.jobfile)
     stop = threading.Event()
 
@@ -53,7 +46,7 @@ def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     options = RunOptions(
         dry_run=dry_run,
-        now=now,
+        now=args.now,
         jobs=args.job or None,
         confirm=_confirm
         if interactive and not dry_run and not getattr(args, "yes", False)
