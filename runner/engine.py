@@ -119,7 +119,8 @@ def _execute_locked(
 ) -> RunReport:
     now = options.now or options.clock()
     active = [job for job in jobs if job.name not in busy]
-    reconciled = [] if options.dry_run else _reconcile(audit, providers)
+    # Only our own jobs' intents: holding a job's lock proves no live run owns them.
+    reconciled = [] if options.dry_run else _reconcile(audit, providers, {j.name for j in active})
     inventories: dict[str, list[ModelRecord]] = {}
     errors: dict[str, ProviderError] = {}
     for connection in connections_used(job_file, [j.name for j in active]):
@@ -157,10 +158,14 @@ def _execute_locked(
     return report
 
 
-def _reconcile(audit: AuditLog, providers: Mapping[str, Provider]) -> list[dict[str, Any]]:
+def _reconcile(
+    audit: AuditLog, providers: Mapping[str, Provider], locked_jobs: set[str]
+) -> list[dict[str, Any]]:
     """Intents left without an outcome (a crash): look, and record what is true now."""
     done = []
     for intent in orphan_intents(audit.path):
+        if intent.get("job") not in locked_jobs:
+            continue  # another job's: its own next run settles it
         provider = providers.get(str(intent.get("provider")))
         if provider is None:
             continue  # that connection is not part of this run; a later run settles it

@@ -429,7 +429,10 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def _cohere_list(self, query: dict[str, list[str]], fault: Fault | None) -> tuple[int, Any]:
             size = min(int((query.get("page_size") or ["0"])[0] or 0) or 50, sim.max_page_size)
             token = (query.get("page_token") or [""])[0]
-            start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+            try:
+                start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+            except ValueError:
+                return 400, {"message": f"invalid page_token: {token[:40]!r}"}
             order = sim.accounts.cohere_order
             page: list[dict[str, Any]] = []
             index = start

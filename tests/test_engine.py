@@ -284,3 +284,22 @@ def test_every_example_job_file_plans(example: Path, tmp_path: Path, sim: Simula
     assert report.exit_code == 0
     assert [o.job for o in report.outcomes] == [j.name for j in job_file.jobs]
     assert sim.mutations() == []
+
+
+def test_a_live_runs_intent_is_not_reconciled_by_another_job(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    job_file = load_job_file(write_job(tmp_path, sim))
+    from runner.audit import AuditLog
+
+    log = AuditLog(job_file.audit_log)
+    log.append(
+        "delete.intent",
+        "live-run",
+        {"job": "other-job", "provider": "cohere", "model_id": "sim-cohere-0009"},
+    )
+    log.close()
+    execute(job_file, RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST))
+    events = [r["event"] for r in read_records(job_file.audit_log)]
+    assert "delete.reconciled" not in events  # "other-job" may be running right now
+    assert not any(r.method == "GET" and r.path.endswith("sim-cohere-0009") for r in sim.requests)
