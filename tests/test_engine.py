@@ -303,3 +303,48 @@ def test_a_live_runs_intent_is_not_reconciled_by_another_job(
     events = [r["event"] for r in read_records(job_file.audit_log)]
     assert "delete.reconciled" not in events  # "other-job" may be running right now
     assert not any(r.method == "GET" and r.path.endswith("sim-cohere-0009") for r in sim.requests)
+
+
+def _on_a_terminal(job: str, answer: bytes) -> str:
+    """Run `ftjanitor run` with a pseudo-terminal as stdin/stdout and type ``answer``."""
+    import pty
+
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", job, "--now", NOW_ARG],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, **KEYS},
+        cwd=ROOT,
+    )
+    os.close(follower)
+    seen = b""
+    while b"[y/N]" not in seen:
+        seen += os.read(leader, 4096)
+    os.write(leader, answer)
+    child.wait(30)
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return seen.decode()
+
+
+def test_on_a_terminal_run_shows_the_plan_and_asks(tmp_path: Path, sim: Simulator) -> None:
+    job = write_job(tmp_path, sim)
+    declined = _on_a_terminal(job, b"n\n")
+    assert (
+        "6 to delete" in declined
+        and "Delete 6 fine-tunes? This cannot be undone. [y/N]" in declined
+    )
+    assert "cancelled: nothing deleted" in declined
+    assert sim.mutations() == []
+    accepted = _on_a_terminal(job, b"y\n")
+    assert "deleted 6, already absent 1" in accepted
+    assert set(sim.deleted) == PLANNED
