@@ -74,12 +74,8 @@ class State:
             (rfc3339(at), status, run_id),
         )
 
-    def last_run(self, job: str, trigger: str | None = None) -> datetime | None:
-        """When the job last started a real (not dry) run, optionally of one trigger kind."""
+    def last_run(self, job: str) -> datetime | None:
+        """When the job last started a real (not dry) run, by any trigger."""
         query = "SELECT max(started_at) FROM runs WHERE job = ? AND dry_run = 0"
-        params: tuple[str, ...] = (job,)
-        if trigger:
-            query += " AND trigger = ?"
-            params = (job, trigger)
-        (value,) = self.db.execute(query, params).fetchone()
+        (value,) = self.db.execute(query, (job,)).fetchone()
         return parse_instant(value) if value else None

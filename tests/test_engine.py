@@ -347,4 +347,42 @@ def test_on_a_terminal_run_shows_the_plan_and_asks(tmp_path: Path, sim: Simulato
     assert sim.mutations() == []
     accepted = _on_a_terminal(job, b"y\n")
     assert "deleted 6, already absent 1" in accepted
+    assert "deleting 6/6" in accepted  # the progress line, shown on terminals only
     assert set(sim.deleted) == PLANNED
+
+
+def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: Path) -> None:
+    from tests.conftest import seed_accounts
+
+    with Simulator(seed_accounts(), faults=[Fault("delay", method="DELETE", seconds=0.4)]) as sim:
+        path = tmp_path / "job.yaml"
+        path.write_text(
+            JOB.format(url=sim.url, limit=10).replace("concurrency: 4", "concurrency: 1")
+        )
+        log = tmp_path / "audit" / "ftjanitor.jsonl"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "runner", "run", str(path), "--yes", "--now", NOW_ARG],
+            env={**os.environ, **KEYS},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 20
+        while not (log.exists() and b"delete.outcome" in log.read_bytes()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=10)
+    assert child.returncode == 1
+    assert "SIGTERM: finishing deletes in flight, starting no new ones" in err
+    assert "aborted" in out and "interrupted: no new deletes were started" in out
+    records = list(read_records(log))
+    intents = sorted(r["model_id"] for r in records if r["event"] == "delete.intent")
+    outcomes = sorted(r["model_id"] for r in records if r["event"] == "delete.outcome")
+    assert intents == outcomes and 0 < len(outcomes) < len(PLANNED)
+    assert len(sim.deleted) == len(outcomes)
+    assert records[-1]["event"] == "run.end" and records[-1]["skipped"] == len(PLANNED) - len(
+        outcomes
+    )
+    assert verify(log).ok

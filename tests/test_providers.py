@@ -35,6 +35,10 @@ def test_cohere_record_fields(sim: Simulator) -> None:
     assert (first.name, first.status) == ("exp-baseline", "STATUS_READY")
     assert first.created_at == NOW - timedelta(days=200)
     assert records["sim-cohere-0011"].status == "STATUS_DELETED"  # reported, not hidden
+    assert (
+        provider(sim, "cohere").details("sim-cohere-0001")["settings"]["base_model"]["name"]
+        == "command-r"
+    )
 
 
 def test_unknown_status_and_odd_items_pass_through() -> None:

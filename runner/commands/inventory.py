@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
                             "status": r.status,
                             "created_at": rfc3339(r.created_at) if r.created_at else None,
                             "first_seen": rfc3339(r.first_seen) if r.first_seen else None,
+                            "last_used": rfc3339(r.last_used) if r.last_used else None,
                             "age_seconds": int(age.total_seconds()) if age is not None else None,
                             "age_basis": basis,
                             "problem": r.problem,

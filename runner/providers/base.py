@@ -27,14 +27,14 @@ def unsafe_id_reason(model_id: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
-    """One fine-tune as the rules see it. Listing keeps no raw JSON so memory stays flat."""
+    """One fine-tune as the rules see it. No raw JSON is kept, so memory stays flat as
+    accounts grow; ``Provider.details`` returns a model's raw object when one is wanted."""
 
     id: str
     name: str | None = None
     status: str | None = None
     created_at: datetime | None = None  # aware UTC; None when the provider has none
     last_used: datetime | None = None
-    raw: dict[str, Any] | None = None  # only from single-model fetches (details)
     problem: str | None = None  # why this listed item can never be deleted
     first_seen: datetime | None = None  # set by the inventory for providers without created_at
 
@@ -79,7 +79,6 @@ class ProviderSpec:
     default_requests_per_minute: int
     has_created_at: bool  # else ages come from the runner's first sighting
     has_status: bool
-    paged: bool
     details_for_age: bool  # fetch details when a rule needs an age (may carry one)
     auth_header: Callable[[str], dict[str, str]]
     factory: Callable[["HttpClient"], Provider]

@@ -112,7 +112,6 @@ SPEC = ProviderSpec(
     default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
     has_created_at=False,
     has_status=False,
-    paged=False,
     details_for_age=True,
     auth_header=lambda key: {"x-key": key},
     factory=BflProvider,

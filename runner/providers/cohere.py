@@ -138,7 +138,6 @@ SPEC = ProviderSpec(
     default_requests_per_minute=500,  # Cohere's documented default per key
     has_created_at=True,
     has_status=True,
-    paged=True,
     details_for_age=False,
     auth_header=lambda key: {"Authorization": f"Bearer {key}"},
     factory=CohereProvider,
