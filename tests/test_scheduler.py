@@ -251,12 +251,22 @@ def test_daemon_end_to_end_every_2s_on_the_example(tmp_path: Path) -> None:
         log = tmp_path / "daemon.log"
         daemon = start_daemon([job], log)
         wait_for(lambda: log.read_text().count('"event": "run.end"') >= 2)
+        good = job.read_text()
+        job.write_text(good.replace("every 2s", "every 2 seconds"))  # now invalid
         daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: '"event": "config.reloaded"' in log.read_text())
+        runs_before = log.read_text().count('"event": "run.end"')
+        wait_for(lambda: log.read_text().count('"event": "run.end"') > runs_before)  # still running
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(10) == 0
     text = log.read_text()
-    assert '"event": "daemon.stopped"' in text and '"level": "error"' not in text
+    assert '"event": "daemon.stopped"' in text
+    errors = [line for line in text.splitlines() if '"level": "error"' in line]
+    assert len(errors) == 2, (
+        errors
+    )  # the broken file's one error, and the reload that kept the old one
+    assert "is not a duration" in errors[0] and "keeping its previous version" in errors[0]
+    assert '"all_valid": false' in errors[1]
     records = list(read_records(tmp_path / "audit.jsonl"))
     starts = [r for r in records if r["event"] == "run.start"]
     assert len(starts) >= 2 and all(r["trigger"] == "schedule" for r in starts)

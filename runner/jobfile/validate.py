@@ -75,6 +75,8 @@ def _schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
             continue
         if error.validator == "required":
             message = error.message.replace("is a required property", "is required")
+        elif isinstance(error.schema, dict) and error.schema.get("x-hide-value"):
+            message = error.schema["x-error"]  # the value may be a key: never echo it
         elif isinstance(error.schema, dict) and "x-error" in error.schema:
             message = f"{_short(error.instance)} {error.schema['x-error']}"
         else:
@@ -136,6 +138,9 @@ class _Checker:
                     (*path, "type"), f"connection {name!r} is named after a type but says {kind!r}"
                 )
                 continue
+            key_env = conn.get("api_key_env")
+            if isinstance(key_env, str) and len(key_env) >= 24 and "_" not in key_env:
+                self.error((*path, "api_key_env"), SECRET_HINT + " (this looks like a key)")
             base_url = conn.get("base_url")
             if isinstance(base_url, str) and (problem := base_url_problem(base_url)):
                 self.error((*path, "base_url"), problem)
