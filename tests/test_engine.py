@@ -386,3 +386,10 @@ def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: 
         outcomes
     )
     assert verify(log).ok
+
+
+def test_a_past_now_warns_about_backdated_sightings(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("plan", write_job(tmp_path, sim), "--now", NOW_ARG) == 0
+    assert "--now is in the past: first sightings of new models on bfl" in capsys.readouterr().err

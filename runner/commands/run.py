@@ -7,9 +7,11 @@ import sys
 import threading
 from types import FrameType
 
+from runner.clock import system_clock
 from runner.commands.common import load
 from runner.engine import RunOptions, execute
 from runner.errors import EXIT_OK
+from runner.providers import REGISTRY
 from runner.report import render_outcome, render_plan, report_json
 from runner.rules import JobPlan
 
@@ -31,6 +33,17 @@ def _progress(done: int, total: int) -> None:
 
 def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
     job_file = load(args.jobfile)
+    if args.now and args.now < system_clock():
+        undated = sorted(
+            c.name for c in job_file.connections.values() if not REGISTRY[c.type].has_created_at
+        )
+        if undated:
+            print(
+                "ftjanitor: warning: --now is in the past: first sightings of new models"
+                f" on {', '.join(undated)} are recorded at that time,"
+                " so later runs will see them as older",
+                file=sys.stderr,
+            )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
