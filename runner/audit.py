@@ -197,15 +197,16 @@ def verify(path: Path) -> Verdict:
     """Walk the chain; a torn line is accepted only right before its audit.recovered."""
     prev, seq, count = GENESIS, 0, 0
     pending_torn: tuple[bytes, int] | None = None
+
+    def broken(line_number: int, problem: str) -> Verdict:
+        return Verdict(False, count, f"line {line_number}: {problem}", seq + 1)
+
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
-                return Verdict(
-                    False,
-                    count,
-                    f"line {number}: torn last line (a crash mid-write?);"
-                    " the next run records audit.recovered",
-                    seq + 1,
+                return broken(
+                    number,
+                    "torn last line (a crash mid-write?); the next run records audit.recovered",
                 )
             try:
                 record = json.loads(line)
@@ -214,33 +215,15 @@ def verify(path: Path) -> Verdict:
                 claimed = record["hash"]
             except (ValueError, KeyError):
                 if pending_torn is not None:
-                    return Verdict(
-                        False, count, f"line {number}: second unreadable line in a row", seq + 1
-                    )
+                    return broken(number, "second unreadable line in a row")
                 pending_torn = (line, number)
                 continue
-            expected_seq = seq + 1
-            if record.get("seq") != expected_seq:
-                return Verdict(
-                    False,
-                    count,
-                    f"line {number}: seq {record.get('seq')} where {expected_seq} was due",
-                    expected_seq,
-                )
+            if record.get("seq") != seq + 1:
+                return broken(number, f"seq {record.get('seq')} where {seq + 1} was due")
             if record.get("prev") != prev:
-                return Verdict(
-                    False,
-                    count,
-                    f"line {number}: prev does not match the hash of seq {seq}",
-                    expected_seq,
-                )
+                return broken(number, f"prev does not match the hash of seq {seq}")
             if record_hash(record) != claimed:
-                return Verdict(
-                    False,
-                    count,
-                    f"line {number}: hash does not match the record (edited?)",
-                    expected_seq,
-                )
+                return broken(number, "hash does not match the record (edited?)")
             if pending_torn is not None:
                 torn, torn_line = pending_torn
                 fits = (
@@ -249,16 +232,11 @@ def verify(path: Path) -> Verdict:
                     and record.get("torn_sha256") == hashlib.sha256(torn).hexdigest()
                 )
                 if not fits:
-                    return Verdict(
-                        False,
-                        count,
-                        f"line {torn_line}: unreadable line not followed by its audit.recovered",
-                        expected_seq,
-                    )
+                    return broken(torn_line, "unreadable line not followed by its audit.recovered")
                 pending_torn = None
-            prev, seq, count = claimed, expected_seq, count + 1
+            prev, seq, count = claimed, seq + 1, count + 1
     if pending_torn is not None:
-        return Verdict(False, count, f"line {pending_torn[1]}: unreadable line at the end", seq + 1)
+        return broken(pending_torn[1], "unreadable line at the end")
     return Verdict(True, count, f"intact: {count} records, last seq {seq}, last hash {prev[:16]}")
 
 

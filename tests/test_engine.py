@@ -393,3 +393,19 @@ def test_a_past_now_warns_about_backdated_sightings(
 ) -> None:
     assert run_cli("plan", write_job(tmp_path, sim), "--now", NOW_ARG) == 0
     assert "--now is in the past: first sightings of new models on bfl" in capsys.readouterr().err
+
+
+def test_a_garbage_line_inside_the_chain_fails_verify(tmp_path: Path) -> None:
+    from runner.audit import AuditLog
+
+    log_path = tmp_path / "audit.jsonl"
+    log = AuditLog(log_path)
+    for i in range(6):
+        log.append("run.start", f"r{i}", {"job": "j"})
+    log.close()
+    lines = log_path.read_text().splitlines(keepends=True)
+    lines.insert(4, "not a record\n")  # between two intact records: not a crash's torn line
+    log_path.write_text("".join(lines))
+    verdict = verify(log_path)
+    assert not verdict.ok and verdict.bad_seq == 5
+    assert verdict.message == "line 5: unreadable line not followed by its audit.recovered"
