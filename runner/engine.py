@@ -1,7 +1,7 @@
 """The one execute path: inventory -> decisions -> limits -> deletes -> audit.
 
 ``plan`` is this with dry_run; ``run`` and the scheduler call it as it is. Everything
-that mutates sits behind the single dry-run gate in ``_run_job``.
+that mutates sits behind the single dry-run gate in ``_JobRunner.run``.
 """
 
 import threading

@@ -4,18 +4,26 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from runner.clock import parse_instant
 from runner.jobfile.model import Connection
 from runner.providers.base import ModelRecord, Provider, ProviderError
-from runner.providers.bfl import created_from_details
 from runner.state import State
+
+# Details are free-form; should a creation time ever appear there, it beats first sighting.
+CREATED_KEYS = ("created_at", "creation_time", "created")
 
 
 def _created_from_details(provider: Provider, model_id: str) -> datetime | None:
     try:
-        created: datetime | None = created_from_details(provider.details(model_id))
-        return created
+        details = provider.details(model_id)
     except (ProviderError, ValueError):
         return None  # details are best effort: first sighting still gives an age
+    for key in CREATED_KEYS:
+        try:
+            return parse_instant(details[key])
+        except (KeyError, ValueError, TypeError):
+            continue
+    return None
 
 
 def take_inventory(

@@ -409,3 +409,29 @@ def test_a_garbage_line_inside_the_chain_fails_verify(tmp_path: Path) -> None:
     verdict = verify(log_path)
     assert not verdict.ok and verdict.bad_seq == 5
     assert verdict.message == "line 5: unreadable line not followed by its audit.recovered"
+
+
+def test_a_creation_time_in_bfl_details_beats_first_sighting(tmp_path: Path) -> None:
+    from runner.simulator import Accounts
+
+    accounts = Accounts()
+    accounts.add_bfl("dated-lora", {"finetune_comment": "x", "created_at": "2026-01-01T00:00:00Z"})
+    accounts.add_bfl("undated-lora")
+    with Simulator(accounts) as sim:
+        path = tmp_path / "job.yaml"
+        path.write_text(
+            f'version: 1\nproviders: {{bfl: {{base_url: "{sim.url}"}}}}\njobs:\n  - {{name: j, targets: [{{provider: bfl, older_than: 14d}}]}}\n'
+        )
+        report = execute(
+            load_job_file(str(path)), RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST)
+        )
+    decisions = {d.model_id: d for d in report.outcomes[0].plan.decisions}  # type: ignore[union-attr]
+    assert (
+        decisions["dated-lora"].age_basis == "created"
+        and decisions["dated-lora"].action == "delete"
+    )
+    assert (
+        decisions["undated-lora"].age_basis == "first seen"
+        and decisions["undated-lora"].action == "keep"
+    )
+    assert sim.deleted == [("bfl", "dated-lora")]

@@ -3,7 +3,6 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.clock import parse_instant
 from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
 from runner.providers.wire import error_message, failure
 
@@ -13,8 +12,6 @@ if TYPE_CHECKING:
 LIST = "/v1/my_finetunes"
 DETAILS = "/v1/finetune_details"
 DELETE = "/v1/delete_finetune"
-# Details are free-form; should a creation time ever appear, it beats first sighting.
-CREATED_KEYS = ("created_at", "creation_time", "created")
 
 
 def record_from(item: Any) -> ModelRecord:
@@ -27,15 +24,6 @@ def record_from(item: Any) -> ModelRecord:
             name = item.get("name")
             return ModelRecord(id=model_id, name=name if isinstance(name, str) else model_id)
     return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
-
-
-def created_from_details(details: dict[str, Any]) -> Any:
-    for key in CREATED_KEYS:
-        try:
-            return parse_instant(details[key])
-        except (KeyError, ValueError, TypeError):
-            continue
-    return None
 
 
 class BflProvider:
