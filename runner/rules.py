@@ -5,6 +5,7 @@ protected models are set aside first, keep_latest keeps the newest of the rest, 
 max_deletions turns the whole job into a no-op when exceeded.
 """
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -142,7 +143,7 @@ def _target_decisions(
     index: int,
     target: Target,
     job_protect: Sequence[Target],
-    records: Sequence[ModelRecord],
+    usable: Sequence[ModelRecord],
     by_id: Mapping[str, ModelRecord],
     now: datetime,
 ) -> list[Decision]:
@@ -172,9 +173,7 @@ def _target_decisions(
     if not target.has_rules:
         return out
     matches: list[tuple[ModelRecord, str]] = []
-    for record in records:
-        if _unusable(record):
-            continue
+    for record in usable:
         matched, reason, too_young = _filters(target, record, now)
         if matched:
             matches.append((record, reason))
@@ -204,16 +203,19 @@ def plan_job(job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: da
     best: dict[tuple[str, str], Decision] = {}
     for connection in dict.fromkeys(t.provider for t in job.targets):
         records = inventories[connection]
+        usable = []  # checked once here, not again by every target
         for record in records:
             if reason := _unusable(record):
                 key = (connection, record.id or f"#{id(record)}")
                 best[key] = _decision(connection, record, now, "skip", reason, None)
+            else:
+                usable.append(record)
         by_id = {r.id: r for r in records}
         same_connection = [t for t in job.targets if t.provider == connection]
         for index, target in enumerate(job.targets):
             if target.provider != connection:
                 continue
-            for decision in _target_decisions(index, target, same_connection, records, by_id, now):
+            for decision in _target_decisions(index, target, same_connection, usable, by_id, now):
                 key = (connection, decision.model_id)
                 current = best.get(key)
                 if current is None or _rank(decision) < _rank(current):
@@ -235,17 +237,7 @@ def plan_job(job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: da
 
 def _limit(decision: Decision, count: int, limit: int) -> Decision:
     reason = f"limit: {count} selected > max_deletions {limit} ({decision.reason})"
-    return Decision(
-        decision.connection,
-        decision.model_id,
-        decision.name,
-        decision.status,
-        decision.age,
-        decision.age_basis,
-        "keep",
-        reason,
-        decision.target,
-    )
+    return dataclasses.replace(decision, action="keep", reason=reason)
 
 
 def _first_sighting_notes(
