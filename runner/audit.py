@@ -39,9 +39,13 @@ class AuditError(CommandError):
         super().__init__(message, EXIT_FAILED)
 
 
+def _dumps(value: dict[str, Any]) -> str:
+    """DESIGN.md's canonical JSON; the log's lines are written in it too."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(record: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _dumps({k: v for k, v in record.items() if k != "hash"}).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -141,8 +145,7 @@ class AuditLog:
             **redact(fields, self.secrets),
         }
         record["hash"] = record_hash(record)
-        line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        data = (line + "\n").encode()
+        data = (_dumps(record) + "\n").encode()
         if os.write(self.fd, data) != len(data):  # one write per record, or an error
             raise AuditError(f"{self.path}: short write; the disk may be full")
         self.seq, self.prev = record["seq"], record["hash"]

@@ -8,7 +8,7 @@ at start, judged from the state store's run history (not APScheduler's job store
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
 from apscheduler.events import (
@@ -22,19 +22,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from runner.clock import Clock, rfc3339, system_clock
-from runner.commands.validate import job_files
 from runner.engine import RunOptions, execute
 from runner.errors import CommandError
 from runner.jobfile.diagnostics import JobFileError
+from runner.jobfile.loader import job_files
 from runner.jobfile.model import Job, JobFile
 from runner.jobfile.validate import load_job_file
 from runner.logs import Log
 from runner.providers.base import ProviderError
 from runner.providers.http import RetryPolicy
 from runner.state import State
-from runner.triggers import build_trigger
-
-_TICK = timedelta(microseconds=1)
+from runner.triggers import build_trigger, next_fire_times
 
 
 @dataclass(frozen=True)
@@ -132,8 +130,8 @@ class Daemon:
                 state.close()
             if last is None:
                 continue  # never ran: its first run is its first fire time, not now
-            trigger = build_trigger(item.job.schedule or "", UTC)
-            missed = trigger.get_next_fire_time(None, last + _TICK)
+            after_last = next_fire_times(build_trigger(item.job.schedule or "", UTC), last, 1)
+            missed = after_last[0] if after_last else None
             if missed is not None and missed <= now:
                 due.append(item.key)
                 self.log.emit(

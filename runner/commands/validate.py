@@ -8,21 +8,7 @@ from pathlib import Path
 from runner.commands.common import load
 from runner.errors import EXIT_INVALID, EXIT_OK
 from runner.jobfile.diagnostics import Diagnostic, JobFileError
-
-
-def job_files(paths: list[str]) -> list[str]:
-    """Expand folders to their *.yaml / *.yml files (sorted, recursive)."""
-    out: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-            )
-            out.extend(str(p) for p in found) if found else out.append(raw)
-        else:
-            out.append(raw)
-    return out
+from runner.jobfile.loader import job_files
 
 
 def check(path: str) -> list[Diagnostic]:

@@ -6,6 +6,7 @@ bombs and over-deep nesting all become positioned errors instead of surprises.
 """
 
 import hashlib
+import pathlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,3 +302,19 @@ def load_file(path: str) -> LoadedDocument:
     doc = load_text(text, path)
     doc.sha256 = hashlib.sha256(raw).hexdigest()
     return doc
+
+
+def job_files(paths: list[str]) -> list[str]:
+    """Expand folders to their *.yaml / *.yml files (sorted, recursive)."""
+    out: list[str] = []
+    for raw in paths:
+        path = pathlib.Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            # An empty folder stays in the list, so it is reported, not silently passed.
+            out.extend([str(p) for p in found] if found else [raw])
+        else:
+            out.append(raw)
+    return out
