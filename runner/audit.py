@@ -1,14 +1,10 @@
-"""The audit log: hash-chained JSON Lines, append-only, one writer per file.
+"""The audit log: a hash-chained record of everything a run did (see runner.chain).
 
-Each record's ``hash`` is the SHA-256 of its canonical JSON without ``hash``; ``prev``
-chains it to the record before (64 zeros for the first). Anyone can recheck it::
-
-    prev = "0" * 64
-    for line in open(path, "rb"):
-        record = json.loads(line); claimed = record.pop("hash")
-        body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert record["prev"] == prev and hashlib.sha256(body.encode()).hexdigest() == claimed
-        prev = claimed
+``AuditLog`` keeps the chain in a JSON Lines file, append-only; several processes keep one
+chain because every append holds an exclusive file lock and first re-reads the tail.
+``AuditSink`` turns run events into records, so the audit says exactly what happened.
+The state remembers the last record each plan or run saw (the head anchor): a chain alone
+cannot see its own tail cut off, the anchor can.
 """
 
 import fcntl
@@ -18,38 +14,31 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from runner import events as ev
+from runner.chain import GENESIS, Verdict, dumps, make_record, record_hash, verify_lines
 from runner.clock import Clock, rfc3339, system_clock
-from runner.errors import EXIT_FAILED, CommandError
+from runner.errors import StorageError
 from runner.files import create_private
 from runner.redaction import redact, secret_list
 
-VERSION = 1
-GENESIS = "0" * 64
 _TAIL_CHUNK = 65536
 
 
-class AuditError(CommandError):
-    """The log cannot be continued safely: exit 1, and nothing was deleted."""
+class AuditChain(Protocol):
+    name: str  # names the chain in messages and keys its head anchor (never a password)
+    seq: int  # last record written or seen
+    prev: str  # its hash
 
-    def __init__(self, message: str):
-        super().__init__(message, EXIT_FAILED)
+    def append(
+        self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
+    ) -> dict[str, Any]: ...
 
+    def lines(self) -> Iterator[bytes]: ...
 
-def _dumps(value: dict[str, Any]) -> str:
-    """DESIGN.md's canonical JSON; the log's lines are written in it too."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def canonical(record: dict[str, Any]) -> bytes:
-    return _dumps({k: v for k, v in record.items() if k != "hash"}).encode()
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
+    def close(self) -> None: ...
 
 
 def _last_lines(fd: int) -> tuple[bytes | None, bytes]:
@@ -88,17 +77,25 @@ def _whole_record(line: bytes, seq: int, prev: str) -> tuple[int, str] | None:
     return None
 
 
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    reason = exc.strerror or type(exc).__name__
+    return StorageError(f"{path}: cannot use as the audit log: {reason}")
+
+
 class AuditLog:
-    """Appends records. Each append holds an exclusive file lock and first re-reads the
-    tail if another process wrote since, so writers in several processes keep one chain."""
+    """The chain in a JSON Lines file."""
 
     def __init__(self, path: Path, secrets: Iterable[str] = (), clock: Clock = system_clock):
         self.path = path
+        self.name = str(path)
         self.secrets = secret_list(secrets)
         self.clock = clock
         self._lock = threading.Lock()
-        create_private(path)
-        self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        try:
+            create_private(path)
+            self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except OSError as exc:
+            raise _storage_error(path, exc) from None
         self.seq, self.prev = 0, GENESIS
         self._size = -1  # file size after our last write; anything else means re-read
         with self._lock, _flocked(self.fd):
@@ -116,16 +113,16 @@ class AuditLog:
                 record = json.loads(last)
                 self.seq, self.prev = int(record["seq"]), str(record["hash"])
             except (ValueError, KeyError, TypeError):
-                raise AuditError(
+                raise StorageError(
                     f"{self.path}: the last complete record is unreadable;"
-                    " run `ftjanitor audit verify`"
+                    " run `ftjanitor audit verify` on it"
                 ) from None
         if torn and (whole := _whole_record(torn, self.seq, self.prev)):
-            os.write(self.fd, b"\n")  # only the newline was lost: the record stands
+            self._write_bytes(b"\n")  # only the newline was lost: the record stands
             self.seq, self.prev = whole
         elif torn:
             # A crash mid-write left half a line: end it, and say so in the chain.
-            os.write(self.fd, b"\n")
+            self._write_bytes(b"\n")
             fields = {
                 "torn_bytes": len(torn) + 1,
                 "torn_sha256": hashlib.sha256(torn + b"\n").hexdigest(),
@@ -134,20 +131,19 @@ class AuditLog:
             os.fsync(self.fd)
         self._size = os.fstat(self.fd).st_size
 
+    def _write_bytes(self, data: bytes) -> None:
+        try:
+            written = os.write(self.fd, data)
+        except OSError as exc:
+            raise _storage_error(self.path, exc) from None
+        if written != len(data):  # one write per record, or an error
+            raise StorageError(f"{self.path}: short write; the disk may be full")
+
     def _write(self, event: str, run_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "v": VERSION,
-            "seq": self.seq + 1,
-            "ts": rfc3339(self.clock()),
-            "event": event,
-            "run_id": run_id,
-            "prev": self.prev,
-            **redact(fields, self.secrets),
-        }
-        record["hash"] = record_hash(record)
-        data = (_dumps(record) + "\n").encode()
-        if os.write(self.fd, data) != len(data):  # one write per record, or an error
-            raise AuditError(f"{self.path}: short write; the disk may be full")
+        record = make_record(
+            self.seq + 1, self.prev, self.clock(), event, run_id, redact(fields, self.secrets)
+        )
+        self._write_bytes((dumps(record) + "\n").encode())
         self.seq, self.prev = record["seq"], record["hash"]
         return record
 
@@ -162,9 +158,15 @@ class AuditLog:
             os.fsync(self.fd)
         return record
 
+    def lines(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as handle:
+            yield from handle
+
     def close(self) -> None:
-        os.fsync(self.fd)
-        os.close(self.fd)
+        try:
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
 
 
 @contextmanager
@@ -176,86 +178,151 @@ def _flocked(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
+def records_of(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """The readable records, in order (verify first if you need to trust them)."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
-@dataclass
-class Verdict:
-    ok: bool
-    records: int
-    message: str
-    bad_seq: int | None = None
+        yield from records_of(handle)
 
 
 def verify(path: Path) -> Verdict:
-    """Walk the chain; a torn line is accepted only right before its audit.recovered."""
-    prev, seq, count = GENESIS, 0, 0
-    pending_torn: tuple[bytes, int] | None = None
-
-    def broken(line_number: int, problem: str) -> Verdict:
-        return Verdict(False, count, f"line {line_number}: {problem}", seq + 1)
-
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.endswith(b"\n"):
-                return broken(
-                    number,
-                    "torn last line (a crash mid-write?); the next run records audit.recovered",
-                )
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError
-                claimed = record["hash"]
-            except (ValueError, KeyError):
-                if pending_torn is not None:
-                    return broken(number, "second unreadable line in a row")
-                pending_torn = (line, number)
-                continue
-            if record.get("seq") != seq + 1:
-                return broken(number, f"seq {record.get('seq')} where {seq + 1} was due")
-            if record.get("prev") != prev:
-                return broken(number, f"prev does not match the hash of seq {seq}")
-            if record_hash(record) != claimed:
-                return broken(number, "hash does not match the record (edited?)")
-            if pending_torn is not None:
-                torn, torn_line = pending_torn
-                fits = (
-                    record.get("event") == "audit.recovered"
-                    and record.get("torn_bytes") == len(torn)
-                    and record.get("torn_sha256") == hashlib.sha256(torn).hexdigest()
-                )
-                if not fits:
-                    return broken(torn_line, "unreadable line not followed by its audit.recovered")
-                pending_torn = None
-            prev, seq, count = claimed, seq + 1, count + 1
-    if pending_torn is not None:
-        return broken(pending_torn[1], "unreadable line at the end")
-    return Verdict(True, count, f"intact: {count} records, last seq {seq}, last hash {prev[:16]}")
+        return verify_lines(handle)
 
 
-def orphan_intents(path: Path) -> list[dict[str, Any]]:
-    """delete.intent records with neither an outcome nor a reconciliation after them."""
-    if not path.exists():
-        return []
-    open_intents: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-    for record in read_records(path):
-        event = record.get("event")
-        key = (record.get("run_id"), record.get("provider"), record.get("model_id"))
-        if event == "delete.intent":
-            open_intents[key] = record
-        elif event == "delete.outcome":
-            open_intents.pop(key, None)
-        elif event == "delete.reconciled":
-            key = (record.get("intent_run_id"), record.get("provider"), record.get("model_id"))
-            open_intents.pop(key, None)
-    return list(open_intents.values())
+def head_problem(chain: AuditChain, anchor: tuple[int, str] | None) -> str | None:
+    """Why the chain no longer holds the last record the state saw (None when it does)."""
+    if anchor is None:
+        return None
+    seq, expected = anchor
+    if chain.seq == seq and chain.prev == expected:
+        return None  # the common case: nothing since, read from the tail only
+    if chain.seq < seq:
+        found = f"ends at seq {chain.seq}"
+    else:
+        at = next((r for r in records_of(chain.lines()) if r.get("seq") == seq), None)
+        if at is not None and at.get("hash") == expected:
+            return None  # grown past the anchor: fine
+        found = "has a different record at that seq" if at else "lacks that record"
+    return (
+        f"{chain.name}: the audit log {found}, but the state remembers seq {seq}"
+        f" (hash {expected[:16]}): records were removed or replaced. If you restored or"
+        " moved it on purpose, check it with `ftjanitor audit verify --job-file JOBFILE`"
+        " and accept its current end with `ftjanitor audit verify --job-file JOBFILE"
+        " --reanchor`; nothing was sent"
+    )
+
+
+def _model(ref: ev.ModelRef) -> dict[str, Any]:
+    return {"provider": ref.connection, "model_id": ref.model_id}
+
+
+class AuditSink:
+    """Run events -> audit records. Intents are fsynced before the delete is sent."""
+
+    def __init__(self, chain: AuditChain):
+        self.chain = chain
+
+    def emit(self, event: ev.Event) -> None:
+        match event:
+            case ev.RunStarted():
+                fields: dict[str, Any] = {
+                    "job": event.job,
+                    "dry_run": event.dry_run,
+                    "trigger": event.trigger,
+                    "job_file": event.job_file,
+                    "job_file_sha256": event.job_file_sha256,
+                    "now": rfc3339(event.now),
+                }
+                if event.fire_time is not None:
+                    fields["fire_time"] = rfc3339(event.fire_time)
+                if event.plan_sha256 is not None:
+                    fields["plan_sha256"] = event.plan_sha256
+                self.chain.append("run.start", event.run_id, fields, sync=True)
+            case ev.Planned(job=job, run_id=run_id, model=m):
+                fields = {"job": job, **_model(m), "name": m.name, "reason": m.reason}
+                self.chain.append("delete.planned", run_id, fields)
+            case ev.Marked(job=job, run_id=run_id, model=m):
+                fields = {
+                    "job": job,
+                    **_model(m),
+                    "name": m.name,
+                    "reason": m.reason,
+                    "deletable_after": rfc3339(event.deletable_after),
+                }
+                self.chain.append("delete.marked", run_id, fields)
+            case ev.Unmarked(job=job, run_id=run_id, model=m):
+                fields = {"job": job, **_model(m), "reason": m.reason}
+                self.chain.append("delete.unmarked", run_id, fields)
+            case ev.Absent(job=job, run_id=run_id, model=m):
+                fields = {"job": job, **_model(m), "reason": m.reason}
+                self.chain.append("delete.absent", run_id, fields)
+            case ev.Intent(job=job, run_id=run_id, model=m):
+                self.chain.append("delete.intent", run_id, {"job": job, **_model(m)}, sync=True)
+            case ev.Outcome(job=job, run_id=run_id, model=m):
+                fields = {
+                    "job": job,
+                    **_model(m),
+                    "result": event.result,
+                    "http_status": event.http_status,
+                    "attempts": event.attempts,
+                    "error": event.error,
+                }
+                self.chain.append("delete.outcome", run_id, fields)
+            case ev.Reconciled():
+                fields = {
+                    "job": event.job,
+                    "provider": event.connection,
+                    "model_id": event.model_id,
+                    "intent_run_id": event.intent_run_id,
+                    "result": event.result,
+                }
+                self.chain.append("delete.reconciled", None, fields, sync=True)
+            case ev.Notified():
+                fields = {
+                    "job": event.job,
+                    "notifier": event.notifier,
+                    "kind": event.kind,
+                    "count": event.count,
+                }
+                if event.error:
+                    fields["error"] = event.error
+                name = "notify.sent" if event.ok else "notify.failed"
+                self.chain.append(name, event.run_id, fields)
+            case ev.RunEnded(counts=counts):
+                fields = {
+                    "job": event.job,
+                    "dry_run": event.dry_run,
+                    "planned": counts.planned,
+                    "deleted": counts.deleted,
+                    "already_absent": counts.already_absent,
+                    "failed": counts.failed,
+                    "skipped": counts.skipped,
+                    "marked": counts.marked,
+                    "pending": counts.pending,
+                    "status": event.status,
+                }
+                if event.message:
+                    fields["message"] = event.message
+                self.chain.append("run.end", event.run_id, fields, sync=True)
+            case ev.RunSkipped():
+                fields = {
+                    "job": event.job,
+                    "trigger": event.trigger,
+                    "status": "skipped",
+                    "message": event.message,
+                }
+                if event.fire_time is not None:
+                    fields["fire_time"] = rfc3339(event.fire_time)
+                self.chain.append("run.skipped", None, fields, sync=True)
+            case ev.LimitTripped():
+                pass  # run.end carries the limit's message and status aborted

@@ -1,4 +1,8 @@
-"""Command line: parse, dispatch to one command module, turn errors into one line + exit code."""
+"""Command line: parse, dispatch to one command module, and decide the exit code.
+
+Exit codes are decided here and nowhere else: from the kind of error a command raised,
+or from what its run report says.
+"""
 
 import argparse
 import importlib
@@ -10,15 +14,22 @@ from typing import NoReturn
 
 from runner import __version__
 from runner.clock import parse_instant
-from runner.errors import EXIT_FAILED, EXIT_INVALID, CommandError
+from runner.errors import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    ConfigError,
+    FtjanitorError,
+    ProviderError,
+    StorageError,
+)
 from runner.jobfile.diagnostics import JobFileError
-from runner.providers.base import ProviderError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("ftjanitor").strip()
-        raise CommandError(f"{command}: {message}" if command else message)
+        raise ConfigError(f"{command}: {message}" if command else message)
 
 
 def _instant(text: str) -> datetime:
@@ -28,6 +39,20 @@ def _instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _jobs_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("jobfile", metavar="JOBFILE", help="the job file (YAML)")
+    p.add_argument(
+        "--job", action="append", metavar="NAME", help="only this job (repeatable; default: all)"
+    )
+    p.add_argument(
+        "--now",
+        type=_instant,
+        metavar="ISO8601",
+        help="pin the clock for age rules (run refuses a time in the future)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ftjanitor", description="Declarative cleanup of fine-tuned models.")
     parser.add_argument("--version", action="version", version=f"ftjanitor {__version__}")
@@ -35,54 +60,90 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("validate", help="check job files (files or folders)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="job files or folders of *.yaml")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
     p = sub.add_parser("inventory", help="list what each connection can see")
-    p.add_argument("jobfile", metavar="JOBFILE")
+    p.add_argument("jobfile", metavar="JOBFILE", help="the job file (YAML)")
     p.add_argument("--provider", metavar="NAME", help="only this connection")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable list on stdout")
 
-    for name, help_text in (
-        ("plan", "show what a run would delete (sends nothing mutating)"),
-        ("run", "delete what the plan selects"),
-    ):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("jobfile", metavar="JOBFILE")
-        p.add_argument("--job", action="append", metavar="NAME", help="only this job (repeatable)")
-        p.add_argument(
-            "--now", type=_instant, metavar="ISO8601", help="pin the clock for age rules"
-        )
-        p.add_argument("--json", action="store_true")
-        if name == "run":
-            p.add_argument("--dry-run", action="store_true", help="same as plan")
-            p.add_argument("--yes", action="store_true", help="do not ask on a terminal")
+    p = sub.add_parser("plan", help="show what a run would delete (sends nothing mutating)")
+    _jobs_options(p)
+
+    p = sub.add_parser("run", help="delete what the plan selects")
+    _jobs_options(p)
+    p.add_argument("--dry-run", action="store_true", help="same as plan")
+    p.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write this run's Prometheus metrics there, atomically (textfile collector)",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="delete without asking (needed when standard input is not a terminal)",
+    )
 
     p = sub.add_parser("schedule", help="daemon: run every job that has a schedule")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
-
-    p = sub.add_parser("audit", help="verify or show an audit log")
-    p.add_argument("action", choices=["verify", "show"])
+    p.add_argument("paths", nargs="+", metavar="PATH", help="job files or folders of *.yaml")
     p.add_argument(
-        "audit_log", nargs="?", metavar="AUDIT_LOG", help="default: audit/ftjanitor.jsonl"
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines on stderr (default: %(default)s)",
     )
-    p.add_argument("--job", metavar="NAME")
-    p.add_argument("--since", type=_instant, metavar="ISO8601")
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz there (default: off)",
+    )
+
+    p = sub.add_parser("audit", help="verify, show or export an audit log")
+    p.add_argument(
+        "action",
+        choices=["verify", "show", "export"],
+        help="verify the chain (and, with --job-file, its head), show records, or print the"
+        " chain as JSON Lines",
+    )
+    p.add_argument(
+        "audit_log",
+        nargs="?",
+        metavar="AUDIT_LOG",
+        help="the log file (default: audit/ftjanitor.jsonl)",
+    )
+    p.add_argument(
+        "--job-file",
+        metavar="JOBFILE",
+        help="the audit wherever this job file keeps it (file or state database)",
+    )
+    p.add_argument(
+        "--reanchor",
+        action="store_true",
+        help="verify --job-file: accept the log's current end as its head (after a restore)",
+    )
+    p.add_argument("--job", metavar="NAME", help="show: only this job's records")
+    p.add_argument("--since", type=_instant, metavar="ISO8601", help="show: records from then on")
     p.add_argument("--json", action="store_true", help="show: JSON lines, for jq")
 
-    p = sub.add_parser("simulate", help="serve fake Cohere + BFL APIs on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--seed", metavar="FILE", help="YAML/JSON with cohere: and bfl: lists")
-    p.add_argument("--models", type=int, default=50, help="generated Cohere fine-tunes")
-    p.add_argument("--bfl-models", type=int, default=10, help="generated BFL finetunes")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
-    p.add_argument("--rate-limit", type=float, default=None, help="requests/s before 429")
-    p.add_argument("--cohere-key", help="the only Cohere key accepted (default: any)")
-    p.add_argument("--bfl-key", help="the only BFL key accepted (default: any)")
-    p.add_argument("--deleted-mode", choices=["vanish", "status"], default="vanish")
-    p.add_argument("--log", metavar="FILE", help="append every request as a JSON line")
+    p = sub.add_parser("simulate", help="serve fake provider APIs on 127.0.0.1")
+    importlib.import_module("runner.commands.simulate").add_arguments(p)
     return parser
+
+
+def exit_code(result: object) -> int:
+    """A command's result -> its exit code: an int as it is, a run report by its jobs."""
+    if isinstance(result, int):
+        return result
+    from runner.engine import RunReport  # only runs import the engine (and HTTP)
+
+    assert isinstance(result, RunReport)
+    if result.cancelled:
+        return EXIT_OK
+    if result.auth_failed and not result.deleted_any:
+        return EXIT_INVALID  # rejected credentials are like missing ones
+    fine = ("ok", "skipped")  # skipped: another process is running that job right now
+    return EXIT_OK if all(o.status in fine for o in result.outcomes) else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,19 +152,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(args_list)
         module = importlib.import_module(f"runner.commands.{args.command}")
-        code: int = module.run(args)
-        return code
+        return exit_code(module.run(args))
     except JobFileError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
         return EXIT_INVALID
-    except CommandError as exc:
-        print(f"ftjanitor: {exc}", file=sys.stderr)
-        return exc.exit_code
     except ProviderError as exc:
         # Rejected credentials are like missing ones: exit 2, and nothing was deleted.
         print(f"ftjanitor: {exc}", file=sys.stderr)
         return EXIT_INVALID if exc.auth else EXIT_FAILED
+    except (ConfigError, StorageError) as exc:
+        print(f"ftjanitor: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except FtjanitorError as exc:
+        print(f"ftjanitor: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,20 +1,22 @@
-"""Opening what a command needs: keys from the environment, then provider connections."""
+"""Opening what a run needs from providers: listers for the connections it uses."""
 
-import os
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
-from runner.credentials import resolve_keys
 from runner.jobfile.model import Connection, JobFile
-from runner.providers import connect
-from runner.providers.base import Provider
-from runner.providers.http import RetryPolicy
+from runner.providers import REGISTRY
+from runner.providers.base import ConnectOptions, Lister
+
+if TYPE_CHECKING:
+    from runner.engine import RunOptions
 
 
 def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> list[Connection]:
     """The connections the selected jobs' targets use, in declaration order."""
     wanted = None if jobs is None else set(jobs)  # an empty list selects nothing
     names = {
-        target.provider
+        target.connection
         for job in job_file.jobs
         if wanted is None or job.name in wanted
         for target in job.targets
@@ -22,15 +24,19 @@ def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> li
     return [c for name, c in job_file.connections.items() if name in names]
 
 
-def open_providers(
+def open_listers(
     connections: list[Connection],
-    environ: Mapping[str, str] | None = None,
-    policy: RetryPolicy | None = None,
-) -> tuple[dict[str, Provider], list[str]]:
-    """Check every key first (exit 2 before any request), then connect.
-
-    Returns the providers and the key values, which the audit log redacts.
-    """
-    keys = resolve_keys(connections, os.environ if environ is None else environ)
-    providers = {c.name: connect(c, keys[c.name], policy) for c in connections}
-    return providers, list(keys.values())
+    options: "RunOptions",
+    keys: Mapping[str, str | None],
+    stack: ExitStack,
+) -> dict[str, Lister]:
+    """Connect every connection (keys were checked before); closed with the stack."""
+    connect_options = ConnectOptions(options.limiters, options.policy, options.notice)
+    listers = {}
+    for connection in connections:
+        lister = REGISTRY[connection.type].connect(
+            connection, keys[connection.name], connect_options
+        )
+        stack.callback(lister.close)
+        listers[connection.name] = lister
+    return listers

@@ -1,23 +1,46 @@
 """API keys come from the environment only, and are checked before any request."""
 
+import re
 from collections.abc import Iterable, Mapping
 
-from runner.errors import CommandError
+from runner.errors import ConfigError
 from runner.jobfile.model import Connection
+from runner.providers import REGISTRY
+
+# Whitespace or control characters inside a key would reach HTTP headers (and from
+# there exception texts); such a value is refused before use, and never shown.
+_BAD_KEY = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\u200b\ufeff]")
 
 
-def resolve_keys(connections: Iterable[Connection], environ: Mapping[str, str]) -> dict[str, str]:
-    """Connection name -> key. Names every missing variable at once (exit 2)."""
-    keys: dict[str, str] = {}
+def resolve_keys(
+    connections: Iterable[Connection], environ: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Connection name -> key (None for types with their own credential chain).
+
+    Names every missing or malformed variable at once (exit 2), never a value."""
+    keys: dict[str, str | None] = {}
     missing: list[str] = []
+    malformed: list[str] = []
     for connection in connections:
-        value = environ.get(connection.api_key_env, "").strip()
-        if value:
-            keys[connection.name] = value
+        if REGISTRY[connection.type].credential != "api_key" or connection.api_key_env is None:
+            keys[connection.name] = None
+            continue
+        name = connection.api_key_env
+        value = environ.get(name, "")
+        if not value:
+            missing.append(f"{name} (for {connection.name})")
+        elif _BAD_KEY.search(value):
+            malformed.append(f"{name} (for {connection.name})")
         else:
-            missing.append(f"{connection.api_key_env} (for {connection.name})")
+            keys[connection.name] = value
+    problems = []
     if missing:
-        raise CommandError(
-            "missing API key: set " + ", ".join(missing) + " in the environment; nothing was sent"
+        problems.append("missing API key: set " + ", ".join(missing) + " in the environment")
+    if malformed:
+        problems.append(
+            "malformed API key: " + ", ".join(malformed) + " holds whitespace or control"
+            " characters (value not shown)"
         )
+    if problems:
+        raise ConfigError("; ".join(problems) + "; nothing was sent")
     return keys

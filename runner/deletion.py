@@ -1,32 +1,46 @@
 """One delete, settled: an answer lost in transit is resolved by looking, never guessed."""
 
-from runner.providers.base import DeleteResult, Provider, ProviderError
-from runner.providers.http import HttpError
+import random
+import threading
+from collections.abc import Callable
+
+from runner.providers.base import Deleter, DeleteResult, OutcomeUnknown, ProviderError
 
 SETTLE_ROUNDS = 3
 
 
-def delete_and_settle(provider: Provider, model_id: str) -> DeleteResult:
+def delete_and_settle(
+    deleter: Deleter,
+    model_id: str,
+    *,
+    pause: Callable[[int], float] | None = None,
+    stop: threading.Event | None = None,
+) -> DeleteResult:
     """Delete; if no answer came, check whether the model still exists.
 
-    Gone: it was deleted. Still there: the delete never happened, so try again (at most
-    SETTLE_ROUNDS times). Unknown after that, or if the check fails: ``failed``.
+    Gone: it was deleted. Still there: the delete never happened, so try again after a
+    jittered pause (a network blip of a second or two must not fail the delete), at most
+    SETTLE_ROUNDS times. Unknown after that, or if the check fails: ``failed``, transient.
     """
+    pause = pause or backoff
+    stop = stop or threading.Event()
     attempts = 0
     last = ""
-    for _ in range(SETTLE_ROUNDS):
+    for round_ in range(SETTLE_ROUNDS):
+        if round_ and stop.wait(pause(round_)):
+            break
         try:
-            result = provider.delete(model_id)
-        except HttpError as exc:
+            result = deleter.delete(model_id)
+        except OutcomeUnknown as exc:
             attempts += 1
             last = str(exc)
             if not exc.sent:
-                return DeleteResult("failed", None, attempts, last)
+                continue  # it never left: trying again is safe
             try:
-                still_there = provider.exists(model_id)
+                still_there = deleter.exists(model_id)
             except ProviderError as check:
                 return DeleteResult(
-                    "failed", None, attempts, f"{last}; then could not check: {check}"
+                    "failed", None, attempts, f"{last}; then could not check: {check}", True
                 )
             if not still_there:
                 return DeleteResult(
@@ -36,6 +50,16 @@ def delete_and_settle(provider: Provider, model_id: str) -> DeleteResult:
         except ProviderError as exc:
             return DeleteResult("failed", None, attempts + 1, str(exc))
         return DeleteResult(
-            result.result, result.http_status, result.attempts + attempts, result.error
+            result.result,
+            result.http_status,
+            result.attempts + attempts,
+            result.error,
+            result.transient,
         )
-    return DeleteResult("failed", None, attempts, f"no answer in {SETTLE_ROUNDS} tries: {last}")
+    return DeleteResult("failed", None, attempts, f"no answer in {attempts} tries: {last}", True)
+
+
+def backoff(round_: int) -> float:
+    """Seconds before settle round ``round_`` (1, 2, ...): 0.5 s doubling, full jitter."""
+    seconds: float = random.uniform(0.5, 1.0) * 2.0 ** (round_ - 1)
+    return seconds

@@ -1,30 +1,41 @@
-"""The one execute path: inventory -> decisions -> limits -> deletes -> audit.
+"""The one execute path: inventory -> decisions -> limits -> (grace) -> deletes, as events.
 
-``plan`` is this with dry_run; ``run`` and the scheduler call it as it is. Everything
-that mutates sits behind the single dry-run gate in ``_JobRunner.run``.
+``plan`` builds a ``PlanSet`` from listers only; ``apply`` is the single gate behind which
+anything mutates, and only it builds deleters. ``plan`` (the command) stops after
+recording the plan; ``run`` and the scheduler apply it. Everything a run tells the world
+(audit, terminal, notifications, metrics) hears it from one stream of events.
 """
 
+import dataclasses
+import os
+import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runner.audit import AuditLog, orphan_intents
-from runner.clock import Clock, rfc3339, system_clock
-from runner.connections import connections_used, open_providers
+from runner import events as ev
+from runner.audit import AuditSink, head_problem
+from runner.clock import Clock, system_clock
+from runner.connections import connections_used, open_listers
+from runner.credentials import resolve_keys
 from runner.deletion import delete_and_settle
-from runner.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
+from runner.errors import ConfigError, ProviderError, StorageError
 from runner.inventory import take_inventory
 from runner.jobfile.model import Job, JobFile
-from runner.locks import job_lock
-from runner.providers.base import DeleteResult, ModelRecord, Provider, ProviderError
-from runner.providers.http import RetryPolicy
+from runner.notify import Notifier, resolve_urls, url_secrets
+from runner.providers import REGISTRY
+from runner.providers.base import Deleter, Lister, ModelRecord, ProviderSpec
+from runner.ratelimit import Limiters
 from runner.rules import Decision, JobPlan, plan_job
-from runner.state import State
+from runner.state import Mark, OpenIntent, StateStore
+from runner.storage import open_storage
+
+SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
 
 
 @dataclass
@@ -33,12 +44,31 @@ class RunOptions:
     trigger: str = "manual"  # manual | schedule
     now: datetime | None = None  # pins the rules' clock (--now)
     jobs: list[str] | None = None  # None: every job in the file
-    confirm: Callable[[list[JobPlan]], bool] | None = None  # asked before the first delete
+    confirm: Callable[["PlanSet"], bool] | None = None  # asked before the first delete
     stop: threading.Event = field(default_factory=threading.Event)
-    progress: Callable[[int, int], None] | None = None
-    policy: RetryPolicy | None = None
+    policy: Any = None  # HTTP RetryPolicy
     environ: Mapping[str, str] | None = None
-    clock: Clock = system_clock
+    clock: Clock = system_clock  # the wall clock: sightings, grace, timestamps
+    fire_time: datetime | None = None
+    limiters: Limiters = field(default_factory=Limiters)
+    notice: Callable[[str], None] | None = None
+    sinks: list[ev.Sink] = field(default_factory=list)  # more subscribers (terminal, metrics)
+    restrict: Callable[["PlanSet"], None] | None = None  # narrows to a reviewed plan
+    plan_sha256: str | None = None
+    second_pass_pause: float = SECOND_PASS_PAUSE
+    claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
+
+
+@dataclass
+class PlanSet:
+    """What a run would do: one plan per job it can run, made from listings only."""
+
+    job_file: JobFile
+    now: datetime
+    plans: dict[str, JobPlan]
+    errors: dict[str, ProviderError] = field(default_factory=dict)  # job -> why no plan
+    busy: dict[str, str] = field(default_factory=dict)  # job -> why another process has it
+    drift: dict[str, list[Decision]] = field(default_factory=dict)  # job -> reported only
 
 
 @dataclass
@@ -46,37 +76,42 @@ class JobOutcome:
     job: str
     run_id: str
     plan: JobPlan | None
-    end: dict[str, Any]  # the run.end record, exactly as written to the audit log
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # provider, id, error
+    end: ev.RunEnded | ev.RunSkipped
+    failures: list[ev.Outcome] = field(default_factory=list)
+    absent: list[ev.ModelRef] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        return str(self.end["status"])
+        return self.end.status if isinstance(self.end, ev.RunEnded) else "skipped"
 
 
 @dataclass
 class RunReport:
-    now: datetime
+    planset: PlanSet
     outcomes: list[JobOutcome]
-    reconciled: list[dict[str, Any]]
+    reconciled: list[ev.Reconciled]
     cancelled: bool = False
-    auth_failed: bool = False
 
     @property
-    def exit_code(self) -> int:
-        if self.auth_failed and not any(o.end.get("deleted") for o in self.outcomes):
-            return EXIT_INVALID  # rejected credentials are like missing ones
-        fine = ("ok", "skipped")  # skipped: another process is running that job right now
-        return EXIT_OK if all(o.status in fine for o in self.outcomes) else EXIT_FAILED
+    def now(self) -> datetime:
+        return self.planset.now
+
+    @property
+    def auth_failed(self) -> bool:
+        return any(e.auth for e in self.planset.errors.values())
+
+    @property
+    def deleted_any(self) -> bool:
+        return any(isinstance(o.end, ev.RunEnded) and o.end.counts.deleted for o in self.outcomes)
 
 
 def select_jobs(job_file: JobFile, names: list[str] | None) -> list[Job]:
     if not names:
         return list(job_file.jobs)
     known = {job.name for job in job_file.jobs}
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
     if unknown:
-        raise CommandError(
+        raise ConfigError(
             f"{job_file.path}: no job named {', '.join(map(repr, unknown))}"
             f" (jobs: {', '.join(sorted(known))})"
         )
@@ -84,262 +119,358 @@ def select_jobs(job_file: JobFile, names: list[str] | None) -> list[Job]:
 
 
 def execute(job_file: JobFile, options: RunOptions) -> RunReport:
+    """Plan, and unless this is a dry run, confirm and apply. Every resource is opened
+    inside one ExitStack, in order, so a failure at any step closes what came before."""
     jobs = select_jobs(job_file, options.jobs)
-    connections = connections_used(job_file, [j.name for j in jobs])
-    providers, secrets = open_providers(connections, options.environ, options.policy)
-    state = State(job_file.state)
-    audit = AuditLog(job_file.audit_log, secrets, options.clock)
-    try:
-        with ExitStack() as held:
-            # Locks first: a plan is only made for a job nobody else is running.
-            holders = (
-                {}
-                if options.dry_run
-                else {
-                    job.name: held.enter_context(job_lock(job_file.state, job.name)) for job in jobs
-                }
+    # Keys first: a missing or malformed one stops the run before anything is opened.
+    environ = os.environ if options.environ is None else options.environ
+    keys = resolve_keys(connections_used(job_file, [j.name for j in jobs]), environ)
+    secrets = [k for k in keys.values() if k]
+    urls = {} if options.dry_run else resolve_urls(job_file.notify, environ)
+    secrets += [part for url in urls.values() for part in url_secrets(url)]
+    with ExitStack() as stack:
+        state, chain = open_storage(job_file, secrets, options.clock, stack)
+        fanout = ev.Fanout([AuditSink(chain)])
+        if urls:  # a dry run notifies nobody
+            fanout.extend([Notifier(job_file.notify, urls, emit=fanout.emit)])
+        # The anchor is checked before anything is sent, and moved when we are done.
+        if problem := head_problem(chain, state.audit_head(chain.name)):
+            raise StorageError(problem)
+        stack.callback(lambda: state.set_audit_head(chain.name, chain.seq, chain.prev))
+        # Locks first: a plan is only made for a job nobody else is running.
+        busy: dict[str, str] = {}
+        if not options.dry_run:
+            for job in jobs:
+                holder = stack.enter_context(state.job_lock(job.name))
+                if holder is not None:
+                    who = f"pid {holder}" if holder else "another process"
+                    busy[job.name] = f"already running ({who} holds its lock)"
+                elif (
+                    options.claim_fire_time
+                    and options.fire_time is not None
+                    and not state.claim_fire_time(job.name, options.fire_time)
+                ):
+                    busy[job.name] = "this fire time already ran (another daemon ran it)"
+        active = [job for job in jobs if job.name not in busy]
+        listers = open_listers(
+            connections_used(job_file, [j.name for j in active]), options, keys, stack
+        )
+        reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
+        planset = plan(job_file, active, listers, state, options)
+        planset.busy = busy
+        fanout.extend(options.sinks)
+        if options.restrict is not None:
+            options.restrict(planset)
+        report = RunReport(planset, [], reconciled)
+        confirm = None if options.dry_run else options.confirm
+        if confirm and _wants_deletes(planset) and not confirm(planset):
+            report.cancelled = True
+            return report
+        deleters = {} if options.dry_run else _deleters(planset, listers, stack, job_file)
+        for job in jobs:
+            report.outcomes.append(
+                apply(planset, job, deleters, state, fanout, options)
+                if job.name not in busy
+                else _skip(job, busy[job.name], fanout, options)
             )
-            busy = {name: pid for name, pid in holders.items() if pid is not None}
-            return _execute_locked(job_file, options, jobs, busy, providers, state, audit)
-    finally:
-        audit.close()
-        state.close()
-        for provider in providers.values():
-            provider.close()
+        return report
 
 
-def _execute_locked(
+def plan(
     job_file: JobFile,
-    options: RunOptions,
     jobs: list[Job],
-    busy: dict[str, int],
-    providers: Mapping[str, Provider],
-    state: State,
-    audit: AuditLog,
-) -> RunReport:
-    now = options.now or options.clock()
-    active = [job for job in jobs if job.name not in busy]
-    # Only our own jobs' intents: holding a job's lock proves no live run owns them.
-    reconciled = [] if options.dry_run else _reconcile(audit, providers, {j.name for j in active})
+    listers: Mapping[str, Lister],
+    state: StateStore,
+    options: RunOptions,
+) -> PlanSet:
+    """Inventory every connection the jobs use, then decide per job. Reads only."""
+    wall_now = options.clock()
+    now = options.now or wall_now
     inventories: dict[str, list[ModelRecord]] = {}
-    errors: dict[str, ProviderError] = {}
-    for connection in connections_used(job_file, [j.name for j in active]):
+    failures: dict[str, ProviderError] = {}
+    for connection in connections_used(job_file, [j.name for j in jobs]):
         need_ages = any(
-            t.older_than is not None or t.keep_latest
-            for j in active
-            for t in j.targets
-            if t.provider == connection.name
+            t.needs_ages for j in jobs for t in j.targets if t.connection == connection.name
         )
         try:
             inventories[connection.name] = take_inventory(
-                providers[connection.name], connection, state, now, need_ages
+                listers[connection.name], connection, state, wall_now, need_ages
             )
         except ProviderError as exc:
-            errors[connection.name] = exc
-    plans = {
-        job.name: plan_job(job, inventories, now)
-        for job in active
-        if not any(t.provider in errors for t in job.targets)
+            failures[connection.name] = exc
+    specs: dict[str, ProviderSpec] = {
+        name: REGISTRY[c.type] for name, c in job_file.connections.items()
     }
-    report = RunReport(now, [], reconciled)
-    wants_deletes = any(p.deletes and not p.limit_message for p in plans.values())
-    confirm = None if options.dry_run else options.confirm
-    if confirm and wants_deletes and not confirm(list(plans.values())):
-        report.cancelled = True
-        return report
-    runner = _JobRunner(job_file, options, providers, state, audit, now)
+    planset = PlanSet(job_file, now, {})
     for job in jobs:
-        if job.name in busy:
-            report.outcomes.append(runner.skip(job, busy[job.name]))
+        failed = [failures[t.connection] for t in job.targets if t.connection in failures]
+        if failed:
+            planset.errors[job.name] = failed[0]
             continue
-        failed = [errors[t.provider] for t in job.targets if t.provider in errors]
-        report.outcomes.append(runner.run(job, plans.get(job.name), failed[0] if failed else None))
-        report.auth_failed = report.auth_failed or any(e.auth for e in failed)
-    return report
+        planset.plans[job.name] = plan_job(
+            job,
+            inventories,
+            specs,
+            now,
+            marks=state.marks(job.name) if job.grace is not None else None,
+            wall_now=wall_now,
+        )
+    return planset
+
+
+def _wants_deletes(planset: PlanSet) -> bool:
+    return any(p.deletes for p in planset.plans.values())
+
+
+def _deleters(
+    planset: PlanSet, listers: Mapping[str, Lister], stack: ExitStack, job_file: JobFile
+) -> dict[str, Deleter]:
+    """The only place deleters are built: after the plan, for a real run."""
+    names = {d.connection for p in planset.plans.values() for d in p.deletes}
+    names |= {d.connection for p in planset.plans.values() for d in p.having("mark")}
+    out = {}
+    for name in sorted(names):
+        spec = REGISTRY[job_file.connections[name].type]
+        out[name] = spec.deleter(listers[name])
+        closer = getattr(out[name], "close", None)
+        if closer is not None:
+            stack.callback(closer)
+    return out
 
 
 def _reconcile(
-    audit: AuditLog, providers: Mapping[str, Provider], locked_jobs: set[str]
-) -> list[dict[str, Any]]:
-    """Intents left without an outcome (a crash): look, and record what is true now."""
+    state: StateStore,
+    listers: Mapping[str, Lister],
+    jobs: list[Job],
+    fanout: ev.Fanout,
+) -> list[ev.Reconciled]:
+    """Intents left without an outcome (a crash): look, and record what is true now.
+
+    Only our own jobs' intents: holding a job's lock proves no live run owns them."""
     done = []
-    for intent in orphan_intents(audit.path):
-        if intent.get("job") not in locked_jobs:
-            continue  # another job's: its own next run settles it
-        provider = providers.get(str(intent.get("provider")))
-        if provider is None:
+    for intent in state.open_intents([j.name for j in jobs]):
+        lister = listers.get(intent.connection)
+        if lister is None:
             continue  # that connection is not part of this run; a later run settles it
-        model_id = str(intent.get("model_id"))
         try:
-            present = provider.exists(model_id)
+            present = lister.exists(intent.model_id)
         except (ProviderError, ValueError):
             continue
-        done.append(
-            audit.append(
-                "delete.reconciled",
-                None,
-                {
-                    "job": intent.get("job"),
-                    "provider": intent.get("provider"),
-                    "model_id": model_id,
-                    "intent_run_id": intent.get("run_id"),
-                    "intent_seq": intent.get("seq"),
-                    "result": "present" if present else "deleted",
-                },
-                sync=True,
-            )
+        event = ev.Reconciled(
+            intent.job,
+            intent.connection,
+            intent.model_id,
+            intent.run_id,
+            intent.seq,
+            "present" if present else "deleted",
         )
+        fanout.emit(event)
+        state.intent_closed(intent.run_id, intent.connection, intent.model_id)
+        done.append(event)
     return done
 
 
-class _JobRunner:
+def _skip(job: Job, why: str, fanout: ev.Fanout, options: RunOptions) -> JobOutcome:
+    event = ev.RunSkipped(job.name, options.trigger, why, options.fire_time)
+    fanout.emit(event)
+    return JobOutcome(job.name, "", None, event)
+
+
+def _ref(d: Decision) -> ev.ModelRef:
+    return ev.ModelRef(d.connection, d.model_id, d.name, d.reason)
+
+
+def apply(
+    planset: PlanSet,
+    job: Job,
+    deleters: Mapping[str, Deleter],
+    state: StateStore,
+    fanout: ev.Fanout,
+    options: RunOptions,
+) -> JobOutcome:
+    """Record the job's plan and, in a real run, carry it out. The one gate is here."""
+    run_id = uuid.uuid4().hex
+    started = options.clock()
+    state.run_started(
+        run_id, job.name, options.trigger, options.dry_run, started, options.fire_time
+    )
+    fanout.emit(
+        ev.RunStarted(
+            job.name,
+            run_id,
+            options.dry_run,
+            options.trigger,
+            str(planset.job_file.path),
+            planset.job_file.sha256,
+            planset.now,
+            options.fire_time,
+            options.plan_sha256,
+        )
+    )
+    concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
+    run = _JobRun(job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency)
+    error = planset.errors.get(job.name)
+    if run.plan is None or error is not None:
+        return run.end(state, "aborted", str(error))
+    run.announce()
+    if run.plan.limit_message:
+        fanout.emit(ev.LimitTripped(job.name, run_id, run.plan.limit_message))
+        return run.end(state, "aborted", run.plan.limit_message)
+    if options.dry_run:
+        return run.end(state, "ok", None)
+    run.grace(state)
+    run.delete_all(deleters, state)
+    interrupted = options.stop.is_set() and run.counts.skipped > 0
+    status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
+    return run.end(
+        state, status, "interrupted: no new deletes were started" if interrupted else None
+    )
+
+
+class _JobRun:
     def __init__(
-        self,
-        job_file: JobFile,
-        options: RunOptions,
-        providers: Mapping[str, Provider],
-        state: State,
-        audit: AuditLog,
-        now: datetime,
-    ):
-        self.job_file, self.options, self.providers = job_file, options, providers
-        self.state, self.audit, self.now = state, audit, now
-        self.deleted_this_run: set[tuple[str, str]] = set()
-
-    def skip(self, job: Job, holder: int) -> JobOutcome:
-        who = f"pid {holder}" if holder else "another process"
-        end = self.audit.append(
-            "run.skipped",
-            None,
-            {
-                "job": job.name,
-                "trigger": self.options.trigger,
-                "status": "skipped",
-                "message": f"already running ({who} holds its lock)",
-            },
-            sync=True,
-        )
-        return JobOutcome(job.name, "", None, end)
-
-    def run(self, job: Job, plan: JobPlan | None, error: ProviderError | None) -> JobOutcome:
-        run_id = uuid.uuid4().hex
-        options = self.options
-        self.state.run_started(run_id, job.name, options.trigger, options.dry_run, options.clock())
-        self.audit.append(
-            "run.start",
-            run_id,
-            {
-                "job": job.name,
-                "dry_run": options.dry_run,
-                "trigger": options.trigger,
-                "job_file": str(self.job_file.path),
-                "job_file_sha256": self.job_file.sha256,
-                "now": rfc3339(self.now),
-            },
-            sync=True,
-        )
-        counts = {"planned": 0, "deleted": 0, "already_absent": 0, "failed": 0, "skipped": 0}
-        if plan is None or error is not None:
-            return self._end(job, run_id, None, counts, "aborted", str(error))
-        deletes = [
-            d for d in plan.deletes if (d.connection, d.model_id) not in self.deleted_this_run
-        ]
-        counts["planned"] = len(deletes)
-        counts["already_absent"] = sum(1 for d in plan.decisions if d.action == "absent")
-        counts["skipped"] = sum(1 for d in plan.decisions if d.action == "skip")
-        for decision in deletes:
-            self.audit.append(
-                "delete.planned",
-                run_id,
-                {
-                    "job": job.name,
-                    "provider": decision.connection,
-                    "model_id": decision.model_id,
-                    "name": decision.name,
-                    "reason": decision.reason,
-                },
-            )
-        if options.dry_run:
-            return self._end(job, run_id, plan, counts, "ok", None)
-        if plan.limit_message:
-            return self._end(job, run_id, plan, counts, "aborted", plan.limit_message)
-        failures = self._delete_all(job, run_id, deletes, counts)
-        interrupted = options.stop.is_set() and counts["skipped"] > 0
-        status = "aborted" if interrupted else "partial" if counts["failed"] else "ok"
-        message = "interrupted: no new deletes were started" if interrupted else None
-        outcome = self._end(job, run_id, plan, counts, status, message)
-        outcome.failures = failures
-        return outcome
-
-    def _delete_all(
-        self, job: Job, run_id: str, deletes: list[Decision], counts: dict[str, int]
-    ) -> list[tuple[str, str, str]]:
-        pools = {
-            name: ThreadPoolExecutor(max_workers=self.job_file.connections[name].concurrency)
-            for name in dict.fromkeys(d.connection for d in deletes)
-        }
-        failures: list[tuple[str, str, str]] = []
-        try:
-            futures: list[Future[tuple[Decision, DeleteResult | None]]] = [
-                pools[d.connection].submit(self._delete_one, job, run_id, d) for d in deletes
-            ]
-            for done, future in enumerate(as_completed(futures), start=1):
-                decision, result = future.result()
-                if result is None:
-                    counts["skipped"] += 1
-                else:
-                    counts[result.result] += 1
-                    if result.result == "failed":
-                        failures.append(
-                            (decision.connection, decision.model_id, result.error or "")
-                        )
-                    else:
-                        self.deleted_this_run.add((decision.connection, decision.model_id))
-                if self.options.progress:
-                    self.options.progress(done, len(deletes))
-        finally:
-            for pool in pools.values():
-                pool.shutdown(wait=True)
-        return failures
-
-    def _delete_one(
-        self, job: Job, run_id: str, decision: Decision
-    ) -> tuple[Decision, DeleteResult | None]:
-        if self.options.stop.is_set():
-            return decision, None  # stopping: nothing new starts
-        fields = {"job": job.name, "provider": decision.connection, "model_id": decision.model_id}
-        self.audit.append("delete.intent", run_id, fields, sync=True)
-        result = delete_and_settle(self.providers[decision.connection], decision.model_id)
-        self.audit.append(
-            "delete.outcome",
-            run_id,
-            {
-                **fields,
-                "result": result.result,
-                "http_status": result.http_status,
-                "attempts": result.attempts,
-                "error": result.error,
-            },
-        )
-        return decision, result
-
-    def _end(
         self,
         job: Job,
         run_id: str,
         plan: JobPlan | None,
-        counts: dict[str, int],
-        status: str,
-        message: str | None,
-    ) -> JobOutcome:
-        fields: dict[str, Any] = {
-            "job": job.name,
-            "dry_run": self.options.dry_run,
-            **counts,
-            "status": status,
+        fanout: ev.Fanout,
+        options: RunOptions,
+        started: datetime,
+        concurrency: Mapping[str, int],
+    ):
+        self.job, self.run_id, self.plan = job, run_id, plan
+        self.fanout, self.options, self.started = fanout, options, started
+        self.concurrency = concurrency
+        self.counts = ev.Counts()
+        self.outcome = JobOutcome(
+            job.name, run_id, plan, ev.RunEnded(job.name, run_id, False, "", self.counts)
+        )
+        self._lock = threading.Lock()
+
+    def announce(self) -> None:
+        assert self.plan is not None
+        name, run_id = self.job.name, self.run_id
+        for d in self.plan.decisions:
+            if d.action == "delete":
+                self.counts.planned += 1
+                self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
+            elif d.action == "absent":
+                self.counts.already_absent += 1
+                self.outcome.absent.append(_ref(d))
+                self.fanout.emit(ev.Absent(name, run_id, _ref(d)))
+            elif d.action == "skip":
+                self.counts.skipped += 1
+            elif d.action == "pending":
+                self.counts.pending += 1
+
+    def grace(self, state: StateStore) -> None:
+        """Marks and unmarks: a real run's only writes besides deletes."""
+        assert self.plan is not None
+        now = self.options.clock()
+        for d in self.plan.having("mark"):
+            assert d.deletable_after is not None
+            state.mark(self.job.name, Mark(d.connection, d.model_id, now, d.deletable_after))
+            self.counts.marked += 1
+            self.counts.pending += 1
+            self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), d.deletable_after))
+        for mark in self.plan.unmarks:
+            state.unmark(self.job.name, mark.connection, mark.model_id)
+            ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
+            self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
+
+    def delete_all(self, deleters: Mapping[str, Deleter], state: StateStore) -> None:
+        assert self.plan is not None
+        retry = self._pass(self.plan.deletes, deleters, state, final=False)
+        if retry and not self.options.stop.wait(
+            self.options.second_pass_pause * random.uniform(0.5, 1.0)
+        ):
+            self._pass(retry, deleters, state, final=True)
+        elif retry:  # stopping: the first failures are final
+            for event in retry.values():
+                self._count_final(event)
+
+    def _pass(
+        self,
+        decisions: "list[Decision] | dict[Decision, ev.Outcome]",
+        deleters: Mapping[str, Deleter],
+        state: StateStore,
+        *,
+        final: bool,
+    ) -> dict[Decision, ev.Outcome]:
+        """Deletes on per-connection pools bounded by each connection's concurrency;
+        returns the transient failures held back for a second pass."""
+        pools = {
+            name: ThreadPoolExecutor(max_workers=self.concurrency[name])
+            for name in sorted({d.connection for d in decisions})
         }
-        if message:
-            fields["message"] = message
-        end = self.audit.append("run.end", run_id, fields, sync=True)
-        self.state.run_ended(run_id, status, self.options.clock())
-        return JobOutcome(job.name, run_id, plan, end)
+        held: dict[Decision, ev.Outcome] = {}
+        try:
+            futures = [
+                (d, pools[d.connection].submit(self._delete_one, d, deleters[d.connection], state))
+                for d in decisions
+            ]
+            for d, future in futures:
+                event = future.result()
+                if event is None:
+                    with self._lock:
+                        self.counts.skipped += 1
+                elif event.result == "failed" and event.transient and not final:
+                    # Recorded as it happened, then tried once more after the others.
+                    self.fanout.emit(dataclasses.replace(event, will_retry=True))
+                    state.intent_closed(self.run_id, d.connection, d.model_id)
+                    held[d] = event
+                else:
+                    self._settle(d, event, state)
+        finally:
+            for pool in pools.values():
+                pool.shutdown(wait=True)
+        return held
+
+    def _delete_one(self, d: Decision, deleter: Deleter, state: StateStore) -> ev.Outcome | None:
+        if self.options.stop.is_set():
+            return None  # stopping: nothing new starts
+        ref = _ref(d)
+        # The state's intent first: a crash after it is reconciled from the state index.
+        state.intent_opened(OpenIntent(self.job.name, d.connection, d.model_id, self.run_id, 0))
+        self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
+        result = delete_and_settle(deleter, d.model_id, stop=self.options.stop)
+        return ev.Outcome(
+            self.job.name,
+            self.run_id,
+            ref,
+            result.result,
+            result.http_status,
+            result.attempts,
+            result.error,
+            result.transient,
+        )
+
+    def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
+        self.fanout.emit(event)
+        state.intent_closed(self.run_id, d.connection, d.model_id)
+        self._count_final(event)
+        if self.job.grace is not None and event.result != "failed":
+            state.unmark(self.job.name, d.connection, d.model_id)
+
+    def _count_final(self, event: ev.Outcome) -> None:
+        with self._lock:
+            setattr(self.counts, event.result, getattr(self.counts, event.result) + 1)
+            if event.result == "failed":
+                self.outcome.failures.append(event)
+
+    def end(self, state: StateStore, status: str, message: str | None) -> JobOutcome:
+        ended = self.options.clock()
+        event = ev.RunEnded(
+            self.job.name,
+            self.run_id,
+            self.options.dry_run,
+            status,
+            self.counts,
+            message,
+            self.started,
+            ended,
+        )
+        self.fanout.emit(event)
+        state.run_ended(self.run_id, status, ended)
+        self.outcome.end = event
+        return self.outcome

@@ -6,14 +6,14 @@ from datetime import datetime
 
 from runner.clock import parse_instant
 from runner.jobfile.model import Connection
-from runner.providers.base import ModelRecord, Provider, ProviderError
-from runner.state import State
+from runner.providers.base import Lister, ModelRecord, ProviderError
+from runner.state import StateStore
 
 # Details are free-form; should a creation time ever appear there, it beats first sighting.
 CREATED_KEYS = ("created_at", "creation_time", "created")
 
 
-def _created_from_details(provider: Provider, model_id: str) -> datetime | None:
+def _created_from_details(provider: Lister, model_id: str) -> datetime | None:
     try:
         details = provider.details(model_id)
     except (ProviderError, ValueError):
@@ -27,11 +27,12 @@ def _created_from_details(provider: Provider, model_id: str) -> datetime | None:
 
 
 def take_inventory(
-    provider: Provider, connection: Connection, state: State, now: datetime, need_ages: bool
+    provider: Lister, connection: Connection, state: StateStore, now: datetime, need_ages: bool
 ) -> list[ModelRecord]:
     """List every model. Without provider timestamps, record first sightings at ``now``
-    and, when a rule needs ages and details may carry a creation time, fetch details
-    concurrently (bounded by the connection's concurrency)."""
+    (the wall clock: no ``--now`` may backdate one) and, when a rule needs ages and
+    details may carry a creation time, fetch details concurrently (bounded by the
+    connection's concurrency)."""
     records = list(provider.list_models())
     spec = provider.spec
     if spec.has_created_at:

@@ -1,16 +1,23 @@
-"""What users read: plan tables, plan JSON, run summaries. Counts come from run.end."""
+"""What users read: plan tables, plan JSON, run summaries. All of it comes from the plan
+and from the run's events, the same ones the audit log records."""
 
 from collections import Counter
 from typing import Any
 
+from runner import events as ev
 from runner.clock import rfc3339
 from runner.durations import format_age
 from runner.engine import JobOutcome, RunReport
 from runner.jobfile.model import Target
 from runner.rules import Decision, JobPlan
 from runner.tables import render
+from runner.text import shown
 
-_ORDER = {"delete": 0, "keep": 1, "absent": 2, "skip": 3, "nomatch": 4}
+_ORDER = {
+    "delete": 0, "mark": 1, "pending": 2, "blocked": 3, "keep": 4, "absent": 5, "skip": 6,
+    "nomatch": 7,
+}  # fmt: skip
+HEADERS = ["ID", "NAME", "STATUS", "AGE", "DECISION", "REASON"]
 
 
 def describe_target(target: Target) -> str:
@@ -21,25 +28,29 @@ def describe_target(target: Target) -> str:
         parts.append(f"status {','.join(target.status)}")
     if target.name is not None:
         parts.append(f"name {target.name!r}")
+    if target.base_model is not None:
+        parts.append(f"base_model {target.base_model!r}")
     if target.older_than_text:
         parts.append(f"older_than {target.older_than_text}")
+    if target.unused_for_text:
+        parts.append(f"unused_for {target.unused_for_text}")
     if target.match_all:
         parts.append("match_all")
     if target.keep_latest:
         parts.append(f"keep_latest {target.keep_latest}")
     if target.protect:
         parts.append(f"protect ({len(target.protect)})")
-    return f"{target.provider}: " + ", ".join(parts)
+    return f"{target.connection}: " + ", ".join(parts)
 
 
-def _age(decision: Decision) -> str:
+def age_cell(decision: Decision) -> str:
     if decision.age is None:
         return "-"
     return format_age(decision.age) + ("*" if decision.age_basis == "first seen" else "")
 
 
 def _row(d: Decision) -> list[str]:
-    return [d.model_id or "?", d.name or "-", d.status or "-", _age(d), d.action, d.reason]
+    return [d.model_id or "?", d.name or "-", d.status or "-", age_cell(d), d.action, d.reason]
 
 
 def summary_counts(plan: JobPlan) -> Counter[str]:
@@ -48,40 +59,55 @@ def summary_counts(plan: JobPlan) -> Counter[str]:
     return counts
 
 
+def summary_line(plan: JobPlan) -> str:
+    c = summary_counts(plan)
+    parts = [f"{c['delete']} to delete"]
+    if plan.job.grace is not None:
+        parts.append(f"{c['mark']} to mark, {c['pending']} pending")
+    if c["blocked"]:
+        parts.append(f"{c['blocked']} blocked by the limit")
+    parts += [
+        f"{c['keep']} kept ({c['protected']} protected)",
+        f"{c['absent']} already absent",
+        f"{c['skip']} skipped",
+        f"{c['nomatch']} not matched by any rule",
+    ]
+    return ", ".join(parts)
+
+
 def render_plan(plan: JobPlan) -> str:
     job = plan.job
-    lines = [f"job {job.name}  (max_deletions {job.max_deletions})"]
-    headers = ["ID", "NAME", "STATUS", "AGE", "DECISION", "REASON"]
+    limits = f"max_deletions {job.max_deletions}"
+    if job.max_deletions_percent is not None:
+        limits += f", max_deletions_percent {job.max_deletions_percent}"
+    if job.grace_text:
+        limits += f", grace {job.grace_text}"
+    lines = [f"job {job.name}  ({limits})"]
     for index, target in enumerate(job.targets):
         rows = sorted(
             (d for d in plan.decisions if d.target == index),
             key=lambda d: (_ORDER[d.action], d.model_id),
         )
-        lines.append(f"  target {index + 1}  {describe_target(target)}")
+        lines.append(f"  target {index + 1}  {shown(describe_target(target))}")
         if rows:
             lines.extend(
-                "    " + line for line in render(headers, [_row(d) for d in rows]).splitlines()
+                "    " + line for line in render(HEADERS, [_row(d) for d in rows]).splitlines()
             )
         else:
             lines.append("    (nothing selected)")
-    skipped = [d for d in plan.decisions if d.action == "skip"]
+    skipped = plan.having("skip")
     if skipped:
         lines.append("  skipped (never deleted)")
         lines.extend(
-            "    " + line for line in render(headers, [_row(d) for d in skipped]).splitlines()
+            "    " + line for line in render(HEADERS, [_row(d) for d in skipped]).splitlines()
         )
-    counts = summary_counts(plan)
-    lines.append(
-        f"  {counts['delete']} to delete, {counts['keep']} kept ({counts['protected']} protected),"
-        f" {counts['absent']} already absent, {counts['skip']} skipped,"
-        f" {counts['nomatch']} not matched by any rule"
-    )
+    lines.append("  " + summary_line(plan))
     if any(d.age_basis == "first seen" for d in plan.decisions):
         lines.append(
             "  * age counted from ftjanitor's first sighting"
             " (the provider reports no creation time)"
         )
-    lines.extend(f"  note: {note}" for note in plan.notes)
+    lines.extend(f"  note: {shown(note)}" for note in plan.notes)
     if plan.limit_message:
         lines.append(f"  LIMIT: {plan.limit_message}")
     return "\n".join(lines)
@@ -99,6 +125,19 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "reason": d.reason,
         "target": d.target,
         "protected": d.protected,
+        "deletable_after": rfc3339(d.deletable_after) if d.deletable_after else None,
+    }
+
+
+def end_json(end: ev.RunEnded | ev.RunSkipped) -> dict[str, Any]:
+    if isinstance(end, ev.RunSkipped):
+        return {"job": end.job, "status": "skipped", "message": end.message}
+    return {
+        "job": end.job,
+        "dry_run": end.dry_run,
+        **vars(end.counts),
+        "status": end.status,
+        "message": end.message,
     }
 
 
@@ -106,28 +145,46 @@ def report_json(report: RunReport) -> dict[str, Any]:
     jobs = []
     for outcome in report.outcomes:
         plan = outcome.plan
-        entry: dict[str, Any] = {"job": outcome.job, "run_id": outcome.run_id, "end": outcome.end}
+        entry: dict[str, Any] = {
+            "job": outcome.job,
+            "run_id": outcome.run_id,
+            "end": end_json(outcome.end),
+            "absent": [r.model_id for r in outcome.absent],
+        }
         if plan is not None:
             entry["limit"] = plan.limit_message
             entry["notes"] = plan.notes
             entry["summary"] = dict(summary_counts(plan))
             entry["decisions"] = [decision_json(d) for d in plan.decisions]
+        if outcome.job in report.planset.drift:
+            entry["drift"] = [decision_json(d) for d in report.planset.drift[outcome.job]]
         jobs.append(entry)
-    return {"now": rfc3339(report.now), "reconciled": report.reconciled, "jobs": jobs}
+    return {
+        "now": rfc3339(report.now),
+        "reconciled": [vars(r) for r in report.reconciled],
+        "jobs": jobs,
+    }
 
 
 def render_outcome(outcome: JobOutcome) -> str:
     end = outcome.end
-    if end["status"] == "skipped":
-        return f"job {outcome.job}: skipped - {end['message']}"
-    verb = "would delete" if end["dry_run"] else "deleted"
-    amount = end["planned"] if end["dry_run"] else end["deleted"]
+    if isinstance(end, ev.RunSkipped):
+        return f"job {outcome.job}: skipped - {end.message}"
+    c = end.counts
+    verb = "would delete" if end.dry_run else "deleted"
+    amount = c.planned if end.dry_run else c.deleted
     line = (
-        f"job {outcome.job}: {verb} {amount}, already absent {end['already_absent']},"
-        f" failed {end['failed']}, skipped {end['skipped']} - {end['status']}"
-        f" (run {outcome.run_id[:12]})"
+        f"job {outcome.job}: {verb} {amount}, already absent {c.already_absent},"
+        f" failed {c.failed}, skipped {c.skipped}"
     )
-    extra = [f"  failed: {p} {mid}: {error}" for p, mid, error in outcome.failures]
-    if end.get("message"):
-        extra.append(f"  {end['message']}")
+    if outcome.plan is not None and outcome.plan.job.grace is not None:
+        line += f", marked {c.marked}, pending {c.pending}"
+    line += f" - {end.status} (run {outcome.run_id[:12]})"
+    extra = [f"  absent: {r.connection} {shown(r.model_id)} ({r.reason})" for r in outcome.absent]
+    extra += [
+        f"  failed: {f.model.connection} {shown(f.model.model_id)}: {shown(f.error or '')}"
+        for f in outcome.failures
+    ]
+    if end.message:
+        extra.append(f"  {end.message}")
     return "\n".join([line, *extra])

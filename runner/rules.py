@@ -1,8 +1,9 @@
-"""Selection: pure functions from (job, inventory, now) to one decision per model.
+"""Selection: pure functions from (job, inventory, now, marks) to one decision per model.
 
-Order, as DESIGN.md fixes it: rules pick matches (ANDed inside a target, targets ORed),
-protected models are set aside first, keep_latest keeps the newest of the rest, and
-max_deletions turns the whole job into a no-op when exceeded.
+Order, as the README fixes it: rules pick matches (ANDed inside a target, targets ORed),
+protected models are set aside first, keep_latest keeps the newest of the rest, grace
+turns a selection into a mark until its time has come, and the limits (max_deletions,
+max_deletions_percent) block the whole job when what it would delete now exceeds them.
 """
 
 import dataclasses
@@ -14,12 +15,10 @@ from typing import Literal
 
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
-from runner.providers.base import ModelRecord, unsafe_id_reason
+from runner.providers.base import ModelRecord, ProviderSpec
+from runner.state import Mark
 
-DELETED = "STATUS_DELETED"
-IN_PROGRESS = frozenset({"STATUS_FINETUNING", "STATUS_QUEUED", "STATUS_DEPLOYING_API"})
-
-Action = Literal["delete", "keep", "skip", "absent", "nomatch"]
+Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
 # When several targets decide about one model: protection beats everything, then a
 # delete (targets are ORed), then the other reasons to keep or skip.
 _RANK = {"protected": 0, "delete": 1, "skip": 2, "absent": 3, "keep": 4, "nomatch": 5}
@@ -37,25 +36,30 @@ class Decision:
     reason: str
     target: int | None  # which target of the job decided (None: no target matched)
     protected: bool = False
+    deletable_after: datetime | None = None  # grace: when a marked model may go
 
 
 @dataclass
 class JobPlan:
     job: Job
     decisions: list[Decision]
-    limit_message: str | None = None  # set when max_deletions stopped the job
+    limit_message: str | None = None  # set when a limit blocks the job
+    unmarks: list[Mark] = field(default_factory=list)  # marked, no longer selected
     notes: list[str] = field(default_factory=list)
+
+    def having(self, *actions: Action) -> list[Decision]:
+        return [d for d in self.decisions if d.action in actions]
 
     @property
     def deletes(self) -> list[Decision]:
-        return [d for d in self.decisions if d.action == "delete"]
+        return self.having("delete")
 
 
 def age_of(record: ModelRecord, now: datetime) -> tuple[timedelta | None, str]:
     if record.created_at is not None:
         return now - record.created_at, "created"
     if record.first_seen is not None:
-        return now - record.first_seen, "first seen"
+        return max(now - record.first_seen, timedelta(0)), "first seen"
     return None, "unknown"
 
 
@@ -77,52 +81,75 @@ def _decision(
 ) -> Decision:
     age, basis = age_of(record, now)
     return Decision(
-        connection,
-        record.id,
-        record.name,
-        record.status,
-        age,
-        basis,
-        action,
-        reason,
-        target,
+        connection, record.id, record.name, record.status, age, basis, action, reason, target,
         protected,
-    )
+    )  # fmt: skip
 
 
-def _unusable(record: ModelRecord) -> str | None:
+def _unusable(spec: ProviderSpec, record: ModelRecord) -> str | None:
     if record.problem:
         return record.problem
-    reason = unsafe_id_reason(record.id)
+    reason = spec.id_rule(record.id)
     return f"unsafe ID from provider: {reason}" if reason else None
+
+
+def _age_rule(
+    label: str, limit: timedelta, text: str | None, since: datetime | None, basis: str,
+    now: datetime,
+) -> tuple[bool, str]:  # fmt: skip
+    """(passes, explanation) of an older_than / unused_for rule."""
+    if since is None:
+        return False, f"no {basis} time, so no age for {label}"
+    age = max(now - since, timedelta(0))
+    told = f"{basis} {since:%Y-%m-%d}, {format_age(age)} ago"
+    if age <= limit:
+        return False, f"too young: {told}, not over {label} {text}"
+    return True, f"{label} {text}: {told}"
 
 
 def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, str, bool]:
     """(matched, reason, too_young). The reason explains a match or the first miss."""
     status = record.status
-    if status == DELETED:
-        return False, "already deleted (STATUS_DELETED)", False
+    if record.lifecycle == "deleted":
+        return False, f"already deleted ({status})", False
     why: list[str] = []
     if target.status:
         if status not in target.status:
             return False, f"status {status} not in {list(target.status)}", False
         why.append(f"status {status}")
-    elif status in IN_PROGRESS:
+    elif record.lifecycle == "in_progress":
         return False, f"{status}: in progress (name it in status: to select it)", False
     if target.name is not None:
         if not fnmatchcase(record.name or "", target.name):
             return False, f"name {record.name!r} does not match {target.name!r}", False
         why.append(f"name matches {target.name!r}")
+    if target.base_model is not None:
+        if not fnmatchcase(record.base_model or "", target.base_model):
+            return (
+                False,
+                f"base model {record.base_model!r} does not match {target.base_model!r}",
+                False,
+            )
+        why.append(f"base model matches {target.base_model!r}")
     if target.older_than is not None:
-        age, basis = age_of(record, now)
-        if age is None:
-            return False, "no creation time, so no age", False
+        _, basis = age_of(record, now)
         since = record.created_at if basis == "created" else record.first_seen
-        assert since is not None
-        told = f"{basis} {since:%Y-%m-%d}, {format_age(age)} old"
-        if age <= target.older_than:
-            return False, f"too young: {told}, not over {target.older_than_text}", True
-        why.insert(0, f"older_than {target.older_than_text}: {told}")
+        ok, told = _age_rule(
+            "older_than", target.older_than, target.older_than_text, since,
+            basis if since else "creation", now,
+        )  # fmt: skip
+        if not ok:
+            return False, told, since is not None
+        why.insert(0, told)
+    if target.unused_for is not None:
+        since = record.last_used or record.created_at
+        basis = "last used" if record.last_used else "never used; created"
+        ok, told = _age_rule(
+            "unused_for", target.unused_for, target.unused_for_text, since, basis, now
+        )
+        if not ok:
+            return False, told, since is not None
+        why.append(told)
     if target.match_all and not why:
         why.append("match_all")
     return True, "; ".join(why), False
@@ -147,7 +174,7 @@ def _target_decisions(
     by_id: Mapping[str, ModelRecord],
     now: datetime,
 ) -> list[Decision]:
-    conn = target.provider
+    conn = target.connection
     out: list[Decision] = []
 
     def protected(record: ModelRecord) -> bool:
@@ -160,12 +187,9 @@ def _target_decisions(
             out.append(
                 _decision(conn, gone, now, "absent", "listed by ID, not found at provider", index)
             )
-        elif record.status == DELETED:
-            out.append(
-                _decision(
-                    conn, record, now, "absent", "listed by ID, already STATUS_DELETED", index
-                )
-            )
+        elif record.lifecycle == "deleted":
+            reason = f"listed by ID, already deleted ({record.status})"
+            out.append(_decision(conn, record, now, "absent", reason, index))
         elif protected(record):
             out.append(_decision(conn, record, now, "keep", "protected", index, protected=True))
         else:
@@ -198,22 +222,36 @@ def _rank(decision: Decision) -> int:
     return _RANK["protected"] if decision.protected else _RANK[decision.action]
 
 
-def plan_job(job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: datetime) -> JobPlan:
-    """Every model of every connection the job uses gets exactly one decision."""
+def plan_job(
+    job: Job,
+    inventories: Mapping[str, Sequence[ModelRecord]],
+    specs: Mapping[str, ProviderSpec],
+    now: datetime,
+    *,
+    marks: Mapping[tuple[str, str], Mark] | None = None,
+    wall_now: datetime | None = None,
+) -> JobPlan:
+    """Every model of every connection the job uses gets exactly one decision.
+
+    ``specs`` maps connection names to their provider's facts; ``marks`` are the job's
+    grace marks and ``wall_now`` the wall clock that grace runs on (never ``--now``).
+    """
     best: dict[tuple[str, str], Decision] = {}
-    for connection in dict.fromkeys(t.provider for t in job.targets):
+    usable_count: dict[str, int] = {}
+    for connection in dict.fromkeys(t.connection for t in job.targets):
         records = inventories[connection]
         usable = []  # checked once here, not again by every target
         for record in records:
-            if reason := _unusable(record):
+            if reason := _unusable(specs[connection], record):
                 key = (connection, record.id or f"#{id(record)}")
                 best[key] = _decision(connection, record, now, "skip", reason, None)
             else:
                 usable.append(record)
+        usable_count[connection] = len(usable)
         by_id = {r.id: r for r in records}
-        same_connection = [t for t in job.targets if t.provider == connection]
+        same_connection = [t for t in job.targets if t.connection == connection]
         for index, target in enumerate(job.targets):
-            if target.provider != connection:
+            if target.connection != connection:
                 continue
             for decision in _target_decisions(index, target, same_connection, usable, by_id, now):
                 key = (connection, decision.model_id)
@@ -221,38 +259,90 @@ def plan_job(job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: da
                 if current is None or _rank(decision) < _rank(current):
                     best[key] = decision
     plan = JobPlan(job, list(best.values()))
-    count = len(plan.deletes)
-    if count > job.max_deletions:
-        plan.limit_message = (
-            f"job {job.name!r} would delete {count} models, over its max_deletions of"
-            f" {job.max_deletions}: nothing deleted (raise max_deletions or narrow the rules)"
-        )
-        plan.decisions = [
-            _limit(d, count, job.max_deletions) if d.action == "delete" else d
-            for d in plan.decisions
-        ]
+    if job.grace is not None:
+        _apply_grace(plan, job.grace, marks or {}, wall_now or now)
+    _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     return plan
 
 
-def _limit(decision: Decision, count: int, limit: int) -> Decision:
-    reason = f"limit: {count} selected > max_deletions {limit} ({decision.reason})"
-    return dataclasses.replace(decision, action="keep", reason=reason)
+def _apply_grace(
+    plan: JobPlan, grace: timedelta, marks: Mapping[tuple[str, str], Mark], wall_now: datetime
+) -> None:
+    """Selected models are marked first and deleted only once their grace has passed."""
+    selected = set()
+    for i, d in enumerate(plan.decisions):
+        if d.action != "delete":
+            continue
+        key = (d.connection, d.model_id)
+        selected.add(key)
+        mark = marks.get(key)
+        if mark is None:
+            after = wall_now + grace
+            plan.decisions[i] = dataclasses.replace(
+                d, action="mark", deletable_after=after,
+                reason=f"{d.reason}; grace {format_age(grace)}: marked now",
+            )  # fmt: skip
+        elif mark.deletable_after > wall_now:
+            plan.decisions[i] = dataclasses.replace(
+                d, action="pending", deletable_after=mark.deletable_after,
+                reason=f"{d.reason}; marked, deletable after {_minute(mark.deletable_after)}",
+            )  # fmt: skip
+        else:
+            plan.decisions[i] = dataclasses.replace(
+                d, deletable_after=mark.deletable_after,
+                reason=f"{d.reason}; grace over since {_minute(mark.deletable_after)}",
+            )  # fmt: skip
+    plan.unmarks = [m for key, m in marks.items() if key not in selected]
+
+
+def _minute(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M}Z"
+
+
+def _apply_limits(plan: JobPlan, usable_count: Mapping[str, int]) -> None:
+    job = plan.job
+    deletes = plan.deletes
+    problems = []
+    if len(deletes) > job.max_deletions:
+        problems.append(
+            f"job {job.name!r} would delete {len(deletes)} models, over its max_deletions of"
+            f" {job.max_deletions}"
+        )
+    if job.max_deletions_percent is not None:
+        for connection, listed in usable_count.items():
+            count = sum(1 for d in deletes if d.connection == connection)
+            if count * 100 > job.max_deletions_percent * listed:
+                problems.append(
+                    f"job {job.name!r} would delete {count} of {listed} models on {connection},"
+                    f" over its max_deletions_percent of {job.max_deletions_percent}%"
+                )
+    if not problems:
+        return
+    plan.limit_message = "; ".join(problems) + (
+        ": nothing deleted (raise the limit or narrow the rules)"
+    )
+    plan.decisions = [
+        dataclasses.replace(d, action="blocked", reason=f"blocked by the limit ({d.reason})")
+        if d.action == "delete"
+        else d
+        for d in plan.decisions
+    ]
 
 
 def _first_sighting_notes(
     job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: datetime
 ) -> list[str]:
     notes = []
-    for connection in dict.fromkeys(t.provider for t in job.targets if t.older_than is not None):
-        fresh = [
-            r
+    for connection in dict.fromkeys(t.connection for t in job.targets if t.needs_ages):
+        fresh = sum(
+            1
             for r in inventories[connection]
             if r.created_at is None and r.first_seen is not None and r.first_seen >= now
-        ]
+        )
         if fresh:
             notes.append(
-                f"{connection}: {len(fresh)} models seen for the first time; this provider"
+                f"{connection}: {fresh} models seen for the first time; this provider"
                 " reports no creation time, so their age counts from now and age rules"
                 " select none of them yet"
             )

@@ -5,11 +5,12 @@ tolerate minutes of lateness; a run missed while the daemon was down is caught u
 at start, judged from the state store's run history (not APScheduler's job store).
 """
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -21,18 +22,22 @@ from apscheduler.events import (
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
+from runner import events as ev
 from runner.clock import Clock, rfc3339, system_clock
 from runner.engine import RunOptions, execute
-from runner.errors import CommandError
+from runner.errors import FtjanitorError
 from runner.jobfile.diagnostics import JobFileError
 from runner.jobfile.loader import job_files
 from runner.jobfile.model import Job, JobFile
 from runner.jobfile.validate import load_job_file
 from runner.logs import Log
-from runner.providers.base import ProviderError
-from runner.providers.http import RetryPolicy
-from runner.state import State
-from runner.triggers import build_trigger, next_fire_times
+from runner.ratelimit import Limiters
+from runner.report import end_json
+from runner.state.open import open_state
+from runner.triggers import build_trigger, last_fire_time, next_fire_times
+
+if TYPE_CHECKING:
+    from runner.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,9 @@ class Daemon:
         scheduler: BaseScheduler | None = None,
         clock: Clock = system_clock,
         environ: Mapping[str, str] | None = None,
-        policy: RetryPolicy | None = None,
+        policy: Any = None,
+        sinks: list[ev.Sink] | None = None,
+        metrics: "Metrics | None" = None,
     ):
         self.paths = paths
         self.log = log
@@ -65,7 +72,12 @@ class Daemon:
         self.stop = threading.Event()  # no new runs, no new deletes
         self.wake = threading.Event()
         self.reload_requested = False
-        self.files: dict[str, JobFile] = {}  # path -> last valid version
+        self.sinks = sinks or []
+        self.metrics = metrics
+        # Replaced whole on reload, never mutated: pool threads may be reading it.
+        self.files: Mapping[str, JobFile] = {}  # path -> last valid version
+        self.limiters = Limiters()  # one per key and host for the daemon's lifetime
+        self.ready = threading.Event()  # files loaded, jobs scheduled: /readyz
         self.scheduler.add_listener(
             self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
         )
@@ -77,19 +89,45 @@ class Daemon:
         files are valid."""
         ok = True
         found = job_files(self.paths)
+        files: dict[str, JobFile] = {}
         for path in found:
             try:
-                self.files[path] = load_job_file(path)
-                for warning in self.files[path].warnings:
+                files[path] = load_job_file(path)
+                for warning in files[path].warnings:
                     self.log.emit("config.warning", "warning", warning=warning)
             except JobFileError as exc:
                 ok = False
                 kept = "keeping its previous version" if path in self.files else "not scheduled"
+                if path in self.files:
+                    files[path] = self.files[path]
                 for diagnostic in exc.diagnostics:
                     self.log.emit("config.invalid", "error", error=str(diagnostic), action=kept)
-        for gone in set(self.files) - set(found):
-            del self.files[gone]
+        ok = self._drop_duplicates(files) and ok
+        self.files = files
         self._register()
+        return ok
+
+    def _drop_duplicates(self, files: dict[str, JobFile]) -> bool:
+        """Two files with one job name and one state would take turns skipping each other
+        on every tick: the first file keeps the job, the others lose it, said out loud."""
+        owner: dict[tuple[str, str], str] = {}
+        ok = True
+        for path, job_file in list(files.items()):
+            clashes = [j.name for j in job_file.jobs if (str(job_file.state), j.name) in owner]
+            for name in clashes:
+                ok = False
+                self.log.emit(
+                    "config.invalid",
+                    "error",
+                    error=f"{path}: job {name!r} is also defined in"
+                    f" {owner[(str(job_file.state), name)]} with the same state",
+                    action="not scheduled from this file",
+                )
+            if clashes:
+                jobs = tuple(j for j in job_file.jobs if j.name not in clashes)
+                files[path] = dataclasses.replace(job_file, jobs=jobs)
+            for job in files[path].jobs:
+                owner.setdefault((str(job_file.state), job.name), path)
         return ok
 
     def scheduled(self) -> list[Scheduled]:
@@ -97,7 +135,7 @@ class Daemon:
             Scheduled(job_file, job)
             for job_file in self.files.values()
             for job in job_file.jobs
-            if job.schedule is not None
+            if job.schedule_spec is not None
         ]
 
     def _register(self) -> None:
@@ -106,9 +144,10 @@ class Daemon:
             if existing.id not in wanted:
                 existing.remove()
         for key, item in wanted.items():
+            assert item.job.schedule_spec is not None
             self.scheduler.add_job(
                 self._fire,
-                trigger=build_trigger(item.job.schedule or "", UTC),
+                trigger=build_trigger(item.job.schedule_spec, UTC),
                 id=key,
                 name=item.job.name,
                 args=[key],
@@ -117,22 +156,41 @@ class Daemon:
                 misfire_grace_time=int(item.job.misfire_grace_time.total_seconds()),
                 replace_existing=True,
             )
+        self._publish_next_runs()
+
+    def _publish_next_runs(self) -> None:
+        """From the triggers themselves: asking the scheduler would need its lock, which a
+        shutdown holds while it waits for this very run."""
+        if self.metrics is None:
+            return
+        self.metrics.declare_jobs(s.job.name for s in self.scheduled())
+        now = self.clock()
+        for item in self.scheduled():
+            assert item.job.schedule_spec is not None
+            upcoming = next_fire_times(build_trigger(item.job.schedule_spec, UTC), now, 1)
+            self.metrics.set_next_run(item.job.name, upcoming[0] if upcoming else None)
+
+    def healthy(self) -> bool:
+        """/healthz: the scheduler runs and is not stopping."""
+        return bool(self.scheduler.running) and not self.stop.is_set()
 
     def catch_up(self) -> list[str]:
-        """Jobs whose scheduled time passed since their last run: run each once, now."""
+        """Jobs whose fire time passed since their last run: run each once, now, as a
+        one-off beside the job's trigger, so the trigger's phase never moves."""
         now = self.clock()
         due = []
         for item in self.scheduled():
-            state = State(item.job_file.state)
+            assert item.job.schedule_spec is not None
+            state = open_state(item.job_file.state)
             try:
-                last = state.last_run(item.job.name)
+                last = state.last_fire_time(item.job.name) or state.last_run(item.job.name)
             finally:
                 state.close()
             if last is None:
                 continue  # never ran: its first run is its first fire time, not now
-            after_last = next_fire_times(build_trigger(item.job.schedule or "", UTC), last, 1)
-            missed = after_last[0] if after_last else None
-            if missed is not None and missed <= now:
+            trigger = build_trigger(item.job.schedule_spec, UTC)
+            missed = last_fire_time(trigger, now)
+            if missed is not None and missed > last:
                 due.append(item.key)
                 self.log.emit(
                     "run.catch_up",
@@ -140,17 +198,32 @@ class Daemon:
                     missed=rfc3339(missed),
                     last_run=rfc3339(last),
                 )
-                self.scheduler.modify_job(item.key, next_run_time=now)
+                self.scheduler.add_job(
+                    self._fire,
+                    trigger="date",
+                    run_date=now,
+                    id=f"{item.key}::catch-up",
+                    name=item.job.name,
+                    args=[item.key, missed],
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
         return due
 
     # -- running -----------------------------------------------------------------------
 
-    def _fire(self, key: str) -> None:
+    def _fire(self, key: str, fire_time: datetime | None = None) -> None:
         item = next((s for s in self.scheduled() if s.key == key), None)
         if item is None or self.stop.is_set():
             return
         job = item.job.name
-        self.log.emit("run.start", job=job, file=str(item.job_file.path))
+        assert item.job.schedule_spec is not None
+        if fire_time is None:
+            trigger = build_trigger(item.job.schedule_spec, UTC)
+            fire_time = last_fire_time(trigger, self.clock()) or self.clock()
+        self.log.emit(
+            "run.start", job=job, file=str(item.job_file.path), fire_time=rfc3339(fire_time)
+        )
         options = RunOptions(
             dry_run=False,
             trigger="schedule",
@@ -159,28 +232,30 @@ class Daemon:
             environ=self.environ,
             policy=self.policy,
             clock=self.clock,
+            fire_time=fire_time,
+            limiters=self.limiters,
+            sinks=list(self.sinks),
+            claim_fire_time=True,
         )
         try:
             report = execute(item.job_file, options)
-        except (CommandError, ProviderError) as exc:
+        except FtjanitorError as exc:
             self.log.emit("run.error", "error", job=job, error=str(exc))
             return
+        finally:
+            self._publish_next_runs()
         for outcome in report.outcomes:
-            end = outcome.end
-            level = "info" if end["status"] in ("ok", "skipped") else "warning"
-            event = "run.skipped" if end["status"] == "skipped" else "run.end"
-            counts = {
-                k: end[k]
-                for k in ("planned", "deleted", "already_absent", "failed", "skipped")
-                if k in end
-            }
+            fields = end_json(outcome.end)
+            status = fields.pop("status")
+            fields.pop("job", None)
+            level = "info" if status in ("ok", "skipped") else "warning"
+            event = "run.skipped" if status == "skipped" else "run.end"
             self.log.emit(
                 event,
                 level,
                 job=job,
-                status=end["status"],
-                **counts,
-                **({"message": end["message"]} if end.get("message") else {}),
+                status=status,
+                **{k: v for k, v in fields.items() if v is not None},
             )
 
     def _on_event(self, event: Any) -> None:
@@ -211,6 +286,7 @@ class Daemon:
         """Block until stopped. Signal handlers only set flags; this thread acts on them."""
         self.scheduler.start()
         self.catch_up()
+        self.ready.set()
         for item in self.scheduled():
             job = self.scheduler.get_job(item.key)
             self.log.emit(

@@ -1,14 +1,14 @@
-"""Plain-text tables for terminals."""
+"""Plain-text tables for terminals; every cell is escaped (runner.text)."""
 
 from collections.abc import Sequence
 
+from runner.text import shown
+
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = [headers, *rows]
+    cells = [list(headers), *([shown(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
     )

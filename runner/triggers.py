@@ -7,7 +7,7 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from runner.cron import CronSpec, EverySpec, parse_schedule
+from runner.cron import CronSpec, EverySpec
 
 # `every` intervals count from a fixed origin, so a restart never shifts their phase.
 EVERY_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
@@ -31,8 +31,8 @@ def _cron(spec: CronSpec, zone: tzinfo, *, day: bool, weekday: bool) -> CronTrig
     )
 
 
-def build_trigger(schedule: str, zone: tzinfo = UTC) -> BaseTrigger:
-    spec = parse_schedule(schedule)
+def build_trigger(spec: CronSpec | EverySpec, zone: tzinfo = UTC) -> BaseTrigger:
+    """A trigger from the schedule the job file parsed (never from its text again)."""
     if isinstance(spec, EverySpec):
         return IntervalTrigger(seconds=spec.seconds, start_date=EVERY_ORIGIN, timezone=zone)
     if spec.day_restricted and spec.weekday_restricted:
@@ -56,3 +56,18 @@ def next_fire_times(trigger: BaseTrigger, after: datetime, count: int) -> list[d
         out.append(fire)
         previous, now = fire, fire + _TICK
     return out
+
+
+def last_fire_time(trigger: BaseTrigger, at: datetime) -> datetime | None:
+    """The latest fire time at or before ``at``: look back over a window that doubles
+    until it holds one, then walk forward through it (a few steps, whatever the cron)."""
+    window = timedelta(minutes=1)
+    while window < timedelta(days=366 * 30):
+        times = next_fire_times(trigger, at - window, 1)
+        if times and times[0] <= at:
+            last = times[0]
+            while (nxt := next_fire_times(trigger, last, 1)) and nxt[0] <= at:
+                last = nxt[0]
+            return last
+        window *= 2
+    return None

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from runner.jobfile.model import Connection
-from runner.providers import connect
-from runner.providers.base import Provider
+from runner.providers import REGISTRY
+from runner.providers.base import ConnectOptions, Deleter, Lister
 from runner.providers.http import RetryPolicy
+from runner.ratelimit import Limiters
 from runner.simulator import Accounts, Simulator, load_seed
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -45,6 +46,18 @@ def connection(sim: Simulator, kind: str, **extra: object) -> Connection:
     return Connection(**fields)  # type: ignore[arg-type]
 
 
-def provider(sim: Simulator, kind: str, key: str | None = None, **extra: object) -> Provider:
+class Both:
+    """A lister and its deleter, for tests that exercise a provider's whole interface."""
+
+    def __init__(self, lister: Lister):
+        self.lister = lister
+        self.deleter: Deleter = lister.spec.deleter(lister)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.deleter if name == "delete" else self.lister, name)
+
+
+def provider(sim: Simulator, kind: str, key: str | None = None, **extra: object) -> Both:
     default = COHERE_KEY if kind == "cohere" else BFL_KEY
-    return connect(connection(sim, kind, **extra), key or default, FAST)
+    options = ConnectOptions(Limiters(), FAST)
+    return Both(REGISTRY[kind].connect(connection(sim, kind, **extra), key or default, options))

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from runner.audit import read_records, verify
-from runner.cli import main
+from runner.cli import exit_code, main
 from runner.engine import RunOptions, execute
 from runner.jobfile.validate import load_job_file
 from runner.simulator import Fault, Simulator
+from runner.state import StateRef
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, NOW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def test_plan_sends_no_mutating_request(
     assert "6 to delete, 4 kept (1 protected), 1 already absent" in out
     assert "sim-cohere-0001  exp-baseline" in out and "protected" in out
     recorded = [e["event"] for e in events(tmp_path)]
-    assert recorded == ["run.start"] + ["delete.planned"] * 6 + ["run.end"]
+    assert recorded == ["run.start"] + ["delete.planned"] * 6 + ["delete.absent", "run.end"]
     assert "delete.intent" not in recorded
 
 
@@ -274,14 +275,14 @@ def test_every_example_job_file_plans(example: Path, tmp_path: Path, sim: Simula
             for name, conn in job_file.connections.items()
         },
         audit_log=tmp_path / "audit.jsonl",
-        state=tmp_path / "state.sqlite3",
+        state=StateRef(path=tmp_path / "state.sqlite3"),
     )
     environ = {
         conn.api_key_env: (COHERE_KEY if conn.type == "cohere" else BFL_KEY)
         for conn in pointed.connections.values()
     }
     report = execute(pointed, RunOptions(dry_run=True, now=NOW, environ=environ, policy=FAST))
-    assert report.exit_code == 0
+    assert exit_code(report) == 0
     assert [o.job for o in report.outcomes] == [j.name for j in job_file.jobs]
     assert sim.mutations() == []
 
@@ -388,11 +389,20 @@ def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: 
     assert verify(log).ok
 
 
-def test_a_past_now_warns_about_backdated_sightings(
-    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+def test_a_dry_run_with_a_past_now_records_sightings_at_the_wall_clock(
+    tmp_path: Path, sim: Simulator, keys: None
 ) -> None:
-    assert run_cli("plan", write_job(tmp_path, sim), "--now", NOW_ARG) == 0
-    assert "--now is in the past: first sightings of new models on bfl" in capsys.readouterr().err
+    """A plan --now years back must not age a new BFL finetune for a later real run."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from runner.clock import parse_instant
+
+    before = datetime.now(UTC)
+    assert run_cli("plan", write_job(tmp_path, sim), "--now", "2020-01-01T00:00:00Z") == 0
+    db = sqlite3.connect(tmp_path / "state" / "ftjanitor.sqlite3")
+    seen = [parse_instant(s) for (s,) in db.execute("SELECT first_seen FROM sightings")]
+    assert seen and all(s >= before for s in seen)
 
 
 def test_a_garbage_line_inside_the_chain_fails_verify(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runner.deletion import delete_and_settle
+from runner.errors import OutcomeUnknown as HttpError
 from runner.providers.base import ProviderError
-from runner.providers.http import HttpError, RateLimiter
 from runner.providers.wire import path_segment
+from runner.ratelimit import Limiters, RateLimiter
 from runner.simulator import Accounts, Fault, Simulator, cohere_model, generate
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW, provider
 
@@ -133,12 +134,14 @@ def test_connection_refused_is_one_clear_line() -> None:
     with Simulator() as sim:
         url = sim.url
     from runner.jobfile.model import Connection
-    from runner.providers import connect
+    from runner.providers import REGISTRY
+    from runner.providers.base import ConnectOptions
     from tests.conftest import FAST
 
     conn = Connection("cohere", "cohere", "K", url, 1, 6000)
+    lister = REGISTRY["cohere"].connect(conn, "k-key-123", ConnectOptions(Limiters(), FAST))
     with pytest.raises(HttpError) as caught:
-        list(connect(conn, "k", FAST).list_models())
+        list(lister.list_models())
     assert not caught.value.sent
     assert "cannot connect" in str(caught.value)
 
@@ -151,14 +154,14 @@ def test_dropped_read_is_retried(sim: Simulator) -> None:
 def test_lost_delete_answer_is_settled_by_looking(sim: Simulator) -> None:
     sim.faults = [Fault("drop_after", method="DELETE", times=1)]
     cohere = provider(sim, "cohere")
-    result = delete_and_settle(cohere, "sim-cohere-0006")
+    result = delete_and_settle(cohere.deleter, "sim-cohere-0006")
     assert result.result == "deleted" and "confirmed gone" in (result.error or "")
     assert [r.method for r in sim.requests] == ["DELETE", "GET"]  # no second DELETE
 
 
 def test_delete_dropped_before_acting_is_retried_after_looking(sim: Simulator) -> None:
     sim.faults = [Fault("drop_before", method="DELETE", times=1)]
-    result = delete_and_settle(provider(sim, "cohere"), "sim-cohere-0006")
+    result = delete_and_settle(provider(sim, "cohere").deleter, "sim-cohere-0006")
     assert result.result == "deleted"
     assert [r.method for r in sim.requests] == ["DELETE", "GET", "DELETE"]
     assert sim.deleted == [("cohere", "sim-cohere-0006")]
@@ -166,12 +169,14 @@ def test_delete_dropped_before_acting_is_retried_after_looking(sim: Simulator) -
 
 def test_read_timeout_on_delete_is_settled(sim: Simulator) -> None:
     sim.faults = [Fault("delay", method="DELETE", seconds=1.0, times=1)]
-    from runner.providers import connect
+    from runner.providers import REGISTRY
+    from runner.providers.base import ConnectOptions
     from runner.providers.http import RetryPolicy
     from tests.conftest import connection
 
-    slow = connect(connection(sim, "cohere"), COHERE_KEY, RetryPolicy(read_timeout=0.3))
-    result = delete_and_settle(slow, "sim-cohere-0007")
+    options = ConnectOptions(Limiters(), RetryPolicy(read_timeout=0.3))
+    slow = REGISTRY["cohere"].connect(connection(sim, "cohere"), COHERE_KEY, options)
+    result = delete_and_settle(REGISTRY["cohere"].deleter(slow), "sim-cohere-0007")
     assert result.result in ("deleted", "already_absent")
     assert sim.deleted == [("cohere", "sim-cohere-0007")]
 

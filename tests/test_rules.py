@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 from runner.jobfile.model import Job, Target
 from runner.providers.base import ModelRecord
+from runner.providers.cohere import SPEC as COHERE
 from runner.rules import plan_job
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SPECS = {"c": COHERE}
 D30 = timedelta(days=30)
 
 
@@ -14,19 +16,23 @@ def model(
     mid: str, days: float, status: str = "STATUS_READY", name: str | None = None
 ) -> ModelRecord:
     return ModelRecord(
-        id=mid, name=name or mid, status=status, created_at=NOW - timedelta(days=days)
+        id=mid,
+        name=name or mid,
+        status=status,
+        lifecycle=COHERE.lifecycle(status),
+        created_at=NOW - timedelta(days=days),
     )
 
 
 def decide(
     targets: list[Target], records: list[ModelRecord], limit: int = 50
 ) -> dict[str, tuple[str, str]]:
-    plan = plan_job(Job("j", tuple(targets), max_deletions=limit), {"c": records}, NOW)
+    plan = plan_job(Job("j", tuple(targets), max_deletions=limit), {"c": records}, SPECS, NOW)
     return {d.model_id: (d.action, d.reason) for d in plan.decisions}
 
 
 def older(days: int = 30, **kw: object) -> Target:
-    return Target(provider="c", older_than=timedelta(days=days), older_than_text=f"{days}d", **kw)  # type: ignore[arg-type]
+    return Target(connection="c", older_than=timedelta(days=days), older_than_text=f"{days}d", **kw)  # type: ignore[arg-type]
 
 
 def test_older_than_is_strictly_greater() -> None:
@@ -56,7 +62,7 @@ def test_deleted_and_in_progress_are_never_selected_by_default() -> None:
 
 def test_a_status_rule_selects_in_progress_on_purpose_but_never_deleted() -> None:
     records = [model("q", 99, "STATUS_QUEUED"), model("d", 99, "STATUS_DELETED")]
-    got = decide([Target(provider="c", status=("STATUS_QUEUED", "STATUS_DELETED"))], records)
+    got = decide([Target(connection="c", status=("STATUS_QUEUED", "STATUS_DELETED"))], records)
     assert got["q"][0] == "delete" and got["d"][0] == "nomatch"
 
 
@@ -74,7 +80,7 @@ def test_protect_by_name_and_across_targets() -> None:
         model("id-1", 99, "STATUS_FAILED", name="prod-chat"),
         model("id-2", 99, "STATUS_FAILED"),
     ]
-    targets = [Target(provider="c", status=("STATUS_FAILED",)), older(protect=("prod-chat",))]
+    targets = [Target(connection="c", status=("STATUS_FAILED",)), older(protect=("prod-chat",))]
     got = decide(targets, records)
     assert got["id-1"] == ("keep", "protected") and got["id-2"][0] == "delete"
 
@@ -86,34 +92,40 @@ def test_rules_and_inside_a_target_or_across_targets() -> None:
         model("other-old", 99),
         model("failed-new", 1, "STATUS_FAILED"),
     ]
-    got = decide([older(name="exp-*"), Target(provider="c", status=("STATUS_FAILED",))], records)
+    got = decide([older(name="exp-*"), Target(connection="c", status=("STATUS_FAILED",))], records)
     assert {k for k, v in got.items() if v[0] == "delete"} == {"exp-old", "failed-new"}
     assert got["other-old"] == ("nomatch", "name 'other-old' does not match 'exp-*'")
 
 
 def test_explicit_ids_present_missing_protected_and_deleted() -> None:
     records = [model("a", 1), model("p", 1), model("gone", 1, "STATUS_DELETED")]
-    got = decide([Target(provider="c", ids=("a", "missing", "p", "gone"), protect=("p",))], records)
+    got = decide(
+        [Target(connection="c", ids=("a", "missing", "p", "gone"), protect=("p",))], records
+    )
     assert got["a"] == ("delete", "listed by ID")
     assert got["missing"] == ("absent", "listed by ID, not found at provider")
     assert got["p"] == ("keep", "protected")
     assert got["gone"][0] == "absent"
 
 
-def test_max_deletions_turns_every_delete_into_keep() -> None:
+def test_max_deletions_blocks_every_delete() -> None:
     records = [model(f"m{i}", 99) for i in range(5)]
-    plan = plan_job(Job("j", (older(),), max_deletions=4), {"c": records}, NOW)
+    plan = plan_job(Job("j", (older(),), max_deletions=4), {"c": records}, SPECS, NOW)
     assert plan.deletes == []
     assert (
         plan.limit_message is not None
         and "would delete 5 models, over its max_deletions of 4" in plan.limit_message
     )
-    assert all(d.reason.startswith("limit: 5 selected > max_deletions 4") for d in plan.decisions)
+    assert all(d.action == "blocked" for d in plan.decisions)
+    assert all(d.reason.startswith("blocked by the limit") for d in plan.decisions)
 
 
 def test_missing_ids_do_not_count_toward_the_limit() -> None:
     plan = plan_job(
-        Job("j", (Target(provider="c", ids=("x", "y", "z")),), max_deletions=0), {"c": []}, NOW
+        Job("j", (Target(connection="c", ids=("x", "y", "z")),), max_deletions=0),
+        {"c": []},
+        SPECS,
+        NOW,
     )
     assert plan.limit_message is None
 
@@ -124,7 +136,7 @@ def test_unsafe_and_unusable_provider_records_are_skipped() -> None:
         ModelRecord(id="", problem="listed item has no id"),
         model("ok", 99),
     ]
-    got = decide([Target(provider="c", match_all=True)], records)
+    got = decide([Target(connection="c", match_all=True)], records)
     assert got["../x"][0] == "skip" and "unsafe ID" in got["../x"][1]
     assert got["ok"] == ("delete", "match_all")
     assert sum(1 for v in got.values() if v == ("skip", "listed item has no id")) == 1
@@ -133,7 +145,7 @@ def test_unsafe_and_unusable_provider_records_are_skipped() -> None:
 def test_first_sighting_ages_and_note() -> None:
     fresh = ModelRecord(id="lora", name="lora", first_seen=NOW)
     seasoned = ModelRecord(id="old", name="old", first_seen=NOW - timedelta(days=20))
-    plan = plan_job(Job("j", (older(14),)), {"c": [fresh, seasoned]}, NOW)
+    plan = plan_job(Job("j", (older(14),)), {"c": [fresh, seasoned]}, SPECS, NOW)
     got = {d.model_id: d for d in plan.decisions}
     assert got["old"].action == "delete" and got["old"].reason.startswith(
         "older_than 14d: first seen"

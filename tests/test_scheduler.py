@@ -20,13 +20,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 
 from runner.audit import read_records, verify
+from runner.cli import exit_code
+from runner.cron import parse_schedule
 from runner.engine import RunOptions, execute
 from runner.jobfile.validate import load_job_file
-from runner.locks import job_lock
 from runner.logs import Log
 from runner.scheduler import Daemon
 from runner.simulator import Fault, Simulator
-from runner.state import State
+from runner.state.sqlite import SqliteState
 from runner.triggers import build_trigger, next_fire_times
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
 
@@ -100,7 +101,7 @@ def daemon_with(
         clock=clock,
     )
     fired: list[datetime] = []
-    daemon._fire = lambda key: fired.append(clock.at)  # type: ignore[method-assign]
+    daemon._fire = lambda key, fire_time=None: fired.append(clock.at)  # type: ignore[method-assign]
     daemon.load()
     scheduler.start()
     return daemon, fired, stream
@@ -108,13 +109,19 @@ def daemon_with(
 
 def test_utc_cron_ignores_dst_and_zoned_triggers_follow_it() -> None:
     # Europe switched to summer time on 2026-03-29: a UTC schedule stays 24 h apart.
-    utc = next_fire_times(build_trigger("0 3 * * *"), datetime(2026, 3, 27, tzinfo=UTC), 4)
+    utc = next_fire_times(
+        build_trigger(parse_schedule("0 3 * * *")), datetime(2026, 3, 27, tzinfo=UTC), 4
+    )
     assert {b - a for a, b in itertools.pairwise(utc)} == {timedelta(hours=24)}
     berlin = next_fire_times(
-        build_trigger("0 3 * * *", ZoneInfo("Europe/Berlin")), datetime(2026, 3, 27, tzinfo=UTC), 4
+        build_trigger(parse_schedule("0 3 * * *"), ZoneInfo("Europe/Berlin")),
+        datetime(2026, 3, 27, tzinfo=UTC),
+        4,
     )
     assert [t.astimezone(UTC).hour for t in berlin] == [2, 2, 1, 1]  # 03:00 local, CET then CEST
-    every = next_fire_times(build_trigger("every 6h"), datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 3)
+    every = next_fire_times(
+        build_trigger(parse_schedule("every 6h")), datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 3
+    )
     assert [t.hour for t in every] == [0, 6, 12]
 
 
@@ -146,7 +153,7 @@ def test_never_two_instances_at_once(tmp_path: Path, clock: Clock) -> None:
 
     release = threading.Event()
     daemon, _, stream = daemon_with(tmp_path, clock, "every 1m", ThreadPoolExecutor(4))
-    daemon._fire = lambda key: release.wait(10)  # type: ignore[method-assign]
+    daemon._fire = lambda key, fire_time=None: release.wait(10)  # type: ignore[method-assign]
     daemon._register()
     clock.at += timedelta(minutes=1, seconds=1)
     daemon.scheduler._process_jobs()
@@ -163,7 +170,7 @@ def test_catch_up_after_downtime(tmp_path: Path, clock: Clock) -> None:
     daemon, _, stream = daemon_with(tmp_path, clock, "0 3 * * *", DebugExecutor())
     job_file = next(iter(daemon.files.values()))
     assert daemon.catch_up() == []  # no history: first run at the first fire time
-    state = State(job_file.state)
+    state = SqliteState(job_file.state.path)
     state.run_started("r1", "sweep", "schedule", False, datetime(2026, 3, 5, 3, 0, 5, tzinfo=UTC))
     assert daemon.catch_up() == []  # ran at today's 03:00: nothing missed
     state.run_started(
@@ -173,7 +180,10 @@ def test_catch_up_after_downtime(tmp_path: Path, clock: Clock) -> None:
     state.run_started("r2", "sweep", "schedule", False, datetime(2026, 3, 3, 3, 0, 5, tzinfo=UTC))
     state.close()
     assert daemon.catch_up() == [f"{job_file.path}::sweep"]  # down across Mar 4 and Mar 5
-    assert daemon.scheduler.get_job(f"{job_file.path}::sweep").next_run_time == clock.at
+    catch_up = daemon.scheduler.get_job(f"{job_file.path}::sweep::catch-up")
+    assert catch_up.next_run_time == clock.at  # a one-off beside the trigger
+    regular = daemon.scheduler.get_job(f"{job_file.path}::sweep").next_run_time
+    assert regular == datetime(2026, 3, 6, 3, 0, tzinfo=UTC)  # the phase never moves
     assert '"event": "run.catch_up"' in stream.getvalue()
 
 
@@ -198,8 +208,8 @@ def test_lock_across_two_processes(tmp_path: Path, sim: Simulator) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from pathlib import Path; from runner.locks import job_lock\n"
-            f"with job_lock(Path({str(job_file.state)!r}), 'sweep'):\n"
+            "import sys; from pathlib import Path; from runner.state.sqlite import SqliteState\n"
+            f"with SqliteState(Path({str(job_file.state)!r})).job_lock('sweep'):\n"
             "    print('held', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,
@@ -209,14 +219,14 @@ def test_lock_across_two_processes(tmp_path: Path, sim: Simulator) -> None:
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     report = execute(job_file, RunOptions(dry_run=False, environ=KEYS, policy=FAST))
-    assert report.exit_code == 0 and report.outcomes[0].status == "skipped"
-    assert f"pid {holder.pid} holds its lock" in report.outcomes[0].end["message"]
+    assert exit_code(report) == 0 and report.outcomes[0].status == "skipped"
+    assert f"pid {holder.pid} holds its lock" in report.outcomes[0].end.message
     assert sim.requests == []  # the loser did not even look
     assert [r["event"] for r in read_records(job_file.audit_log)] == ["run.skipped"]
     assert holder.stdin is not None
     holder.stdin.close()
     holder.wait(10)
-    with job_lock(job_file.state, "sweep") as pid:
+    with SqliteState(job_file.state.path).job_lock("sweep") as pid:
         assert pid is None  # released when the holder exited
     report = execute(job_file, RunOptions(dry_run=False, environ=KEYS, policy=FAST))
     assert report.outcomes[0].status == "ok" and sim.deleted == [("cohere", "sim-cohere-0008")]

@@ -1,13 +1,19 @@
-"""``ftjanitor audit verify|show [AUDIT_LOG]``."""
+"""``ftjanitor audit verify|show|export [AUDIT_LOG] [--job-file JOBFILE]``."""
 
 import argparse
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from runner.audit import read_records, verify
-from runner.clock import parse_instant
-from runner.errors import EXIT_FAILED, EXIT_OK, CommandError
+from runner.audit import head_problem, records_of
+from runner.chain import verify_lines
+from runner.clock import parse_instant, system_clock
+from runner.commands.common import load
+from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from runner.storage import open_storage
 from runner.tables import render
 
 DEFAULT_LOG = "audit/ftjanitor.jsonl"
@@ -25,14 +31,17 @@ def _detail(record: dict[str, object]) -> str:
         return f"{record.get('status')} {counts}" + (
             f" ({record['message']})" if record.get("message") else ""
         )
-    if event == "delete.planned":
-        return str(record.get("reason"))
+    if event in ("delete.planned", "delete.absent", "delete.marked", "delete.unmarked"):
+        after = record.get("deletable_after")
+        return str(record.get("reason")) + (f" (deletable after {after})" if after else "")
     if event == "delete.outcome":
         error = f" {record['error']}" if record.get("error") else ""
         result, status = record.get("result"), record.get("http_status")
         return f"{result} http={status} attempts={record.get('attempts')}{error}"
     if event == "delete.reconciled":
-        return f"{record.get('result')} (intent seq {record.get('intent_seq')})"
+        return f"{record.get('result')} (intent of run {str(record.get('intent_run_id'))[:12]})"
+    if event in ("notify.sent", "notify.failed"):
+        return f"{record.get('notifier')} {record.get('kind')} count={record.get('count')}"
     if event == "audit.recovered":
         return f"torn line of {record.get('torn_bytes')} bytes"
     return ""
@@ -47,23 +56,58 @@ def _since(record: dict[str, object], since: datetime | None) -> bool:
         return True  # an unreadable time is shown, never hidden: it may be evidence
 
 
+@contextmanager
+def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes], str | None]]:
+    """(name, lines, head problem) of the log named directly or by a job file."""
+    if args.job_file is None:
+        path = Path(args.audit_log or DEFAULT_LOG)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such audit log")
+        with open(path, "rb") as handle:
+            yield str(path), iter(handle), None
+        return
+    if args.audit_log:
+        raise ConfigError("audit: give AUDIT_LOG or --job-file, not both")
+    job_file = load(args.job_file)
+    if job_file.audit_log is not None and not job_file.audit_log.is_file():
+        raise ConfigError(f"{job_file.audit_log}: no such audit log (from {args.job_file})")
+    with ExitStack() as stack:
+        state, chain = open_storage(job_file, (), system_clock, stack)
+        anchor = state.audit_head(chain.name)
+        problem = head_problem(chain, anchor)
+        if args.action == "verify" and getattr(args, "reanchor", False) and problem:
+            if not verify_lines(chain.lines()).ok:
+                raise ConfigError(f"{chain.name}: the chain itself is broken: not re-anchored")
+            old = f"seq {anchor[0]} hash {anchor[1][:16]}" if anchor else "none"
+            chain.append("audit.reanchored", None, {"previous_head": old}, sync=True)
+            state.set_audit_head(chain.name, chain.seq, chain.prev)
+            print(f"{chain.name}: re-anchored at seq {chain.seq} (was {old})")
+            problem = None
+        yield chain.name, chain.lines(), problem
+
+
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.audit_log or DEFAULT_LOG)
-    if not path.exists():
-        raise CommandError(f"{path}: no such audit log")
-    if args.action == "verify":
-        verdict = verify(path)
-        print(
-            f"{path}: {verdict.message}"
-            if verdict.ok
-            else f"{path}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}"
-        )
-        return EXIT_OK if verdict.ok else EXIT_FAILED
-    records = [
-        r
-        for r in read_records(path)
-        if (args.job is None or r.get("job") == args.job) and _since(r, args.since)
-    ]
+    with _chain_lines(args) as (name, lines, head):
+        if args.action == "verify":
+            verdict = verify_lines(lines)
+            if not verdict.ok:
+                print(f"{name}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}")
+                return EXIT_FAILED
+            if head:
+                print(f"{name}: TRUNCATED or replaced: {head}")
+                return EXIT_FAILED
+            print(f"{name}: {verdict.message}")
+            return EXIT_OK
+        if args.action == "export":
+            for line in lines:
+                sys.stdout.buffer.write(line)
+            sys.stdout.flush()
+            return EXIT_OK
+        records = [
+            r
+            for r in records_of(lines)
+            if (args.job is None or r.get("job") == args.job) and _since(r, args.since)
+        ]
     if args.json:
         for record in records:
             print(json.dumps(record, ensure_ascii=False))

@@ -2,14 +2,19 @@
 
 import argparse
 import json
+import os
+from contextlib import ExitStack
 
 from runner.clock import rfc3339, system_clock
 from runner.commands.common import load
-from runner.connections import connections_used, open_providers
-from runner.errors import EXIT_OK, CommandError
+from runner.commands.run import notice
+from runner.connections import connections_used, open_listers
+from runner.credentials import resolve_keys
+from runner.engine import RunOptions
+from runner.errors import EXIT_OK, ConfigError
 from runner.inventory import take_inventory
 from runner.rules import age_of, age_text
-from runner.state import State
+from runner.state.open import open_state
 from runner.tables import render
 
 
@@ -20,12 +25,15 @@ def run(args: argparse.Namespace) -> int:
         connections = [c for c in job_file.connections.values() if c.name == args.provider]
         if not connections:
             known = ", ".join(job_file.connections)
-            raise CommandError(f"no connection {args.provider!r} in {args.jobfile} ({known})")
-    providers, _keys = open_providers(connections)
-    state = State(job_file.state)
+            raise ConfigError(f"no connection {args.provider!r} in {args.jobfile} ({known})")
+    keys = resolve_keys(connections, os.environ)
     now = system_clock()
     report = []
-    try:
+    with ExitStack() as stack:
+        state = open_state(job_file.state)
+        stack.callback(state.close)
+        options = RunOptions(dry_run=True, notice=notice)
+        providers = open_listers(connections, options, keys, stack)
         for connection in connections:
             records = take_inventory(providers[connection.name], connection, state, now, False)
             if args.json:
@@ -37,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                             "id": r.id,
                             "name": r.name,
                             "status": r.status,
+                            "lifecycle": r.lifecycle,
+                            "base_model": r.base_model,
                             "created_at": rfc3339(r.created_at) if r.created_at else None,
                             "first_seen": rfc3339(r.first_seen) if r.first_seen else None,
                             "last_used": rfc3339(r.last_used) if r.last_used else None,
@@ -53,10 +63,6 @@ def run(args: argparse.Namespace) -> int:
             ]
             print(render(["ID", "NAME", "STATUS", "AGE", "NOTE"], rows))
             print()
-    finally:
-        state.close()
-        for provider in providers.values():
-            provider.close()
     if args.json:
         print(json.dumps(report, indent=2))
     return EXIT_OK

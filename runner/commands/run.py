@@ -5,46 +5,69 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any, TextIO
 
+from runner import events as ev
 from runner.clock import system_clock
 from runner.commands.common import load
-from runner.engine import RunOptions, execute
-from runner.errors import EXIT_OK
-from runner.providers import REGISTRY
+from runner.engine import PlanSet, RunOptions, RunReport, execute
+from runner.errors import ConfigError
 from runner.report import render_outcome, render_plan, report_json
-from runner.rules import JobPlan
+
+FUTURE_SLACK = timedelta(minutes=5)  # clocks drift; a typo in a year does not
 
 
-def _confirm(plans: list[JobPlan]) -> bool:
-    for plan in plans:
-        print(render_plan(plan))
-    total = sum(len(p.deletes) for p in plans if not p.limit_message)
-    answer = input(f"Delete {total} fine-tunes? This cannot be undone. [y/N] ")
+class Progress:
+    """A run-event subscriber: ``deleting 3/40`` rewritten in place, on a terminal only."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.total = 0
+        self.done = 0
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Planned):
+            self.total += 1
+        elif isinstance(event, ev.Outcome) and not event.will_retry:
+            self.done += 1
+            self.stream.write(f"\rdeleting {self.done}/{self.total}")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def _terminal() -> TextIO:
+    """Where the plan and the question go: the terminal itself, so `| tee` still asks."""
+    try:
+        return open("/dev/tty", "w", encoding="utf-8")
+    except OSError:
+        return sys.stderr
+
+
+def _confirm(planset: PlanSet) -> bool:
+    out = _terminal()
+    try:
+        for plan in planset.plans.values():
+            print(render_plan(plan), file=out)
+        total = sum(len(p.deletes) for p in planset.plans.values() if not p.limit_message)
+        marks = sum(len(p.having("mark")) for p in planset.plans.values())
+        what = f"Delete {total} fine-tunes" + (f" and mark {marks}" if marks else "")
+        print(f"{what}? This cannot be undone. [y/N] ", end="", file=out, flush=True)
+        answer = sys.stdin.readline()
+    finally:
+        if out is not sys.stderr:
+            out.close()
     return answer.strip().lower() in ("y", "yes")
 
 
-def _progress(done: int, total: int) -> None:
-    sys.stderr.write(f"\rdeleting {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
-def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
-    job_file = load(args.jobfile)
-    if args.now and args.now < system_clock():
-        undated = sorted(
-            c.name for c in job_file.connections.values() if not REGISTRY[c.type].has_created_at
-        )
-        if undated:
-            print(
-                "ftjanitor: warning: --now is in the past: first sightings of new models"
-                f" on {', '.join(undated)} are recorded at that time,"
-                " so later runs will see them as older",
-                file=sys.stderr,
-            )
-    stop = threading.Event()
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM finish deletes in flight and start none; the old handlers return."""
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -54,37 +77,97 @@ def execute_command(args: argparse.Namespace, dry_run: bool) -> int:
             file=sys.stderr,
         )
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def notice(message: str) -> None:
+    print(f"ftjanitor: {message}", file=sys.stderr, flush=True)
+
+
+def check_now(args: argparse.Namespace, dry_run: bool) -> None:
+    if args.now is not None and not dry_run and args.now > system_clock() + FUTURE_SLACK:
+        raise ConfigError(
+            f"run: --now {args.now:%Y-%m-%dT%H:%M:%SZ} is in the future: a run ages every"
+            " model by the clock, so it refuses (plan --now may look anywhere in time)"
+        )
+
+
+def check_confirmable(args: argparse.Namespace, dry_run: bool) -> bool:
+    """True when a person must be asked. Without a terminal on standard input nobody can
+    answer, so without --yes nothing is deleted (exit 2)."""
+    if dry_run or getattr(args, "yes", False):
+        return False
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "run: standard input is not a terminal, so nobody can confirm the deletes:"
+            " pass --yes (cron, CI), or run `ftjanitor plan` to look first; nothing was sent"
+        )
+    return True
+
+
+def execute_command(
+    args: argparse.Namespace,
+    dry_run: bool,
+    *,
+    sinks: list[ev.Sink] | None = None,
+    restrict: Callable[[PlanSet], None] | None = None,
+    plan_sha256: str | None = None,
+) -> RunReport:
+    check_now(args, dry_run)
+    ask = check_confirmable(args, dry_run)
+    job_file = load(args.jobfile)
+    stop = threading.Event()
+    extra: list[ev.Sink] = list(sinks or [])
+    if not dry_run and sys.stderr.isatty():
+        extra.append(Progress(sys.stderr))
     options = RunOptions(
         dry_run=dry_run,
         now=args.now,
         jobs=args.job or None,
-        confirm=_confirm
-        if interactive and not dry_run and not getattr(args, "yes", False)
-        else None,
+        confirm=_confirm if ask else None,
         stop=stop,
-        progress=_progress if sys.stderr.isatty() and not dry_run else None,
+        notice=notice,
+        sinks=extra,
+        restrict=restrict,
+        plan_sha256=plan_sha256,
     )
-    report = execute(job_file, options)
+    with _stop_on_signals(stop):
+        return execute(job_file, options)
+
+
+def print_report(report: RunReport, *, as_json: bool, show_plans: bool) -> None:
     if report.cancelled:
         print("cancelled: nothing deleted")
-        return EXIT_OK
-    if args.json:
+        return
+    if as_json:
         print(json.dumps(report_json(report), indent=2))
-        return report.exit_code
+        return
     for record in report.reconciled:
         print(
-            f"reconciled: {record['provider']} {record['model_id']} was {record['result']}"
+            f"reconciled: {record.connection} {record.model_id!r} was {record.result}"
             " after an interrupted run"
         )
     for outcome in report.outcomes:
-        if dry_run and outcome.plan is not None:
+        if show_plans and outcome.plan is not None:
             print(render_plan(outcome.plan))
+        for drifted in report.planset.drift.get(outcome.job, []):
+            print(f"  drift: {drifted.connection} {drifted.model_id!r}: {drifted.reason}")
         print(render_outcome(outcome))
-    return report.exit_code
 
 
-def run(args: argparse.Namespace) -> int:
-    return execute_command(args, dry_run=args.dry_run)
+def run(args: argparse.Namespace) -> Any:
+    from runner.metrics import Metrics
+
+    metrics = Metrics() if args.metrics_file else None
+    if metrics is not None:
+        metrics.declare_jobs(args.job or [])
+    report = execute_command(args, dry_run=args.dry_run, sinks=[metrics] if metrics else None)
+    print_report(report, as_json=args.json, show_plans=args.dry_run)
+    if metrics is not None:
+        metrics.write_textfile(Path(args.metrics_file))
+    return report

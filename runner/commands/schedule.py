@@ -2,20 +2,24 @@
 
 import argparse
 import signal
+from contextlib import ExitStack
 from types import FrameType
 
-from runner.errors import EXIT_OK, CommandError
+from runner.errors import EXIT_OK, ConfigError
+from runner.health import HealthServer, format_listen, parse_listen
 from runner.logs import Log
+from runner.metrics import Metrics
 from runner.scheduler import Daemon
 
 
 def run(args: argparse.Namespace) -> int:
     log = Log(args.log_format)
-    daemon = Daemon(args.paths, log)
+    metrics = Metrics()
+    daemon = Daemon(args.paths, log, sinks=[metrics], metrics=metrics)
     if not daemon.load() and not daemon.files:
-        raise CommandError("no valid job file to schedule")
+        raise ConfigError("no valid job file to schedule")
     if not daemon.scheduled():
-        raise CommandError("no job in these files has a schedule: nothing to do")
+        raise ConfigError("no job in these files has a schedule: nothing to do")
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         log.emit("signal", name=signal.Signals(signum).name)
@@ -29,5 +33,15 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
     log.emit("daemon.start", files=len(daemon.files), jobs=len(daemon.scheduled()))
-    daemon.serve()
+    with ExitStack() as stack:
+        if args.listen:
+            try:
+                host, port = parse_listen(args.listen)
+            except ValueError as exc:
+                raise ConfigError(f"--listen: {exc}") from None
+            server = HealthServer(host, port, metrics, daemon.healthy, daemon.ready.is_set)
+            server.start()
+            stack.callback(server.stop)
+            log.emit("daemon.listening", address=format_listen(host, server.port))
+        daemon.serve()
     return EXIT_OK

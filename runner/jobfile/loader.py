@@ -310,8 +310,14 @@ def job_files(paths: list[str]) -> list[str]:
     for raw in paths:
         path = pathlib.Path(raw)
         if path.is_dir():
+            # Hidden entries are skipped: a Kubernetes ConfigMap volume holds every file
+            # twice, once under its ..<timestamp>/ folder, and each must load once.
             found = sorted(
-                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml")
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             # An empty folder stays in the list, so it is reported, not silently passed.
             out.extend([str(p) for p in found] if found else [raw])

@@ -1,40 +1,61 @@
 """The validated job file as plain, immutable records."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runner.cron import CronSpec, EverySpec
+from runner.state import StateRef
+
+if TYPE_CHECKING:
+    from runner.notify import NotifyTarget
 
 
 @dataclass(frozen=True)
 class Connection:
     name: str
     type: str
-    api_key_env: str
-    base_url: str
+    api_key_env: str | None  # None: the provider's own credential chain (AWS)
+    base_url: str | None  # None: the vendor SDK's own endpoint
     concurrency: int
     requests_per_minute: int
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own fields
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.base_url})" if self.base_url else self.name
 
 
 @dataclass(frozen=True)
 class Target:
-    provider: str  # connection name
+    connection: str  # the connection's name (the job file calls it `provider:`)
     ids: tuple[str, ...] = ()
     older_than: timedelta | None = None
     older_than_text: str | None = None
+    unused_for: timedelta | None = None
+    unused_for_text: str | None = None
     status: tuple[str, ...] = ()
     name: str | None = None
+    base_model: str | None = None
     keep_latest: int | None = None
     protect: tuple[str, ...] = ()
     match_all: bool = False
 
     @property
     def has_rules(self) -> bool:
-        # older_than_text, not older_than: a rule written badly is still a rule.
         return self.match_all or bool(
-            self.older_than_text is not None or self.status or self.name is not None
+            self.older_than is not None
+            or self.unused_for is not None
+            or self.status
+            or self.name is not None
+            or self.base_model is not None
         )
+
+    @property
+    def needs_ages(self) -> bool:
+        return self.older_than is not None or self.unused_for is not None or bool(self.keep_latest)
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,9 @@ class Job:
     name: str
     targets: tuple[Target, ...]
     max_deletions: int = 50
+    max_deletions_percent: int | None = None
+    grace: timedelta | None = None
+    grace_text: str | None = None
     schedule: str | None = None
     schedule_spec: CronSpec | EverySpec | None = None
     misfire_grace_time: timedelta = timedelta(minutes=10)
@@ -53,12 +77,7 @@ class JobFile:
     sha256: str
     connections: dict[str, Connection]
     jobs: tuple[Job, ...]
-    audit_log: Path
-    state: Path
+    audit_log: Path | None  # None: the audit chain lives in the state database
+    state: StateRef
+    notify: tuple["NotifyTarget", ...] = ()
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says
-
-    def job(self, name: str) -> Job:
-        for job in self.jobs:
-            if job.name == name:
-                return job
-        raise KeyError(name)

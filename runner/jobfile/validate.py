@@ -25,6 +25,7 @@ from runner.jobfile.loader import LoadedDocument, load_file
 from runner.jobfile.model import Connection, Job, JobFile, Target
 from runner.providers import REGISTRY
 from runner.providers.base import unsafe_id_reason
+from runner.state import StateRef
 
 DEFAULT_AUDIT_LOG = "audit/ftjanitor.jsonl"
 DEFAULT_STATE = "state/ftjanitor.sqlite3"
@@ -198,7 +199,7 @@ class _Checker:
             if reason := unsafe_id_reason(model_id):
                 self.error((*path, "ids", i_index), f"{model_id!r}: {reason}")
         target = Target(
-            provider=str(raw.get("provider")),
+            connection=str(raw.get("provider")),
             ids=tuple(dict.fromkeys(ids)),
             older_than=_duration_or_none(raw.get("older_than")),
             older_than_text=raw.get("older_than"),
@@ -222,7 +223,7 @@ class _Checker:
         connection = self.resolve(raw.get("provider"), (*path, "provider"), connections)
         if connection is None:
             return None
-        if target.status and not REGISTRY[connection.type].has_status:
+        if target.status and not REGISTRY[connection.type].statuses:
             self.error(
                 (*path, "status"),
                 f"{connection.type} reports no status: a status rule could never match",
@@ -289,7 +290,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         connections=connections,
         jobs=tuple(jobs),
         audit_log=folder / doc.data.get("audit_log", DEFAULT_AUDIT_LOG),
-        state=folder / doc.data.get("state", DEFAULT_STATE),
+        state=StateRef(path=folder / doc.data.get("state", DEFAULT_STATE)),
     )
 
 

@@ -1,21 +1,33 @@
-"""The one provider interface: records in, delete results out, capabilities declared."""
+"""The one provider interface: facts declared in a spec, a lister, and a deleter.
+
+A dry run is handed listers only. A deleter is built from a lister by ``spec.deleter``,
+which only the apply phase of a real run calls, so a dry run holds nothing that can
+delete. Specs are plain data: importing one imports no HTTP or vendor library.
+"""
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from runner.errors import OutcomeUnknown, ProviderError
+
 if TYPE_CHECKING:
-    from runner.providers.http import HttpClient
+    from runner.jobfile.model import Connection
+    from runner.ratelimit import Limiters
+
+__all__ = ["OutcomeUnknown", "ProviderError"]  # re-exported: the interface's own errors
 
 DeleteOutcome = Literal["deleted", "already_absent", "failed"]
+Lifecycle = Literal["ready", "in_progress", "failed", "deleted"]
+Credential = Literal["api_key", "aws"]  # aws: the AWS credential chain, never a key variable
 
-_UNSAFE_ID = re.compile(r"[/\\\s\x00-\x1f\x7f]|\.\.")
+_UNSAFE_ID = re.compile(r"[/\\\s\x00-\x1f\x7f-\x9f]|\.\.")
 
 
 def unsafe_id_reason(model_id: str) -> str | None:
-    """Why an ID may not go into a request (None when it is safe)."""
+    """Why an ID may not go into a request path (None when it is safe)."""
     if not model_id:
         return "empty ID"
     if _UNSAFE_ID.search(model_id):
@@ -28,13 +40,15 @@ def unsafe_id_reason(model_id: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
     """One fine-tune as the rules see it. No raw JSON is kept, so memory stays flat as
-    accounts grow; ``Provider.details`` returns a model's raw object when one is wanted."""
+    accounts grow; ``Lister.details`` returns a model's raw object when one is wanted."""
 
     id: str
     name: str | None = None
-    status: str | None = None
+    status: str | None = None  # the provider's own word, shown to users
+    lifecycle: Lifecycle = "ready"  # what the status means, mapped by the provider's spec
     created_at: datetime | None = None  # aware UTC; None when the provider has none
     last_used: datetime | None = None
+    base_model: str | None = None
     problem: str | None = None  # why this listed item can never be deleted
     first_seen: datetime | None = None  # set by the inventory for providers without created_at
 
@@ -45,17 +59,19 @@ class DeleteResult:
     http_status: int | None
     attempts: int
     error: str | None = None
+    transient: bool = False  # failed for a reason a later pass may not meet (no answer, 429, 5xx)
 
 
-class ProviderError(Exception):
-    """A provider call failed in a way the run cannot work around (shown as one line)."""
+@dataclass(frozen=True)
+class ConnectOptions:
+    """What every connect needs besides the connection and its secret."""
 
-    def __init__(self, message: str, *, auth: bool = False):
-        super().__init__(message)
-        self.auth = auth  # credentials rejected: exit 2, like missing credentials
+    limiters: "Limiters"
+    policy: Any = None  # an HTTP RetryPolicy; None: the production default
+    notice: Callable[[str], None] | None = None  # says what a long wait is waiting for
 
 
-class Provider(Protocol):
+class Lister(Protocol):
     spec: "ProviderSpec"
 
     def list_models(self) -> Iterator[ModelRecord]: ...
@@ -64,21 +80,52 @@ class Provider(Protocol):
 
     def details(self, model_id: str) -> dict[str, Any]: ...
 
-    def delete(self, model_id: str) -> DeleteResult: ...
-
     def close(self) -> None: ...
+
+
+class Deleter(Protocol):
+    def delete(self, model_id: str) -> DeleteResult:
+        """Raises OutcomeUnknown when no usable answer came."""
+        ...
+
+    def exists(self, model_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    """Facts about a provider type that the rules and the validator read."""
+    """Facts about a provider type: the validator, the rules, the schema and the README's
+    provider table read these, never the provider's name."""
 
     type: str
-    default_base_url: str
-    default_api_key_env: str
+    title: str
+    listed: str  # what is listed, for people
+    deleted: str  # what is deleted, for people
+    credential: Credential
+    default_api_key_env: str | None
+    default_base_url: str | None  # None: the vendor SDK's own endpoint
     default_requests_per_minute: int
-    has_created_at: bool  # else ages come from the runner's first sighting
-    has_status: bool
-    details_for_age: bool  # fetch details when a rule needs an age (may carry one)
-    auth_header: Callable[[str], dict[str, str]]
-    factory: Callable[["HttpClient"], Provider]
+    connect: Callable[["Connection", str | None, ConnectOptions], Lister]
+    deleter: Callable[[Lister], Deleter]
+    # Extra connection fields as JSON Schema properties, and which of them are required.
+    connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    required_fields: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # what a status: rule may name; empty: no status at all
+    in_progress: frozenset[str] = frozenset()  # never selected unless a status: rule names it
+    failed: frozenset[str] = frozenset()
+    gone: frozenset[str] = frozenset()  # already deleted: never deleted again
+    has_created_at: bool = True  # else ages come from the runner's first sighting
+    details_for_age: bool = False  # fetch details when a rule needs an age (may carry one)
+    has_base_model: bool = False
+    has_last_used: bool = False
+    name_source: str = "name"  # what name: globs match, for people
+    not_found_proof: str = ""  # what proves a model already absent, for people
+    id_rule: Callable[[str], str | None] = unsafe_id_reason
+
+    def lifecycle(self, status: str | None) -> Lifecycle:
+        if status in self.gone:
+            return "deleted"
+        if status in self.in_progress:
+            return "in_progress"
+        if status in self.failed:
+            return "failed"
+        return "ready"  # unknown future values pass through as the provider says them

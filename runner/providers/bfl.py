@@ -3,8 +3,15 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
-from runner.providers.wire import error_message, failure
+from runner.providers.base import (
+    Deleter,
+    DeleteResult,
+    Lister,
+    ModelRecord,
+    ProviderError,
+    ProviderSpec,
+)
+from runner.providers.wire import TRANSIENT_STATUSES, error_message, failure, http
 
 if TYPE_CHECKING:
     from runner.providers.http import HttpClient
@@ -26,7 +33,7 @@ def record_from(item: Any) -> ModelRecord:
     return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
 
 
-class BflProvider:
+class BflLister:
     def __init__(self, client: "HttpClient"):
         self.client = client
         self.spec = SPEC
@@ -61,9 +68,21 @@ class BflProvider:
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", DETAILS, params={"finetune_id": model_id})
         if response.status != 200 or not isinstance(response.body, dict):
-            raise failure(self.client.label, f"details of {model_id}", response)
+            raise failure(self.client.label, f"details of {model_id!r}", response)
         inner = response.body.get("finetune_details")
         return inner if isinstance(inner, dict) else {}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class BflDeleter:
+    def __init__(self, lister: BflLister):
+        self.lister = lister
+        self.client = lister.client.writer()
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
 
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
@@ -75,32 +94,45 @@ class BflProvider:
                     "failed",
                     200,
                     response.attempts,
-                    f"provider confirmed a different ID {confirmed!r}",
+                    f"provider confirmed a different ID {str(confirmed)[:80]!r}",
                 )
             return DeleteResult("deleted", 200, response.attempts)
         if response.status == 404:
             # BFL's not-found answer is undocumented: believe it only if the list agrees.
             try:
-                listed = self.exists(model_id)
+                listed = self.lister.exists(model_id)
             except ProviderError as exc:
                 return DeleteResult("failed", 404, response.attempts, f"HTTP 404, and {exc}")
             if not listed:
                 return DeleteResult("already_absent", 404, response.attempts)
             return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
-        return DeleteResult("failed", response.status, response.attempts, error_message(response))
+        return DeleteResult(
+            "failed",
+            response.status,
+            response.attempts,
+            error_message(response),
+            transient=response.status in TRANSIENT_STATUSES,
+        )
 
-    def close(self) -> None:
-        self.client.close()
+
+def deleter(lister: Lister) -> Deleter:
+    assert isinstance(lister, BflLister)
+    return BflDeleter(lister)
 
 
 SPEC = ProviderSpec(
     type="bfl",
-    default_base_url="https://api.us1.bfl.ai",
+    title="Black Forest Labs",
+    listed="finetune IDs (/v1/my_finetunes)",
+    deleted="the finetune (POST /v1/delete_finetune)",
+    credential="api_key",
     default_api_key_env="BFL_API_KEY",
+    default_base_url="https://api.us1.bfl.ai",
     default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
+    connect=http(lambda key: {"x-key": key}, BflLister),
+    deleter=deleter,
     has_created_at=False,
-    has_status=False,
     details_for_age=True,
-    auth_header=lambda key: {"x-key": key},
-    factory=BflProvider,
+    name_source="the finetune ID",
+    not_found_proof="a 404, confirmed by a listing without the ID",
 )

@@ -1,12 +1,26 @@
 """Cohere fine-tunes: ``/v1/finetuning/finetuned-models`` (paged, timestamps, status)."""
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runner.clock import parse_instant
-from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
-from runner.providers.wire import Response, error_message, failure, path_segment
+from runner.providers.base import (
+    Deleter,
+    DeleteResult,
+    Lister,
+    ModelRecord,
+    ProviderError,
+    ProviderSpec,
+)
+from runner.providers.wire import (
+    Response,
+    bearer,
+    delete_result,
+    error_message,
+    failure,
+    http,
+    path_segment,
+    timestamp,
+)
 
 if TYPE_CHECKING:
     from runner.providers.http import HttpClient
@@ -15,14 +29,6 @@ COLLECTION = "/v1/finetuning/finetuned-models"
 # The API pages AIP-158 style: a page_size over the server's maximum is coerced down,
 # not refused, and short pages are followed by token. Big pages save round trips.
 PAGE_SIZE = 1000
-DELETED = "STATUS_DELETED"
-
-
-def _timestamp(value: Any) -> datetime | None:
-    try:
-        return parse_instant(value)
-    except (ValueError, TypeError):
-        return None
 
 
 def record_from(item: Any) -> ModelRecord:
@@ -34,14 +40,20 @@ def record_from(item: Any) -> ModelRecord:
         return ModelRecord(id="", problem="listed item has no id")
     name = item.get("name")
     status = item.get("status")
+    status = status if isinstance(status, str) else None
     created = item.get("created_at")
-    created_at = _timestamp(created)
+    created_at = timestamp(created)
+    settings = item.get("settings")
+    base = settings.get("base_model") if isinstance(settings, dict) else None
+    base_name = base.get("name") if isinstance(base, dict) else None
     return ModelRecord(
         id=model_id,
         name=name if isinstance(name, str) else None,
-        status=status if isinstance(status, str) else None,
+        status=status,
+        lifecycle=SPEC.lifecycle(status),
         created_at=created_at,
-        last_used=_timestamp(item.get("last_used")),
+        last_used=timestamp(item.get("last_used")),
+        base_model=base_name if isinstance(base_name, str) else None,
         problem=None if created is None or created_at else f"unreadable created_at {created!r}",
     )
 
@@ -52,16 +64,10 @@ def names_model(response: Response, model_id: str) -> bool:
     return response.status == 404 and model_id in error_message(response)
 
 
-class CohereProvider:
+class CohereLister:
     def __init__(self, client: "HttpClient"):
         self.client = client
         self.spec = SPEC
-
-    def _gone(self, response: Response) -> ProviderError:
-        return ProviderError(
-            f"{self.client.label}: the Cohere fine-tuning API answered HTTP {response.status}"
-            f" on {COLLECTION}: it looks retired or the base_url is wrong"
-        )
 
     def list_models(self) -> Iterator[ModelRecord]:
         seen_tokens: set[str] = set()
@@ -72,7 +78,11 @@ class CohereProvider:
                 params["page_token"] = token
             response = self.client.request("GET", COLLECTION, params=params)
             if response.status in (404, 410):
-                raise self._gone(response)
+                raise ProviderError(
+                    f"{self.client.label}: the Cohere fine-tuning API answered HTTP"
+                    f" {response.status} on {COLLECTION}: it looks retired or the base_url"
+                    " is wrong"
+                )
             if response.status != 200:
                 raise failure(self.client.label, "listing fine-tunes", response)
             body = response.body
@@ -92,7 +102,7 @@ class CohereProvider:
                 return
             if token in seen_tokens:
                 raise ProviderError(
-                    f"{self.client.label}: page token {token[:40]!r} came back twice;"
+                    f"{self.client.label}: a page token came back twice;"
                     " stopped listing to avoid an endless loop"
                 )
             seen_tokens.add(token)
@@ -102,43 +112,67 @@ class CohereProvider:
         if names_model(response, model_id):
             return False
         if response.status != 200:
-            raise failure(self.client.label, f"looking up {model_id}", response)
+            raise failure(self.client.label, f"looking up {model_id!r}", response)
         body = response.body
         model = body.get("finetuned_model") if isinstance(body, dict) else None
-        return not (isinstance(model, dict) and model.get("status") == DELETED)
+        status = model.get("status") if isinstance(model, dict) else None
+        return SPEC.lifecycle(status if isinstance(status, str) else None) != "deleted"
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
         if response.status != 200 or not isinstance(response.body, dict):
-            raise failure(self.client.label, f"details of {model_id}", response)
+            raise failure(self.client.label, f"details of {model_id!r}", response)
         model = response.body.get("finetuned_model")
         return model if isinstance(model, dict) else {}
-
-    def delete(self, model_id: str) -> DeleteResult:
-        response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
-        if 200 <= response.status < 300:
-            return DeleteResult("deleted", response.status, response.attempts)
-        if names_model(response, model_id):
-            return DeleteResult("already_absent", 404, response.attempts)
-        error = error_message(response)
-        if response.status in (404, 410):
-            error = (
-                f"{error} (a {response.status} that does not name the model: is the API retired?)"
-            )
-        return DeleteResult("failed", response.status, response.attempts, error)
 
     def close(self) -> None:
         self.client.close()
 
 
+class CohereDeleter:
+    def __init__(self, lister: CohereLister):
+        self.lister = lister
+        self.client = lister.client.writer()
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
+
+    def delete(self, model_id: str) -> DeleteResult:
+        response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
+        return delete_result(response, names_model(response, model_id))
+
+
+def deleter(lister: Lister) -> Deleter:
+    assert isinstance(lister, CohereLister)
+    return CohereDeleter(lister)
+
+
 SPEC = ProviderSpec(
     type="cohere",
-    default_base_url="https://api.cohere.com",
+    title="Cohere",
+    listed="fine-tuned models (/v1/finetuning/finetuned-models)",
+    deleted="the fine-tuned model",
+    credential="api_key",
     default_api_key_env="COHERE_API_KEY",
+    default_base_url="https://api.cohere.com",
     default_requests_per_minute=500,  # Cohere's documented default per key
-    has_created_at=True,
-    has_status=True,
-    details_for_age=False,
-    auth_header=lambda key: {"Authorization": f"Bearer {key}"},
-    factory=CohereProvider,
+    connect=http(bearer, CohereLister),
+    deleter=deleter,
+    statuses=(
+        "STATUS_UNSPECIFIED",
+        "STATUS_FINETUNING",
+        "STATUS_DEPLOYING_API",
+        "STATUS_READY",
+        "STATUS_FAILED",
+        "STATUS_DELETED",
+        "STATUS_TEMPORARILY_OFFLINE",
+        "STATUS_PAUSED",
+        "STATUS_QUEUED",
+    ),
+    in_progress=frozenset({"STATUS_FINETUNING", "STATUS_QUEUED", "STATUS_DEPLOYING_API"}),
+    failed=frozenset({"STATUS_FAILED"}),
+    gone=frozenset({"STATUS_DELETED"}),
+    has_base_model=True,
+    has_last_used=True,
+    not_found_proof="a 404 whose message names the model",
 )

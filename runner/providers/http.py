@@ -3,8 +3,6 @@ limiter, safe path building, bounded bodies and one-line error messages.
 """
 
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +20,14 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from runner import __version__
-from runner.providers.base import ProviderError
+from runner.errors import OutcomeUnknown
 from runner.providers.wire import Response, one_line
+from runner.ratelimit import RateLimiter
 from runner.redaction import redact, secret_list
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+NOTICE_AFTER = 2.0  # seconds: a wait this long is said out loud, so a run never looks hung
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,19 @@ class RetryPolicy:
 
 
 class _Retry(Retry):
+    notice: Callable[[float, str], None] | None = None
+
+    def new(self, **kw: Any) -> "_Retry":
+        fresh: _Retry = super().new(**kw)
+        fresh.notice = self.notice
+        return fresh
+
+    def sleep_for_retry(self, response: Any) -> bool:
+        seconds = self.get_retry_after(response)
+        if seconds and self.notice:
+            self.notice(seconds, f"the provider asked to retry later (HTTP {response.status})")
+        return bool(super().sleep_for_retry(response))
+
     def parse_retry_after(self, retry_after: str) -> float:
         # A garbled Retry-After falls back to exponential backoff instead of failing.
         try:
@@ -52,44 +65,13 @@ class _Retry(Retry):
             return 0.0
 
 
-class RateLimiter:
-    """Spaces requests evenly at ``per_minute``: no bursts, so no 429 storms."""
-
-    def __init__(
-        self,
-        per_minute: int,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.interval = 60.0 / per_minute
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
-
-
-class HttpError(ProviderError):
-    """No usable HTTP response: connection refused or dropped, timeout, oversize body."""
-
-    def __init__(self, message: str, *, sent: bool):
-        super().__init__(message)
-        self.sent = sent  # the request may have reached the server
-
-
 class HttpClient:
-    """Pooled sessions per connection. The key lives only in the sessions' headers.
+    """Pooled HTTP for one connection. The key lives only in the sessions' headers.
 
-    Reads and mutations use separate sessions because their retry rules differ: a read
-    error on a delete means it may have happened, so it is never resent blindly; the
-    caller settles it by looking.
+    The client built by ``connect`` can only read (GET). ``writer()`` builds the session
+    that may mutate, and only a real run's apply phase calls it. Its retry rules differ
+    too: a read error on a delete means it may have happened, so it is never resent
+    blindly; the caller settles it by looking.
     """
 
     def __init__(
@@ -97,32 +79,46 @@ class HttpClient:
         base_url: str,
         auth_headers: Mapping[str, str],
         *,
-        requests_per_minute: int,
+        limiter: RateLimiter,
         concurrency: int,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy | None = None,
         label: str = "",
+        notice: Callable[[str], None] | None = None,
+        mutating: bool = False,
     ):
         self.base_url = base_url.rstrip("/")
         self.label = label or self.base_url
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
+        self.limiter = limiter
+        self.concurrency = concurrency
+        self.notice = notice
+        self.mutating = mutating
+        self._auth_headers = dict(auth_headers)
         self._secrets = secret_list(auth_headers.values())
-        self.limiter = RateLimiter(requests_per_minute)
-        self._sessions = {
-            mutating: self._make_session(auth_headers, concurrency, mutating)
-            for mutating in (False, True)
-        }
+        self._session = self._make_session()
 
     def __repr__(self) -> str:
         return f"HttpClient({self.label!r})"  # never the headers
 
-    def _make_session(
-        self, auth_headers: Mapping[str, str], concurrency: int, mutating: bool
-    ) -> requests.Session:
+    def writer(self) -> "HttpClient":
+        """A client for the same connection that may send DELETE and POST."""
+        return HttpClient(
+            self.base_url,
+            self._auth_headers,
+            limiter=self.limiter,
+            concurrency=self.concurrency,
+            policy=self.policy,
+            label=self.label,
+            notice=self.notice,
+            mutating=True,
+        )
+
+    def _make_session(self) -> requests.Session:
         policy = self.policy
         retry = _Retry(
             total=policy.attempts - 1,
             connect=3,
-            read=0 if mutating else 2,
+            read=0 if self.mutating else 2,
             status=policy.attempts - 1,
             other=0,
             allowed_methods=None,
@@ -134,17 +130,22 @@ class HttpClient:
             raise_on_status=False,
             respect_retry_after_header=True,
         )
+        retry.notice = self._waiting
         adapter = HTTPAdapter(
-            pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=retry
+            pool_connections=1, pool_maxsize=max(self.concurrency, 1), max_retries=retry
         )
         session = requests.Session()
         session.headers.update(
             {"User-Agent": f"ftjanitor/{__version__}", "Accept": "application/json"}
         )
-        session.headers.update(auth_headers)
+        session.headers.update(self._auth_headers)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
+
+    def _waiting(self, seconds: float, why: str) -> None:
+        if self.notice and seconds >= NOTICE_AFTER:
+            self.notice(f"{self.label}: {why}; waiting {seconds:.0f}s")
 
     def redact(self, text: str) -> str:
         redacted: str = redact(text, self._secrets)
@@ -158,12 +159,14 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
     ) -> Response:
-        """One logical request (retries inside). Raises HttpError when no answer came."""
+        """One logical request (retries inside). Raises OutcomeUnknown when no answer came."""
+        if method != "GET" and not self.mutating:
+            raise PermissionError(f"{method} on a read-only client")  # a bug, never input
         url = self.base_url + path
-        self.limiter.acquire()
-        session = self._sessions[method not in ("GET", "HEAD")]
+        waited = self.limiter.acquire()
+        self._waiting(waited, f"pacing at {self.limiter.interval * 1000:.0f} ms per request")
         try:
-            with session.request(
+            with self._session.request(
                 method,
                 url,
                 params=params,
@@ -177,9 +180,9 @@ class HttpClient:
                 attempts = len(retries.history) + 1 if retries is not None else 1
         except (requests.RequestException, _BodyTooLarge) as exc:
             reason = _root_cause(exc)
-            sent = not isinstance(reason, ConnectTimeoutError)
+            sent = not isinstance(reason, ConnectTimeoutError | NewConnectionError)
             message = self.redact(f"{method} {self.label}{path}: {_describe(reason)}")
-            raise HttpError(message, sent=sent) from None
+            raise OutcomeUnknown(message, sent=sent) from None
         text = self.redact(content[:400].decode("utf-8", "replace"))
         try:
             body = json.loads(content) if content else None
@@ -188,8 +191,7 @@ class HttpClient:
         return Response(raw.status_code, body, text, attempts, raw.headers)
 
     def close(self) -> None:
-        for session in self._sessions.values():
-            session.close()
+        self._session.close()
 
 
 class _BodyTooLarge(Exception):

@@ -1,12 +1,26 @@
 """Wire-level helpers shared by providers; pure (no HTTP library imported here)."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from runner.providers.base import ProviderError, unsafe_id_reason
+from runner.clock import parse_instant
+from runner.providers.base import (
+    ConnectOptions,
+    DeleteResult,
+    Lister,
+    ProviderError,
+    unsafe_id_reason,
+)
+
+if TYPE_CHECKING:
+    from runner.jobfile.model import Connection
+    from runner.providers.http import HttpClient
+
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass
@@ -16,6 +30,76 @@ class Response:
     text: str  # first bytes of the body, for error messages
     attempts: int
     headers: Mapping[str, str]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def http(
+    auth_header: Callable[[str], dict[str, str]], factory: Callable[["HttpClient"], Lister]
+) -> Callable[["Connection", str | None, ConnectOptions], Lister]:
+    """``connect`` for a provider on the shared HTTP core, which is imported only when a
+    connection is opened: declaring a spec (and so validating a file) never loads it."""
+
+    def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> Lister:
+        from runner.providers.http import HttpClient
+
+        assert connection.base_url is not None and secret is not None  # api_key types
+        client = HttpClient(
+            connection.base_url,
+            auth_header(secret),
+            limiter=options.limiters.get(
+                secret, connection.base_url, connection.requests_per_minute
+            ),
+            concurrency=connection.concurrency,
+            policy=options.policy,
+            label=connection.label,
+            notice=options.notice,
+        )
+        return factory(client)
+
+    return connect
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 string -> aware UTC, or None when absent or unreadable."""
+    try:
+        return parse_instant(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def unix_time(value: Any) -> datetime | None:
+    """Unix seconds -> aware UTC, or None when absent, not a number or out of range."""
+    from datetime import UTC
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def delete_result(response: Response, names_model: bool) -> DeleteResult:
+    """A delete's answer, judged the same way for every HTTP provider: 2xx deleted; a
+    not-found that proves the model absent (``names_model``) already absent; a bare
+    404/410 failed (a retired API or a wrong base_url must never look like success)."""
+    if 200 <= response.status < 300:
+        return DeleteResult("deleted", response.status, response.attempts)
+    if names_model:
+        return DeleteResult("already_absent", response.status, response.attempts)
+    error = error_message(response)
+    if response.status in (404, 410):
+        error = f"{error} (a {response.status} that does not name the model: is the API retired?)"
+    return DeleteResult(
+        "failed",
+        response.status,
+        response.attempts,
+        error,
+        transient=response.status in TRANSIENT_STATUSES,
+    )
 
 
 def path_segment(model_id: str) -> str:
@@ -45,7 +129,7 @@ def error_message(response: Response) -> str:
 
 
 def one_line(text: str) -> str:
-    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text).strip()
     return text if len(text) <= 200 else text[:197] + "..."
 
 

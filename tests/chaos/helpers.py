@@ -2,8 +2,9 @@
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from runner.audit import orphan_intents, read_records, verify
+from runner.audit import read_records, verify
 from runner.simulator import Simulator
 
 
@@ -49,3 +50,19 @@ def check_promises(sim: Simulator, folder: Path, planned: set[tuple[str, str]]) 
     assert state.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     state.close()
     return {"deleted": len(deleted), "records": len(records)}
+
+
+def orphan_intents(path: Path) -> list[dict[str, Any]]:
+    """delete.intent records with neither an outcome nor a reconciliation after them."""
+    open_intents: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for record in read_records(path):
+        event = record.get("event")
+        key = (record.get("run_id"), record.get("provider"), record.get("model_id"))
+        if event == "delete.intent":
+            open_intents[key] = record
+        elif event == "delete.outcome":
+            open_intents.pop(key, None)
+        elif event == "delete.reconciled":
+            key = (record.get("intent_run_id"), record.get("provider"), record.get("model_id"))
+            open_intents.pop(key, None)
+    return list(open_intents.values())

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli import exit_code
 from runner.engine import RunOptions, execute
+from runner.events import RunEnded
 from runner.jobfile.validate import load_job_file
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests.chaos.conftest import TALLY
@@ -100,12 +102,13 @@ def test_chaos(name: str, tmp_path: Path) -> None:
         counts = check_promises(sim, tmp_path, PLANNED)
         # A clean run afterwards finishes the job: everything planned ends up gone.
         again = execute(job_file, RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST))
-        assert again.exit_code == 0, [o.end for o in again.outcomes]
+        assert exit_code(again) == 0, [o.end for o in again.outcomes]
         assert set(sim.deleted) == PLANNED and len(sim.deleted) == len(PLANNED)
         check_promises(sim, tmp_path, PLANNED)
     end = report.outcomes[0].end
-    if end["status"] == "ok":
-        assert end["deleted"] + end["already_absent"] >= len(PLANNED)
+    assert isinstance(end, RunEnded)
+    if end.status == "ok":
+        assert end.counts.deleted + end.counts.already_absent >= len(PLANNED)
     TALLY["chaos scenarios"] += 1
     TALLY["faults injected"] += faults
     TALLY["deletes under faults"] += counts["deleted"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.audit import read_records
+from runner.cli import exit_code
 from runner.engine import RunOptions, execute
 from runner.jobfile.validate import load_job_file
 from runner.simulator import Simulator
@@ -59,7 +60,7 @@ def test_killed_at_a_random_moment(seed: int, tmp_path: Path) -> None:
         report = execute(
             load_job_file(str(path)), RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST)
         )
-        assert report.exit_code == 0, [o.end for o in report.outcomes]
+        assert exit_code(report) == 0, [o.end for o in report.outcomes]
         check_promises(sim, tmp_path, PLANNED)
         assert set(sim.deleted) == PLANNED
     if torn:

@@ -122,7 +122,7 @@ def test_hostile_provider_responses_are_skipped_with_reasons(
         decisions["garbled-time"]["decision"] == "skip"
         and "unreadable created_at" in decisions["garbled-time"]["reason"]
     )
-    assert decisions["no-time"]["reason"] == "no creation time, so no age"
+    assert decisions["no-time"]["reason"] == "no creation time, so no age for older_than"
     assert decisions["wrong-types"]["reason"] == "unreadable created_at 12345"
     assert sum(1 for d in rows if d["reason"] == "listed item has no id") == 2
     assert all(r.path.count("/") == 4 for r in sim.requests if r.method == "DELETE")

@@ -1,0 +1,111 @@
+"""The audit chain's arithmetic, shared by every place a chain is kept (file, database).
+
+Each record's ``hash`` is the SHA-256 of its canonical JSON without ``hash``; ``prev``
+chains it to the record before (64 zeros for the first). Anyone can recheck it::
+
+    prev = "0" * 64
+    for line in open(path, "rb"):
+        record = json.loads(line); claimed = record.pop("hash")
+        body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert record["prev"] == prev and hashlib.sha256(body.encode()).hexdigest() == claimed
+        prev = claimed
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from runner.clock import rfc3339
+
+VERSION = 1
+GENESIS = "0" * 64
+
+
+def dumps(value: dict[str, Any]) -> str:
+    """The canonical JSON; the log's lines are written in it too."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    return dumps({k: v for k, v in record.items() if k != "hash"}).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+def make_record(
+    seq: int, prev: str, at: datetime, event: str, run_id: str | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "v": VERSION,
+        "seq": seq,
+        "ts": rfc3339(at),
+        "event": event,
+        "run_id": run_id,
+        "prev": prev,
+        **fields,
+    }
+    record["hash"] = record_hash(record)
+    return record
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    records: int
+    message: str
+    bad_seq: int | None = None
+    last_seq: int = 0
+    last_hash: str = GENESIS
+
+
+def verify_lines(lines: Iterable[bytes]) -> Verdict:
+    """Walk the chain; a torn line is accepted only right before its audit.recovered."""
+    prev, seq, count = GENESIS, 0, 0
+    pending_torn: tuple[bytes, int] | None = None
+
+    def broken(line_number: int, problem: str) -> Verdict:
+        return Verdict(False, count, f"line {line_number}: {problem}", seq + 1, seq, prev)
+
+    for number, line in enumerate(lines, start=1):
+        if not line.endswith(b"\n"):
+            return broken(
+                number, "torn last line (a crash mid-write?); the next run records audit.recovered"
+            )
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError
+            claimed = record["hash"]
+        except (ValueError, KeyError):
+            if pending_torn is not None:
+                return broken(number, "second unreadable line in a row")
+            pending_torn = (line, number)
+            continue
+        if record.get("seq") != seq + 1:
+            return broken(number, f"seq {record.get('seq')!r} where {seq + 1} was due")
+        if record.get("prev") != prev:
+            return broken(number, f"prev does not match the hash of seq {seq}")
+        if record_hash(record) != claimed:
+            return broken(number, "hash does not match the record (edited?)")
+        if pending_torn is not None:
+            torn, torn_line = pending_torn
+            fits = (
+                record.get("event") == "audit.recovered"
+                and record.get("torn_bytes") == len(torn)
+                and record.get("torn_sha256") == hashlib.sha256(torn).hexdigest()
+            )
+            if not fits:
+                return broken(torn_line, "unreadable line not followed by its audit.recovered")
+            pending_torn = None
+        prev, seq, count = claimed, seq + 1, count + 1
+    if pending_torn is not None:
+        return broken(pending_torn[1], "unreadable line at the end")
+    return Verdict(
+        True, count, f"intact: {count} records, last seq {seq}, last hash {prev[:16]}", None,
+        seq, prev,
+    )  # fmt: skip

@@ -1,0 +1,173 @@
+"""One stream of run events. The audit log, the terminal output, notifications and
+metrics are subscribers, so no outcome is ever reported differently in two places."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass
+class Counts:
+    planned: int = 0
+    deleted: int = 0
+    already_absent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    marked: int = 0
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    connection: str
+    model_id: str
+    name: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    job: str
+    run_id: str
+    dry_run: bool
+    trigger: str
+    job_file: str
+    job_file_sha256: str
+    now: datetime
+    fire_time: datetime | None = None
+    plan_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    job: str
+    run_id: str
+    model: ModelRef
+
+
+@dataclass(frozen=True)
+class Marked:
+    job: str
+    run_id: str
+    model: ModelRef
+    deletable_after: datetime
+
+
+@dataclass(frozen=True)
+class Unmarked:
+    job: str
+    run_id: str
+    model: ModelRef
+
+
+@dataclass(frozen=True)
+class Absent:
+    """An ``ids:`` entry the provider does not list."""
+
+    job: str
+    run_id: str
+    model: ModelRef
+
+
+@dataclass(frozen=True)
+class Intent:
+    job: str
+    run_id: str
+    model: ModelRef
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: str
+    run_id: str
+    model: ModelRef
+    result: str  # deleted | already_absent | failed
+    http_status: int | None
+    attempts: int
+    error: str | None
+    transient: bool = False
+    will_retry: bool = False  # a transient failure that gets a second pass: not final
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    job: str
+    connection: str
+    model_id: str
+    intent_run_id: str
+    intent_seq: int
+    result: str  # deleted | present
+
+
+@dataclass(frozen=True)
+class LimitTripped:
+    job: str
+    run_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Notified:
+    job: str
+    run_id: str
+    notifier: str
+    kind: str
+    ok: bool
+    count: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    job: str
+    run_id: str
+    dry_run: bool
+    status: str  # ok | partial | aborted
+    counts: Counts
+    message: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunSkipped:
+    job: str
+    trigger: str
+    message: str
+    fire_time: datetime | None = None
+
+
+Event = (
+    RunStarted
+    | Planned
+    | Marked
+    | Unmarked
+    | Absent
+    | Intent
+    | Outcome
+    | Reconciled
+    | LimitTripped
+    | Notified
+    | RunEnded
+    | RunSkipped
+)
+
+
+class Sink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+@dataclass
+class Fanout:
+    """Delivers each event to every sink in order (the audit first: it must be durable
+    before anything else hears of an intent)."""
+
+    sinks: list[Sink] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    def extend(self, sinks: Iterable[Sink]) -> None:
+        self.sinks.extend(sinks)

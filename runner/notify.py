@@ -1,0 +1,592 @@
+"""Webhook notifications: one more subscriber of the run-event stream.
+
+A :class:`Notifier` collects what each job run marked, deleted and failed to delete (and
+whether a safety limit stopped it) and, when the run ends, sends **one** POST per
+notification target and event kind, then reports each delivery as a
+:class:`~runner.events.Notified` event so the audit log records ``notify.sent`` or
+``notify.failed``. A dry run notifies nobody.
+
+The webhook URL is a secret (a Slack incoming-webhook URL is a bearer credential): only the
+name of its environment variable is in the job file, and no message, exception text, log
+line or ``Notified.error`` made here contains the URL or any part of it. Errors are built
+from the HTTP status or the exception's *class* only, never from exception text (urllib3's
+messages repeat the URL's path), and are redacted once more against the URL's parts.
+
+Delivery problems never leave :meth:`Notifier.emit`: a notification that cannot be sent
+does not change the run's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, cast, get_args
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util.retry import Retry
+
+from runner import __version__
+from runner.errors import ConfigError
+from runner.events import (
+    Event,
+    LimitTripped,
+    Marked,
+    ModelRef,
+    Notified,
+    Outcome,
+    RunEnded,
+    RunStarted,
+)
+from runner.redaction import MIN_SECRET, redact, secret_list
+
+Kind = Literal["marked", "deleted", "failed", "limit"]
+Format = Literal["json", "slack"]
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+FORMATS: Final[tuple[Format, ...]] = get_args(Format)
+
+MAX_MODELS: Final = 100  # models listed in a json body; then "truncated": true
+SLACK_LINES: Final = 20  # model lines in a slack text; then "…and N more"
+MAX_FIELD: Final = 512  # characters kept of any one provider string
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+BACKOFF_MAX: Final = 5.0  # seconds, the longest single wait between attempts
+WATCHDOG_SLACK: Final = 0.25  # seconds on top of the computed bound before giving up
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+ENV_PATTERN: Final = r"^[A-Z_][A-Z0-9_]{0,127}$"
+
+NOTIFY_SCHEMA: Final[dict[str, Any]] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "url_env", "events"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "pattern": NAME_PATTERN,
+                "x-error": "is not a name (letters, digits, '.', '_', '-'; at most 63)",
+            },
+            "url_env": {
+                "type": "string",
+                "pattern": ENV_PATTERN,
+                "x-error": (
+                    "must name an environment variable in capitals (like SLACK_WEBHOOK_URL), "
+                    "never hold the URL itself (value not shown)"
+                ),
+                "x-hide-value": True,
+            },
+            "format": {
+                "enum": list(FORMATS),
+                "default": "json",
+                "x-error": "is not a notification format (json or slack)",
+            },
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {
+                    "enum": list(KINDS),
+                    "x-error": "is not a notification event (marked, deleted, failed, limit)",
+                },
+                "x-error": "must list distinct events among marked, deleted, failed, limit",
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    name: str
+    url_env: str
+    format: Literal["json", "slack"]
+    events: tuple[str, ...]  # among KINDS
+
+
+def parse_targets(items: Iterable[Mapping[str, Any]]) -> tuple[NotifyTarget, ...]:
+    """The schema-validated ``notify:`` list as records (``format`` defaults to json)."""
+    return tuple(
+        NotifyTarget(
+            name=str(item["name"]),
+            url_env=str(item["url_env"]),
+            format=cast(Format, item.get("format", "json")),
+            events=tuple(str(kind) for kind in item["events"]),
+        )
+        for item in items
+    )
+
+
+def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) -> dict[str, str]:
+    """Each target's URL from its variable, checked; ``{target name: URL}``.
+
+    Raises ConfigError (one line naming the target and the variable, never the value) when a
+    variable is unset or empty, holds whitespace or control characters, or is not an https
+    URL (plain http only for 127.0.0.1, localhost and ::1).
+    """
+    urls: dict[str, str] = {}
+    for target in targets:
+        where = f"notify {target.name}: {target.url_env}"
+        if target.name in urls:
+            raise ConfigError(f"notify {target.name}: the name is used twice")
+        value = environ.get(target.url_env)
+        if not value:
+            raise ConfigError(f"{where} is not set")
+        if any(ch.isspace() or _is_control(ch) for ch in value):
+            raise ConfigError(f"{where} holds whitespace or control characters (value not shown)")
+        if not _usable_url(value):
+            raise ConfigError(
+                f"{where} is not an https URL (plain http only for 127.0.0.1, localhost, ::1)"
+                " (value not shown)"
+            )
+        urls[target.name] = value
+    return urls
+
+
+def _usable_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The URL and every part of its path and query worth redacting, longest first."""
+    pieces: list[str] = []
+    # As written and as requests sends it (percent-encoded), which is what urllib3 logs.
+    for form in dict.fromkeys([url, requote_uri(url)]):
+        parts = urlsplit(form)
+        pieces += [form, parts.path, parts.query, parts.password or ""]
+        pieces.append(parts.path + ("?" + parts.query if parts.query else ""))
+        pieces += parts.path.split("/")
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            pieces += [key, value]
+    return secret_list(piece for piece in pieces if len(piece) >= MIN_SECRET)
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """What one job run gave a notifier to tell: models per kind, limit messages."""
+
+    job: str
+    dry_run: bool = False
+    marked: dict[tuple[str, str], Marked] = field(default_factory=dict)
+    # The latest outcome per model wins: a transient failure retried into a deletion is a
+    # deletion, not both.
+    outcomes: dict[tuple[str, str], Outcome] = field(default_factory=dict)
+    limits: list[str] = field(default_factory=list)
+
+    def models(self, kind: Kind) -> list[ModelRef]:
+        if kind == "marked":
+            return [event.model for event in self.marked.values()]
+        return [event.model for event in self.outcomes.values() if event.result == kind]
+
+    def count(self, kind: Kind) -> int:
+        return len(self.limits) if kind == "limit" else len(self.models(kind))
+
+
+def json_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, Any]:
+    """``{"event", "job", "run_id", "count", "models", "truncated"}`` (+ ``message``)."""
+    models = [] if kind == "limit" else batch.models(kind)
+    body: dict[str, Any] = {
+        "event": f"ftjanitor.{kind}",
+        "job": job,
+        "run_id": run_id,
+        "count": batch.count(kind),
+        "models": [
+            {
+                "provider": _cap(model.connection),
+                "model_id": _cap(model.model_id),
+                "name": None if model.name is None else _cap(model.name),
+                "reason": _cap(model.reason),
+            }
+            for model in models[:MAX_MODELS]
+        ],
+        "truncated": len(models) > MAX_MODELS,
+    }
+    if kind == "limit":
+        body["message"] = _cap("; ".join(batch.limits))
+    return body
+
+
+_HEADLINES: Final[dict[Kind, str]] = {
+    "marked": "{n} model{s} marked for deletion",
+    "deleted": "{n} model{s} deleted",
+    "failed": "{n} deletion{s} failed",
+    "limit": "stopped by a safety limit, nothing deleted",
+}
+
+
+def slack_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, str]:
+    """``{"text": ...}``: a headline naming the job and count, then one line per model.
+
+    Every string that came from a provider or the job file is escaped for Slack (``&``,
+    ``<``, ``>``, so no ``<!here>`` or link can be smuggled in) and has its control and
+    line-breaking characters written as ``\\uXXXX``, so it cannot add or forge a line.
+    """
+    count = batch.count(kind)
+    headline = _HEADLINES[kind].format(n=count, s="" if count == 1 else "s")
+    lines = [f"ftjanitor job {slack_escape(job)}: {headline} (run {slack_escape(run_id)})"]
+    if kind == "limit":
+        lines += [slack_escape(message) for message in batch.limits]
+    else:
+        models = batch.models(kind)
+        marked_after = {
+            key: event.deletable_after.isoformat() for key, event in batch.marked.items()
+        }
+        for model in models[:SLACK_LINES]:
+            line = f"• {slack_escape(model.connection)} {slack_escape(model.model_id)}"
+            if model.name is not None:
+                line += f" ({slack_escape(model.name)})"
+            if model.reason:
+                line += f" — {slack_escape(model.reason)}"
+            after = marked_after.get((model.connection, model.model_id))
+            if kind == "marked" and after:
+                line += f" (deletable after {after})"
+            lines.append(line)
+        if len(models) > SLACK_LINES:
+            lines.append(f"…and {len(models) - SLACK_LINES} more")
+    return {"text": "\n".join(lines)}
+
+
+def slack_escape(text: str) -> str:
+    out: list[str] = []
+    for ch in _cap(text):
+        if ch == "&":
+            out.append("&amp;")
+        elif ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif _is_control(ch):
+            code = ord(ch)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _is_control(ch: str) -> bool:
+    # Cc: C0/C1 controls (\x00-\x1f, \x7f-\x9f); Cf: format characters such as bidi
+    # overrides and zero-width ones; Zl/Zp: U+2028/U+2029, which some clients show as new
+    # lines.
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    error: str | None = None
+    answered: bool = True  # False: no HTTP answer at all (timeout, refused, dropped)
+
+
+class _UrlLogFilter(logging.Filter):
+    """urllib3 logs request paths (a WARNING when it retries a broken connection, DEBUG
+    otherwise); a webhook's path is its secret. This filter, attached to the urllib3
+    loggers that do so, redacts every notification URL part from their records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: list[str] = []
+
+    def add(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._secrets = secret_list([*self._secrets, *secrets])
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as it would
+            return True
+        redacted = redact(message, secrets)
+        if redacted != message or record.exc_info or record.exc_text:
+            record.msg, record.args = redacted, None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_LOG_FILTER: Final = _UrlLogFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection"):
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
+
+
+class Notifier:
+    """A Sink that sends each job run's marked/deleted/failed/limit news to webhooks.
+
+    ``emit`` receives the run events; on ``RunEnded`` of a run that was not a dry run it
+    sends, for every target and every kind the target subscribes to that has something to
+    say, one POST; then it calls the ``emit`` callback with a ``Notified`` event per POST
+    (the caller wires that callback to the event stream, so the audit records it).
+
+    Delivery: requests with urllib3's Retry — ``attempts`` tries in all, on connection
+    errors, timeouts and HTTP 429/500/502/503/504, exponential backoff with jitter (at most
+    ``BACKOFF_MAX`` per wait), ``Retry-After`` not waited for (a run must not be held by a
+    webhook). POST is retried although not idempotent in general: a duplicate notification
+    is harmless, a lost one is not, and each POST carries an ``Idempotency-Key``
+    (``run_id:kind``) for receivers that deduplicate. Redirects are not followed; any 2xx
+    counts as sent. Each attempt is bounded by ``timeout`` to connect and ``timeout`` per
+    read, and a watchdog bounds the whole POST by :attr:`max_seconds_per_post` even against
+    a receiver that trickles bytes. After a target gave no HTTP answer at all, its other
+    kinds in the same run are not tried (reported failed), so one dead receiver costs a run
+    at most one bounded POST.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[NotifyTarget],
+        urls: Mapping[str, str],
+        *,
+        emit: Callable[[Event], None],
+        timeout: float = 5.0,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+    ):
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if timeout <= 0 or backoff < 0:
+            raise ValueError("timeout must be positive and backoff not negative")
+        missing = [target.name for target in targets if target.name not in urls]
+        if missing:
+            raise ValueError(f"no URL for notify target(s): {', '.join(missing)}")
+        self.targets = tuple(targets)
+        self._urls = {target.name: urls[target.name] for target in self.targets}
+        self._secrets = {name: url_secrets(url) for name, url in self._urls.items()}
+        _LOG_FILTER.add(secret for secrets in self._secrets.values() for secret in secrets)
+        self._emit = emit
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self._session_factory = session_factory
+        self._runs: dict[str, _Batch] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Notifier({[target.name for target in self.targets]!r})"  # never the URLs
+
+    @property
+    def max_seconds_per_post(self) -> float:
+        """Every attempt's connect and read timeouts plus the longest backoffs, plus slack."""
+        waits = sum(
+            min(BACKOFF_MAX, self.backoff * 2.0 ** (retry - 1) + self.backoff)
+            for retry in range(2, self.attempts)  # urllib3 does not wait before retry 1
+        )
+        return self.attempts * 2 * self.timeout + waits + WATCHDOG_SLACK
+
+    # --- the Sink -------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, RunEnded):
+            with self._lock:
+                batch = self._runs.pop(event.run_id, None)
+            if batch is not None and not (event.dry_run or batch.dry_run):
+                self._flush(event.job, event.run_id, batch)
+            return
+        with self._lock:
+            if isinstance(event, RunStarted):
+                self._runs[event.run_id] = _Batch(event.job, dry_run=event.dry_run)
+            elif isinstance(event, Marked | Outcome | LimitTripped):
+                batch = self._runs.setdefault(event.run_id, _Batch(event.job))
+                if batch.dry_run:
+                    return
+                if isinstance(event, Marked):
+                    batch.marked[(event.model.connection, event.model.model_id)] = event
+                elif isinstance(event, Outcome):
+                    key = (event.model.connection, event.model.model_id)
+                    batch.outcomes.pop(key, None)
+                    batch.outcomes[key] = event
+                else:
+                    batch.limits.append(event.message)
+            # Notified (our own reports, looping back through the stream) and every other
+            # event carry nothing to send.
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _flush(self, job: str, run_id: str, batch: _Batch) -> None:
+        for target in self.targets:
+            unreachable: str | None = None
+            for kind in KINDS:
+                count = batch.count(kind)
+                if kind not in target.events or count == 0:
+                    continue
+                if unreachable is not None:
+                    result = Delivery(False, f"not sent: {unreachable} earlier in this run")
+                else:
+                    result = self._send(target, kind, job, run_id, batch)
+                    if not result.answered:
+                        unreachable = result.error or "no answer"
+                error = None if result.error is None else self._redact(target, result.error)
+                self._emit(Notified(job, run_id, target.name, kind, result.ok, count, error))
+
+    def _send(
+        self, target: NotifyTarget, kind: Kind, job: str, run_id: str, batch: _Batch
+    ) -> Delivery:
+        try:
+            make = slack_body if target.format == "slack" else json_body
+            payload = json.dumps(make(kind, job, run_id, batch), allow_nan=False).encode()
+        except Exception as exc:  # a bug here must not end the run either
+            return Delivery(False, f"could not build the body ({type(exc).__name__})")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"ftjanitor/{__version__}",
+            "Idempotency-Key": f"{run_id}:{kind}",
+        }
+        return self._bounded(lambda: self._post(self._urls[target.name], payload, headers))
+
+    def _bounded(self, post: Callable[[], Delivery]) -> Delivery:
+        """Run one POST in a daemon thread and give up on it after max_seconds_per_post."""
+        box: list[Delivery] = []
+
+        def work() -> None:
+            try:
+                box.append(post())
+            except Exception as exc:
+                box.append(Delivery(False, type(exc).__name__, answered=False))
+
+        deadline = self.max_seconds_per_post
+        worker = threading.Thread(target=work, name="ftjanitor-notify", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        if box:
+            return box[0]
+        # The thread is left to finish on its own (its socket times out or the receiver
+        # closes); it holds nothing the run needs.
+        return Delivery(False, f"no complete answer within {deadline:.1f}s", answered=False)
+
+    def _session(self) -> requests.Session:
+        retry = Retry(
+            total=self.attempts - 1,
+            connect=None,
+            read=None,
+            status=None,
+            other=None,  # TLS and other errors: tried again too, so counts stay true
+            redirect=0,
+            allowed_methods=frozenset({"POST"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=self.backoff,
+            backoff_jitter=self.backoff,
+            backoff_max=BACKOFF_MAX,
+            respect_retry_after_header=False,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        session = self._session_factory()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def _post(self, url: str, payload: bytes, headers: Mapping[str, str]) -> Delivery:
+        with self._session() as session:
+            try:
+                response = session.post(
+                    url,
+                    data=payload,
+                    headers=dict(headers),
+                    timeout=(self.timeout, self.timeout),
+                    allow_redirects=False,
+                    stream=True,  # the answer's body is never read
+                )
+            except Exception as exc:
+                return Delivery(False, self._describe(exc), answered=False)
+            with response:
+                retries = getattr(response.raw, "retries", None)
+                attempts = len(retries.history) + 1 if retries is not None else 1
+                status = response.status_code
+        if 200 <= status < 300:
+            return Delivery(True)
+        note = " (redirects are not followed)" if 300 <= status < 400 else ""
+        return Delivery(False, f"HTTP {status} after {_attempts(attempts)}{note}")
+
+    def _describe(self, exc: BaseException) -> str:
+        """From the exception classes only: urllib3's texts repeat the URL's path."""
+        chain: list[BaseException] = []
+        seen: BaseException | None = exc
+        while seen is not None and len(chain) < 10 and all(seen is not c for c in chain):
+            chain.append(seen)
+            if isinstance(seen, MaxRetryError) and seen.reason is not None:
+                seen = seen.reason
+            elif seen.args and isinstance(seen.args[0], BaseException):
+                seen = seen.args[0]
+            else:
+                seen = seen.__cause__ or seen.__context__
+        exhausted = any(isinstance(item, MaxRetryError) for item in chain)
+        suffix = f" after {_attempts(self.attempts)}" if exhausted else ""
+        for classes, what in _WHAT:
+            if any(isinstance(item, classes) for item in chain):
+                return what + suffix
+        return type(chain[-1]).__name__ + suffix
+
+    def _redact(self, target: NotifyTarget, text: str) -> str:
+        redacted: str = redact(text, self._secrets[target.name])
+        return redacted
+
+
+# Most specific first: NewConnectionError is a ConnectTimeoutError in urllib3, and every
+# timeout ends in the socket's TimeoutError.
+_WHAT: Final[tuple[tuple[tuple[type[BaseException], ...], str], ...]] = (
+    ((ConnectionRefusedError,), "connection refused"),
+    ((socket.gaierror, NameResolutionError), "host not found"),
+    ((ssl.SSLError, requests.exceptions.SSLError), "TLS error"),
+    ((NewConnectionError,), "cannot connect"),
+    ((ConnectTimeoutError, requests.exceptions.ConnectTimeout), "connect timed out"),
+    ((ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError), "timed out"),
+    ((ProtocolError, ConnectionError), "connection dropped before an answer"),
+)
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "MAX_MODELS",
+    "NOTIFY_SCHEMA",
+    "Delivery",
+    "Notifier",
+    "NotifyTarget",
+    "json_body",
+    "parse_targets",
+    "resolve_urls",
+    "slack_body",
+    "slack_escape",
+    "url_secrets",
+]

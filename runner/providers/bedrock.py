@@ -1,0 +1,522 @@
+"""AWS Bedrock custom models through boto3: ListCustomModels, GetCustomModel, DeleteCustomModel.
+
+boto3 is the optional extra ``ftjanitor[bedrock]``. This module imports it only inside
+``connect``, so ``validate``, the schema and every other provider work without it.
+
+Credentials come from the AWS chain (environment, profile, SSO, instance or pod role) and
+never from the job file; they never appear in a message either. botocore's "standard"
+retry mode retries throttling, 5xx and dropped connections; on top of that every HTTP
+attempt (retries and pages included) is paced by the shared ``Limiters``.
+
+A delete whose answer may have been lost is never called "already absent" on the strength
+of a later retry's ResourceNotFoundException: it raises ``OutcomeUnknown`` so the caller
+settles it by looking.
+"""
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from runner import __version__
+from runner.clock import rfc3339
+from runner.errors import ConfigError
+from runner.providers.base import (
+    ConnectOptions,
+    DeleteResult,
+    Lister,
+    ModelRecord,
+    OutcomeUnknown,
+    ProviderError,
+    ProviderSpec,
+)
+from runner.providers.wire import one_line
+from runner.redaction import redact, secret_list
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from mypy_boto3_bedrock import BedrockClient
+
+    from runner.jobfile.model import Connection
+
+T = TypeVar("T")
+
+PAGE_SIZE = 1000  # ListCustomModels' maxResults ceiling; tests shrink it to force pages
+MAX_ATTEMPTS = 5  # botocore "standard" mode: attempts in all, the first one included
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+NOT_FOUND = "ResourceNotFoundException"  # the only proof that a model is already absent
+
+# Names as the ListCustomModels API defines them (CustomModelName): letters and digits, each
+# optionally followed by one '-' or '_'. fullmatch, not '$', so a trailing newline fails.
+_MODEL_NAME = re.compile(r"([0-9a-zA-Z][_-]?){1,63}")
+
+_AUTH_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+        "AuthFailure",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottledException",
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+# What botocore raises, unwrapped, when an answer does not parse (a bad timestamp, a
+# string where a list belongs).
+_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
+_FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
+
+
+def model_name_reason(model_id: str) -> str | None:
+    """Why ``model_id`` cannot be a Bedrock custom model name (None when it can be)."""
+    if _MODEL_NAME.fullmatch(model_id):
+        return None
+    return (
+        "is not a Bedrock custom model name: 1 to 63 letters or digits, each optionally"
+        " followed by one '-' or '_' (the modelName, not an ARN)"
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    # moto sends creationTime without a zone (botocore then builds a naive datetime);
+    # AWS always sends one. A naive time is taken as UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _instant(value: Any) -> datetime | None:
+    """A creation time from botocore (a datetime) or, defensively, an ISO 8601 string."""
+    if isinstance(value, datetime):
+        return _aware(value)
+    if isinstance(value, str) and value:
+        try:
+            return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def _base_model(item: Mapping[str, Any]) -> str | None:
+    name = item.get("baseModelName")
+    if isinstance(name, str) and name:
+        return name
+    arn = item.get("baseModelArn")  # required by the API too; its last segment is the name
+    if isinstance(arn, str) and (match := _FOUNDATION_MODEL.search(arn)):
+        return match.group(1)
+    return None
+
+
+def record_from(item: Any) -> ModelRecord:
+    """One CustomModelSummary -> a record; unusable items carry a reason, not a crash."""
+    if not isinstance(item, Mapping):
+        return ModelRecord(id="", problem="listed item is not an object")
+    name = item.get("modelName")
+    if not isinstance(name, str) or not name:
+        return ModelRecord(id="", problem="listed item has no modelName")
+    status = item.get("modelStatus")  # always sent by AWS; moto leaves it out
+    status = status if isinstance(status, str) and status else None
+    created = item.get("creationTime")
+    created_at = _instant(created)
+    problem = None
+    if reason := model_name_reason(name):
+        problem = f"modelName {reason}"
+    elif created is not None and created_at is None:
+        problem = f"unreadable creationTime {str(created)[:60]!r}"
+    return ModelRecord(
+        id=name,
+        name=name,
+        status=status,
+        lifecycle=SPEC.lifecycle(status),
+        created_at=created_at,
+        base_model=_base_model(item),
+        problem=problem,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """GetCustomModel's answer as JSON-ready data: datetimes become RFC 3339 strings."""
+    if isinstance(value, datetime):
+        return rfc3339(_aware(value))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _code(error: "ClientError") -> str:
+    code = error.response.get("Error", {}).get("Code")
+    return code if isinstance(code, str) else ""
+
+
+def _status(error: "ClientError") -> int | None:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
+
+
+def _attempts(response: Mapping[str, Any]) -> int:
+    retries = response.get("ResponseMetadata", {}).get("RetryAttempts")
+    return retries + 1 if isinstance(retries, int) and retries >= 0 else 1
+
+
+def _is_transient(code: str, status: int | None) -> bool:
+    return code in _TRANSIENT_CODES or status == 429 or (status is not None and status >= 500)
+
+
+def _is_auth(code: str, status: int | None) -> bool:
+    return code in _AUTH_CODES or status in (401, 403)
+
+
+def _option(connection: "Connection", key: str) -> str | None:
+    value = connection.options.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+class BedrockLister:
+    """Lists, looks up and (through ``BedrockDeleter``) deletes custom models in one
+    account and region. Thread-safe: one botocore client, per-thread retry notes."""
+
+    def __init__(self, connection: "Connection", client: "BedrockClient", secrets: list[str]):
+        self.spec = SPEC
+        self.connection = connection
+        self.client = client
+        self.label = f"connection {connection.name}"
+        self._secrets = secrets
+        self._notes = threading.local()
+
+    # -- messages -------------------------------------------------------------------------
+
+    def line(self, text: str) -> str:
+        """One line, credentials redacted before anything is cut."""
+        return one_line(str(redact(text, self._secrets)))
+
+    def describe(self, error: BaseException) -> str:
+        """A client error as 'Code (HTTP n): message'; any other as its class and text."""
+        from botocore.exceptions import ClientError
+
+        if isinstance(error, ClientError):
+            message = error.response.get("Error", {}).get("Message") or ""
+            status = _status(error)
+            head = _code(error) or "error"
+            if status is not None:
+                head += f" (HTTP {status})"
+            return self.line(f"{head}: {message}" if message else head)
+        return self.line(f"{type(error).__name__}: {error}")
+
+    def _fail(self, what: str, error: BaseException) -> ProviderError:
+        from botocore.exceptions import ClientError, NoCredentialsError
+
+        if isinstance(error, NoCredentialsError):
+            return no_credentials(self.connection)
+        auth = isinstance(error, ClientError) and _is_auth(_code(error), _status(error))
+        return ProviderError(f"{self.label}: {what} failed: {self.describe(error)}", auth=auth)
+
+    def _call(self, what: str, call: Callable[[], T], *, not_found_passes: bool = False) -> T:
+        """Runs one API call (or fetches one page): every failure becomes one
+        ProviderError, except, when asked, a ResourceNotFoundException, which passes
+        through as botocore's ClientError for the caller to read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call()
+        except ClientError as error:
+            if not_found_passes and _code(error) == NOT_FOUND:
+                raise
+            raise self._fail(what, error) from None
+        except BotoCoreError as error:  # no answer, PaginationError, no credentials
+            raise self._fail(what, error) from None
+        except _UNREADABLE as error:  # botocore could not parse the answer
+            raise ProviderError(
+                f"{self.label}: {what}: unreadable answer: {self.describe(error)}"
+            ) from None
+
+    # -- Lister ---------------------------------------------------------------------------
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        what = "listing custom models (ListCustomModels)"
+        paginator = self.client.get_paginator("list_custom_models")
+        pages = iter(
+            paginator.paginate(
+                isOwned=True,  # shared-in models belong to another account: not ours to delete
+                PaginationConfig={"PageSize": max(1, min(PAGE_SIZE, 1000))},
+            )
+        )
+        seen: set[str] = set()
+        while True:
+            page = self._call(what, lambda: next(pages, None))
+            if page is None:
+                return
+            summaries: Any = page.get("modelSummaries", [])
+            if not isinstance(summaries, list):
+                raise ProviderError(
+                    f"{self.label}: {what} returned a malformed page (modelSummaries is not a list)"
+                )
+            for item in summaries:
+                yield record_from(item)
+            token: Any = page.get("nextToken")
+            if isinstance(token, str) and token:
+                if token in seen:
+                    raise ProviderError(
+                        f"{self.label}: {what}: a page token came back twice;"
+                        " stopped listing to avoid an endless loop"
+                    )
+                seen.add(token)
+
+    def _get(self, model_id: str) -> Mapping[str, Any]:
+        if reason := model_name_reason(model_id):
+            raise ProviderError(f"{self.label}: {model_id!r} {reason}")
+        what = f"looking up custom model {model_id} (GetCustomModel)"
+        return self._call(
+            what,
+            lambda: self.client.get_custom_model(modelIdentifier=model_id),
+            not_found_passes=True,
+        )
+
+    def exists(self, model_id: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._get(model_id)
+        except ClientError as error:
+            # Only ResourceNotFoundException gets here (AWS sends it as a 404, moto as a
+            # 400): the error code is the proof, never the status.
+            if _code(error) == NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        try:
+            model = self._get(model_id)
+        except ClientError as error:
+            raise self._fail(f"details of custom model {model_id}", error) from None
+        plain = _plain(model)
+        return plain if isinstance(plain, dict) else {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- deleting (used by BedrockDeleter only) ------------------------------------------
+
+    def note_attempt(self, caught_exception: BaseException | None = None, **_: Any) -> None:
+        """botocore's needs-retry hook for DeleteCustomModel: remember, per thread, that an
+        attempt failed in a way that may have reached AWS (the answer, not the request,
+        was lost). Returns None: botocore's own retry handler decides about retrying."""
+        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+        if caught_exception is not None and not isinstance(
+            caught_exception, EndpointConnectionError | ConnectTimeoutError
+        ):
+            self._notes.maybe_applied = True
+
+    def delete(self, model_id: str) -> DeleteResult:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
+
+        if reason := model_name_reason(model_id):
+            return DeleteResult("failed", None, 0, self.line(f"refusing {model_id!r}: {reason}"))
+        self._notes.maybe_applied = False
+        try:
+            response = self.client.delete_custom_model(modelIdentifier=model_id)
+        except ClientError as error:
+            return self._delete_error(model_id, error)
+        except NoCredentialsError:
+            return DeleteResult("failed", None, 0, no_credentials(self.connection).args[0])
+        except (BotoCoreError, *_UNREADABLE) as error:
+            # Dropped or timed-out connections (after botocore's retries), unreadable answers.
+            not_sent = isinstance(error, EndpointConnectionError | ConnectTimeoutError)
+            sent = bool(getattr(self._notes, "maybe_applied", False)) or not not_sent
+            raise OutcomeUnknown(
+                f"{self.label}: no usable answer to deleting custom model {model_id}:"
+                f" {self.describe(error)}",
+                sent=sent,
+            ) from None
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return DeleteResult(
+            "deleted", status if isinstance(status, int) else 200, _attempts(response)
+        )
+
+    def _delete_error(self, model_id: str, error: "ClientError") -> DeleteResult:
+        code, status = _code(error), _status(error)
+        attempts = _attempts(error.response)
+        message = self.describe(error)
+        maybe_applied = bool(getattr(self._notes, "maybe_applied", False))
+        if maybe_applied and (code == NOT_FOUND or _is_transient(code, status)):
+            # An earlier attempt lost its answer: it may have been the one that deleted it.
+            raise OutcomeUnknown(
+                f"{self.label}: deleting custom model {model_id}: an attempt lost its answer"
+                f" and the last one said {message}",
+                sent=True,
+            )
+        if code == NOT_FOUND:
+            return DeleteResult("already_absent", status, attempts)
+        if _is_transient(code, status):
+            return DeleteResult("failed", status, attempts, message, transient=True)
+        if code == "ConflictException":
+            # The hint goes first: one_line cuts long AWS messages at 200 characters.
+            message = self.line(
+                "in use: delete its Provisioned Throughput and custom model deployments first"
+                f" (AWS: {message})"
+            )
+        return DeleteResult("failed", status, attempts, message)
+
+
+class BedrockDeleter:
+    """The only object that can delete: built from a lister by ``deleter`` in a real run."""
+
+    def __init__(self, lister: BedrockLister):
+        self.lister = lister
+
+    def delete(self, model_id: str) -> DeleteResult:
+        return self.lister.delete(model_id)
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
+
+
+def no_credentials(connection: "Connection") -> ProviderError:
+    return ProviderError(
+        f"connection {connection.name}: no AWS credentials found"
+        " (environment, profile or instance role)",
+        auth=True,
+    )
+
+
+def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> BedrockLister:
+    """A lister on one account and region. ``secret`` is unused: AWS has its own chain."""
+    label = f"connection {connection.name}"
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ProfileNotFound
+    except ImportError:
+        raise ConfigError(
+            f"{label}: the bedrock provider needs boto3: pip install 'ftjanitor[bedrock]'"
+        ) from None
+
+    region = _option(connection, "region")
+    if region is None:
+        raise ConfigError(f"{label}: region is required for type bedrock")
+    endpoint_url = _option(connection, "endpoint_url")
+    profile = _option(connection, "profile")
+
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except ProfileNotFound:
+        raise ProviderError(
+            f"{label}: AWS profile {profile!r} is not in the AWS config or credentials files",
+            auth=True,
+        ) from None
+    try:
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except BotoCoreError as error:  # SSO token expired, credential_process failed, ...
+        # Only the class: a credential_process's output could hold anything.
+        raise ProviderError(
+            f"{label}: could not load AWS credentials ({type(error).__name__});"
+            " check the profile's credential source (expired SSO login?)",
+            auth=True,
+        ) from None
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise no_credentials(connection)
+    # The key ID is no secret, but it is part of the credentials: no message shows it either.
+    secrets = secret_list(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
+
+    policy = options.policy
+    attempts = getattr(policy, "attempts", MAX_ATTEMPTS)
+    config = Config(
+        retries={
+            "mode": "standard",
+            "total_max_attempts": attempts if isinstance(attempts, int) and attempts > 0 else 1,
+        },
+        max_pool_connections=max(1, connection.concurrency),
+        connect_timeout=getattr(policy, "connect_timeout", CONNECT_TIMEOUT),
+        read_timeout=getattr(policy, "read_timeout", READ_TIMEOUT),
+        user_agent_extra=f"ftjanitor/{__version__}",
+    )
+    try:
+        client = session.client(
+            "bedrock", region_name=region, endpoint_url=endpoint_url, config=config
+        )
+    except (BotoCoreError, ValueError) as error:  # a malformed endpoint_url or region
+        raise ConfigError(f"{label}: {one_line(str(redact(str(error), secrets)))}") from None
+
+    # Every HTTP attempt (pages and botocore's retries included) waits for its slot before
+    # it is signed, so a long wait can never outlive a signature.
+    limiter = options.limiters.get(
+        f"aws:{frozen.access_key}", client.meta.endpoint_url, connection.requests_per_minute
+    )
+
+    def pace(**_: Any) -> None:
+        limiter.acquire()
+
+    client.meta.events.register_first("request-created.bedrock", pace)
+    lister = BedrockLister(connection, client, secrets)
+    client.meta.events.register("needs-retry.bedrock.DeleteCustomModel", lister.note_attempt)
+    return lister
+
+
+def deleter(lister: Lister) -> BedrockDeleter:
+    if not isinstance(lister, BedrockLister):
+        raise TypeError(f"a bedrock deleter needs a bedrock lister, not {type(lister).__name__}")
+    return BedrockDeleter(lister)
+
+
+SPEC = ProviderSpec(
+    type="bedrock",
+    title="AWS Bedrock",
+    listed="custom models (ListCustomModels)",
+    deleted="the custom model (DeleteCustomModel)",
+    credential="aws",
+    default_api_key_env=None,
+    default_base_url=None,
+    # Control-plane calls; botocore's standard mode retries any ThrottlingException.
+    default_requests_per_minute=600,
+    connect=connect,
+    deleter=deleter,
+    connection_fields={
+        "region": {
+            "type": "string",
+            "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
+            "x-error": "is not an AWS region like us-east-1",
+        },
+        "endpoint_url": {"type": "string", "minLength": 1},
+        "profile": {"type": "string", "minLength": 1, "maxLength": 128},
+    },
+    required_fields=("region",),
+    statuses=("Active", "Creating", "Failed"),
+    in_progress=frozenset({"Creating"}),
+    failed=frozenset({"Failed"}),
+    has_created_at=True,
+    has_base_model=True,
+    name_source="modelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=model_name_reason,
+)

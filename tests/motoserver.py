@@ -1,0 +1,160 @@
+"""Local AWS endpoints for the Bedrock tests: moto's real server, and a stub that answers
+what moto cannot (throttling, 5xx, dropped connections, odd pages). Both listen on
+127.0.0.1 only; nothing here knows a real AWS endpoint or credential."""
+
+import json
+import socket
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+
+REGION = "us-east-1"
+# moto accepts any credentials; these only ever sign requests to 127.0.0.1.
+SEED_KEY_ID = "testing"
+SEED_SECRET = "testing"
+BASE_MODEL = "amazon.titan-text-express-v1"
+
+
+class MotoServer:
+    """moto's Flask app in a thread on a free port; ``reset`` empties every backend."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.url = ""
+
+    def __enter__(self) -> "MotoServer":
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+
+    def client(self, region: str = REGION) -> "BedrockClient":
+        """A seeding client with explicit fake credentials (the environment is not read)."""
+        import boto3
+
+        return boto3.client(
+            "bedrock",
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id=SEED_KEY_ID,
+            aws_secret_access_key=SEED_SECRET,
+        )
+
+
+def create_custom_model(client: "BedrockClient", name: str, base_model: str = BASE_MODEL) -> None:
+    """moto makes custom models only as the product of a customization job."""
+    client.create_model_customization_job(
+        customModelName=name,
+        jobName=f"job-{name}",
+        roleArn="arn:aws:iam::123456789012:role/bedrock-test",
+        baseModelIdentifier=base_model,
+        trainingDataConfig={"s3Uri": "s3://ftjanitor-test/train.jsonl"},
+        outputDataConfig={"s3Uri": "s3://ftjanitor-test/out/"},
+        hyperParameters={"epochCount": "1"},
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+DROP = "drop"  # close the connection without an answer
+Answer = Reply | str
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+
+
+def aws_error(code: str, message: str, status: int = 400) -> Reply:
+    """An error the way AWS's rest-json services send one."""
+    return Reply(status, {"__type": code, "message": message}, {"x-amzn-ErrorType": code})
+
+
+class StubServer:
+    """Answers every request with ``script(seen)``; records what it saw, in order."""
+
+    def __init__(self, script: Callable[[Seen], Answer]):
+        self.script = script
+        self.seen: list[Seen] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                parts = urlsplit(self.path)
+                seen = Seen(self.command, parts.path, parse_qs(parts.query))
+                stub.seen.append(seen)
+                answer = stub.script(seen)
+                if isinstance(answer, str):  # DROP
+                    self.close_connection = True
+                    return
+                data = json.dumps(answer.body).encode()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_DELETE = do_POST = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> "StubServer":
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def stub(script: Callable[[Seen], Answer]) -> Iterator[StubServer]:
+    with StubServer(script) as server:
+        yield server
+
+
+def unused_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
