@@ -7,6 +7,7 @@ The state remembers the last record each plan or run saw (the head anchor): a ch
 cannot see its own tail cut off, the anchor can.
 """
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -298,17 +299,11 @@ class AuditSink:
                     fields["error"] = event.error
                 name = "notify.sent" if event.ok else "notify.failed"
                 self.chain.append(name, event.run_id, fields)
-            case ev.RunEnded(counts=counts):
+            case ev.RunEnded():
                 fields = {
                     "job": event.job,
                     "dry_run": event.dry_run,
-                    "planned": counts.planned,
-                    "deleted": counts.deleted,
-                    "already_absent": counts.already_absent,
-                    "failed": counts.failed,
-                    "skipped": counts.skipped,
-                    "marked": counts.marked,
-                    "pending": counts.pending,
+                    **dataclasses.asdict(event.counts),
                     "status": event.status,
                 }
                 if event.message:

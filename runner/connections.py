@@ -2,14 +2,10 @@
 
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
 
 from runner.jobfile.model import Connection, JobFile
 from runner.providers import REGISTRY
 from runner.providers.base import ConnectOptions, Lister
-
-if TYPE_CHECKING:
-    from runner.engine import RunOptions
 
 
 def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> list[Connection]:
@@ -26,17 +22,14 @@ def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> li
 
 def open_listers(
     connections: list[Connection],
-    options: "RunOptions",
+    options: ConnectOptions,
     keys: Mapping[str, str | None],
     stack: ExitStack,
 ) -> dict[str, Lister]:
     """Connect every connection (keys were checked before); closed with the stack."""
-    connect_options = ConnectOptions(options.limiters, options.policy, options.notice)
     listers = {}
     for connection in connections:
-        lister = REGISTRY[connection.type].connect(
-            connection, keys[connection.name], connect_options
-        )
+        lister = REGISTRY[connection.type].connect(connection, keys[connection.name], options)
         stack.callback(lister.close)
         listers[connection.name] = lister
     return listers

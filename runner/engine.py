@@ -12,7 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +29,7 @@ from runner.inventory import take_inventory
 from runner.jobfile.model import Job, JobFile
 from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
-from runner.providers.base import Deleter, Lister, ModelRecord, ProviderSpec
+from runner.providers.base import ConnectOptions, Deleter, Lister, ModelRecord, ProviderSpec
 from runner.ratelimit import Limiters
 from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
@@ -130,7 +130,7 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
     secrets += [part for url in urls.values() for part in url_secrets(url)]
     with ExitStack() as stack:
         state, chain = open_storage(job_file, secrets, options.clock, stack)
-        fanout = ev.Fanout([AuditSink(chain)])
+        fanout = ev.Fanout([AuditSink(chain), *options.sinks])
         if urls:  # a dry run notifies nobody
             fanout.extend([Notifier(job_file.notify, urls, emit=fanout.emit)])
         # The anchor is checked before anything is sent, and moved when we are done.
@@ -152,13 +152,13 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                 ):
                     busy[job.name] = "this fire time already ran (another daemon ran it)"
         active = [job for job in jobs if job.name not in busy]
+        connect = ConnectOptions(options.limiters, options.policy, options.notice)
         listers = open_listers(
-            connections_used(job_file, [j.name for j in active]), options, keys, stack
+            connections_used(job_file, [j.name for j in active]), connect, keys, stack
         )
         reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
         planset = plan(job_file, active, listers, state, options)
         planset.busy = busy
-        fanout.extend(options.sinks)
         if options.restrict is not None:
             options.restrict(planset)
         report = RunReport(planset, [], reconciled)
@@ -227,7 +227,6 @@ def _deleters(
 ) -> dict[str, Deleter]:
     """The only place deleters are built: after the plan, for a real run."""
     names = {d.connection for p in planset.plans.values() for d in p.deletes}
-    names |= {d.connection for p in planset.plans.values() for d in p.having("mark")}
     out = {}
     for name in sorted(names):
         spec = REGISTRY[job_file.connections[name].type]
@@ -384,14 +383,14 @@ class _JobRun:
         if retry and not self.options.stop.wait(
             self.options.second_pass_pause * random.uniform(0.5, 1.0)
         ):
-            self._pass(retry, deleters, state, final=True)
+            self._pass(list(retry), deleters, state, final=True)
         elif retry:  # stopping: the first failures are final
             for event in retry.values():
                 self._count_final(event)
 
     def _pass(
         self,
-        decisions: "list[Decision] | dict[Decision, ev.Outcome]",
+        decisions: list[Decision],
         deleters: Mapping[str, Deleter],
         state: StateStore,
         *,
@@ -405,12 +404,12 @@ class _JobRun:
         }
         held: dict[Decision, ev.Outcome] = {}
         try:
-            futures = [
-                (d, pools[d.connection].submit(self._delete_one, d, deleters[d.connection], state))
+            futures = {
+                pools[d.connection].submit(self._delete_one, d, deleters[d.connection], state): d
                 for d in decisions
-            ]
-            for d, future in futures:
-                event = future.result()
+            }
+            for future in as_completed(futures):  # recorded as each one settles
+                d, event = futures[future], future.result()
                 if event is None:
                     with self._lock:
                         self.counts.skipped += 1

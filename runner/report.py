@@ -1,6 +1,7 @@
 """What users read: plan tables, plan JSON, run summaries. All of it comes from the plan
 and from the run's events, the same ones the audit log records."""
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -135,7 +136,7 @@ def end_json(end: ev.RunEnded | ev.RunSkipped) -> dict[str, Any]:
     return {
         "job": end.job,
         "dry_run": end.dry_run,
-        **vars(end.counts),
+        **dataclasses.asdict(end.counts),
         "status": end.status,
         "message": end.message,
     }

@@ -10,9 +10,10 @@ from runner.commands.common import load
 from runner.commands.run import notice
 from runner.connections import connections_used, open_listers
 from runner.credentials import resolve_keys
-from runner.engine import RunOptions
 from runner.errors import EXIT_OK, ConfigError
 from runner.inventory import take_inventory
+from runner.providers.base import ConnectOptions
+from runner.ratelimit import Limiters
 from runner.rules import age_of, age_text
 from runner.state.open import open_state
 from runner.tables import render
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         state = open_state(job_file.state)
         stack.callback(state.close)
-        options = RunOptions(dry_run=True, notice=notice)
+        options = ConnectOptions(Limiters(), notice=notice)
         providers = open_listers(connections, options, keys, stack)
         for connection in connections:
             records = take_inventory(providers[connection.name], connection, state, now, False)

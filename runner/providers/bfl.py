@@ -3,15 +3,15 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import (
-    Deleter,
-    DeleteResult,
-    Lister,
-    ModelRecord,
-    ProviderError,
-    ProviderSpec,
+from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
+from runner.providers.wire import (
+    TRANSIENT_STATUSES,
+    HttpDeleter,
+    HttpLister,
+    error_message,
+    failure,
+    http,
 )
-from runner.providers.wire import TRANSIENT_STATUSES, error_message, failure, http
 
 if TYPE_CHECKING:
     from runner.providers.http import HttpClient
@@ -33,10 +33,9 @@ def record_from(item: Any) -> ModelRecord:
     return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
 
 
-class BflLister:
+class BflLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        self.client = client
-        self.spec = SPEC
+        super().__init__(client, SPEC)
 
     def _ids(self) -> list[Any]:
         response = self.client.request("GET", LIST)
@@ -72,18 +71,8 @@ class BflLister:
         inner = response.body.get("finetune_details")
         return inner if isinstance(inner, dict) else {}
 
-    def close(self) -> None:
-        self.client.close()
 
-
-class BflDeleter:
-    def __init__(self, lister: BflLister):
-        self.lister = lister
-        self.client = lister.client.writer()
-
-    def exists(self, model_id: str) -> bool:
-        return self.lister.exists(model_id)
-
+class BflDeleter(HttpDeleter):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
         if response.status == 200:
@@ -115,11 +104,6 @@ class BflDeleter:
         )
 
 
-def deleter(lister: Lister) -> Deleter:
-    assert isinstance(lister, BflLister)
-    return BflDeleter(lister)
-
-
 SPEC = ProviderSpec(
     type="bfl",
     title="Black Forest Labs",
@@ -130,7 +114,7 @@ SPEC = ProviderSpec(
     default_base_url="https://api.us1.bfl.ai",
     default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
     connect=http(lambda key: {"x-key": key}, BflLister),
-    deleter=deleter,
+    deleter=BflDeleter,
     has_created_at=False,
     details_for_age=True,
     name_source="the finetune ID",

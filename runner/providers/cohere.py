@@ -3,15 +3,10 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import (
-    Deleter,
-    DeleteResult,
-    Lister,
-    ModelRecord,
-    ProviderError,
-    ProviderSpec,
-)
+from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
 from runner.providers.wire import (
+    HttpDeleter,
+    HttpLister,
     Response,
     bearer,
     delete_result,
@@ -64,10 +59,9 @@ def names_model(response: Response, model_id: str) -> bool:
     return response.status == 404 and model_id in error_message(response)
 
 
-class CohereLister:
+class CohereLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        self.client = client
-        self.spec = SPEC
+        super().__init__(client, SPEC)
 
     def list_models(self) -> Iterator[ModelRecord]:
         seen_tokens: set[str] = set()
@@ -125,26 +119,11 @@ class CohereLister:
         model = response.body.get("finetuned_model")
         return model if isinstance(model, dict) else {}
 
-    def close(self) -> None:
-        self.client.close()
 
-
-class CohereDeleter:
-    def __init__(self, lister: CohereLister):
-        self.lister = lister
-        self.client = lister.client.writer()
-
-    def exists(self, model_id: str) -> bool:
-        return self.lister.exists(model_id)
-
+class CohereDeleter(HttpDeleter):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(response, names_model(response, model_id))
-
-
-def deleter(lister: Lister) -> Deleter:
-    assert isinstance(lister, CohereLister)
-    return CohereDeleter(lister)
 
 
 SPEC = ProviderSpec(
@@ -157,7 +136,7 @@ SPEC = ProviderSpec(
     default_base_url="https://api.cohere.com",
     default_requests_per_minute=500,  # Cohere's documented default per key
     connect=http(bearer, CohereLister),
-    deleter=deleter,
+    deleter=CohereDeleter,
     statuses=(
         "STATUS_UNSPECIFIED",
         "STATUS_FINETUNING",

@@ -13,6 +13,7 @@ from runner.providers.base import (
     DeleteResult,
     Lister,
     ProviderError,
+    ProviderSpec,
     unsafe_id_reason,
 )
 
@@ -30,6 +31,36 @@ class Response:
     text: str  # first bytes of the body, for error messages
     attempts: int
     headers: Mapping[str, str]
+
+
+class HttpLister:
+    """What every lister on the HTTP core shares: its read-only client."""
+
+    def __init__(self, client: "HttpClient", spec: ProviderSpec):
+        self.client = client
+        self.spec = spec
+
+    def exists(self, model_id: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class HttpDeleter:
+    """What every deleter on the HTTP core shares: the writing client, built from the
+    lister's connection, and the lister's lookup to settle lost answers."""
+
+    def __init__(self, lister: Lister):
+        assert isinstance(lister, HttpLister)
+        self.lister = lister
+        self.client = lister.client.writer()
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def bearer(key: str) -> dict[str, str]:
