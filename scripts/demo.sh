@@ -37,5 +37,5 @@ ftjanitor audit show .demo/audit.jsonl --job demo-cleanup
 step ftjanitor audit verify .demo/audit.jsonl
 ftjanitor audit verify .demo/audit.jsonl
 
-mutations=$(grep -c '"method": "DELETE"\|"path": "/v1/delete_finetune"' .demo/requests.jsonl || true)
+mutations=$(grep -c '"mutating": true' .demo/requests.jsonl || true)
 printf '\nthe simulator saw %s deleting requests, all from `run`; its request log is .demo/requests.jsonl\n' "$mutations"

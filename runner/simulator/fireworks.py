@@ -1,0 +1,178 @@
+"""Fireworks AI's models API (PROVIDERS.md), under /fireworks.
+
+Every path is under an account, ``/v1/accounts/{account}/models``; an account the simulator
+does not hold answers 404. Lists page AIP-158 style (``pageSize`` default 50, larger than 200
+coerced, ``pageToken``) in name order. Page tokens name the last model returned, so a model
+deleted between pages shifts nothing. Errors are gRPC-gateway's ``{"code", "message"}``.
+
+Seed entries (``fireworks:``): ``id`` (required: the last segment of ``name``), ``account``
+(default sim-account), ``age_days``; any other key (``displayName``, ``state``, ``kind``,
+``peftDetails``...) replaces that field of the model.
+"""
+
+import bisect
+import random
+from datetime import datetime, timedelta
+from email.message import Message
+from typing import Any
+
+from runner.simulator.core import (
+    DEFAULT_FIREWORKS_ACCOUNT,
+    Accounts,
+    Answer,
+    Request,
+    Route,
+    Simulator,
+    Wire,
+    bearer,
+    entries,
+    overridden,
+    page_token,
+    read_page_token,
+    register,
+    seeded_at,
+    stamp,
+)
+
+BASE_MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"
+DEFAULT_PAGE, MAX_PAGE = 50, 200
+STATE_SPREAD = [("READY", 90), ("UPLOADING", 6), ("STATE_UNSPECIFIED", 4)]
+NAME_PREFIXES = ["exp", "prod", "tmp", "sweep", "eval", "demo"]
+# HTTP status -> the gRPC code grpc-gateway maps to it.
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 499: 1, 500: 13}
+GRPC_CODES.update({501: 12, 503: 14, 504: 4})
+AFTER = "after:"  # page token = AFTER + the last model ID listed; the bare prefix = first page
+
+
+def fireworks_model(
+    account: str,
+    model_id: str,
+    created: datetime,
+    display_name: str | None = None,
+    state: str = "READY",
+) -> dict[str, Any]:
+    """A LoRA addon (HF_PEFT_ADDON) as ``ListModels`` returns it."""
+    return {
+        "name": f"accounts/{account}/models/{model_id}",
+        "displayName": display_name or model_id,
+        "description": "",
+        "createTime": stamp(created),
+        "updateTime": stamp(created + timedelta(hours=1)),
+        "state": state,
+        "status": {"code": "OK", "message": ""},
+        "kind": "HF_PEFT_ADDON",
+        "peftDetails": {"baseModel": BASE_MODEL, "r": 8, "targetModules": ["q_proj", "v_proj"]},
+        "public": False,
+    }
+
+
+def _error(status: int, message: str, variant: str = "") -> dict[str, Any]:
+    return {"code": GRPC_CODES.get(status, 2), "message": message}
+
+
+def _no_account(account: str) -> Answer:
+    return 404, _error(404, f"account {account} not found")
+
+
+def _not_found(account: str, model_id: str) -> Answer:
+    return 404, _error(404, f"model accounts/{account}/models/{model_id} not found")
+
+
+def _list(sim: Simulator, req: Request) -> Answer:
+    account = req.params["account"]
+    size = req.int_arg("pageSize", 0)
+    if size < 0:
+        return 400, _error(400, "page_size must not be negative")
+    size = min(size or DEFAULT_PAGE, MAX_PAGE, sim.max_page_size)
+    token = req.arg("pageToken")
+    after = read_page_token(token) if token else AFTER
+    if not after.startswith(AFTER):
+        return 400, _error(400, f"invalid page token: {token[:40]!r}")
+    after = after[len(AFTER) :]
+    with sim.lock:
+        models = sim.accounts.fireworks.get(account)
+        if models is None:
+            return _no_account(account)
+        ids = sorted(models)
+        start = bisect.bisect_right(ids, after)  # the first ID after the token's
+        page = [models[i] for i in ids[start : start + size]]
+        more = start + size < len(ids)
+    next_token = page_token(AFTER + ids[start + size - 1]) if more else ""
+    if req.fault and req.fault.kind == "repeat_token":
+        next_token = page_token(AFTER)
+    return 200, {"models": page, "nextPageToken": next_token, "totalSize": len(ids)}
+
+
+def _get(sim: Simulator, req: Request) -> Answer:
+    account, model_id = req.params["account"], req.params["model"]
+    with sim.lock:
+        models = sim.accounts.fireworks.get(account)
+        if models is None:
+            return _no_account(account)
+        model = models.get(model_id)
+    return (200, model) if model is not None else _not_found(account, model_id)
+
+
+def _delete(sim: Simulator, req: Request) -> Answer:
+    account, model_id = req.params["account"], req.params["model"]
+    with sim.lock:
+        models = sim.accounts.fireworks.get(account)
+        if models is None:
+            return _no_account(account)
+        if model_id not in models:
+            return _not_found(account, model_id)
+        del models[model_id]
+        sim.deleted.append(("fireworks", model_id))
+    return 200, {}
+
+
+def _authorize(headers: Message, key: str | None) -> Answer | None:
+    token = bearer(headers)
+    if not token:
+        return 401, _error(401, "unauthenticated: missing API key")
+    if key is not None and token != key:
+        return 401, _error(401, "unauthenticated: invalid API key")
+    return None
+
+
+def _seed(accounts: Accounts, items: list[Any], now: datetime) -> None:
+    for entry in entries("fireworks", items):
+        account = str(entry.get("account", DEFAULT_FIREWORKS_ACCOUNT))
+        model_id = str(entry["id"])
+        model = fireworks_model(account, model_id, seeded_at(entry, now))
+        accounts.fireworks.setdefault(account, {})[model_id] = overridden(
+            model, entry, "id", "account"
+        )
+
+
+def _generate(accounts: Accounts, count: int, rng: random.Random, now: datetime) -> None:
+    models = accounts.fireworks.setdefault(DEFAULT_FIREWORKS_ACCOUNT, {})
+    states = [s for s, weight in STATE_SPREAD for _ in range(weight)]
+    for i in range(count):
+        at = now - timedelta(seconds=rng.randrange(0, 120 * 86400))
+        model_id = f"{rng.choice(NAME_PREFIXES)}-{i:06d}"
+        models[model_id] = fireworks_model(
+            DEFAULT_FIREWORKS_ACCOUNT, model_id, at, state=rng.choice(states)
+        )
+
+
+WIRE = register(
+    Wire(
+        kind="fireworks",
+        routes=(
+            Route("GET", "/v1/accounts/{account}/models", _list),
+            Route("GET", "/v1/accounts/{account}/models/{model}", _get),
+            Route("DELETE", "/v1/accounts/{account}/models/{model}", _delete),
+        ),
+        authorize=_authorize,
+        error=_error,
+        unknown=lambda method, path: (404, _error(404, "Not Found")),
+        seed=_seed,
+        generate=_generate,
+        ids=lambda accounts: sorted(
+            f"accounts/{account}/models/{model_id}"
+            for account, models in accounts.fireworks.items()
+            for model_id in models
+        ),
+    )
+)

@@ -1,0 +1,157 @@
+"""Together AI's fine-tune jobs API (PROVIDERS.md), under /together.
+
+The job is what gets deleted. ``GET /v1/fine-tunes`` is unpaged; errors come in the
+OpenAI-like ``{"error": {...}}`` shape of Together's OpenAPI document, which the together 1.x
+SDK insists on.
+
+Seed entries (``together:``): ``id`` (required, ``ft-...``), ``status`` (default
+``completed``), ``model``, ``suffix``, ``age_days``; any other key (``model_output_name``,
+``user_id``...) replaces that field of the job.
+"""
+
+import random
+import uuid
+from datetime import datetime, timedelta
+from email.message import Message
+from typing import Any
+
+from runner.simulator.core import (
+    Accounts,
+    Answer,
+    Request,
+    Route,
+    Simulator,
+    Wire,
+    bearer,
+    entries,
+    overridden,
+    register,
+    seeded_at,
+    stamp,
+)
+
+BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+STATUS_SPREAD = [
+    ("completed", 70),
+    ("error", 10),
+    ("cancelled", 5),
+    ("running", 5),
+    ("queued", 3),
+    ("pending", 2),
+    ("uploading", 2),
+    ("compressing", 1),
+    ("cancel_requested", 2),
+]
+SUFFIXES = ["exp", "prod", "tmp", "sweep", "eval", "demo"]
+
+
+def together_job(
+    job_id: str,
+    created: datetime,
+    status: str = "completed",
+    model: str = BASE_MODEL,
+    suffix: str | None = None,
+) -> dict[str, Any]:
+    """A job as ``GET /v1/fine-tunes`` lists it (the SDK's truncated FinetuneResponse)."""
+    output = f"sim-user/{model.rsplit('/', 1)[-1]}-{suffix or 'ft'}-{job_id[-8:]}"
+    return {
+        "id": job_id,
+        "status": status,
+        "created_at": stamp(created, "milliseconds"),
+        "updated_at": stamp(created + timedelta(hours=1), "milliseconds"),
+        "user_id": "sim-user",
+        "owner_address": "0x0000000000000000000000000000000000000000",
+        "model": model,
+        "model_output_name": output,
+        "suffix": suffix,
+        "training_file": "file-sim-training",
+        "n_epochs": 1,
+        "n_checkpoints": 1,
+        "batch_size": 8,
+        "learning_rate": 0.00001,
+        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16},
+        "training_method": {"method": "sft", "train_on_inputs": "auto"},
+    }
+
+
+def _error(status: int, message: str, variant: str = "") -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _not_found(job_id: str) -> Answer:
+    body = _error(404, f"Fine-tune job '{job_id}' not found")
+    body["error"].update(param="id", code="not_found")
+    return 404, body
+
+
+def _list(sim: Simulator, req: Request) -> Answer:
+    with sim.lock:
+        return 200, {"data": list(sim.accounts.together.values())}
+
+
+def _get(sim: Simulator, req: Request) -> Answer:
+    job_id = req.params["id"]
+    with sim.lock:
+        job = sim.accounts.together.get(job_id)
+    return (200, job) if job is not None else _not_found(job_id)
+
+
+def _delete(sim: Simulator, req: Request) -> Answer:
+    job_id = req.params["id"]
+    with sim.lock:
+        if job_id not in sim.accounts.together:
+            return _not_found(job_id)
+        del sim.accounts.together[job_id]
+        sim.deleted.append(("together", job_id))
+    return 200, {"message": f"Fine-tune job {job_id} deleted"}
+
+
+def _authorize(headers: Message, key: str | None) -> Answer | None:
+    token = bearer(headers)
+    if not token or (key is not None and token != key):
+        body = _error(401, "Invalid API key provided.")
+        body["error"]["code"] = "invalid_api_key"
+        return 401, body
+    return None
+
+
+def _seed(accounts: Accounts, items: list[Any], now: datetime) -> None:
+    for entry in entries("together", items):
+        job_id = str(entry["id"])
+        job = together_job(
+            job_id,
+            seeded_at(entry, now),
+            entry.get("status", "completed"),
+            entry.get("model", BASE_MODEL),
+            entry.get("suffix"),
+        )
+        accounts.together[job_id] = overridden(job, entry)
+
+
+def _generate(accounts: Accounts, count: int, rng: random.Random, now: datetime) -> None:
+    statuses = [s for s, weight in STATUS_SPREAD for _ in range(weight)]
+    for i in range(count):
+        at = now - timedelta(seconds=rng.randrange(0, 120 * 86400))
+        job_id = f"ft-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        suffix = f"{rng.choice(SUFFIXES)}-{i:06d}"
+        accounts.together[job_id] = together_job(job_id, at, rng.choice(statuses), suffix=suffix)
+
+
+WIRE = register(
+    Wire(
+        kind="together",
+        routes=(
+            Route("GET", "/v1/fine-tunes", _list),
+            Route("GET", "/v1/fine-tunes/{id}", _get),
+            Route("DELETE", "/v1/fine-tunes/{id}", _delete),
+        ),
+        authorize=_authorize,
+        error=_error,
+        # Unlike OpenAI's, it does not repeat the path: a wrong base URL never names an ID.
+        unknown=lambda method, path: (404, _error(404, "Not Found")),
+        seed=_seed,
+        generate=_generate,
+        ids=lambda accounts: sorted(accounts.together),
+    )
+)
