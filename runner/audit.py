@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner import events as ev
-from runner.chain import GENESIS, Verdict, dumps, make_record, record_hash, verify_lines
+from runner.chain import GENESIS, Verdict, dumps, record_hash, seal, verify_lines
 from runner.clock import Clock, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.files import create_private
@@ -29,9 +29,20 @@ _TAIL_CHUNK = 65536
 
 
 class AuditChain(Protocol):
-    name: str  # names the chain in messages and keys its head anchor (never a password)
-    seq: int  # last record written or seen
-    prev: str  # its hash
+    @property
+    def name(self) -> str:
+        """Names the chain in messages and keys its head anchor (never a password)."""
+        ...
+
+    @property
+    def seq(self) -> int:
+        """The last record's seq."""
+        ...
+
+    @property
+    def prev(self) -> str:
+        """The last record's hash."""
+        ...
 
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
@@ -141,8 +152,13 @@ class AuditLog:
             raise StorageError(f"{self.path}: short write; the disk may be full")
 
     def _write(self, event: str, run_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
-        record = make_record(
-            self.seq + 1, self.prev, self.clock(), event, run_id, redact(fields, self.secrets)
+        record = seal(
+            self.seq + 1,
+            self.prev,
+            rfc3339(self.clock()),
+            event,
+            run_id,
+            redact(fields, self.secrets),
         )
         self._write_bytes((dumps(record) + "\n").encode())
         self.seq, self.prev = record["seq"], record["hash"]

@@ -15,13 +15,11 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-
-from runner.clock import rfc3339
 
 VERSION = 1
 GENESIS = "0" * 64
+RESERVED = frozenset({"v", "seq", "ts", "event", "run_id", "prev", "hash"})
 
 
 def dumps(value: dict[str, Any]) -> str:
@@ -37,13 +35,18 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def make_record(
-    seq: int, prev: str, at: datetime, event: str, run_id: str | None, fields: dict[str, Any]
+def seal(
+    seq: int, prev: str, ts: str, event: str, run_id: str | None, fields: dict[str, Any]
 ) -> dict[str, Any]:
+    """A complete record (``hash`` included). ``fields`` are already redacted and may not
+    use a key the chain itself sets: that would be a programming error, not data."""
+    clash = RESERVED.intersection(fields)
+    if clash:
+        raise ValueError(f"audit fields may not set {sorted(clash)}")
     record: dict[str, Any] = {
         "v": VERSION,
         "seq": seq,
-        "ts": rfc3339(at),
+        "ts": ts,
         "event": event,
         "run_id": run_id,
         "prev": prev,

@@ -18,7 +18,7 @@ def open_storage(
     stack.callback(state.close)
     chain: AuditChain
     if job_file.audit_log is None:
-        chain = open_audit_chain(job_file.state, secrets, clock)  # type: ignore[assignment]
+        chain = open_audit_chain(job_file.state, secrets, clock)
     else:
         chain = AuditLog(job_file.audit_log, secrets, clock)
     stack.callback(chain.close)

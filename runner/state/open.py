@@ -1,19 +1,75 @@
-"""Opening the state a job file names (temporary: SQLite only until PostgreSQL lands)."""
+"""Open the configured state (and the audit chain kept in it) from a StateRef.
+
+psycopg is imported only when the state is a postgresql:// URL, so SQLite users never
+need the ``ftjanitor[postgres]`` extra.
+"""
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from runner.clock import Clock
+from runner.clock import Clock, system_clock
 from runner.errors import ConfigError
 from runner.state import StateRef, StateStore
+from runner.state.pgurl import check_url, display, is_postgres_url
+
+if TYPE_CHECKING:
+    from runner.state.postgres import PostgresAuditLog
+
+EXTRA_HINT = "install the extra: pip install 'ftjanitor[postgres]'"
+
+
+def _postgres_url(ref: StateRef) -> str | None:
+    """The checked URL of a PostgreSQL state, None for a SQLite file."""
+    if ref.url is None:
+        if ref.path is None:
+            raise ConfigError("state: neither a file nor a postgresql:// URL")
+        return None
+    check_url(ref.url)
+    return ref.url
+
+
+def _require_psycopg(url: str) -> None:
+    try:
+        import psycopg  # noqa: F401  (imported here only to say what is missing)
+    except ImportError as error:
+        reason = str(error).splitlines()[0] if str(error) else "not installed"
+        raise ConfigError(
+            f"state: {display(url)} needs psycopg 3 ({reason}); {EXTRA_HINT}"
+        ) from None
 
 
 def open_state(ref: StateRef) -> StateStore:
-    from runner.state.sqlite import SqliteState
+    """A SqliteState for a path, a PostgresState for a postgresql:// URL.
 
-    if ref.path is None:
-        raise ConfigError(f"{ref}: PostgreSQL state is not supported yet")
-    return SqliteState(ref.path)
+    ConfigError for a URL holding a password or a missing psycopg; StorageError (one line
+    naming the file or server) when the store cannot be opened.
+    """
+    url = _postgres_url(ref)
+    if url is None:
+        from runner.state.sqlite import SqliteState
+
+        assert ref.path is not None
+        return SqliteState(ref.path)
+    _require_psycopg(url)
+    from runner.state.postgres import PostgresState
+
+    return PostgresState(url)
 
 
-def open_audit_chain(ref: StateRef, secrets: Iterable[str], clock: Clock) -> "object":
-    raise ConfigError(f"{ref}: audit_log: state needs a PostgreSQL state")
+def open_audit_chain(
+    ref: StateRef, secrets: Iterable[str] = (), clock: Clock = system_clock
+) -> "PostgresAuditLog":
+    """The audit chain kept in the state database, for ``audit_log: state``."""
+    url = _postgres_url(ref)
+    if url is None:
+        raise ConfigError(
+            f"audit_log: state keeps the audit chain in a PostgreSQL state, and state: is the"
+            f" SQLite file {ref.path}; give audit_log a file path or state a postgresql:// URL"
+        )
+    _require_psycopg(url)
+    from runner.state.postgres import PostgresAuditLog
+
+    return PostgresAuditLog(url, secrets, clock)
+
+
+__all__ = ["is_postgres_url", "open_audit_chain", "open_state"]

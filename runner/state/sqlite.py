@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +25,7 @@ from runner.files import create_private
 from runner.state import Mark, OpenIntent
 
 SCHEMA_VERSION = 2
+BUSY_SECONDS = 30.0  # how long a statement waits for another process's write to end
 _CHUNK = 500  # bound parameters per statement stay far below SQLite's limit
 
 # Each step takes the schema from version N-1 to N, inside one transaction.
@@ -125,7 +127,7 @@ class SqliteState:
                 raise IsADirectoryError(21, "Is a directory", str(path))
             create_private(path)
             self.db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
+                path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
             )
         except OSError as error:
             raise StorageError(_os_problem(path, error)) from None
@@ -133,7 +135,7 @@ class SqliteState:
             raise StorageError(_db_problem(path, error)) from None
         try:
             with self._guard():
-                self.db.execute("PRAGMA journal_mode=WAL")
+                self._wal()
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
         except BaseException:
@@ -152,6 +154,19 @@ class SqliteState:
                 raise StorageError(_db_problem(self.path, error)) from None
             except OSError as error:
                 raise StorageError(_os_problem(self.path, error)) from None
+
+    def _wal(self) -> None:
+        """Switch to WAL. SQLite answers 'locked' at once, without waiting, when another
+        process opens a new file at the same moment: wait for it here, within bounds."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
 
     def _version(self) -> int:
         tables = {
@@ -186,19 +201,24 @@ class SqliteState:
                 "CREATE TABLE IF NOT EXISTS schema_version"
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
+            if version == 1:  # a 0.1 file: its tables were version 1 all along
+                self._applied(1)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[step].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute(
-                    "INSERT OR REPLACE INTO schema_version VALUES (?, ?)",
-                    (step, rfc3339(system_clock())),
-                )
+                self._applied(step)
             self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
                 self.db.rollback()
             raise
+
+    def _applied(self, version: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO schema_version VALUES (?, ?)",
+            (version, rfc3339(system_clock())),
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
