@@ -70,10 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="show what a run would delete (sends nothing mutating)")
     _jobs_options(p)
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        default="text",
+        help="text for a terminal, json, or markdown for a pull-request comment"
+        " (default: %(default)s)",
+    )
+    p.add_argument("--out", metavar="PLAN.json", help="also write the plan for `run --plan`")
+    p.add_argument(
+        "--ttl",
+        default="24h",
+        metavar="DURATION",
+        help="how long the written plan may be applied (default: %(default)s)",
+    )
 
     p = sub.add_parser("run", help="delete what the plan selects")
     _jobs_options(p)
     p.add_argument("--dry-run", action="store_true", help="same as plan")
+    p.add_argument(
+        "--plan",
+        metavar="PLAN.json",
+        help="apply exactly this reviewed plan: delete what it names and is still selected",
+    )
     p.add_argument(
         "--metrics-file",
         metavar="PATH",

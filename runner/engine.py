@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -53,7 +53,7 @@ class RunOptions:
     limiters: Limiters = field(default_factory=Limiters)
     notice: Callable[[str], None] | None = None
     sinks: list[ev.Sink] = field(default_factory=list)  # more subscribers (terminal, metrics)
-    restrict: Callable[["PlanSet"], None] | None = None  # narrows to a reviewed plan
+    reviewed: Mapping[str, Collection[tuple[str, str]]] | None = None  # run --plan
     plan_sha256: str | None = None
     second_pass_pause: float = SECOND_PASS_PAUSE
     claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
@@ -68,7 +68,6 @@ class PlanSet:
     plans: dict[str, JobPlan]
     errors: dict[str, ProviderError] = field(default_factory=dict)  # job -> why no plan
     busy: dict[str, str] = field(default_factory=dict)  # job -> why another process has it
-    drift: dict[str, list[Decision]] = field(default_factory=dict)  # job -> reported only
 
 
 @dataclass
@@ -159,8 +158,6 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
         reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
         planset = plan(job_file, active, listers, state, options)
         planset.busy = busy
-        if options.restrict is not None:
-            options.restrict(planset)
         report = RunReport(planset, [], reconciled)
         confirm = None if options.dry_run else options.confirm
         if confirm and _wants_deletes(planset) and not confirm(planset):
@@ -214,6 +211,7 @@ def plan(
             now,
             marks=state.marks(job.name) if job.grace is not None else None,
             wall_now=wall_now,
+            reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
         )
     return planset
 

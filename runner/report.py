@@ -157,8 +157,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             entry["notes"] = plan.notes
             entry["summary"] = dict(summary_counts(plan))
             entry["decisions"] = [decision_json(d) for d in plan.decisions]
-        if outcome.job in report.planset.drift:
-            entry["drift"] = [decision_json(d) for d in report.planset.drift[outcome.job]]
+            entry["drift"] = [decision_json(d) for d in plan.drift]
         jobs.append(entry)
     return {
         "now": rfc3339(report.now),
@@ -182,6 +181,11 @@ def render_outcome(outcome: JobOutcome) -> str:
         line += f", marked {c.marked}, pending {c.pending}"
     line += f" - {end.status} (run {outcome.run_id[:12]})"
     extra = [f"  absent: {r.connection} {shown(r.model_id)} ({r.reason})" for r in outcome.absent]
+    if outcome.plan is not None:
+        extra += [
+            f"  drift: {d.connection} {shown(d.model_id)}: {shown(d.reason)}"
+            for d in outcome.plan.drift
+        ]
     extra += [
         f"  failed: {f.model.connection} {shown(f.model.model_id)}: {shown(f.error or '')}"
         for f in outcome.failures
@@ -189,3 +193,63 @@ def render_outcome(outcome: JobOutcome) -> str:
     if end.message:
         extra.append(f"  {end.message}")
     return "\n".join([line, *extra])
+
+
+FOLD_AFTER = 20  # rows; a longer table folds into <details> in a pull-request comment
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>|#~"})
+MARKDOWN_HEADERS = ["ID", "NAME", "AGE", "DECISION", "REASON"]
+
+
+def markdown_cell(text: str) -> str:
+    """Provider text inside a table cell: escaped so it can neither end the cell nor
+    become markup, links or HTML."""
+    return shown(text).translate(_MARKDOWN)
+
+
+def render_markdown(report: RunReport) -> str:
+    """A plan that reads well as a pull-request comment: a summary per job, then a table
+    per target with ID, name, age, decision and reason."""
+    lines = [f"## ftjanitor plan ({rfc3339(report.now)})", ""]
+    for outcome in report.outcomes:
+        plan = outcome.plan
+        if plan is None:
+            end = end_json(outcome.end)
+            lines += [f"- **{outcome.job}**: {end['status']} {end.get('message') or ''}", ""]
+            continue
+        lines.append(f"- **{outcome.job}**: {summary_line(plan)}")
+        if plan.limit_message:
+            lines.append(f"  - **limit**: {markdown_cell(plan.limit_message)}")
+    for outcome in report.outcomes:
+        plan = outcome.plan
+        if plan is None:
+            continue
+        lines += ["", f"### {outcome.job}"]
+        for index, target in enumerate(plan.job.targets):
+            rows = sorted(
+                (d for d in plan.decisions if d.target == index),
+                key=lambda d: (_ORDER[d.action], d.model_id),
+            )
+            lines += ["", f"**target {index + 1}**: {markdown_cell(describe_target(target))}", ""]
+            table = ["| " + " | ".join(MARKDOWN_HEADERS) + " |", "|---|---|---|---|---|"]
+            table += [
+                "| "
+                + " | ".join(
+                    markdown_cell(cell)
+                    for cell in (d.model_id, d.name or "-", age_cell(d), d.action, d.reason)
+                )
+                + " |"
+                for d in rows
+            ]
+            if not rows:
+                lines.append("_nothing selected_")
+            elif len(rows) > FOLD_AFTER:
+                lines += [
+                    f"<details><summary>{len(rows)} models</summary>",
+                    "",
+                    *table,
+                    "",
+                    "</details>",
+                ]
+            else:
+                lines += table
+    return "\n".join(lines)

@@ -7,7 +7,7 @@ max_deletions_percent) block the whole job when what it would delete now exceeds
 """
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
@@ -46,6 +46,7 @@ class JobPlan:
     limit_message: str | None = None  # set when a limit blocks the job
     unmarks: list[Mark] = field(default_factory=list)  # marked, no longer selected
     notes: list[str] = field(default_factory=list)
+    drift: list[Decision] = field(default_factory=list)  # differs from the reviewed plan
 
     def having(self, *actions: Action) -> list[Decision]:
         return [d for d in self.decisions if d.action in actions]
@@ -230,11 +231,13 @@ def plan_job(
     *,
     marks: Mapping[tuple[str, str], Mark] | None = None,
     wall_now: datetime | None = None,
+    reviewed: Collection[tuple[str, str]] | None = None,
 ) -> JobPlan:
     """Every model of every connection the job uses gets exactly one decision.
 
     ``specs`` maps connection names to their provider's facts; ``marks`` are the job's
-    grace marks and ``wall_now`` the wall clock that grace runs on (never ``--now``).
+    grace marks and ``wall_now`` the wall clock that grace runs on (never ``--now``);
+    ``reviewed`` (from ``run --plan``) narrows deletes to the models a person reviewed.
     """
     best: dict[tuple[str, str], Decision] = {}
     usable_count: dict[str, int] = {}
@@ -259,11 +262,33 @@ def plan_job(
                 if current is None or _rank(decision) < _rank(current):
                     best[key] = decision
     plan = JobPlan(job, list(best.values()))
+    if reviewed is not None:
+        _apply_review(plan, reviewed, now)
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
     _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     return plan
+
+
+def _apply_review(plan: JobPlan, reviewed: Collection[tuple[str, str]], now: datetime) -> None:
+    """Delete only what is in the reviewed plan and still selected now; report the rest."""
+    for i, d in enumerate(plan.decisions):
+        if d.action == "delete" and (d.connection, d.model_id) not in reviewed:
+            plan.decisions[i] = dataclasses.replace(
+                d, action="keep", reason=f"not in the reviewed plan ({d.reason})"
+            )
+            plan.drift.append(plan.decisions[i])
+    decided = {(d.connection, d.model_id): d for d in plan.decisions}
+    for connection, model_id in sorted(reviewed):
+        current = decided.get((connection, model_id))
+        if current is None:
+            gone = ModelRecord(id=model_id)
+            why = "in the reviewed plan, no longer listed"
+            plan.decisions.append(_decision(connection, gone, now, "absent", why, None))
+        elif current.action != "delete":
+            why = f"in the reviewed plan, no longer selected: {current.reason}"
+            plan.drift.append(dataclasses.replace(current, reason=why))
 
 
 def _apply_grace(

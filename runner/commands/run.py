@@ -5,7 +5,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -13,11 +13,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 from runner import events as ev
+from runner import planfile
 from runner.clock import system_clock
 from runner.commands.common import load
 from runner.engine import PlanSet, RunOptions, RunReport, execute
 from runner.errors import ConfigError
-from runner.report import render_outcome, render_plan, report_json
+from runner.report import render_markdown, render_outcome, render_plan, report_json
 
 FUTURE_SLACK = timedelta(minutes=5)  # clocks drift; a typo in a year does not
 
@@ -111,16 +112,19 @@ def check_confirmable(args: argparse.Namespace, dry_run: bool) -> bool:
 
 
 def execute_command(
-    args: argparse.Namespace,
-    dry_run: bool,
-    *,
-    sinks: list[ev.Sink] | None = None,
-    restrict: Callable[[PlanSet], None] | None = None,
-    plan_sha256: str | None = None,
+    args: argparse.Namespace, dry_run: bool, *, sinks: list[ev.Sink] | None = None
 ) -> RunReport:
     check_now(args, dry_run)
     ask = check_confirmable(args, dry_run)
     job_file = load(args.jobfile)
+    reviewed = None
+    if getattr(args, "plan", None):
+        # Checked before anything is opened or sent: an edited, stale or foreign plan
+        # stops here with exit 2.
+        reviewed = planfile.load(Path(args.plan), job_file, system_clock())
+        unknown = set(args.job or ()) - set(reviewed.deletes)
+        if unknown:
+            raise ConfigError(f"--plan {args.plan}: has no job {sorted(unknown)[0]!r}")
     stop = threading.Event()
     extra: list[ev.Sink] = list(sinks or [])
     if not dry_run and sys.stderr.isatty():
@@ -128,24 +132,27 @@ def execute_command(
     options = RunOptions(
         dry_run=dry_run,
         now=args.now,
-        jobs=args.job or None,
+        jobs=(args.job or list(reviewed.deletes)) if reviewed else (args.job or None),
         confirm=_confirm if ask else None,
         stop=stop,
         notice=notice,
         sinks=extra,
-        restrict=restrict,
-        plan_sha256=plan_sha256,
+        reviewed=reviewed.deletes if reviewed else None,
+        plan_sha256=reviewed.sha256 if reviewed else None,
     )
     with _stop_on_signals(stop):
         return execute(job_file, options)
 
 
-def print_report(report: RunReport, *, as_json: bool, show_plans: bool) -> None:
+def print_report(report: RunReport, *, output: str, show_plans: bool) -> None:
     if report.cancelled:
         print("cancelled: nothing deleted")
         return
-    if as_json:
+    if output == "json":
         print(json.dumps(report_json(report), indent=2))
+        return
+    if output == "markdown":
+        print(render_markdown(report))
         return
     for record in report.reconciled:
         print(
@@ -155,9 +162,11 @@ def print_report(report: RunReport, *, as_json: bool, show_plans: bool) -> None:
     for outcome in report.outcomes:
         if show_plans and outcome.plan is not None:
             print(render_plan(outcome.plan))
-        for drifted in report.planset.drift.get(outcome.job, []):
-            print(f"  drift: {drifted.connection} {drifted.model_id!r}: {drifted.reason}")
         print(render_outcome(outcome))
+
+
+def output_format(args: argparse.Namespace) -> str:
+    return "json" if args.json else str(getattr(args, "format", "text"))
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -167,7 +176,7 @@ def run(args: argparse.Namespace) -> Any:
     if metrics is not None:
         metrics.declare_jobs(args.job or [])
     report = execute_command(args, dry_run=args.dry_run, sinks=[metrics] if metrics else None)
-    print_report(report, as_json=args.json, show_plans=args.dry_run)
+    print_report(report, output=output_format(args), show_plans=args.dry_run)
     if metrics is not None:
         metrics.write_textfile(Path(args.metrics_file))
     return report
