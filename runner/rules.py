@@ -173,6 +173,7 @@ def _target_decisions(
     job_protect: Sequence[Target],
     usable: Sequence[ModelRecord],
     by_id: Mapping[str, ModelRecord],
+    unusable: Mapping[str, str],
     now: datetime,
 ) -> list[Decision]:
     conn = target.connection
@@ -183,7 +184,11 @@ def _target_decisions(
 
     for model_id in target.ids:
         record = by_id.get(model_id)
-        if record is None:
+        if record is not None and (problem := unusable.get(model_id)):
+            # Naming a model never overrides why it can't be deleted (an unsafe ID, an
+            # item the provider module refuses, such as a base model).
+            out.append(_decision(conn, record, now, "skip", problem, index))
+        elif record is None:
             gone = ModelRecord(id=model_id)
             out.append(
                 _decision(conn, gone, now, "absent", "listed by ID, not found at provider", index)
@@ -244,10 +249,12 @@ def plan_job(
     for connection in dict.fromkeys(t.connection for t in job.targets):
         records = inventories[connection]
         usable = []  # checked once here, not again by every target
+        unusable: dict[str, str] = {}
         for record in records:
             if reason := _unusable(specs[connection], record):
                 key = (connection, record.id or f"#{id(record)}")
                 best[key] = _decision(connection, record, now, "skip", reason, None)
+                unusable[record.id] = reason
             else:
                 usable.append(record)
         usable_count[connection] = len(usable)
@@ -256,7 +263,10 @@ def plan_job(
         for index, target in enumerate(job.targets):
             if target.connection != connection:
                 continue
-            for decision in _target_decisions(index, target, same_connection, usable, by_id, now):
+            decisions = _target_decisions(
+                index, target, same_connection, usable, by_id, unusable, now
+            )
+            for decision in decisions:
                 key = (connection, decision.model_id)
                 current = best.get(key)
                 if current is None or _rank(decision) < _rank(current):

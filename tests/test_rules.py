@@ -155,3 +155,9 @@ def test_first_sighting_ages_and_note() -> None:
         "c: 1 models seen for the first time; this provider reports no creation time,"
         " so their age counts from now and age rules select none of them yet"
     ]
+
+
+def test_naming_an_unusable_model_by_id_never_deletes_it() -> None:
+    broken = ModelRecord(id="m1", name="m1", problem="base model: never deleted")
+    got = decide([Target(connection="c", ids=("m1",))], [broken])
+    assert got["m1"] == ("skip", "base model: never deleted")
