@@ -23,10 +23,28 @@ _FIELDS: list[tuple[str, int, int, dict[str, int]]] = [
 ]
 _ITEM = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/([0-9]+))?$")
 EVERY_PREFIX = "every "
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+# The longest each month ever gets (February: in leap years).
+_MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
 @dataclass(frozen=True)
 class CronSpec:
+    """A crontab expression as explicit value sets, as runner.triggers builds from."""
+
     minute: tuple[int, ...]
     hour: tuple[int, ...]
     day: tuple[int, ...]
@@ -38,6 +56,8 @@ class CronSpec:
 
 @dataclass(frozen=True)
 class EverySpec:
+    """``every <duration>``: a fixed interval in seconds."""
+
     seconds: int
 
 
@@ -77,6 +97,24 @@ def _parse_field(text: str, field: str, low: int, high: int, names: dict[str, in
     return values
 
 
+def never_fires(spec: CronSpec) -> str | None:
+    """Why ``spec`` can never fire (None when it fires some day).
+
+    Minutes, hours and weekdays always meet: every weekday falls on every date in some
+    year. Only the days of month can miss every selected month (``0 0 31 2 *``); when
+    both day fields are restricted crontab ORs them, so the weekdays alone still fire.
+    """
+    if spec.day_restricted and spec.weekday_restricted:
+        return None
+    if any(day <= _MONTH_DAYS[month - 1] for month in spec.month for day in spec.day):
+        return None
+    months = [_MONTH_NAMES[month - 1] for month in spec.month]
+    named = months[0] if len(months) == 1 else ", ".join(months[:-1]) + " and " + months[-1]
+    days = ", ".join(str(day) for day in spec.day)
+    verb = "has" if len(months) == 1 else "have"
+    return f"never fires: {named} {verb} no day {days}"
+
+
 def parse_crontab(expr: str) -> CronSpec:
     parts = expr.split()
     if len(parts) != 5:
@@ -86,7 +124,7 @@ def parse_crontab(expr: str) -> CronSpec:
         )
     sets = [_parse_field(p, *spec) for p, spec in zip(parts, _FIELDS, strict=True)]
     weekdays = {d % 7 for d in sets[4]}
-    return CronSpec(
+    spec = CronSpec(
         minute=tuple(sorted(sets[0])),
         hour=tuple(sorted(sets[1])),
         day=tuple(sorted(sets[2])),
@@ -95,12 +133,22 @@ def parse_crontab(expr: str) -> CronSpec:
         day_restricted=not parts[2].startswith("*"),
         weekday_restricted=not parts[4].startswith("*"),
     )
+    if reason := never_fires(spec):
+        raise ValueError(f"{expr!r} {reason}")
+    return spec
 
 
 def parse_schedule(text: str) -> CronSpec | EverySpec:
-    """A job's ``schedule``: a crontab expression or ``every <duration>`` (at least 1s)."""
+    """A job's ``schedule``: a crontab expression or ``every <duration>`` (1s to 3653d).
+
+    ValueError with a user-facing message for anything else, including an expression
+    that can never fire.
+    """
     if text.startswith(EVERY_PREFIX):
-        seconds = int(parse_duration(text[len(EVERY_PREFIX) :].strip()).total_seconds())
+        try:
+            seconds = int(parse_duration(text[len(EVERY_PREFIX) :].strip()).total_seconds())
+        except ValueError as exc:
+            raise ValueError(f"every: {exc}") from None
         if seconds < 1:
             raise ValueError("'every' needs a duration of at least 1s")
         return EverySpec(seconds)

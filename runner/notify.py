@@ -26,7 +26,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -54,6 +54,7 @@ from runner.events import (
     RunEnded,
     RunStarted,
 )
+from runner.jobfile.model import NotifyTarget
 from runner.redaction import MIN_SECRET, redact, secret_list
 
 Kind = Literal["marked", "deleted", "failed", "limit"]
@@ -68,70 +69,6 @@ RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 BACKOFF_MAX: Final = 5.0  # seconds, the longest single wait between attempts
 WATCHDOG_SLACK: Final = 0.25  # seconds on top of the computed bound before giving up
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-
-NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
-ENV_PATTERN: Final = r"^[A-Z_][A-Z0-9_]{0,127}$"
-
-NOTIFY_SCHEMA: Final[dict[str, Any]] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name", "url_env", "events"],
-        "properties": {
-            "name": {
-                "type": "string",
-                "pattern": NAME_PATTERN,
-                "x-error": "is not a name (letters, digits, '.', '_', '-'; at most 63)",
-            },
-            "url_env": {
-                "type": "string",
-                "pattern": ENV_PATTERN,
-                "x-error": (
-                    "must name an environment variable in capitals (like SLACK_WEBHOOK_URL), "
-                    "never hold the URL itself (value not shown)"
-                ),
-                "x-hide-value": True,
-            },
-            "format": {
-                "enum": list(FORMATS),
-                "default": "json",
-                "x-error": "is not a notification format (json or slack)",
-            },
-            "events": {
-                "type": "array",
-                "minItems": 1,
-                "uniqueItems": True,
-                "items": {
-                    "enum": list(KINDS),
-                    "x-error": "is not a notification event (marked, deleted, failed, limit)",
-                },
-                "x-error": "must list distinct events among marked, deleted, failed, limit",
-            },
-        },
-    },
-}
-
-
-@dataclass(frozen=True)
-class NotifyTarget:
-    name: str
-    url_env: str
-    format: Literal["json", "slack"]
-    events: tuple[str, ...]  # among KINDS
-
-
-def parse_targets(items: Iterable[Mapping[str, Any]]) -> tuple[NotifyTarget, ...]:
-    """The schema-validated ``notify:`` list as records (``format`` defaults to json)."""
-    return tuple(
-        NotifyTarget(
-            name=str(item["name"]),
-            url_env=str(item["url_env"]),
-            format=cast(Format, item.get("format", "json")),
-            events=tuple(str(kind) for kind in item["events"]),
-        )
-        for item in items
-    )
 
 
 def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) -> dict[str, str]:
@@ -579,12 +516,9 @@ __all__ = [
     "FORMATS",
     "KINDS",
     "MAX_MODELS",
-    "NOTIFY_SCHEMA",
     "Delivery",
     "Notifier",
-    "NotifyTarget",
     "json_body",
-    "parse_targets",
     "resolve_urls",
     "slack_body",
     "slack_escape",

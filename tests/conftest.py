@@ -12,6 +12,7 @@ from runner.providers.base import ConnectOptions, Deleter, Lister
 from runner.providers.http import RetryPolicy
 from runner.ratelimit import Limiters
 from runner.simulator import Accounts, Simulator, load_seed
+from tests.motoserver import SEED_KEY_ID, SEED_SECRET, MotoServer
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 COHERE_KEY = "co-test-key-5f0a9e77d1"
@@ -62,3 +63,16 @@ def provider(sim: Simulator, kind: str, key: str | None = None, **extra: object)
     default = COHERE_KEY if kind == "cohere" else BFL_KEY
     options = ConnectOptions(Limiters(), FAST)
     return Both(REGISTRY[kind].connect(connection(sim, kind, **extra), key or default, options))
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SEED_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SEED_SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with MotoServer() as server:
+        yield server

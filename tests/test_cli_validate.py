@@ -1,13 +1,16 @@
 """`ftjanitor validate` as users run it: real processes, exit codes, output shapes."""
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
-from runner.jobfile.validate import schema
+from runner.commands import validate as validate_command
+from runner.jobfile.schema import build_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +26,8 @@ def ftj(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
-    jsonschema.Draft202012Validator.check_schema(schema())
-    assert schema()["$schema"].endswith("2020-12/schema")
+    jsonschema.Draft202012Validator.check_schema(build_schema())
+    assert build_schema()["$schema"].endswith("2020-12/schema")
 
 
 def test_validate_examples_folder_exits_0() -> None:
@@ -65,13 +68,72 @@ def test_empty_folder(tmp_path: Path) -> None:
     assert "no *.yaml or *.yml files" in result.stderr
 
 
-def test_validate_imports_neither_requests_nor_apscheduler() -> None:
+def test_validate_imports_no_http_scheduler_or_vendor_library() -> None:
     code = (
         "import sys; from runner.cli import main; main(['validate', 'jobs/']);"
-        "print(sorted(m for m in ('requests', 'apscheduler', 'urllib3') if m in sys.modules))"
+        "heavy = ('requests', 'urllib3', 'apscheduler', 'boto3', 'botocore', 'psycopg');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def validate_in_process(
+    capsys: pytest.CaptureFixture[str], *paths: str, as_json: bool = False
+) -> tuple[int, str, str]:
+    code = validate_command.run(argparse.Namespace(paths=list(paths), json=as_json))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("files", "summary"),
+    [
+        (["tests/invalid/09-bad-duration.yaml"], "1 of 1 job file invalid (1 error)"),
+        (
+            ["tests/invalid/09-bad-duration.yaml", "jobs/nightly.yaml"],
+            "1 of 2 job files invalid (1 error)",
+        ),
+        (["tests/invalid/42-api-key-env-on-bedrock.yaml"], "1 of 1 job file invalid (2 errors)"),
+        (["jobs/nightly.yaml"], "1 job file valid"),
+    ],
+)
+def test_summary_counts_in_correct_plural(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    files: list[str],
+    summary: str,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, _err = validate_in_process(capsys, *files)
+    assert out.strip() == summary
+    assert code == (0 if "valid" in summary and "invalid" not in summary else 2)
+
+
+def test_folder_with_broken_symlink_and_yaml_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "good.yaml").write_text((ROOT / "jobs" / "nightly.yaml").read_text())
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "deleted.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    code, out, err = validate_in_process(capsys, str(tmp_path))
+    assert code == 2
+    assert err.splitlines() == [
+        f"{tmp_path}/dir.yaml:1:1: (document): is a directory, not a job file",
+        f"{tmp_path}/gone.yaml:1:1: (document): broken symlink"
+        f" (its target {str(tmp_path / 'deleted.yaml')!r} does not exist)",
+    ]
+    assert out.strip() == "2 of 3 job files invalid (2 errors)"
+
+
+def test_every_example_validates_in_process(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, err = validate_in_process(capsys, "jobs/", as_json=True)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["invalid"] == 0 and report["valid"] == len(list((ROOT / "jobs").glob("*.yaml")))
 
 
 def test_wheel_ships_the_schema(tmp_path: Path) -> None:

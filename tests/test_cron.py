@@ -1,10 +1,17 @@
 """Crontab meaning, checked against known dates through real APScheduler triggers."""
 
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from runner.cron import parse_schedule
+from runner.cron import CronSpec, EverySpec, never_fires, parse_schedule
+from runner.durations import parse_duration
 from runner.triggers import build_trigger, next_fire_times
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
@@ -93,3 +100,86 @@ def test_every_is_anchored_to_a_fixed_origin() -> None:
 def test_bad_schedules(expr: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_schedule(expr)
+
+
+# -- expressions that can never fire (runner.cron.never_fires: pure, no APScheduler) ------
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("0 0 31 2 *", "'0 0 31 2 *' never fires: February has no day 31"),
+        ("0 0 30 2 *", "'0 0 30 2 *' never fires: February has no day 30"),
+        ("0 0 30,31 feb *", "never fires: February has no day 30, 31"),
+        (
+            "0 0 31 4,6,9,11 *",
+            "'0 0 31 4,6,9,11 *' never fires: April, June, September and November have no day 31",
+        ),
+        ("0 0 31 2,4 *", "never fires: February and April have no day 31"),
+        ("0 0 31 2 */2", "never fires: February has no day 31"),  # starred weekday: ANDed
+    ],
+)
+def test_never_firing_crontab_is_refused(expr: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_schedule(expr)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0 0 29 2 *",  # leap years
+        "0 0 31 2 mon",  # both day fields restricted: crontab ORs them, Mondays fire
+        "0 0 30 1-3 *",  # January and March have a 30th
+        "0 0 31 * *",
+        "0 0 */31 2 *",  # a starred day field with a step: {1}
+        "0 0 1-31 2 *",
+    ],
+)
+def test_expressions_that_fire_are_accepted(expr: str) -> None:
+    spec = parse_schedule(expr)
+    assert isinstance(spec, CronSpec) and never_fires(spec) is None
+    assert fires(expr, 1)  # APScheduler agrees: there is a next fire time
+
+
+def test_parsing_a_schedule_imports_no_apscheduler() -> None:
+    code = (
+        "import sys; from runner.cron import parse_schedule; parse_schedule('0 0 29 2 *');"
+        "print('apscheduler' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    days=st.sets(st.integers(27, 31), min_size=1, max_size=3),
+    months=st.sets(st.integers(1, 12), min_size=1, max_size=3),
+)
+def test_never_fires_agrees_with_apscheduler(days: set[int], months: set[int]) -> None:
+    day_list = ",".join(map(str, sorted(days)))
+    month_list = ",".join(map(str, sorted(months)))
+    spec = CronSpec(
+        (0,), (0,), tuple(sorted(days)), tuple(sorted(months)), tuple(range(7)), True, False
+    )
+    trigger = CronTrigger(minute=0, hour=0, day=day_list, month=month_list, timezone=UTC)
+    assert (never_fires(spec) is None) == (trigger.get_next_fire_time(None, START) is not None)
+
+
+def test_every_is_bounded() -> None:
+    assert parse_schedule("every 3653d") == EverySpec(3653 * 86400)
+    with pytest.raises(
+        ValueError, match="every: '3654d' is longer than the longest duration, 3653d"
+    ):
+        parse_schedule("every 3654d")
+    with pytest.raises(ValueError, match="longest duration"):
+        parse_schedule("every 999999999w")
+
+
+def test_durations_are_bounded() -> None:
+    assert parse_duration("3653d").days == 3653
+    assert parse_duration("521w").days == 3647
+    for text in ("3654d", "522w", "87673h", "999999999w", "999999999s"):
+        with pytest.raises(
+            ValueError, match=r"longer than the longest duration, 3653d \(10 years\)"
+        ):
+            parse_duration(text)

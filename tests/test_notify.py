@@ -31,11 +31,11 @@ from runner.events import (
     RunEnded,
     RunStarted,
 )
+from runner.jobfile.model import NotifyTarget
+from runner.jobfile.schema import build_schema, notify_schema
+from runner.jobfile.validate import notify_targets
 from runner.notify import (
-    NOTIFY_SCHEMA,
     Notifier,
-    NotifyTarget,
-    parse_targets,
     resolve_urls,
     slack_escape,
     url_secrets,
@@ -733,13 +733,17 @@ def test_repr_never_shows_urls() -> None:
     assert "XXXXSECRET" not in repr(notifier)
 
 
+# The fragment as the job-file schema uses it, with the definitions it refers to.
+NOTIFY = {"$defs": build_schema()["$defs"], **notify_schema()}
+
+
 def _errors(document: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(NOTIFY_SCHEMA)
+    validator = jsonschema.Draft202012Validator(NOTIFY)
     return [error.message for error in validator.iter_errors(document)]
 
 
 def test_schema_fragment_is_a_valid_schema_and_accepts_examples() -> None:
-    jsonschema.Draft202012Validator.check_schema(NOTIFY_SCHEMA)
+    jsonschema.Draft202012Validator.check_schema(NOTIFY)
     good = [
         {"name": "ops-json", "url_env": "OPS_WEBHOOK_URL", "events": ["deleted", "failed"]},
         {
@@ -750,7 +754,7 @@ def test_schema_fragment_is_a_valid_schema_and_accepts_examples() -> None:
         },
     ]
     assert _errors(good) == []
-    assert parse_targets(good) == (
+    assert notify_targets(good) == (
         NotifyTarget("ops-json", "OPS_WEBHOOK_URL", "json", ("deleted", "failed")),
         NotifyTarget("team.slack", "SLACK_WEBHOOK_URL", "slack", tuple(ALL_KINDS)),
     )
@@ -777,7 +781,7 @@ def test_schema_fragment_refuses(item: dict[str, Any]) -> None:
 
 
 def test_schema_hides_url_env_values() -> None:
-    url_env = NOTIFY_SCHEMA["items"]["properties"]["url_env"]
+    url_env = notify_schema()["items"]["properties"]["url_env"]
     assert url_env["x-hide-value"] is True
     assert "x-error" in url_env
-    assert NOTIFY_SCHEMA["items"]["properties"]["format"]["default"] == "json"
+    assert notify_schema()["items"]["properties"]["format"]["default"] == "json"

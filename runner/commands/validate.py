@@ -12,7 +12,8 @@ from runner.jobfile.loader import job_files
 
 
 def check(path: str) -> list[Diagnostic]:
-    if Path(path).is_dir():
+    folder = Path(path)
+    if folder.is_dir() and folder.suffix not in (".yaml", ".yml"):  # a *.yaml folder: loaded
         return [Diagnostic(path, 1, 1, "(document)", "no *.yaml or *.yml files in this folder")]
     try:
         load(path)
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
                 print(diagnostic, file=sys.stderr)
         noun = "file" if len(results) == 1 else "files"
         if invalid:
-            print(f"{invalid} of {len(results)} job {noun} invalid ({errors} errors)")
+            found = f"{errors} error" + ("" if errors == 1 else "s")
+            print(f"{invalid} of {len(results)} job {noun} invalid ({found})")
         else:
             print(f"{len(results)} job {noun} valid")
     return EXIT_INVALID if invalid else EXIT_OK

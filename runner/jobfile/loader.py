@@ -5,14 +5,21 @@ walk the composed node graph ourselves: duplicate keys, unknown tags, merge keys
 bombs and over-deep nesting all become positioned errors instead of surprises.
 """
 
-import hashlib
+import os
 import pathlib
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from runner.jobfile.diagnostics import Diagnostic, JobFileError, Path, format_path
+
+try:  # CPython's own SHA-256: importing hashlib loads OpenSSL, a few ms of every validate
+    from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:  # another Python
+        from hashlib import sha256  # type: ignore[assignment,no-redef,unused-ignore]
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # after alias expansion: stops "billion laughs"
@@ -32,15 +39,17 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
 
-@dataclass
 class LoadedDocument:
     """The plain data plus the 1-based (line, col) of each value and each mapping key."""
 
-    file: str
-    data: Any
-    sha256: str = ""  # of the file's bytes, for run.start's job_file_sha256
-    value_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Plain classes here, not dataclasses: generating their methods at import would cost
+    # every ``validate`` run more start-up time than validating a file does.
+    def __init__(self, file: str, data: Any, sha256: str = ""):
+        self.file = file
+        self.data = data
+        self.sha256 = sha256  # of the file's bytes, for run.start's job_file_sha256
+        self.value_marks: dict[Path, tuple[int, int]] = {}
+        self.key_marks: dict[Path, tuple[int, int]] = {}
 
     def position(self, path: Path) -> tuple[int, int]:
         """Where to point for ``path``: its key if it has one, else the nearest ancestor."""
@@ -63,15 +72,24 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SKIP = object()  # a value whose key was refused: consumed, never stored
 
 
-@dataclass
 class _Frame:
-    container: dict[str, Any] | list[Any]
-    path: Path
-    anchor: str | None
-    nodes_before: int
-    key: Any = None  # mappings: None (expecting a key), a str, or _SKIP
-    skip: bool = False  # this whole collection is being discarded
-    seen: set[str] = field(default_factory=set)  # keys met so far, stored or not
+    __slots__ = ("anchor", "container", "key", "nodes_before", "path", "seen", "skip")
+
+    def __init__(
+        self,
+        container: dict[str, Any] | list[Any],
+        path: Path,
+        anchor: str | None,
+        nodes_before: int,
+        skip: bool = False,
+    ):
+        self.container = container
+        self.path = path
+        self.anchor = anchor
+        self.nodes_before = nodes_before
+        self.key: Any = None  # mappings: None (expecting a key), a str, or _SKIP
+        self.skip = skip  # this whole collection is being discarded
+        self.seen: set[str] = set()  # keys met so far, stored or not
 
 
 class _Builder:
@@ -280,6 +298,8 @@ def load_text(text: str, file: str) -> LoadedDocument:
 
 def load_file(path: str) -> LoadedDocument:
     """Read and load a job file, refusing oversize and non-UTF-8 input."""
+    if problem := _not_a_file(pathlib.Path(path)):
+        raise JobFileError([Diagnostic(path, 1, 1, "(document)", problem)])
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
@@ -300,12 +320,29 @@ def load_file(path: str) -> LoadedDocument:
             [Diagnostic(path, line, col, "(document)", "file is not valid UTF-8")]
         ) from None
     doc = load_text(text, path)
-    doc.sha256 = hashlib.sha256(raw).hexdigest()
+    doc.sha256 = sha256(raw).hexdigest()
     return doc
 
 
+def _not_a_file(path: pathlib.Path) -> str | None:
+    """Why ``path`` cannot be a job file before opening it (None: try to open it)."""
+    if path.is_symlink() and not path.exists():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return "broken symlink"
+        return f"broken symlink (its target {target!r} does not exist)"
+    if path.is_dir():
+        return "is a directory, not a job file"
+    return None
+
+
 def job_files(paths: list[str]) -> list[str]:
-    """Expand folders to their *.yaml / *.yml files (sorted, recursive)."""
+    """Expand folders to their *.yaml / *.yml entries (sorted, recursive).
+
+    Entries with those names that are not readable files (a broken symlink, a folder)
+    are listed too, so loading them reports why instead of skipping them silently.
+    """
     out: list[str] = []
     for raw in paths:
         path = pathlib.Path(raw)
@@ -316,7 +353,6 @@ def job_files(paths: list[str]) -> list[str]:
                 p
                 for p in path.rglob("*")
                 if p.suffix in (".yaml", ".yml")
-                and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             # An empty folder stays in the list, so it is reported, not silently passed.

@@ -4,17 +4,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from runner.cron import CronSpec, EverySpec
 from runner.state import StateRef
 
-if TYPE_CHECKING:
-    from runner.notify import NotifyTarget
-
 
 @dataclass(frozen=True)
 class Connection:
+    """A named connection to one provider account."""
+
     name: str
     type: str
     api_key_env: str | None  # None: the provider's own credential chain (AWS)
@@ -30,6 +29,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class Target:
+    """What one target selects at one connection; rules inside it are ANDed."""
+
     connection: str  # the connection's name (the job file calls it `provider:`)
     ids: tuple[str, ...] = ()
     older_than: timedelta | None = None
@@ -60,6 +61,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Job:
+    """A named job: its targets (ORed), limits, grace and schedule."""
+
     name: str
     targets: tuple[Target, ...]
     max_deletions: int = 50
@@ -72,12 +75,24 @@ class Job:
 
 
 @dataclass(frozen=True)
+class NotifyTarget:
+    """A webhook told about a job run; only its URL's variable name is in the file."""
+
+    name: str
+    url_env: str
+    format: Literal["json", "slack"]
+    events: tuple[str, ...]  # among marked, deleted, failed, limit
+
+
+@dataclass(frozen=True)
 class JobFile:
+    """A validated job file: connections, jobs and where records are kept."""
+
     path: Path
     sha256: str
     connections: dict[str, Connection]
     jobs: tuple[Job, ...]
     audit_log: Path | None  # None: the audit chain lives in the state database
     state: StateRef
-    notify: tuple["NotifyTarget", ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says

@@ -1,88 +1,166 @@
 """Job-file validation: the JSON Schema, then what a schema cannot say.
 
 Every problem in a file is reported, each pointing at its line and column.
+
+Semantic checks see only what the schema accepted: every path the schema rejected is
+remembered with all its ancestors ("tainted"), and a check reads a value only when its
+node is untainted (so it has the schema's type) and descends only into containers whose
+type it verified itself. A node the schema refused is reported once, by the schema, and
+never reaches code that assumes its type. Checks that conclude from a field's absence
+("a target needs a rule") run only when every field they could read is clean.
 """
 
 import dataclasses
-import difflib
 import ipaddress
-import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+from jsonschema.exceptions import ValidationError
 
-from runner.cron import parse_schedule
+from runner.cron import CronSpec, EverySpec, parse_schedule
 from runner.durations import parse_duration
 from runner.files import location_warnings
 from runner.jobfile.diagnostics import Diagnostic, JobFileError
 from runner.jobfile.diagnostics import Path as NodePath
 from runner.jobfile.loader import LoadedDocument, load_file
-from runner.jobfile.model import Connection, Job, JobFile, Target
+from runner.jobfile.model import Connection, Job, JobFile, NotifyTarget, Target
+from runner.jobfile.schema import build_schema
 from runner.providers import REGISTRY
-from runner.providers.base import unsafe_id_reason
+from runner.providers.base import ProviderSpec, unsafe_id_reason
 from runner.state import StateRef
+
+__all__ = ["base_url_problem", "load_job_file", "validate_document"]
 
 DEFAULT_AUDIT_LOG = "audit/ftjanitor.jsonl"
 DEFAULT_STATE = "state/ftjanitor.sqlite3"
 DEFAULT_MAX_DELETIONS = 50
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MISFIRE_GRACE = timedelta(minutes=10)
+AUDIT_IN_STATE = "state"  # `audit_log: state`: the chain lives in the state database
 _SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "key", "authorization")
 SECRET_HINT = (
     "literal secrets are not allowed in a job file: put the key in an environment "
     "variable and name it with api_key_env"
 )
+_RULE_FIELDS = ("older_than", "unused_for", "status", "name", "base_model")
+_RULES = ", ".join(_RULE_FIELDS)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_POSTGRES_SCHEMES = ("postgresql",)
+_STATE_URL_FORM = "postgresql://USER@HOST:PORT/DB"
+_CREDENTIAL_WORDS = {
+    "aws": "the AWS credential chain (environment, profile, role), never a key variable",
+}
+_TARGET_FIELDS = tuple(build_schema()["$defs"]["target"]["properties"])
+_CONNECTION_FIELDS = frozenset(build_schema()["$defs"]["connection"]["properties"])
+_KINDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "array": "a list",
+    "object": "a mapping",
+    "boolean": "true or false",
+    "null": "empty",
+}
+
+
+def _strict_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer; the model must never hold a float there.
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
 @cache
-def schema() -> dict[str, Any]:
-    text = resources.files("runner.schemas").joinpath("job.schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
+def _validator() -> Any:
+    cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", _strict_integer
+        ),
+    )
+    return cls(build_schema())
 
 
 def _short(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _type_message(error: ValidationError) -> str:
+    expected = error.validator_value
+    names = expected if isinstance(expected, list) else [expected]
+    wanted = " or ".join(_KINDS.get(str(name), str(name)) for name in names)
+    instance = error.instance
+    if wanted == _KINDS["integer"] and isinstance(instance, float) and math.isfinite(instance):
+        message = f"{_short(instance)} is not a whole number"
+    else:
+        message = f"{_short(instance)} is {_kind(instance)}, not {wanted}"
+    hint = error.schema.get("x-type-hint") if isinstance(error.schema, dict) else None
+    return f"{message}: {hint}" if hint else message
+
+
+def _schema_diagnostics(doc: LoadedDocument) -> list[tuple[NodePath, Diagnostic]]:
+    out: list[tuple[NodePath, Diagnostic]] = []
+
+    def report(path: NodePath, message: str) -> None:
+        out.append((path, doc.diagnostic(path, message)))
+
     for error in _validator().iter_errors(doc.data):
         path: NodePath = tuple(error.absolute_path)
+        schema = error.schema if isinstance(error.schema, dict) else {}
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = list(error.schema.get("properties", {}))
+            known = list(schema.get("properties", {}))
             for key in error.instance:
                 if key in known:
                     continue
                 if any(word in key.lower() for word in _SECRET_WORDS):
                     message = SECRET_HINT
                 else:
+                    import difflib  # only for this message: keeps start-up lean
+
                     close = difflib.get_close_matches(key, known, n=1)
                     message = f"unknown field {key!r}" + (
                         f" (did you mean {close[0]!r}?)" if close else ""
                     )
-                out.append(doc.diagnostic((*path, key), message))
+                report((*path, key), message)
             continue
+        if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+            path = (*path, error.instance)  # point at the key itself
         if error.validator == "required":
             message = error.message.replace("is a required property", "is required")
-        elif isinstance(error.schema, dict) and error.schema.get("x-hide-value"):
-            message = error.schema["x-error"]  # the value may be a key: never echo it
-        elif isinstance(error.schema, dict) and "x-error" in error.schema:
-            message = f"{_short(error.instance)} {error.schema['x-error']}"
+        elif schema.get("x-hide-value"):
+            message = str(schema["x-error"])  # the value may be a secret: never echo it
+        elif "x-error" in schema:
+            message = f"{_short(error.instance)} {schema['x-error']}"
+        elif error.validator == "type":
+            message = _type_message(error)
         else:
             message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
-        out.append(doc.diagnostic(path, message))
+        report(path, message)
     return out
 
 
@@ -95,206 +173,478 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def base_url_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+def base_url_problem(url: str, field: str = "base_url") -> str | None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        has_credentials = bool(parts.username or parts.password)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
         return f"{url!r} is not an http(s) URL"
-    if parts.username or parts.password:
+    if parts.scheme not in ("https", "http") or not host:
+        return f"{url!r} is not an http(s) URL"
+    if has_credentials:
         return SECRET_HINT
     if parts.query or parts.fragment:
-        return "base_url must not have a query or fragment"
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return "base_url must use https (plain http is allowed only for loopback hosts)"
+        return f"{field} must not have a query or fragment"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return f"{field} must use https (plain http is allowed only for loopback hosts)"
     return None
 
 
-class _Checker:
-    """Semantic checks over schema-shaped data; tolerant of parts the schema rejected."""
-
-    def __init__(self, doc: LoadedDocument):
-        self.doc = doc
-        self.errors: list[Diagnostic] = []
-
-    def error(self, path: NodePath, message: str) -> None:
-        self.errors.append(self.doc.diagnostic(path, message))
-
-    def connections(self, data: dict[str, Any]) -> dict[str, Connection]:
-        out: dict[str, Connection] = {}
-        providers = data.get("providers") or {}
-        if not isinstance(providers, dict):
-            return out
-        for name, conn in providers.items():
-            if not isinstance(conn, dict):
-                continue
-            path: NodePath = ("providers", name)
-            kind = conn.get("type", name if name in REGISTRY else None)
-            if kind is None:
-                self.error(path, f"{name!r} is not a provider type: add type: ({_types()})")
-                continue
-            if kind not in REGISTRY:
-                self.error((*path, "type"), f"{kind!r} is not a provider type ({_types()})")
-                continue
-            if name in REGISTRY and kind != name:
-                self.error(
-                    (*path, "type"), f"connection {name!r} is named after a type but says {kind!r}"
-                )
-                continue
-            key_env = conn.get("api_key_env")
-            if isinstance(key_env, str) and len(key_env) >= 24 and "_" not in key_env:
-                self.error((*path, "api_key_env"), SECRET_HINT + " (this looks like a key)")
-            base_url = conn.get("base_url")
-            if isinstance(base_url, str) and (problem := base_url_problem(base_url)):
-                self.error((*path, "base_url"), problem)
-            out[name] = _connection(name, kind, conn)
-        return out
-
-    def jobs(self, data: dict[str, Any], connections: dict[str, Connection]) -> list[Job]:
-        jobs: list[Job] = []
-        seen: dict[str, int] = {}
-        raw_jobs = data.get("jobs")
-        if not isinstance(raw_jobs, list):
-            return jobs
-        for index, raw in enumerate(raw_jobs):
-            if not isinstance(raw, dict):
-                continue
-            path: NodePath = ("jobs", index)
-            name = raw.get("name")
-            if isinstance(name, str):
-                if name in seen:
-                    self.error(
-                        (*path, "name"), f"job name {name!r} is already used by jobs[{seen[name]}]"
-                    )
-                seen.setdefault(name, index)
-            spec = None
-            schedule = raw.get("schedule")
-            if isinstance(schedule, str):
-                try:
-                    spec = parse_schedule(schedule)
-                except ValueError as exc:
-                    self.error((*path, "schedule"), str(exc))
-            targets = [
-                target
-                for t_index, t_raw in enumerate(raw.get("targets") or [])
-                if isinstance(t_raw, dict)
-                and (target := self.target(t_raw, (*path, "targets", t_index), connections))
-            ]
-            jobs.append(
-                Job(
-                    name=str(name),
-                    targets=tuple(targets),
-                    max_deletions=raw.get("max_deletions", DEFAULT_MAX_DELETIONS),
-                    schedule=schedule if isinstance(schedule, str) else None,
-                    schedule_spec=spec,
-                    misfire_grace_time=_duration_or_none(raw.get("misfire_grace_time"))
-                    or DEFAULT_MISFIRE_GRACE,
-                )
-            )
-        return jobs
-
-    def target(
-        self, raw: dict[str, Any], path: NodePath, connections: dict[str, Connection]
-    ) -> Target | None:
-        ids = [i for i in raw.get("ids") or [] if isinstance(i, str)]
-        for i_index, model_id in enumerate(ids):
-            if reason := unsafe_id_reason(model_id):
-                self.error((*path, "ids", i_index), f"{model_id!r}: {reason}")
-        target = Target(
-            connection=str(raw.get("provider")),
-            ids=tuple(dict.fromkeys(ids)),
-            older_than=_duration_or_none(raw.get("older_than")),
-            older_than_text=raw.get("older_than"),
-            status=tuple(raw.get("status") or ()),
-            name=raw.get("name"),
-            keep_latest=raw.get("keep_latest"),
-            protect=tuple(raw.get("protect") or ()),
-            match_all=raw.get("match_all") is True,
+def state_url_problem(url: str) -> str | None:
+    """Why a ``state:`` URL is unusable (None when it is fine). Never quotes the URL:
+    one with a password or a query string may hold a secret."""
+    hidden = "(value not shown)"
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return f"is not a {_STATE_URL_FORM} URL {hidden}"
+    if parts.scheme.lower() not in _POSTGRES_SCHEMES:
+        return f"a state URL must be {_STATE_URL_FORM} (other databases are not supported) {hidden}"
+    if has_password:
+        return (
+            "a PostgreSQL URL must not hold a password: libpq reads it from PGPASSWORD"
+            f" or ~/.pgpass {hidden}"
         )
-        if not target.ids and not target.has_rules:
-            self.error(
-                path, "a target needs ids, a rule (older_than, status, name) or match_all: true"
-            )
-        if target.ids and target.match_all:
-            self.error((*path, "match_all"), "match_all cannot be combined with ids")
-        if target.keep_latest is not None and not target.has_rules:
-            self.error(
-                (*path, "keep_latest"),
-                "keep_latest applies only to rules (older_than, status, name, match_all)",
-            )
-        connection = self.resolve(raw.get("provider"), (*path, "provider"), connections)
-        if connection is None:
-            return None
-        if target.status and not REGISTRY[connection.type].statuses:
-            self.error(
-                (*path, "status"),
-                f"{connection.type} reports no status: a status rule could never match",
-            )
-        return target
+    if parts.query or parts.fragment:
+        return (
+            "a PostgreSQL URL must not have a query string: set options in libpq's"
+            f" environment (PGSSLMODE, ...) {hidden}"
+        )
+    database = parts.path.removeprefix("/")
+    if not host or not database or "/" in database:
+        return f"is not a {_STATE_URL_FORM} URL: it needs a host and a database {hidden}"
+    return None
 
-    def resolve(
-        self, provider: Any, path: NodePath, connections: dict[str, Connection]
-    ) -> Connection | None:
-        if not isinstance(provider, str):
-            return None
-        declared = _declared(self.doc)
-        if provider not in connections and provider in REGISTRY and provider not in declared:
-            # A bare type name gets that type's defaults (DESIGN: providers: is optional).
-            connections[provider] = _connection(provider, provider, {})
-        connection = connections.get(provider)
-        if connection is None and provider not in declared:  # declared-but-broken: reported
-            known = ", ".join(sorted({*connections, *REGISTRY}))
-            self.error(path, f"{provider!r} is not a connection in providers: or a type ({known})")
-        return connection
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, an unreadable folder
+        return Path(os.path.abspath(path))
+
+
+def _allowed_fields(spec: ProviderSpec) -> list[str]:
+    fields = ["type", "concurrency", "requests_per_minute", *spec.connection_fields]
+    if spec.credential == "api_key":
+        fields.append("api_key_env")
+    if spec.default_base_url is not None:
+        fields.append("base_url")
+    return sorted(fields)
 
 
 def _types() -> str:
     return ", ".join(sorted(REGISTRY))
 
 
-def _declared(doc: LoadedDocument) -> set[str]:
-    providers = doc.data.get("providers")
-    return set(providers) if isinstance(providers, dict) else set()
+def _listing(words: Iterable[str]) -> str:
+    return ", ".join(sorted(words))
 
 
-def _duration_or_none(value: Any) -> timedelta | None:
-    try:
-        return parse_duration(value) if isinstance(value, str) else None
-    except ValueError:
-        return None  # the schema already reported it
+class _Checker:
+    """Semantic checks over the parts of the document the schema accepted."""
+
+    def __init__(self, doc: LoadedDocument, rejected: Iterable[NodePath]):
+        self.doc = doc
+        self.errors: list[Diagnostic] = []
+        # Every rejected path and all its ancestors: a clean path has a clean subtree.
+        self.tainted = {path[:end] for path in rejected for end in range(len(path) + 1)}
+        self.connections: dict[str, Connection] = {}
+        self.declared: set[str] = set()
+        # The type of every connection whose type is known, usable or not: targets at a
+        # broken connection are still checked against their type's facts.
+        self.kinds: dict[str, ProviderSpec] = {}
+
+    def error(self, path: NodePath, message: str) -> None:
+        self.errors.append(self.doc.diagnostic(path, message))
+
+    def clean(self, path: NodePath) -> bool:
+        return path not in self.tainted
+
+    def fields(self, node: dict[str, Any], path: NodePath) -> dict[str, Any]:
+        """The node's values the schema accepted (each has the schema's type)."""
+        return {key: value for key, value in node.items() if self.clean((*path, key))}
+
+    def all_clean(self, node: dict[str, Any], path: NodePath, known: Iterable[str]) -> bool:
+        return all(self.clean((*path, key)) for key in known if key in node)
+
+    def items(self, node: dict[str, Any], key: str, path: NodePath) -> list[tuple[int, Any]]:
+        """The accepted items of ``node[key]`` (each has the schema's item type), by index."""
+        items = node.get(key)
+        if not isinstance(items, list):
+            return []
+        return [(i, item) for i, item in enumerate(items) if self.clean((*path, key, i))]
+
+    def duration(self, value: str, path: NodePath) -> timedelta | None:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(path, str(exc))
+            return None
+
+    # -- connections -------------------------------------------------------------------
+
+    def check_connections(self, data: dict[str, Any]) -> None:
+        providers = data.get("providers")
+        if not isinstance(providers, dict):
+            return
+        self.declared = set(providers)
+        for name, raw in providers.items():
+            path: NodePath = ("providers", name)
+            if isinstance(raw, dict):
+                connection = self.connection(name, raw, path)
+                if connection is not None:
+                    self.connections[name] = connection
+
+    def connection(self, name: str, raw: dict[str, Any], path: NodePath) -> Connection | None:
+        conn = self.fields(raw, path)
+        if "type" in raw and "type" not in conn:
+            return None  # not a registered type: the schema said so
+        if "type" in conn:
+            kind: str = conn["type"]
+        elif name in REGISTRY:
+            kind = name
+        else:
+            self.error(path, f"{name!r} is not a provider type: add type: ({_types()})")
+            return None
+        if name in REGISTRY and kind != name:
+            self.error(
+                (*path, "type"), f"connection {name!r} is named after a type but says {kind!r}"
+            )
+            return None
+        spec = self.kinds[name] = REGISTRY[kind]
+        before = len(self.errors)
+        allowed = _allowed_fields(spec)
+        for key in raw:
+            if key in allowed or key not in _CONNECTION_FIELDS:
+                continue  # unknown fields are the schema's to report
+            if key == "api_key_env" and spec.credential in _CREDENTIAL_WORDS:
+                words = _CREDENTIAL_WORDS[spec.credential]
+                self.error((*path, key), f"{key!r} is not a field of type {kind}: it uses {words}")
+            else:
+                self.error(
+                    (*path, key),
+                    f"{key!r} is not a field of type {kind} (its fields: {', '.join(allowed)})",
+                )
+        for field in spec.required_fields:
+            if field not in raw:
+                self.error(path, _needs(spec, field))
+        key_env = conn.get("api_key_env")
+        if isinstance(key_env, str) and len(key_env) >= 24 and "_" not in key_env:
+            self.error((*path, "api_key_env"), SECRET_HINT + " (this looks like a key)")
+        for field, fragment in (("base_url", {"format": "uri"}), *spec.connection_fields.items()):
+            value = conn.get(field)
+            if (
+                field not in allowed
+                or fragment.get("format") != "uri"
+                or not isinstance(value, str)
+            ):
+                continue
+            if problem := base_url_problem(value, field):
+                self.error((*path, field), problem)
+        if len(self.errors) > before or not self.all_clean(raw, path, raw):
+            return None
+        return _connection(name, spec, conn)
+
+    def resolve(self, provider: str, path: NodePath) -> Connection | None:
+        """The connection a target names; a bare type gets that type's defaults."""
+        if provider in self.connections:
+            return self.connections[provider]
+        if provider in self.declared:
+            return None  # declared but broken: reported where it is declared
+        spec = REGISTRY.get(provider)
+        if spec is None:
+            known = _listing({*self.connections, *REGISTRY})
+            self.error(path, f"{provider!r} is not a connection in providers: or a type ({known})")
+            return None
+        self.kinds[provider] = spec
+        if spec.required_fields:
+            for field in spec.required_fields:
+                self.error(
+                    path,
+                    f"{_needs(spec, field)}: declare a connection under providers:"
+                    f" with type: {spec.type}",
+                )
+            self.declared.add(provider)  # reported once; later targets stay quiet
+            return None
+        self.connections[provider] = _connection(provider, spec, {})
+        return self.connections[provider]
+
+    # -- jobs and targets ----------------------------------------------------------------
+
+    def check_jobs(self, data: dict[str, Any]) -> list[Job]:
+        jobs: list[Job] = []
+        raw_jobs = data.get("jobs")
+        if not isinstance(raw_jobs, list):
+            return jobs
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_jobs):
+            if isinstance(raw, dict):
+                job = self.job(raw, index, seen)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def job(self, raw: dict[str, Any], index: int, seen: dict[str, int]) -> Job | None:
+        path: NodePath = ("jobs", index)
+        job = self.fields(raw, path)
+        name = job.get("name")
+        if name is not None:
+            if name in seen:
+                self.error(
+                    (*path, "name"), f"job name {name!r} is already used by jobs[{seen[name]}]"
+                )
+            seen.setdefault(name, index)
+        spec: CronSpec | EverySpec | None = None
+        if "schedule" in job:
+            try:
+                spec = parse_schedule(job["schedule"])
+            except ValueError as exc:
+                self.error((*path, "schedule"), str(exc))
+        grace = self.duration(job["grace"], (*path, "grace")) if "grace" in job else None
+        misfire = None
+        if "misfire_grace_time" in job:
+            misfire = self.duration(job["misfire_grace_time"], (*path, "misfire_grace_time"))
+        targets: list[Target] = []
+        raw_targets = raw.get("targets")
+        if isinstance(raw_targets, list):
+            for t_index, t_raw in enumerate(raw_targets):
+                if isinstance(t_raw, dict):
+                    target = self.target(t_raw, (*path, "targets", t_index))
+                    if target is not None:
+                        targets.append(target)
+        if name is None or not targets:
+            return None  # an error was reported: the model is never built
+        return Job(
+            name=name,
+            targets=tuple(targets),
+            max_deletions=job.get("max_deletions", DEFAULT_MAX_DELETIONS),
+            max_deletions_percent=job.get("max_deletions_percent"),
+            grace=grace,
+            grace_text=job.get("grace"),
+            schedule=job.get("schedule"),
+            schedule_spec=spec,
+            misfire_grace_time=misfire or DEFAULT_MISFIRE_GRACE,
+        )
+
+    def target(self, raw: dict[str, Any], path: NodePath) -> Target | None:
+        t = self.fields(raw, path)
+        connection = self.resolve(t["provider"], (*path, "provider")) if "provider" in t else None
+        spec = self.kinds.get(t["provider"]) if "provider" in t else None
+        ids: list[str] = t.get("ids", [])
+        for i_index, model_id in self.items(raw, "ids", path):
+            reason = unsafe_id_reason(model_id)
+            if reason is None and spec is not None:
+                reason = spec.id_rule(model_id)
+            if reason:
+                self.error((*path, "ids", i_index), f"{model_id!r}: {reason}")
+        older_than = unused_for = None
+        if "older_than" in t:
+            older_than = self.duration(t["older_than"], (*path, "older_than"))
+        if "unused_for" in t:
+            unused_for = self.duration(t["unused_for"], (*path, "unused_for"))
+        if spec is not None:
+            self.per_type(spec, raw, t, path)
+        if self.all_clean(raw, path, _TARGET_FIELDS):
+            has_rules = any(key in t for key in (*_RULE_FIELDS, "match_all"))
+            if "ids" not in t and not has_rules:
+                self.error(path, f"a target needs ids, a rule ({_RULES}) or match_all: true")
+            if "ids" in t and "match_all" in t:
+                self.error((*path, "match_all"), "match_all cannot be combined with ids")
+            if "keep_latest" in t and not has_rules:
+                self.error(
+                    (*path, "keep_latest"),
+                    f"keep_latest applies only to rules ({_RULES}, match_all)",
+                )
+        if connection is None:
+            return None
+        return Target(
+            connection=connection.name,
+            ids=tuple(dict.fromkeys(ids)),
+            older_than=older_than,
+            older_than_text=t.get("older_than"),
+            unused_for=unused_for,
+            unused_for_text=t.get("unused_for"),
+            status=tuple(t.get("status", ())),
+            name=t.get("name"),
+            base_model=t.get("base_model"),
+            keep_latest=t.get("keep_latest"),
+            protect=tuple(t.get("protect", ())),
+            match_all=t.get("match_all") is True,
+        )
+
+    def per_type(
+        self, spec: ProviderSpec, raw: dict[str, Any], t: dict[str, Any], path: NodePath
+    ) -> None:
+        """The rules a target may use at its connection's type: read from the spec."""
+        kind = spec.type
+        if "status" in raw and not spec.statuses:
+            self.error(
+                (*path, "status"), f"{kind} reports no status: a status rule could never match"
+            )
+        else:
+            for index, status in self.items(raw, "status", path):
+                if status not in spec.statuses:
+                    self.error(
+                        (*path, "status", index),
+                        f"{status!r} is not a {kind} status (allowed: {_listing(spec.statuses)})",
+                    )
+        if "base_model" in raw and not spec.has_base_model:
+            self.error(
+                (*path, "base_model"),
+                f"{kind} reports no base model: a base_model rule could never match",
+            )
+        if "unused_for" in raw and not spec.has_last_used:
+            able = _listing(s.type for s in REGISTRY.values() if s.has_last_used) or "none"
+            self.error(
+                (*path, "unused_for"),
+                f"{kind} does not report last use: an unused_for rule could never match"
+                f" (types that do: {able})",
+            )
+
+    # -- where the file keeps its records ----------------------------------------------
+
+    def check_storage(self, data: dict[str, Any]) -> tuple[StateRef, Path | None] | None:
+        top = self.fields(data, ())
+        if ("state" in data and "state" not in top) or (
+            "audit_log" in data and "audit_log" not in top
+        ):
+            return None  # the schema reported it
+        folder = _resolved(Path(self.doc.file)).parent
+        state_text: str = top.get("state", DEFAULT_STATE)
+        state: StateRef
+        if _URL.match(state_text):
+            if problem := state_url_problem(state_text):
+                self.error(("state",), problem)
+                return None
+            state = StateRef(url=state_text)
+        else:
+            state = StateRef(path=folder / state_text)
+        audit_text: str = top.get("audit_log", DEFAULT_AUDIT_LOG)
+        if audit_text == AUDIT_IN_STATE:
+            if state.url is None:
+                self.error(
+                    ("audit_log",),
+                    "audit_log: state keeps the audit chain in the state database, which needs"
+                    f" state: {_STATE_URL_FORM}",
+                )
+                return None
+            return state, None
+        audit = folder / audit_text
+        job_file = _resolved(Path(self.doc.file))
+        before = len(self.errors)
+        if state.path is not None and _resolved(state.path) == job_file:
+            self.error(("state",), "state is the job file itself: it must be another file")
+        if _resolved(audit) == job_file:
+            self.error(("audit_log",), "audit_log is the job file itself: it must be another file")
+        if state.path is not None and _resolved(state.path) == _resolved(audit):
+            where = ("audit_log",) if "audit_log" in data else ("state",)
+            self.error(
+                where, f"audit_log and state are the same file ({audit_text}): they must differ"
+            )
+        return (state, audit) if len(self.errors) == before else None
+
+    def check_notify(self, data: dict[str, Any]) -> None:
+        entries = data.get("notify")
+        if not isinstance(entries, list):
+            return
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(entries):
+            path: NodePath = ("notify", index)
+            name = self.fields(raw, path).get("name") if isinstance(raw, dict) else None
+            if name is None:
+                continue
+            if name in seen:
+                self.error(
+                    (*path, "name"), f"notify name {name!r} is already used by notify[{seen[name]}]"
+                )
+            seen.setdefault(name, index)
 
 
-def _connection(name: str, kind: str, conn: dict[str, Any]) -> Connection:
-    spec = REGISTRY[kind]
+def _needs(spec: ProviderSpec, field: str) -> str:
+    description = spec.connection_fields.get(field, {}).get("description")
+    return f"{spec.type} needs {field}" + (f" ({description})" if description else "")
+
+
+def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Connection:
+    options = {
+        field: conn[field] if field in conn else fragment["default"]
+        for field, fragment in spec.connection_fields.items()
+        if field in conn or "default" in fragment
+    }
+    base_url = conn.get("base_url", spec.default_base_url)
     return Connection(
         name=name,
-        type=kind,
-        api_key_env=conn.get("api_key_env", spec.default_api_key_env),
-        base_url=str(conn.get("base_url", spec.default_base_url)).rstrip("/"),
+        type=spec.type,
+        api_key_env=conn.get("api_key_env", spec.default_api_key_env)
+        if spec.credential == "api_key"
+        else None,
+        base_url=base_url.rstrip("/") if base_url is not None else None,
         concurrency=conn.get("concurrency", DEFAULT_CONCURRENCY),
         requests_per_minute=conn.get("requests_per_minute", spec.default_requests_per_minute),
+        options=options,
+    )
+
+
+def _complete(data: dict[str, Any], jobs: list[Job]) -> bool:
+    raw_jobs = data["jobs"]
+    return len(jobs) == len(raw_jobs) and all(
+        len(job.targets) == len(raw["targets"]) for job, raw in zip(jobs, raw_jobs, strict=True)
     )
 
 
 def validate_document(doc: LoadedDocument) -> JobFile:
-    errors = _schema_diagnostics(doc)
-    checker = _Checker(doc)
-    connections = checker.connections(doc.data)
-    jobs = checker.jobs(doc.data, connections)
-    errors.extend(checker.errors)
-    if errors:
-        errors.sort(key=lambda d: (d.line, d.col))
-        raise JobFileError(errors)
-    folder = Path(doc.file).resolve().parent
+    """Schema, then semantics; the model, or JobFileError listing every problem."""
+    rejected = _schema_diagnostics(doc)
+    checker = _Checker(doc, (path for path, _ in rejected))
+    data: dict[str, Any] = doc.data
+    checker.check_connections(data)
+    jobs = checker.check_jobs(data)
+    storage = checker.check_storage(data)
+    checker.check_notify(data)
+    errors = [diagnostic for _, diagnostic in rejected] + checker.errors
+    if not errors and (storage is None or not _complete(data, jobs)):
+        raise AssertionError("a part of the file was dropped without an error")
+    if errors or storage is None:
+        unique = list(dict.fromkeys(errors))
+        unique.sort(key=lambda d: (d.line, d.col))
+        raise JobFileError(unique)
+    state, audit_log = storage
     return JobFile(
         path=Path(doc.file),
         sha256=doc.sha256,
-        connections=connections,
+        connections=checker.connections,
         jobs=tuple(jobs),
-        audit_log=folder / doc.data.get("audit_log", DEFAULT_AUDIT_LOG),
-        state=StateRef(path=folder / doc.data.get("state", DEFAULT_STATE)),
+        audit_log=audit_log,
+        state=state,
+        notify=notify_targets(data.get("notify") or ()),
+    )
+
+
+def notify_targets(items: Iterable[Mapping[str, Any]]) -> tuple[NotifyTarget, ...]:
+    """The schema-checked ``notify:`` list as records (``format`` defaults to json)."""
+    return tuple(
+        NotifyTarget(
+            name=str(item["name"]),
+            url_env=str(item["url_env"]),
+            format="slack" if item.get("format") == "slack" else "json",
+            events=tuple(str(kind) for kind in item["events"]),
+        )
+        for item in items
     )
 
 
 def load_job_file(path: str) -> JobFile:
-    """Load and validate; raise JobFileError listing every problem."""
-    job_file = validate_document(load_file(path))
+    """Load and validate; raise JobFileError listing every problem, and nothing else."""
+    try:
+        job_file = validate_document(load_file(path))
+    except JobFileError:
+        raise
+    except Exception as exc:  # a bug, not bad input: still one line and exit 2
+        message = f"internal error while validating ({type(exc).__name__}): please report it"
+        raise JobFileError([Diagnostic(path, 1, 1, "(document)", message)]) from exc
     return dataclasses.replace(job_file, warnings=tuple(location_warnings(Path(path))))

@@ -5,9 +5,18 @@ here. Importing this package imports no HTTP or vendor library, which keeps ``va
 fast and lets it run where boto3 is not installed.
 """
 
-from runner.providers import bedrock, bfl, cohere
+from runner.providers import bedrock, bfl, cohere, fireworks, mistral, openai, together
 from runner.providers.base import ProviderSpec
 
 REGISTRY: dict[str, ProviderSpec] = {
-    spec.type: spec for spec in (cohere.SPEC, bfl.SPEC, bedrock.SPEC)
+    spec.type: spec
+    for spec in (
+        cohere.SPEC,
+        bfl.SPEC,
+        openai.SPEC,
+        mistral.SPEC,
+        together.SPEC,
+        fireworks.SPEC,
+        bedrock.SPEC,
+    )
 }

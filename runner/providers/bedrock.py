@@ -505,9 +505,10 @@ SPEC = ProviderSpec(
         "region": {
             "type": "string",
             "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
+            "maxLength": 32,
             "x-error": "is not an AWS region like us-east-1",
         },
-        "endpoint_url": {"type": "string", "minLength": 1},
+        "endpoint_url": {"type": "string", "minLength": 1, "maxLength": 2048},
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
     },
     required_fields=("region",),

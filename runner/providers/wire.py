@@ -1,7 +1,7 @@
 """Wire-level helpers shared by providers; pure (no HTTP library imported here)."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,6 +12,7 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteResult,
     Lister,
+    ModelRecord,
     ProviderError,
     ProviderSpec,
     unsafe_id_reason,
@@ -63,6 +64,78 @@ class HttpDeleter:
         self.client.close()
 
 
+class CollectionLister(HttpLister):
+    """An API whose models sit in one unpaged collection (OpenAI's and Mistral's
+    ``/v1/models``): ``GET collection`` lists them under ``key``, ``GET collection/{id}``
+    looks one up, ``DELETE collection/{id}`` deletes one. A subclass says how to read a
+    listed item and what answer proves a model absent; both lookups and deletes use that
+    one proof, so a bare 404 never makes a model that may exist look gone."""
+
+    collection: str
+    api: str  # named in errors, e.g. "OpenAI models API"
+    key = "data"
+
+    def record(self, item: Any) -> ModelRecord | None:
+        """A listed item as a record; None for a model that is never a candidate."""
+        raise NotImplementedError
+
+    def names_model(self, response: Response, model_id: str) -> bool:
+        """Whether a not-found answer proves this model absent."""
+        raise NotImplementedError
+
+    def model_path(self, model_id: str) -> str:
+        return f"{self.collection}/{path_segment(model_id)}"
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        response = self.client.request("GET", self.collection)
+        label = self.client.label
+        if response.status in (404, 410):
+            raise ProviderError(
+                f"{label}: the {self.api} answered HTTP {response.status} on"
+                f" {self.collection}: it looks retired or the base_url is wrong (it is the"
+                " API's root, without /v1)"
+            )
+        if response.status != 200:
+            raise failure(label, f"listing {self.collection}", response)
+        body = response.body
+        items = body.get(self.key) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(
+                f"{label}: listing {self.collection} returned a malformed body (expected an"
+                f" object with a {self.key} list)"
+            )
+        for item in items:
+            if (record := self.record(item)) is not None:
+                yield record
+
+    def _lookup(self, model_id: str) -> dict[str, Any] | None:
+        response = self.client.request("GET", self.model_path(model_id))
+        if self.names_model(response, model_id):
+            return None
+        if response.status != 200 or not isinstance(response.body, dict):
+            raise failure(self.client.label, f"looking up {model_id!r}", response)
+        return response.body
+
+    def exists(self, model_id: str) -> bool:
+        return self._lookup(model_id) is not None
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        model = self._lookup(model_id)
+        if model is None:
+            raise ProviderError(f"{self.client.label}: model {model_id!r} does not exist")
+        return model
+
+
+class CollectionDeleter(HttpDeleter):
+    """``DELETE collection/{id}``, judged with the lister's proof of absence."""
+
+    def delete(self, model_id: str) -> DeleteResult:
+        lister = self.lister
+        assert isinstance(lister, CollectionLister)
+        response = self.client.request("DELETE", lister.model_path(model_id))
+        return delete_result(response, lister.names_model(response, model_id))
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -93,12 +166,25 @@ def http(
     return connect
 
 
+def text(value: Any) -> str | None:
+    """A listed field that should be a non-empty string, or None when it is anything else."""
+    return value if isinstance(value, str) and value else None
+
+
 def timestamp(value: Any) -> datetime | None:
     """An RFC 3339 string -> aware UTC, or None when absent or unreadable."""
     try:
         return parse_instant(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # Overflow: year 1 or 9999 moved into UTC
         return None
+
+
+def unreadable(field: str, raw: Any, parsed: datetime | None) -> str | None:
+    """A record's problem when a time is present but unreadable: its age is unknown, so
+    it is never deleted (an absent time is no problem: age rules just cannot match)."""
+    if raw is None or parsed is not None:
+        return None
+    return f"unreadable {field} {str(raw)[:60]!r}"
 
 
 def unix_time(value: Any) -> datetime | None:
@@ -114,10 +200,16 @@ def unix_time(value: Any) -> datetime | None:
 
 
 def delete_result(response: Response, names_model: bool) -> DeleteResult:
-    """A delete's answer, judged the same way for every HTTP provider: 2xx deleted; a
+    """A delete's answer, judged the same way for every HTTP provider: 2xx deleted, unless
+    its body says ``"deleted": false`` (the OpenAI-style answer's own verdict); a
     not-found that proves the model absent (``names_model``) already absent; a bare
     404/410 failed (a retired API or a wrong base_url must never look like success)."""
     if 200 <= response.status < 300:
+        body = response.body
+        if isinstance(body, dict) and body.get("deleted") is False:
+            return DeleteResult(
+                "failed", response.status, response.attempts, "the provider answered deleted: false"
+            )
         return DeleteResult("deleted", response.status, response.attempts)
     if names_model:
         return DeleteResult("already_absent", response.status, response.attempts)
@@ -130,6 +222,21 @@ def delete_result(response: Response, names_model: bool) -> DeleteResult:
         response.attempts,
         error,
         transient=response.status in TRANSIENT_STATUSES,
+    )
+
+
+def names_id(message: str, model_id: str) -> bool:
+    """Whether an error message names this ID as a whole word: "model sim not found" names
+    ``sim``, "account sim-account not found" does not (shared by Together and Fireworks)."""
+    return re.search(rf"(?<![\w-]){re.escape(model_id)}(?![\w-])", message) is not None
+
+
+def api_gone(label: str, what: str, path: str, response: Response, hint: str) -> ProviderError:
+    """A 404/410 on a list path that must exist: one line saying the API looks retired or
+    misaddressed (``hint`` names what to check) instead of listing nothing."""
+    return ProviderError(
+        f"{label}: {what} answered HTTP {response.status} on {path}"
+        f" ({error_message(response)}): it looks retired or {hint}"
     )
 
 

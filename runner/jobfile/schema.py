@@ -1,0 +1,267 @@
+"""The job-file JSON Schema, built from the provider registry.
+
+The generic parts are written here; everything about provider types (the ``type``
+enum, each type's own connection fields) comes from the registered ``ProviderSpec``s,
+so a new provider changes the schema, the validator and the shipped schema file
+together. ``schemas/job.schema.json`` is this module's output, regenerated with
+
+    python -m runner.jobfile.schema > schemas/job.schema.json
+
+and a test keeps the two equal. Conventions beyond JSON Schema, read by the validator:
+``x-error`` replaces the message for any failure of that subschema (after the value),
+``x-hide-value`` means the value may be a secret and is never echoed.
+"""
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from runner.durations import MAX_DAYS
+from runner.providers import REGISTRY
+from runner.providers.base import ProviderSpec
+
+SCHEMA_ID = "https://ftjanitor.dev/schemas/job.schema.json"
+COMMON_CONNECTION_FIELDS = ("type", "api_key_env", "base_url", "concurrency", "requests_per_minute")
+NOTIFY_EVENTS = ("marked", "deleted", "failed", "limit")
+NOTIFY_FORMATS = ("json", "slack")
+MAX_COUNT = 1_000_000  # every integer has a maximum: no 10**100 surprises
+MAX_PATH = 4096
+# Paths and URLs: no control characters (they would forge output lines or end a C string).
+_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+_ENV_NAME = "^[A-Z_][A-Z0-9_]{0,127}$"
+
+
+def _env_var(example: str, what: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": _ENV_NAME,
+        "x-error": (
+            f"must name an environment variable in capitals (like {example}),"
+            f" never hold the {what} itself (value not shown)"
+        ),
+        "x-hide-value": True,
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _integer(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def _type_fields(specs: Mapping[str, ProviderSpec]) -> dict[str, Mapping[str, Any]]:
+    """Every type's own connection fields; one name means one schema across types."""
+    fields: dict[str, Mapping[str, Any]] = {}
+    for spec in specs.values():
+        for name, fragment in spec.connection_fields.items():
+            if name in COMMON_CONNECTION_FIELDS:
+                raise ValueError(f"provider {spec.type}: field {name!r} is a common field")
+            if name in fields and fields[name] != fragment:
+                raise ValueError(
+                    f"provider {spec.type}: field {name!r} differs from another type's"
+                )
+            fields[name] = fragment
+        for name in spec.required_fields:
+            if name not in spec.connection_fields:
+                raise ValueError(f"provider {spec.type}: required field {name!r} is not declared")
+    return fields
+
+
+def notify_schema() -> dict[str, Any]:
+    """Top-level ``notify:``: who hears about a job run, through a webhook whose URL is a
+    secret (only its environment variable's name is in the file)."""
+    return {
+        "type": "array",
+        "maxItems": 100,
+        "description": "Webhooks told about marked, deleted, failed models and tripped limits.",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "url_env", "events"],
+            "properties": {
+                "name": _ref("name"),
+                "url_env": _env_var("SLACK_WEBHOOK_URL", "URL"),
+                "format": {
+                    "enum": list(NOTIFY_FORMATS),
+                    "default": "json",
+                    "x-error": "is not a notification format (json or slack)",
+                },
+                "events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": len(NOTIFY_EVENTS),
+                    "uniqueItems": True,
+                    "items": {
+                        "enum": list(NOTIFY_EVENTS),
+                        "x-error": "is not a notification event (marked, deleted, failed, limit)",
+                    },
+                    "x-error": "must list distinct events among marked, deleted, failed, limit",
+                },
+            },
+        },
+    }
+
+
+def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
+    types = sorted(specs)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": (
+            "A named connection. Fields beyond the common ones belong to one type each;"
+            " the validator reports a field used on a type that lacks it."
+        ),
+        "properties": {
+            "type": {
+                "enum": types,
+                "x-error": f"is not a provider type ({', '.join(types)})",
+            },
+            "api_key_env": _env_var("COHERE_API_KEY", "key"),
+            "base_url": {"type": "string", "minLength": 1, "maxLength": 2048},
+            "concurrency": _integer(1, 64),
+            "requests_per_minute": _integer(1, MAX_COUNT),
+            **{name: dict(fragment) for name, fragment in sorted(_type_fields(specs).items())},
+        },
+    }
+
+
+def _schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
+    id_string = {"type": "string", "minLength": 1, "maxLength": 256}
+    glob = {"type": "string", "minLength": 1, "maxLength": 256}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "$comment": "Generated by: python -m runner.jobfile.schema > schemas/job.schema.json",
+        "title": "ftjanitor job file, version 1",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version", "jobs"],
+        "properties": {
+            "version": {"const": 1, "x-error": "is not 1 (the only job-file version)"},
+            "providers": {
+                "type": "object",
+                "description": "Named connections; targets refer to them by key.",
+                "maxProperties": 1000,
+                "propertyNames": _ref("name"),
+                "additionalProperties": _ref("connection"),
+            },
+            "audit_log": {
+                **_ref("path"),
+                "description": "A file path, or the word state (the chain in a PostgreSQL state).",
+            },
+            "state": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PATH,
+                "pattern": _NO_CONTROL,
+                "description": "A file path (SQLite) or postgresql://USER@HOST:PORT/DB.",
+                "x-error": (
+                    "is not a file path or a postgresql://USER@HOST:PORT/DB URL (value not shown)"
+                ),
+                "x-hide-value": True,
+            },
+            "notify": notify_schema(),
+            "jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("job")},
+        },
+        "$defs": {
+            "name": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+                "x-error": "is not a name (letters, digits, '.', '_', '-'; at most 63)",
+            },
+            "path": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PATH,
+                "pattern": _NO_CONTROL,
+                "x-error": "is not a file path",
+            },
+            "duration": {
+                "type": "string",
+                "pattern": "^[0-9]{1,9}[smhdw]$",
+                "description": f"at most {MAX_DAYS}d",
+                "x-error": "is not a duration like 30d, 12h, 2w (units: s, m, h, d, w)",
+            },
+            "id": {
+                **id_string,
+                "x-type-hint": "quote IDs that YAML reads as numbers, like '1234'",
+            },
+            "connection": _connection(specs),
+            "job": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "targets"],
+                "properties": {
+                    "name": _ref("name"),
+                    "schedule": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 256,
+                        "description": "5-field crontab in UTC, or every <duration>.",
+                    },
+                    "max_deletions": _integer(0, MAX_COUNT),
+                    "max_deletions_percent": _integer(1, 100),
+                    "grace": _ref("duration"),
+                    "misfire_grace_time": _ref("duration"),
+                    "targets": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": _ref("target"),
+                    },
+                },
+            },
+            "target": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["provider"],
+                "properties": {
+                    "provider": _ref("name"),
+                    "ids": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10000,
+                        "items": _ref("id"),
+                    },
+                    "older_than": _ref("duration"),
+                    "unused_for": _ref("duration"),
+                    "status": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 100,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": "The type's own status words (the validator lists them).",
+                    },
+                    "name": glob,
+                    "base_model": glob,
+                    "keep_latest": _integer(1, MAX_COUNT),
+                    "protect": {"type": "array", "maxItems": 10000, "items": _ref("id")},
+                    "match_all": {
+                        "const": True,
+                        "x-error": "is not allowed: match_all is true or left out",
+                    },
+                },
+            },
+        },
+    }
+
+
+@cache
+def build_schema() -> dict[str, Any]:
+    """The job-file JSON Schema (draft 2020-12) for the registered provider types.
+
+    Cached: callers must not modify it.
+    """
+    return _schema(REGISTRY)
+
+
+def render() -> str:
+    """The schema file's exact text."""
+    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

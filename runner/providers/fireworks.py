@@ -1,0 +1,231 @@
+"""Fireworks AI models: ``/v1/accounts/{account_id}/models`` (paged AIP-158 style, RFC 3339
+times, a state). Only fine-tune addons are candidates; the account's base models never are.
+"""
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import ConfigError
+from runner.providers.base import (
+    ConnectOptions,
+    DeleteResult,
+    Lister,
+    ModelRecord,
+    ProviderError,
+    ProviderSpec,
+    unsafe_id_reason,
+)
+from runner.providers.wire import (
+    HttpDeleter,
+    HttpLister,
+    Response,
+    api_gone,
+    bearer,
+    delete_result,
+    failure,
+    http,
+    names_id,
+    path_segment,
+    text,
+    timestamp,
+)
+
+if TYPE_CHECKING:
+    from runner.jobfile.model import Connection
+    from runner.providers.http import HttpClient
+
+# Fireworks resource IDs (accounts, models) are lowercase letters, digits and hyphens, at
+# most 63 characters; its own model IDs spell versions "v3p1" for that reason [guess: the
+# rule is not published as a pattern, the IDs it hands out all fit it].
+RESOURCE_ID = "^[a-z0-9][a-z0-9-]{0,62}$"
+_RESOURCE_ID = re.compile(RESOURCE_ID)
+# AIP-158: the server's maximum; a larger pageSize is coerced down, never refused.
+PAGE_SIZE = 200
+# The kinds a fine-tune produces: LoRA/TEFT addons, trained here or uploaded. Anything else
+# (HF_BASE_MODEL, CUSTOM_MODEL, EMBEDDING_MODEL, a kind added later, no kind at all) is not
+# provably a fine-tune, so it is left out of the listing rather than listed with a problem:
+# a listed record can still be named in ``ids:``, an unlisted one is only ever "absent".
+FINE_TUNE_KINDS = frozenset({"HF_PEFT_ADDON", "HF_TEFT_ADDON", "FLUMINA_ADDON"})
+# gRPC-gateway maps NOT_FOUND (5) to HTTP 404; some gateways spell the code by name.
+NOT_FOUND_CODES = (5, "NOT_FOUND")
+# A delete the API refuses in these ways most likely hit a model still deployed.
+DEPLOYED_STATUSES = (400, 409, 412)
+
+
+def model_id_reason(model_id: str) -> str | None:
+    if reason := unsafe_id_reason(model_id):
+        return reason
+    if not _RESOURCE_ID.match(model_id):
+        return "Fireworks model IDs are 1-63 lowercase letters, digits and hyphens"
+    return None
+
+
+def record_from(item: Any, account: str) -> ModelRecord | None:
+    """One listed model -> a compact record; None for a model that is not a fine-tune.
+    Unusable items carry a reason, never a crash."""
+    if not isinstance(item, dict):
+        return ModelRecord(id="", problem="listed item is not an object")
+    kind = item.get("kind")
+    if not isinstance(kind, str) or kind not in FINE_TUNE_KINDS:
+        return None
+    name = text(item.get("name"))
+    prefix = f"accounts/{account}/models/"
+    model_id = name[len(prefix) :] if name and name.startswith(prefix) else None
+    if not model_id or "/" in model_id:
+        # A model of another account, or no name at all: its ID at this account is unknown.
+        shown = "" if name is None else f" {name[:80]!r}"
+        return ModelRecord(id="", problem=f"listed model name{shown} is not under {prefix}")
+    state = text(item.get("state"))
+    created = item.get("createTime")
+    created_at = timestamp(created)
+    peft = item.get("peftDetails")
+    return ModelRecord(
+        id=model_id,
+        name=text(item.get("displayName")) or model_id,
+        status=state,
+        lifecycle=SPEC.lifecycle(state),
+        created_at=created_at,
+        base_model=text(peft.get("baseModel")) if isinstance(peft, dict) else None,
+        problem=None
+        if created is None or created_at
+        else f"unreadable createTime {str(created)[:60]!r}",
+    )
+
+
+def names_model(response: Response, resource: str) -> bool:
+    """Fireworks' not-found is gRPC-gateway's 404 ``{"code": 5, "message": "model
+    accounts/<acct>/models/<id> not found"}``. It counts only when the message names the
+    model's full resource name: a bare ID proves too little, since an ID may be a word the
+    message holds anyway ("account acme not found" for model "acme" of a wrong account_id,
+    "Not Found" ...). A bare 404 (a retired API, a wrong base_url) proves nothing."""
+    body = response.body
+    if response.status != 404 or not isinstance(body, dict):
+        return False
+    message = body.get("message")
+    return (
+        body.get("code") in NOT_FOUND_CODES
+        and isinstance(message, str)
+        and names_id(message, resource)
+    )
+
+
+class FireworksLister(HttpLister):
+    def __init__(self, client: "HttpClient", account: str):
+        super().__init__(client, SPEC)
+        self.account = account
+        self.collection = f"/v1/accounts/{path_segment(account)}/models"
+
+    def model_path(self, model_id: str) -> str:
+        return f"{self.collection}/{path_segment(model_id)}"
+
+    def absent(self, response: Response, model_id: str) -> bool:
+        return names_model(response, f"accounts/{self.account}/models/{model_id}")
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        seen_tokens: set[str] = set()
+        token = ""
+        while True:
+            params: dict[str, Any] = {"pageSize": PAGE_SIZE}
+            if token:
+                params["pageToken"] = token
+            response = self.client.request("GET", self.collection, params=params)
+            if response.status in (404, 410):
+                raise api_gone(
+                    self.client.label, "the Fireworks models API", self.collection, response,
+                    f"the base_url is wrong, or account_id {self.account!r} is not your account",
+                )  # fmt: skip
+            if response.status != 200:
+                raise failure(self.client.label, "listing models", response)
+            body = response.body
+            models = body.get("models", []) if isinstance(body, dict) else None
+            if not isinstance(models, list):
+                raise ProviderError(
+                    f"{self.client.label}: listing models returned a malformed page"
+                    " (expected an object with a models list)"
+                )
+            for item in models:
+                if (record := record_from(item, self.account)) is not None:
+                    yield record
+            assert isinstance(body, dict)
+            token = body.get("nextPageToken") or ""
+            if not isinstance(token, str):
+                raise ProviderError(f"{self.client.label}: nextPageToken is not a string")
+            if not token:
+                return
+            if token in seen_tokens:
+                raise ProviderError(
+                    f"{self.client.label}: a page token came back twice;"
+                    " stopped listing to avoid an endless loop"
+                )
+            seen_tokens.add(token)
+
+    def exists(self, model_id: str) -> bool:
+        response = self.client.request("GET", self.model_path(model_id))
+        if self.absent(response, model_id):
+            return False
+        if response.status != 200:
+            raise failure(self.client.label, f"looking up {model_id!r}", response)
+        return True  # Fireworks has no deleted state: a deleted model answers 404
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        response = self.client.request("GET", self.model_path(model_id))
+        if response.status != 200 or not isinstance(response.body, dict):
+            raise failure(self.client.label, f"details of {model_id!r}", response)
+        return response.body
+
+
+class FireworksDeleter(HttpDeleter):
+    def __init__(self, lister: Lister):
+        super().__init__(lister)
+        assert isinstance(lister, FireworksLister)
+        self.models = lister
+
+    def delete(self, model_id: str) -> DeleteResult:
+        response = self.client.request("DELETE", self.models.model_path(model_id))
+        result = delete_result(response, self.models.absent(response, model_id))
+        if result.result == "failed" and response.status in DEPLOYED_STATUSES:
+            hint = f"{result.error} (is it still deployed? undeploy it first)"
+            return dataclasses.replace(result, error=hint)
+        return result
+
+
+def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> Lister:
+    """The shared HTTP connect, with the account every path lives under."""
+    account = connection.options.get("account_id")
+    if not isinstance(account, str) or not _RESOURCE_ID.match(account):
+        # The validator requires it; a connection built some other way must not get far.
+        raise ConfigError(f"{connection.label}: fireworks needs account_id")
+    return http(bearer, lambda client: FireworksLister(client, account))(
+        connection, secret, options
+    )
+
+
+SPEC = ProviderSpec(
+    type="fireworks",
+    title="Fireworks AI",
+    listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",
+    deleted="the model (DELETE /v1/accounts/{account_id}/models/{id})",
+    credential="api_key",
+    default_api_key_env="FIREWORKS_API_KEY",
+    default_base_url="https://api.fireworks.ai",
+    default_requests_per_minute=600,  # undocumented for the control plane: a polite guess
+    connect=connect,
+    deleter=FireworksDeleter,
+    connection_fields={
+        "account_id": {
+            "type": "string",
+            "pattern": RESOURCE_ID,
+            "x-error": "is not a Fireworks account ID",
+            "description": "the account the models live under: accounts/<account_id>/models",
+        },
+    },
+    required_fields=("account_id",),
+    statuses=("READY", "STATE_UNSPECIFIED", "UPLOADING"),
+    in_progress=frozenset({"UPLOADING"}),
+    has_base_model=True,
+    name_source="displayName, else the model ID",
+    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
+    id_rule=model_id_reason,
+)
