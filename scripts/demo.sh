@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 rm -rf .demo && mkdir -p .demo
-export COHERE_API_KEY=demo-cohere-key BFL_API_KEY=demo-bfl-key  # the simulator's keys
+export COHERE_API_KEY=demo-cohere-key BFL_API_KEY=demo-bfl-key OPENAI_API_KEY=demo-openai-key
 
 ftjanitor simulate --port 8765 --seed scripts/demo-seed.yaml \
-    --cohere-key "$COHERE_API_KEY" --bfl-key "$BFL_API_KEY" --log .demo/requests.jsonl \
+    --cohere-key "$COHERE_API_KEY" --bfl-key "$BFL_API_KEY" --key "openai=$OPENAI_API_KEY" \
+    --log .demo/requests.jsonl \
     > .demo/simulator.out 2>&1 &
 sim=$!
 trap 'kill -TERM $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT
