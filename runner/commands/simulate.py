@@ -21,6 +21,7 @@ FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
     "status": int,
     "times": int,
     "after": int,
+    "every": int,
     "probability": float,
     "seconds": float,
     "retry_after": float,

@@ -64,6 +64,7 @@ class Fault:
     retry_after: float | None = None
     times: int | None = None  # the first N matching requests; None = all of them
     after: int = 0  # let this many matching requests through first (an API gone mid-run)
+    every: int = 1  # only every Nth matching request (after ``after``): the Nth, 2Nth, ...
     probability: float = 1.0
     seconds: float = 0.0
     api: str | None = None  # only this provider type; None = any
@@ -71,6 +72,8 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"every must be a whole number of at least 1, not {self.every!r}")
         if self.api is not None and self.api not in REGISTRY:
             raise ValueError(f"unknown provider type {self.api!r} (one of {', '.join(REGISTRY)})")
 
@@ -396,7 +399,7 @@ class Simulator:
                 if not fault.matches(method, path, below, api):
                     continue
                 self.fault_seen[index] = seen = self.fault_seen.get(index, 0) + 1
-                if seen <= fault.after:
+                if seen <= fault.after or (seen - fault.after) % fault.every:
                     continue
                 if fault.times is not None and self.fault_hits.get(index, 0) >= fault.times:
                     continue
