@@ -257,7 +257,9 @@ def plan_job(
                 unusable[record.id] = reason
             else:
                 usable.append(record)
-        usable_count[connection] = len(usable)
+        # The base of max_deletions_percent: models that are there. A deleted model the
+        # provider still lists (Cohere's STATUS_DELETED) must not dilute it.
+        usable_count[connection] = sum(1 for r in usable if r.lifecycle != "deleted")
         by_id = {r.id: r for r in records}
         same_connection = [t for t in job.targets if t.connection == connection]
         for index, target in enumerate(job.targets):
