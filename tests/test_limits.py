@@ -16,8 +16,10 @@ from runner.cli import main
 from runner.simulator import Accounts, Simulator, cohere_model
 from tests.conftest import BFL_KEY, COHERE_KEY
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-NOW_ARG = "2026-06-01T12:00:00Z"
+NOW = datetime(
+    2024, 3, 1, 12, 0, tzinfo=UTC
+)  # in the past, whatever today is: run refuses a future --now
+NOW_ARG = "2024-03-01T12:00:00Z"
 OLD = NOW - timedelta(days=90)
 
 
