@@ -69,6 +69,11 @@ RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 BACKOFF_MAX: Final = 5.0  # seconds, the longest single wait between attempts
 WATCHDOG_SLACK: Final = 0.25  # seconds on top of the computed bound before giving up
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+# Delivery defaults, read each time a Notifier is built (the engine builds it with them),
+# so a test can shorten them: seconds to connect and per read, tries per POST, backoff.
+TIMEOUT = 5.0
+ATTEMPTS = 3
+BACKOFF = 0.5
 
 
 def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) -> dict[str, str]:
@@ -310,11 +315,14 @@ class Notifier:
         urls: Mapping[str, str],
         *,
         emit: Callable[[Event], None],
-        timeout: float = 5.0,
-        attempts: int = 3,
-        backoff: float = 0.5,
+        timeout: float | None = None,
+        attempts: int | None = None,
+        backoff: float | None = None,
         session_factory: Callable[[], requests.Session] = requests.Session,
     ):
+        timeout = TIMEOUT if timeout is None else timeout
+        attempts = ATTEMPTS if attempts is None else attempts
+        backoff = BACKOFF if backoff is None else backoff
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         if timeout <= 0 or backoff < 0:
