@@ -274,10 +274,12 @@ def plan_job(
                 if current is None or _rank(decision) < _rank(current):
                     best[key] = decision
     plan = JobPlan(job, list(best.values()))
-    if reviewed is not None:
-        _apply_review(plan, reviewed, now)
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
+    if reviewed is not None:
+        # After grace: a review covers what goes now. A mark deletes nothing, and a model
+        # the rules still select stays marked even when it is not in the reviewed plan.
+        _apply_review(plan, reviewed, now)
     _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     return plan
