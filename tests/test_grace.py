@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from runner import planfile
 from runner.audit import read_records, verify
 from runner.cli import exit_code, main
 from runner.clock import rfc3339
@@ -318,3 +319,74 @@ def test_max_deletions_counts_only_what_goes_now(tmp_path: Path, gsim: Simulator
     counts = end(mixed).counts
     assert (counts.deleted, counts.marked, counts.pending) == (2, 3, 3)
     assert set(marks(job)) == {"m-more-0", "m-more-1", "m-more-2"}
+
+
+def review(job: str, wall: datetime, tmp_path: Path) -> tuple[Any, datetime]:
+    """``plan --out`` at wall time ``wall`` and the checks of ``run --plan``: the reviewed
+    deletes, through the real plan file."""
+    job_file = load_job_file(job)
+    look = run(job, wall, dry_run=True)
+    plans = [o.plan for o in look.outcomes if o.plan is not None]
+    body = planfile.build(job_file, plans, NOW, wall, timedelta(hours=24))
+    path = tmp_path / "plan.json"
+    planfile.write(path, body)
+    return planfile.load(path, job_file, wall), wall
+
+
+def apply_reviewed(job: str, reviewed: Any, wall: datetime) -> RunReport:
+    options = RunOptions(
+        dry_run=False,
+        clock=FakeClock(wall),
+        now=NOW,
+        environ=KEYS,
+        policy=FAST,
+        reviewed=reviewed.deletes,
+        plan_sha256=reviewed.sha256,
+    )
+    return execute(load_job_file(job), options)
+
+
+def test_reviewed_plans_keep_marks_and_delete_only_reviewed_due_models(
+    tmp_path: Path, gsim: Simulator
+) -> None:
+    job = write_job(tmp_path, gsim)
+    run(job, WALL)  # marks m-old-1..4, due at WALL + 7d
+    kept = marks(job)
+    gsim.accounts.add_cohere(
+        cohere_model("m-new", "exp-new", "STATUS_READY", NOW - timedelta(days=60))
+    )
+    # Reviewed while they are pending: the plan deletes nothing. Applying it marks the new
+    # model (marking deletes nothing) and keeps the pending marks: still selected.
+    reviewed, at = review(job, WALL + timedelta(days=3), tmp_path)
+    assert reviewed.deletes == {"graceful": set()}
+    applied = apply_reviewed(job, reviewed, at + timedelta(hours=1))
+    assert exit_code(applied) == 0 and gsim.mutations() == []
+    assert of_run(tmp_path, applied, "delete.unmarked") == []
+    (new,) = of_run(tmp_path, applied, "delete.marked")
+    assert new["model_id"] == "m-new"
+    assert {k: v for k, v in marks(job).items() if k != "m-new"} == kept
+    new_due = marks(job)["m-new"].deletable_after
+    assert new_due == at + timedelta(hours=1) + GRACE
+    # Reviewed after the first grace ran out: exactly those four are in the plan and go.
+    reviewed, at = review(job, WALL + GRACE + timedelta(seconds=1), tmp_path)
+    assert reviewed.deletes == {"graceful": {("cohere", m) for m in SELECTED}}
+    applied = apply_reviewed(job, reviewed, at + timedelta(hours=1))
+    assert exit_code(applied) == 0
+    assert sorted(gsim.deleted) == sorted(("cohere", m) for m in SELECTED)
+    assert set(marks(job)) == {"m-new"}
+    # m-new's grace runs out between review and apply: not reviewed, so not deleted, and
+    # still marked for the next reviewed plan.
+    reviewed, at = review(job, new_due - timedelta(hours=1), tmp_path)
+    assert reviewed.deletes == {"graceful": set()}
+    applied = apply_reviewed(job, reviewed, new_due + timedelta(hours=1))
+    assert exit_code(applied) == 0 and len(gsim.deleted) == len(SELECTED)
+    assert of_run(tmp_path, applied, "delete.unmarked") == []
+    assert set(marks(job)) == {"m-new"}
+    plan = applied.outcomes[0].plan
+    assert plan is not None
+    assert [(d.model_id, d.action) for d in plan.drift] == [("m-new", "keep")]
+    assert "not in the reviewed plan" in plan.drift[0].reason
+    reviewed, at = review(job, new_due + timedelta(hours=2), tmp_path)
+    assert reviewed.deletes == {"graceful": {("cohere", "m-new")}}
+    assert exit_code(apply_reviewed(job, reviewed, at + timedelta(minutes=5))) == 0
+    assert ("cohere", "m-new") in gsim.deleted and marks(job) == {}
