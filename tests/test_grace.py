@@ -19,7 +19,7 @@ from runner.clock import rfc3339
 from runner.engine import RunOptions, RunReport, execute
 from runner.events import RunEnded
 from runner.jobfile.validate import load_job_file
-from runner.report import render_outcome, render_plan
+from runner.report import render_outcome, render_plan, report_json
 from runner.simulator import Accounts, Simulator, cohere_model
 from runner.state import Mark
 from runner.state.open import open_state
@@ -146,6 +146,10 @@ def test_mark_wait_delete_over_three_runs(tmp_path: Path, gsim: Simulator) -> No
     assert all(line.split()[4] == "pending" for line in table.splitlines() if "m-old-" in line), (
         table
     )
+    as_json = report_json(look)["jobs"][0]["decisions"]
+    assert {d["id"]: d["deletable_after"] for d in as_json if d["decision"] == "pending"} == {
+        m: rfc3339(after) for m in SELECTED
+    }
     assert marks(job) == kept and gsim.mutations() == []
 
     # Run 2 at T+3d: still pending; no new marks, the old ones untouched.
