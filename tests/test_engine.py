@@ -130,6 +130,31 @@ def test_run_deletes_exactly_the_plan(
     assert len(sim.deleted) == len(PLANNED)
 
 
+def test_the_already_absent_count_matches_the_audit_records(tmp_path: Path, sim: Simulator) -> None:
+    """An ids: entry the provider does not list, and a model deleted elsewhere between the
+    listing and its delete, are both already absent: the count and the records agree."""
+    job_file = load_job_file(write_job(tmp_path, sim))
+
+    def vanish_then_confirm(planset: object) -> bool:
+        del sim.accounts.cohere["sim-cohere-0002"]  # deleted by someone else meanwhile
+        return True
+
+    options = RunOptions(
+        dry_run=False, now=NOW, environ=KEYS, policy=FAST, confirm=vanish_then_confirm
+    )
+    report = execute(job_file, options)
+    assert exit_code(report) == 0
+    records = events(tmp_path)
+    absent = [r["model_id"] for r in records if r["event"] == "delete.absent"]
+    gone = [
+        r["model_id"]
+        for r in records
+        if r["event"] == "delete.outcome" and r["result"] == "already_absent"
+    ]
+    assert (absent, gone) == (["never-existed"], ["sim-cohere-0002"])
+    assert records[-1]["already_absent"] == len(absent) + len(gone) == 2
+
+
 def test_max_deletions_aborts_with_zero_deletes(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,7 +32,7 @@ from runner.triggers import build_trigger, next_fire_times
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
+KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY, "OPENAI_API_KEY": "sk-test-openai"}
 
 
 class Clock:
