@@ -44,6 +44,12 @@ class AuditChain(Protocol):
         """The last record's hash."""
         ...
 
+    @property
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of one and the same record, the last one, read at once: reading
+        ``seq`` then ``prev`` may pair two records when another process appends between."""
+        ...
+
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]: ...
@@ -175,6 +181,12 @@ class AuditLog:
             os.fsync(self.fd)
         return record
 
+    @property
+    def head(self) -> tuple[int, str]:
+        """The last record this process wrote or read (both set together, under the lock)."""
+        with self._lock:
+            return self.seq, self.prev
+
     def lines(self) -> Iterator[bytes]:
         with open(self.path, "rb") as handle:
             yield from handle
@@ -221,10 +233,11 @@ def head_problem(chain: AuditChain, anchor: tuple[int, str] | None) -> str | Non
     if anchor is None:
         return None
     seq, expected = anchor
-    if chain.seq == seq and chain.prev == expected:
+    last_seq, last_hash = chain.head
+    if last_seq == seq and last_hash == expected:
         return None  # the common case: nothing since, read from the tail only
-    if chain.seq < seq:
-        found = f"ends at seq {chain.seq}"
+    if last_seq < seq:
+        found = f"ends at seq {last_seq}"
     else:
         at = next((r for r in records_of(chain.lines()) if r.get("seq") == seq), None)
         if at is not None and at.get("hash") == expected:

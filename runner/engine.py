@@ -135,7 +135,7 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
         # The anchor is checked before anything is sent, and moved when we are done.
         if problem := head_problem(chain, state.audit_head(chain.name)):
             raise StorageError(problem)
-        stack.callback(lambda: state.set_audit_head(chain.name, chain.seq, chain.prev))
+        stack.callback(lambda: state.set_audit_head(chain.name, *chain.head))
         # Locks first: a plan is only made for a job nobody else is running.
         busy: dict[str, str] = {}
         if not options.dry_run:

@@ -79,9 +79,9 @@ def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes
             if not verify_lines(chain.lines()).ok:
                 raise ConfigError(f"{chain.name}: the chain itself is broken: not re-anchored")
             old = f"seq {anchor[0]} hash {anchor[1][:16]}" if anchor else "none"
-            chain.append("audit.reanchored", None, {"previous_head": old}, sync=True)
-            state.set_audit_head(chain.name, chain.seq, chain.prev)
-            print(f"{chain.name}: re-anchored at seq {chain.seq} (was {old})")
+            record = chain.append("audit.reanchored", None, {"previous_head": old}, sync=True)
+            state.set_audit_head(chain.name, record["seq"], record["hash"])
+            print(f"{chain.name}: re-anchored at seq {record['seq']} (was {old})")
             problem = None
         yield chain.name, chain.lines(), problem
 

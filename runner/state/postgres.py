@@ -480,6 +480,11 @@ class PostgresAuditLog:
         return int(row[0]), str(row[1])
 
     @property
+    def head(self) -> tuple[int, str]:
+        """The last record's seq and hash, from one read of the tip."""
+        return self._tip()
+
+    @property
     def seq(self) -> int:
         """The last record's seq, as the database holds it now."""
         return self._tip()[0]
