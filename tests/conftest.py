@@ -1,5 +1,6 @@
 """Shared fixtures: a real simulator on 127.0.0.1 and connections pointing at it."""
 
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,22 @@ BFL_KEY = "bfl-test-key-93be1c02aa"
 FAST = RetryPolicy(backoff_factor=0.001, backoff_jitter=0.0, retry_after_max=1, read_timeout=5.0)
 pytest_plugins = ["tests.pgserver"]  # a throwaway PostgreSQL server for the state tests
 SEED = Path(__file__).resolve().parent.parent / "scripts" / "demo-seed.yaml"
+
+
+WATCHED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@pytest.fixture(autouse=True)
+def no_signal_handlers_left_behind() -> Iterator[None]:
+    """A test that installs a SIGINT/SIGTERM/SIGHUP handler must restore the previous one:
+    a leftover handler changes how every later test (and Ctrl-C on pytest) behaves."""
+    before = {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS}
+    yield
+    after = {signum: signal.getsignal(signum) for signum in WATCHED_SIGNALS}
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+    changed = [signal.Signals(s).name for s in WATCHED_SIGNALS if after[s] != before[s]]
+    assert not changed, f"the test left handlers installed for {', '.join(changed)}"
 
 
 def seed_accounts() -> Accounts:
