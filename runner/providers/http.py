@@ -23,7 +23,7 @@ from runner import __version__
 from runner.errors import OutcomeUnknown
 from runner.providers.wire import Response, one_line
 from runner.ratelimit import RateLimiter
-from runner.redaction import redact, secret_list
+from runner.redaction import REDACTED, redact, secret_list
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -183,9 +183,13 @@ class HttpClient:
             sent = not isinstance(reason, ConnectTimeoutError | NewConnectionError)
             message = self.redact(f"{method} {self.label}{path}: {_describe(reason)}")
             raise OutcomeUnknown(message, sent=sent) from None
+        # A provider may echo the key back (in an error, even in a name): nothing read
+        # from a body carries it further, whether raw or JSON-escaped.
+        for secret in self._secrets:
+            content = content.replace(secret.encode(), REDACTED.encode())
         text = self.redact(content[:400].decode("utf-8", "replace"))
         try:
-            body = json.loads(content) if content else None
+            body = redact(json.loads(content), self._secrets) if content else None
         except ValueError:
             body = None
         return Response(raw.status_code, body, text, attempts, raw.headers)
