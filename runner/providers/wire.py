@@ -17,6 +17,7 @@ from runner.providers.base import (
     ProviderSpec,
     unsafe_id_reason,
 )
+from runner.text import shown
 
 if TYPE_CHECKING:
     from runner.jobfile.model import Connection
@@ -267,7 +268,9 @@ def error_message(response: Response) -> str:
 
 
 def one_line(text: str) -> str:
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text).strip()
+    """Provider text for a message: one line, and what is left that a terminal would
+    still act on (line separators, bidi overrides) escaped by runner.text."""
+    text = shown(re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text).strip())
     return text if len(text) <= 200 else text[:197] + "..."
 
 
