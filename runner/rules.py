@@ -273,6 +273,13 @@ def plan_job(
                 current = best.get(key)
                 if current is None or _rank(decision) < _rank(current):
                     best[key] = decision
+        for record in usable:  # only ids: targets here: what none of them named
+            reason = "protected" if any(_protected(t, record) for t in same_connection) else ""
+            decision = _decision(
+                connection, record, now, "keep" if reason else "nomatch",
+                reason or "not named in ids", None, protected=bool(reason),
+            )  # fmt: skip
+            best.setdefault((connection, record.id), decision)
     plan = JobPlan(job, list(best.values()))
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
