@@ -1,6 +1,7 @@
 """Shared fixtures: a real simulator on 127.0.0.1 and connections pointing at it."""
 
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,14 @@ SEED = Path(__file__).resolve().parent.parent / "scripts" / "demo-seed.yaml"
 
 
 WATCHED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Examples the property tests ran and what they met, printed at the end of the session.
+PROPERTY_TALLY: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if PROPERTY_TALLY:
+        parts = ", ".join(f"{key} {value}" for key, value in sorted(PROPERTY_TALLY.items()))
+        terminalreporter.write_line(f"property tally: {parts}")
 
 
 @pytest.fixture(autouse=True)

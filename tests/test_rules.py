@@ -161,3 +161,13 @@ def test_naming_an_unusable_model_by_id_never_deletes_it() -> None:
     broken = ModelRecord(id="m1", name="m1", problem="base model: never deleted")
     got = decide([Target(connection="c", ids=("m1",))], [broken])
     assert got["m1"] == ("skip", "base model: never deleted")
+
+
+def test_an_ids_only_job_still_decides_about_every_listed_model() -> None:
+    records = [model("a", 99), model("b", 99), model("c", 99, name="keepme")]
+    got = decide([Target(connection="c", ids=("a",), protect=("keepme",))], records)
+    assert got == {
+        "a": ("delete", "listed by ID"),
+        "b": ("nomatch", "not named in ids"),
+        "c": ("keep", "protected"),
+    }
