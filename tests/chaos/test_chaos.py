@@ -1,6 +1,7 @@
 """Faults, alone and mixed: whatever happens, nothing outside the plan is touched, every
 delete has intent and outcome, and the audit chain holds."""
 
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,7 +89,8 @@ PLANNED = {("cohere", f"m-{i:03d}") for i in range(0, 40, 2)} | {
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_chaos(name: str, tmp_path: Path) -> None:
-    with Simulator(accounts(), max_page_size=7, seed=hash(name) % 1000) as sim:
+    # A stable seed per scenario: hash() of a str changes with every process.
+    with Simulator(accounts(), max_page_size=7, seed=zlib.crc32(name.encode()) % 1000) as sim:
         path = tmp_path / "job.yaml"
         path.write_text(job_text(sim.url))
         job_file = load_job_file(str(path))
