@@ -1,12 +1,10 @@
-"""SIGKILL a real `ftjanitor run` at random moments, then run again: nothing deleted twice
+"""SIGKILL a real `ftjanitor run` at given moments, then run again: nothing deleted twice
 or without a recorded intent, orphans reconciled, torn tails tolerated, state intact."""
 
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,50 @@ from tests.chaos.conftest import TALLY
 from tests.chaos.helpers import check_promises, job_text
 from tests.chaos.test_chaos import KEYS, NOW, PLANNED, accounts
 from tests.conftest import FAST
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CRASH_POINTS = 10
 
 
-@pytest.mark.parametrize("seed", range(CRASH_POINTS))
-def test_killed_at_a_random_moment(seed: int, tmp_path: Path) -> None:
-    rng = random.Random(seed)
+def count_in_log(path: Path, event: str) -> int:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    return data.count(f'"event":"{event}"'.encode())
+
+
+def listing_requests(sim: Simulator) -> int:
+    return sum(1 for r in list(sim.requests) if r.method == "GET" and r.status != 0)
+
+
+# Where the run is killed: right after the k-th time something happened, found by polling
+# the audit log or the simulator's request log (never after a random sleep).
+CRASH_POINTS: dict[str, tuple[str, int]] = {
+    "mid-listing (2nd page)": ("listing", 2),
+    "after run.start": ("run.start", 1),
+    "after the 1st intent": ("delete.intent", 1),
+    "after the 2nd intent": ("delete.intent", 2),
+    "after the 5th intent": ("delete.intent", 5),
+    "after the 9th intent": ("delete.intent", 9),
+    "after the 3rd outcome": ("delete.outcome", 3),
+    "after the 14th intent": ("delete.intent", 14),
+    "after the 12th outcome": ("delete.outcome", 12),
+    "after the 20th intent": ("delete.intent", 20),
+}
+
+
+def reached(sim: Simulator, log: Path, point: str) -> bool:
+    what, k = CRASH_POINTS[point]
+    if what == "listing":
+        return listing_requests(sim) >= k
+    return count_in_log(log, what) >= k
+
+
+@pytest.mark.parametrize("point", list(CRASH_POINTS))
+def test_killed_at_a_given_moment(point: str, tmp_path: Path) -> None:
+    index = list(CRASH_POINTS).index(point)
+    log = tmp_path / "audit" / "ftjanitor.jsonl"
     with Simulator(accounts(), latency=0.03, max_page_size=7) as sim:
         path = tmp_path / "job.yaml"
         path.write_text(job_text(sim.url, concurrency=2))
@@ -47,16 +81,19 @@ def test_killed_at_a_random_moment(seed: int, tmp_path: Path) -> None:
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
         )
-        time.sleep(rng.uniform(0.2, 1.4))  # the crash point: start-up, listing, or mid-deletes
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        try:
+            wait_for(lambda: reached(sim, log, point) or child.poll() is not None, what=point)
+            assert child.poll() is None, f"the run ended before {point}"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
         log = tmp_path / "audit" / "ftjanitor.jsonl"
-        torn = seed % 3 == 2 and log.exists()
+        torn = index % 3 == 2 and log.exists()
         if torn:  # a power loss mid-write: half a record at the end
             with open(log, "ab") as handle:
                 handle.write(b'{"event":"delete.outcome","v":1,"seq":')
-        while any(r.status == 0 for r in sim.requests):
-            time.sleep(0.01)  # let the server finish what it had received
+        # let the server finish what it had received
+        wait_for(lambda: not any(r.status == 0 for r in list(sim.requests)))
         report = execute(
             load_job_file(str(path)), RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST)
         )
