@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,15 @@ from runner.simulator import Fault, Simulator
 from runner.state import StateRef
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, NOW
 from tests.motoserver import REGION, MotoServer
+from tests.waiting import drain, read_until, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
 NOW_ARG = "2026-06-01T12:00:00Z"
 JOB = """version: 1
 providers:
-  cohere: {{base_url: "{url}", concurrency: 4}}
-  bfl: {{base_url: "{url}"}}
+  cohere: {{base_url: "{url}", concurrency: 4, requests_per_minute: 600000}}
+  bfl: {{base_url: "{url}", requests_per_minute: 600000}}
 jobs:
   - name: cleanup
     max_deletions: {limit}
@@ -237,17 +237,13 @@ def test_killed_between_intent_and_outcome_is_reconciled(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if log.exists() and b"delete.intent" in log.read_bytes():
-                break
-            time.sleep(0.02)
+        wait_for(lambda: log.exists() and b"delete.intent" in log.read_bytes())
         child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.wait(10)
         orphans = {r["model_id"] for r in read_records(log) if r["event"] == "delete.intent"}
         assert orphans and not [r for r in read_records(log) if r["event"] == "delete.outcome"]
-        while any(r.method == "DELETE" and r.status == 0 for r in sim.requests):
-            time.sleep(0.02)  # the server finishes the deletes it had received
+        # the server finishes the deletes it had received
+        wait_for(lambda: not any(r.method == "DELETE" and r.status == 0 for r in sim.requests))
         sim.faults = []
         done_by_server = {mid for _, mid in sim.deleted}
         assert run_cli("run", job, "--yes", "--now", NOW_ARG) == 0
@@ -311,7 +307,9 @@ def test_every_example_job_file_plans(
             if conn.type == "fireworks"
             else conn.options
         )
-        return dataclasses.replace(conn, base_url=sim.base_url(conn.type), options=options)
+        return dataclasses.replace(
+            conn, base_url=sim.base_url(conn.type), options=options, requests_per_minute=600_000
+        )
 
     local = dataclasses.replace(
         job_file,
@@ -364,20 +362,16 @@ def _on_a_terminal(job: str, answer: bytes) -> str:
         cwd=ROOT,
     )
     os.close(follower)
-    seen = b""
-    while b"[y/N]" not in seen:
-        seen += os.read(leader, 4096)
-    os.write(leader, answer)
-    child.wait(30)
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
+    try:
+        seen = read_until(leader, b"[y/N]")
+        os.write(leader, answer)
+        child.wait(30)
+        seen += drain(leader)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        os.close(leader)
     return seen.decode()
 
 
@@ -413,10 +407,7 @@ def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: 
             text=True,
             cwd=ROOT,
         )
-        deadline = time.monotonic() + 20
-        while not (log.exists() and b"delete.outcome" in log.read_bytes()):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for(lambda: log.exists() and b"delete.outcome" in log.read_bytes())
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=10)
     assert child.returncode == 1
@@ -474,11 +465,13 @@ def test_a_creation_time_in_bfl_details_beats_first_sighting(tmp_path: Path) -> 
     with Simulator(accounts) as sim:
         path = tmp_path / "job.yaml"
         path.write_text(
-            f'version: 1\nproviders: {{bfl: {{base_url: "{sim.url}"}}}}\njobs:\n  - {{name: j, targets: [{{provider: bfl, older_than: 14d}}]}}\n'
+            f'version: 1\nproviders: {{bfl: {{base_url: "{sim.url}", requests_per_minute: 600000}}}}\njobs:\n  - {{name: j, targets: [{{provider: bfl, older_than: 14d}}]}}\n'
         )
-        report = execute(
-            load_job_file(str(path)), RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST)
-        )
+        # The wall clock (first sightings) is pinned too: with the real one, the undated
+        # finetune is first seen today, which is "under 14d" at NOW only from 2026-05-18
+        # on: the test passed only after a calendar date.
+        options = RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST, clock=lambda: NOW)
+        report = execute(load_job_file(str(path)), options)
     decisions = {d.model_id: d for d in report.outcomes[0].plan.decisions}  # type: ignore[union-attr]
     assert (
         decisions["dated-lora"].age_basis == "created"

@@ -8,7 +8,6 @@ simulator on 127.0.0.1, and checks the class of the hole, not only its first exa
 import errno
 import json
 import os
-import select
 import socket
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from runner.jobfile.validate import load_job_file
 from runner.logs import Log
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW
+from tests.waiting import drain, read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
@@ -97,39 +97,6 @@ CONTROLLING_TTY = (
     "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
     "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
 )
-
-
-def read_until(fd: int, marker: bytes, seconds: float = 30) -> bytes:
-    """Read a pty leader until ``marker`` shows, or fail at the deadline (never hang)."""
-    seen = b""
-    deadline = time.monotonic() + seconds
-    while marker not in seen:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out waiting for {marker!r}; got {seen!r}"
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
-
-
-def drain(fd: int) -> bytes:
-    """Whatever is still buffered on a pty leader, without waiting for more."""
-    seen = b""
-    while select.select([fd], [], [], 0.2)[0]:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen
 
 
 def run_piped_with_a_terminal(job: str, answer: bytes) -> tuple[int, str, str, str]:

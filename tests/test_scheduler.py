@@ -30,6 +30,7 @@ from runner.simulator import Fault, Simulator
 from runner.state.sqlite import SqliteState
 from runner.triggers import build_trigger, next_fire_times
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY, "OPENAI_API_KEY": "sk-test-openai"}
@@ -78,7 +79,7 @@ def write(
     path.write_text(
         f"""version: 1
 providers:
-  cohere: {{base_url: "{url}", concurrency: 1}}
+  cohere: {{base_url: "{url}", concurrency: 1, requests_per_minute: 600000}}
 jobs:
   - name: sweep
     schedule: "{schedule}"
@@ -242,19 +243,13 @@ def start_daemon(paths: list[Path], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(predicate, seconds: float = 15) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_daemon_end_to_end_every_2s_on_the_example(tmp_path: Path) -> None:
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
         text = (ROOT / "jobs" / "simulator-demo.yaml").read_text()
         job = tmp_path / "demo.yaml"
         job.write_text(
             text.replace("http://127.0.0.1:8765", sim.url)
+            .replace("_API_KEY\n", "_API_KEY\n    requests_per_minute: 600000\n")
             .replace("every 6h", "every 2s")
             .replace("../.demo/", "")
         )
@@ -292,7 +287,7 @@ def test_sigterm_during_slow_deletes_stops_promptly_and_records_everything(tmp_p
         path.write_text(
             f"""version: 1
 providers:
-  cohere: {{base_url: "{sim.url}", concurrency: 1}}
+  cohere: {{base_url: "{sim.url}", concurrency: 1, requests_per_minute: 600000}}
 jobs:
   - name: slow
     schedule: every 1s

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from runner.cli import main
 from runner.simulator import Accounts, Simulator, cohere_model
 from tests.chaos.conftest import TALLY
 from tests.conftest import BFL_KEY, COHERE_KEY
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -104,7 +104,7 @@ def test_hostile_provider_responses_are_skipped_with_reasons(
     with Simulator(hostile_accounts()) as sim:
         job = tmp_path / "job.yaml"
         job.write_text(
-            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}"}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, older_than: 30d}}]}}\n'
+            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, older_than: 30d}}]}}\n'
         )
         assert main(["plan", str(job), "--json", "--now", "2026-06-01T00:00:00Z"]) == 0
         rows = json.loads(capsys.readouterr().out)["jobs"][0]["decisions"]
@@ -140,7 +140,7 @@ def test_huge_and_odd_bodies_do_not_crash(
     with Simulator(acc) as sim:
         job = tmp_path / "job.yaml"
         job.write_text(
-            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}"}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, status: [STATUS_FAILED]}}]}}\n'
+            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, status: [STATUS_FAILED]}}]}}\n'
         )
         assert main(["plan", str(job)]) == 0
         assert "200 not matched" in capsys.readouterr().out
@@ -153,7 +153,7 @@ def test_secrets_never_leave_through_any_command(tmp_path: Path) -> None:
     with Simulator(hostile_accounts(), cohere_key=cohere_key, bfl_key=bfl_key) as sim:
         job = tmp_path / "job.yaml"
         job.write_text(
-            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}"}}, bfl: {{base_url: "{sim.url}"}}}}\n'
+            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}, bfl: {{base_url: "{sim.url}", requests_per_minute: 600000}}}}\n'
             "jobs:\n  - {name: j, schedule: every 1s, targets: [{provider: cohere, older_than: 30d}, {provider: bfl, ids: [x]}]}\n"
         )
         commands = [
@@ -182,16 +182,20 @@ def test_secrets_never_leave_through_any_command(tmp_path: Path) -> None:
             cwd=ROOT,
         )
         seen.write(done.stdout + done.stderr)
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "runner", "schedule", str(job), "--log-format", "json"],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
-        time.sleep(2.5)  # two ticks of the daemon
-        daemon.send_signal(signal.SIGTERM)
-        _, daemon_log = daemon.communicate(timeout=20)
+        log_path = tmp_path / "daemon.log"
+        with open(log_path, "wb") as log_file:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "runner", "schedule", str(job), "--log-format", "json"],
+                env=env,
+                stderr=log_file,
+                cwd=ROOT,
+            )
+        try:  # two runs of the daemon, as they happen
+            wait_for(lambda: log_path.read_text().count('"event": "run.end"') >= 2)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(20)
+        daemon_log = log_path.read_text()
         seen.write(daemon_log)
     text = seen.getvalue() + (tmp_path / "audit" / "ftjanitor.jsonl").read_text()
     assert "run.end" in daemon_log and "HTTP 401" in text
@@ -207,7 +211,7 @@ def test_audit_state_and_lock_files_are_owner_only(
     try:
         job = tmp_path / "job.yaml"
         job.write_text(
-            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}"}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, status: [STATUS_FAILED]}}]}}\n'
+            f'version: 1\nproviders: {{cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}}}\njobs:\n  - {{name: j, targets: [{{provider: cohere, status: [STATUS_FAILED]}}]}}\n'
         )
         assert main(["run", str(job), "--yes"]) == 0
     finally:
