@@ -1,13 +1,15 @@
 """`ftjanitor inventory` against the simulator, in-process through the real CLI."""
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
 
 from runner.cli import main
+from runner.providers.base import ConnectOptions
 from runner.simulator import Simulator
-from tests.conftest import BFL_KEY, COHERE_KEY
+from tests.conftest import BFL_KEY, COHERE_KEY, FAST
 
 
 def job_file(tmp_path: Path, sim: Simulator) -> str:
@@ -15,8 +17,8 @@ def job_file(tmp_path: Path, sim: Simulator) -> str:
     path.write_text(
         f"""version: 1
 providers:
-  cohere: {{base_url: "{sim.url}"}}
-  bfl: {{base_url: "{sim.url}"}}
+  cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}
+  bfl: {{base_url: "{sim.url}", requests_per_minute: 600000}}
 jobs:
   - name: j
     targets:
@@ -84,8 +86,14 @@ def test_rejected_key_exits_2(
 
 
 def test_provider_down_exits_1_with_one_line(
-    tmp_path: Path, keys: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The retries on a refused connection are kept, their production pauses are not.
+    fast = functools.partial(ConnectOptions, policy=FAST)
+    monkeypatch.setattr("runner.commands.inventory.ConnectOptions", fast)
     with Simulator() as gone:
         path = job_file(tmp_path, gone)
     assert main(["inventory", path]) == 1

@@ -11,8 +11,8 @@ from runner.simulator import Simulator
 def job_text(url: str, concurrency: int = 4) -> str:
     return f"""version: 1
 providers:
-  cohere: {{base_url: "{url}", concurrency: {concurrency}}}
-  bfl: {{base_url: "{url}", concurrency: {concurrency}}}
+  cohere: {{base_url: "{url}", concurrency: {concurrency}, requests_per_minute: 600000}}
+  bfl: {{base_url: "{url}", concurrency: {concurrency}, requests_per_minute: 600000}}
 jobs:
   - name: chaos
     max_deletions: 1000
