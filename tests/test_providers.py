@@ -1,12 +1,15 @@
 """Both providers through real HTTP against the simulator: every path and every fault."""
 
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from runner.deletion import delete_and_settle
 from runner.errors import OutcomeUnknown as HttpError
+from runner.providers import REGISTRY
 from runner.providers.base import ProviderError
 from runner.providers.wire import path_segment
 from runner.ratelimit import Limiters, RateLimiter
@@ -299,3 +302,22 @@ def test_bfl_404_is_believed_only_when_the_list_agrees(sim: Simulator) -> None:
     sim.faults = [Fault("status", status=404)]
     gone = provider(sim, "bfl").delete("scratch-lora-2")
     assert gone.result == "failed" and "looks retired" in (gone.error or "")
+
+
+def test_production_default_pacing_is_applied(tmp_path: Path) -> None:
+    """The one test of the production pace: every other test job file sets its own
+    requests_per_minute, so none waits 120 ms per request. Checked on the limiter, not
+    by waiting."""
+    from runner.connections import open_listers
+    from runner.jobfile.validate import load_job_file
+    from runner.providers.base import ConnectOptions
+
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "version: 1\njobs:\n  - {name: j, targets: [{provider: cohere, status: [STATUS_FAILED]}]}\n"
+    )
+    (conn,) = load_job_file(str(path)).connections.values()
+    assert conn.requests_per_minute == REGISTRY["cohere"].default_requests_per_minute == 500
+    with ExitStack() as stack:
+        listers = open_listers([conn], ConnectOptions(Limiters()), {"cohere": COHERE_KEY}, stack)
+        assert listers["cohere"].client.limiter.interval == 60 / 500  # type: ignore[attr-defined]
