@@ -94,7 +94,10 @@ class HttpClient:
         self.notice = notice
         self.mutating = mutating
         self._auth_headers = dict(auth_headers)
-        self._secrets = secret_list(auth_headers.values())
+        # The header values and the credential inside each ("Bearer KEY" -> KEY): a
+        # provider may echo either.
+        values = list(auth_headers.values())
+        self._secrets = secret_list([*values, *(v.split()[-1] for v in values if v.split())])
         self._session = self._make_session()
 
     def __repr__(self) -> str:
