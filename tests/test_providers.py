@@ -14,7 +14,7 @@ from runner.providers.base import ProviderError
 from runner.providers.wire import path_segment
 from runner.ratelimit import Limiters, RateLimiter
 from runner.simulator import Accounts, Fault, Simulator, cohere_model, generate
-from tests.conftest import BFL_KEY, COHERE_KEY, NOW, provider
+from tests.conftest import COHERE_KEY, NOW, provider
 
 COLLECTION = "/v1/finetuning/finetuned-models"
 
@@ -82,14 +82,6 @@ def test_api_gone_names_the_base_url(sim: Simulator, status: int) -> None:
         list(provider(sim, "cohere").list_models())
     assert f"({sim.url}): the Cohere fine-tuning API answered HTTP {status}" in str(caught.value)
     assert "looks retired" in str(caught.value)
-
-
-def test_bad_key_is_an_auth_error_without_the_key(sim: Simulator) -> None:
-    with pytest.raises(ProviderError) as caught:
-        list(provider(sim, "cohere", key="wrong-key-0123456789").list_models())
-    assert caught.value.auth
-    assert "HTTP 401: invalid api token" in str(caught.value)
-    assert "wrong-key-0123456789" not in str(caught.value)
 
 
 def test_cohere_delete_outcomes(sim: Simulator) -> None:
@@ -259,12 +251,6 @@ def test_rate_limiter_spaces_requests_evenly() -> None:
     for _ in range(5):
         limiter.acquire()
     assert slept == [0.5, 0.5, 0.5, 0.5]
-
-
-def test_keys_never_in_reprs(sim: Simulator) -> None:
-    cohere = provider(sim, "cohere")
-    assert COHERE_KEY not in repr(cohere.client)  # type: ignore[attr-defined]
-    assert BFL_KEY not in repr(provider(sim, "bfl").client)  # type: ignore[attr-defined]
 
 
 def test_official_cohere_sdk_speaks_to_the_simulator(sim: Simulator) -> None:

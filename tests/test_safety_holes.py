@@ -12,11 +12,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from runner.jobfile.validate import load_job_file
 from runner.logs import Log
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW
+from tests.fakecohere import DROP, FakeCohere, listing, old_model
 from tests.waiting import drain, read_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,68 +299,6 @@ def test_a_malformed_key_is_refused_before_any_request_and_never_shown(
     assert_nowhere(value, tmp_path, *outputs)
 
 
-DROP = object()  # an answer that closes the connection instead: a transport error
-
-
-class FakeCohere:
-    """A Cohere look-alike on 127.0.0.1 whose every answer the test scripts:
-    ``answer(method, path, authorization) -> (status, JSON object or bytes, or DROP)``."""
-
-    def __init__(self, answer: Callable[[str, str, str], tuple[int, Any]]):
-        self.requests: list[tuple[str, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def serve(self) -> None:
-                outer.requests.append((self.command, self.path))
-                status, body = answer(
-                    self.command, self.path, self.headers.get("Authorization", "")
-                )
-                if body is DROP:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                json_body = not isinstance(body, bytes)
-                data = json.dumps(body).encode() if json_body else body
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if json_body else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_DELETE = serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def deletes(self) -> int:
-        return sum(1 for method, _ in self.requests if method == "DELETE")
-
-    def __enter__(self) -> "FakeCohere":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-
-def old_model(model_id: str = "m-1", name: str = "exp-1") -> dict[str, Any]:
-    return cohere_model(model_id, name, "STATUS_READY", NOW - timedelta(days=90))
-
-
-def listing(*models: dict[str, Any]) -> tuple[int, Any]:
-    return 200, {"finetuned_models": list(models), "next_page_token": ""}
-
-
 def echoing(mode: str) -> Callable[[str, str, str], tuple[int, Any]]:
     """The worst a provider can do: echo the Authorization header it was sent into every
     answer that can become an error, a message or a name."""
@@ -374,6 +311,7 @@ def echoing(mode: str) -> Callable[[str, str, str], tuple[int, Any]]:
         if method == "GET":
             return {
                 "listing 401 (JSON)": (401, {"message": f"invalid api token {echo}"}),
+                "listing 403 (the bare key)": (403, {"message": f"{echo.split()[-1]} is revoked"}),
                 "listing 500 (text)": (500, f"upstream said no to {echo}".encode()),
                 "listing 400 (nested JSON)": (400, {"error": {"message": f"bad: {echo}"}}),
                 "name from the provider": listing(old_model(name=f"exp-{echo}")),
@@ -391,6 +329,7 @@ def echoing(mode: str) -> Callable[[str, str, str], tuple[int, Any]]:
 
 ECHO_MODES = [
     "listing 401 (JSON)",
+    "listing 403 (the bare key)",
     "listing 500 (text)",
     "listing 400 (nested JSON)",
     "name from the provider",
