@@ -13,10 +13,6 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def fixed_clock(at: datetime) -> Clock:
-    return lambda: at
-
-
 def parse_instant(text: str) -> datetime:
     """RFC 3339 / ISO 8601 with an offset or Z -> aware UTC. ValueError otherwise."""
     if not isinstance(text, str) or not text:

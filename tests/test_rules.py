@@ -1,4 +1,5 @@
-"""Selection semantics as DESIGN.md fixes them: pure functions, no HTTP."""
+"""Selection semantics as the README fixes them (plan: "How rules combine"): pure
+functions, no HTTP. Property tests of the same rules are in test_rules_properties."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -616,7 +616,8 @@ def test_postgres_tables_are_all_prefixed(pg_fresh_url: str) -> None:
 
 
 def check_chain(lines: list[bytes]) -> int:
-    """DESIGN.md's ten-line check, plus: each line is exactly the record's canonical JSON."""
+    """The README's ten-line check ("The audit log"), plus: each line is exactly the
+    record's canonical JSON."""
     prev = "0" * 64
     for seq, line in enumerate(lines, start=1):
         record = json.loads(line)
