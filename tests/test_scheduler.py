@@ -243,21 +243,21 @@ def start_daemon(paths: list[Path], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def test_daemon_end_to_end_every_2s_on_the_example(tmp_path: Path) -> None:
+def test_daemon_end_to_end_every_1s_on_the_example(tmp_path: Path) -> None:
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
         text = (ROOT / "jobs" / "simulator-demo.yaml").read_text()
         job = tmp_path / "demo.yaml"
         job.write_text(
             text.replace("http://127.0.0.1:8765", sim.url)
             .replace("_API_KEY\n", "_API_KEY\n    requests_per_minute: 600000\n")
-            .replace("every 6h", "every 2s")
+            .replace("every 6h", "every 1s")
             .replace("../.demo/", "")
         )
         log = tmp_path / "daemon.log"
         daemon = start_daemon([job], log)
         wait_for(lambda: log.read_text().count('"event": "run.end"') >= 2)
         good = job.read_text()
-        job.write_text(good.replace("every 2s", "every 2 seconds"))  # now invalid
+        job.write_text(good.replace("every 1s", "every 1 second"))  # now invalid
         daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: '"event": "config.reloaded"' in log.read_text())
         runs_before = log.read_text().count('"event": "run.end"')

@@ -98,12 +98,16 @@ def test_chaos(name: str, tmp_path: Path) -> None:
         assert {(d.connection, d.model_id) for d in dry.outcomes[0].plan.deletes} == PLANNED  # type: ignore[union-attr]
         assert sim.mutations() == []
         sim.faults = SCENARIOS[name]
-        report = execute(job_file, RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST))
+        # The second pass still happens, after 50 ms instead of production's 1-2 s.
+        options = RunOptions(
+            dry_run=False, now=NOW, environ=KEYS, policy=FAST, second_pass_pause=0.05
+        )
+        report = execute(job_file, options)
         faults = sum(1 for r in sim.requests if r.fault)
         sim.faults = []
         counts = check_promises(sim, tmp_path, PLANNED)
         # A clean run afterwards finishes the job: everything planned ends up gone.
-        again = execute(job_file, RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST))
+        again = execute(job_file, options)
         assert exit_code(again) == 0, [o.end for o in again.outcomes]
         assert set(sim.deleted) == PLANNED and len(sim.deleted) == len(PLANNED)
         check_promises(sim, tmp_path, PLANNED)
