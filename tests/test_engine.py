@@ -382,22 +382,6 @@ def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: 
     assert verify(log).ok
 
 
-def test_a_dry_run_with_a_past_now_records_sightings_at_the_wall_clock(
-    tmp_path: Path, sim: Simulator, keys: None
-) -> None:
-    """A plan --now years back must not age a new BFL finetune for a later real run."""
-    import sqlite3
-    from datetime import UTC, datetime
-
-    from runner.clock import parse_instant
-
-    before = datetime.now(UTC)
-    assert run_cli("plan", write_job(tmp_path, sim), "--now", "2020-01-01T00:00:00Z") == 0
-    db = sqlite3.connect(tmp_path / "state" / "ftjanitor.sqlite3")
-    seen = [parse_instant(s) for (s,) in db.execute("SELECT first_seen FROM sightings")]
-    assert seen and all(s >= before for s in seen)
-
-
 def test_a_creation_time_in_bfl_details_beats_first_sighting(tmp_path: Path) -> None:
     from runner.simulator import Accounts
 
