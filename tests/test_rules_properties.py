@@ -47,7 +47,8 @@ def inventories(draw: st.DrawFn) -> list[ModelRecord]:
     ids = draw(st.lists(st.sampled_from(SAFE_IDS + UNSAFE_IDS), max_size=20, unique=True))
     records = []
     for model_id in ids:
-        status = draw(st.sampled_from(STATUSES))
+        # Half ready (the deletable kind), half anything Cohere (or a future API) says.
+        status = draw(st.just("STATUS_READY") | st.sampled_from(STATUSES))
         days = draw(st.none() | st.integers(0, 90))  # few distinct ages: ties are common
         records.append(
             ModelRecord(
