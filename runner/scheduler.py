@@ -221,6 +221,7 @@ class Daemon:
         if fire_time is None:
             trigger = build_trigger(item.job.schedule_spec, UTC)
             fire_time = last_fire_time(trigger, self.clock()) or self.clock()
+        self._publish_next_runs()  # this fire time is taken: the next one is after it
         self.log.emit(
             "run.start", job=job, file=str(item.job_file.path), fire_time=rfc3339(fire_time)
         )
