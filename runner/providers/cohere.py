@@ -3,16 +3,18 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
+from runner.providers.base import DeleteResult, ModelRecord, ProviderSpec
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
+    Paging,
     Response,
     bearer,
     delete_result,
     error_message,
     failure,
     http,
+    pages,
     path_segment,
     timestamp,
 )
@@ -24,6 +26,16 @@ COLLECTION = "/v1/finetuning/finetuned-models"
 # The API pages AIP-158 style: a page_size over the server's maximum is coerced down,
 # not refused, and short pages are followed by token. Big pages save round trips.
 PAGE_SIZE = 1000
+LISTING = Paging(
+    path=COLLECTION,
+    params={"page_size": PAGE_SIZE, "order_by": "created_at"},
+    token_param="page_token",
+    items_key="finetuned_models",
+    token_key="next_page_token",
+    noun="fine-tunes",
+    what="the Cohere fine-tuning API",
+    hint="the base_url is wrong",
+)
 
 
 def record_from(item: Any) -> ModelRecord:
@@ -64,42 +76,8 @@ class CohereLister(HttpLister):
         super().__init__(client, SPEC)
 
     def list_models(self) -> Iterator[ModelRecord]:
-        seen_tokens: set[str] = set()
-        token = ""
-        while True:
-            params: dict[str, Any] = {"page_size": PAGE_SIZE, "order_by": "created_at"}
-            if token:
-                params["page_token"] = token
-            response = self.client.request("GET", COLLECTION, params=params)
-            if response.status in (404, 410):
-                raise ProviderError(
-                    f"{self.client.label}: the Cohere fine-tuning API answered HTTP"
-                    f" {response.status} on {COLLECTION}: it looks retired or the base_url"
-                    " is wrong"
-                )
-            if response.status != 200:
-                raise failure(self.client.label, "listing fine-tunes", response)
-            body = response.body
-            models = body.get("finetuned_models", []) if isinstance(body, dict) else None
-            if not isinstance(models, list):
-                raise ProviderError(
-                    f"{self.client.label}: listing fine-tunes returned a malformed page"
-                    " (expected an object with a finetuned_models list)"
-                )
-            for item in models:
-                yield record_from(item)
-            assert isinstance(body, dict)
-            token = body.get("next_page_token") or ""
-            if not isinstance(token, str):
-                raise ProviderError(f"{self.client.label}: next_page_token is not a string")
-            if not token:
-                return
-            if token in seen_tokens:
-                raise ProviderError(
-                    f"{self.client.label}: a page token came back twice;"
-                    " stopped listing to avoid an endless loop"
-                )
-            seen_tokens.add(token)
+        for item in pages(self.client, LISTING):
+            yield record_from(item)
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")

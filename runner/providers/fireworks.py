@@ -13,20 +13,20 @@ from runner.providers.base import (
     DeleteResult,
     Lister,
     ModelRecord,
-    ProviderError,
     ProviderSpec,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
+    Paging,
     Response,
-    api_gone,
     bearer,
     delete_result,
     failure,
     http,
     names_id,
+    pages,
     path_segment,
     text,
     timestamp,
@@ -124,42 +124,19 @@ class FireworksLister(HttpLister):
         return names_model(response, f"accounts/{self.account}/models/{model_id}")
 
     def list_models(self) -> Iterator[ModelRecord]:
-        seen_tokens: set[str] = set()
-        token = ""
-        while True:
-            params: dict[str, Any] = {"pageSize": PAGE_SIZE}
-            if token:
-                params["pageToken"] = token
-            response = self.client.request("GET", self.collection, params=params)
-            if response.status in (404, 410):
-                raise api_gone(
-                    self.client.label, "the Fireworks models API", self.collection, response,
-                    f"the base_url is wrong, or account_id {self.account!r} is not your account",
-                )  # fmt: skip
-            if response.status != 200:
-                raise failure(self.client.label, "listing models", response)
-            body = response.body
-            models = body.get("models", []) if isinstance(body, dict) else None
-            if not isinstance(models, list):
-                raise ProviderError(
-                    f"{self.client.label}: listing models returned a malformed page"
-                    " (expected an object with a models list)"
-                )
-            for item in models:
-                if (record := record_from(item, self.account)) is not None:
-                    yield record
-            assert isinstance(body, dict)
-            token = body.get("nextPageToken") or ""
-            if not isinstance(token, str):
-                raise ProviderError(f"{self.client.label}: nextPageToken is not a string")
-            if not token:
-                return
-            if token in seen_tokens:
-                raise ProviderError(
-                    f"{self.client.label}: a page token came back twice;"
-                    " stopped listing to avoid an endless loop"
-                )
-            seen_tokens.add(token)
+        listing = Paging(
+            path=self.collection,
+            params={"pageSize": PAGE_SIZE},
+            token_param="pageToken",
+            items_key="models",
+            token_key="nextPageToken",
+            noun="models",
+            what="the Fireworks models API",
+            hint=f"the base_url is wrong, or account_id {self.account!r} is not your account",
+        )
+        for item in pages(self.client, listing):
+            if (record := record_from(item, self.account)) is not None:
+                yield record
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", self.model_path(model_id))

@@ -241,6 +241,57 @@ def api_gone(label: str, what: str, path: str, response: Response, hint: str) ->
     )
 
 
+@dataclass(frozen=True)
+class Paging:
+    """How one API pages a list by token (AIP-158 style): the request's parameters, the
+    body's list and next-token keys, and what to say when the list path is gone."""
+
+    path: str
+    params: Mapping[str, Any]  # sent with every page
+    token_param: str  # the query parameter carrying the next page's token
+    items_key: str  # the body's list
+    token_key: str  # the body's next-page token; empty or absent on the last page
+    noun: str  # what is listed, for messages: "fine-tunes", "models"
+    what: str  # e.g. "the Cohere fine-tuning API", for the 404/410 line
+    hint: str  # what to check when the path is gone
+
+
+def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
+    """Every listed item across all pages. A malformed page, a token that is not a string
+    and a token that comes back twice each stop with one line (never an endless loop)."""
+    label = client.label
+    seen: set[str] = set()
+    token = ""
+    while True:
+        params = dict(paging.params)
+        if token:
+            params[paging.token_param] = token
+        response = client.request("GET", paging.path, params=params)
+        if response.status in (404, 410):
+            raise api_gone(label, paging.what, paging.path, response, paging.hint)
+        if response.status != 200:
+            raise failure(label, f"listing {paging.noun}", response)
+        body = response.body
+        items = body.get(paging.items_key, []) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(
+                f"{label}: listing {paging.noun} returned a malformed page"
+                f" (expected an object with a {paging.items_key} list)"
+            )
+        yield from items
+        assert isinstance(body, dict)
+        token = body.get(paging.token_key) or ""
+        if not isinstance(token, str):
+            raise ProviderError(f"{label}: {paging.token_key} is not a string")
+        if not token:
+            return
+        if token in seen:
+            raise ProviderError(
+                f"{label}: a page token came back twice; stopped listing to avoid an endless loop"
+            )
+        seen.add(token)
+
+
 def path_segment(model_id: str) -> str:
     """Percent-encode an ID for a URL path; unsafe IDs never get this far."""
     if reason := unsafe_id_reason(model_id):
