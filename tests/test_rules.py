@@ -1,6 +1,7 @@
 """Selection semantics as the README fixes them (plan: "How rules combine"): pure
 functions, no HTTP. Property tests of the same rules are in test_rules_properties."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from runner.jobfile.model import Job, Target
@@ -172,3 +173,16 @@ def test_an_ids_only_job_still_decides_about_every_listed_model() -> None:
         "b": ("nomatch", "not named in ids"),
         "c": ("keep", "protected"),
     }
+
+
+def test_unused_for_counts_from_last_use_or_from_creation_when_never_used() -> None:
+    rule = Target(connection="c", unused_for=timedelta(days=60), unused_for_text="60d")
+    used_lately = dataclasses.replace(model("a", 400), last_used=NOW - timedelta(days=10))
+    used_long_ago = dataclasses.replace(model("b", 400), last_used=NOW - timedelta(days=90))
+    never_used_old = model("c", 100)
+    never_used_new = model("d", 20)
+    got = decide([rule], [used_lately, used_long_ago, never_used_old, never_used_new])
+    assert got["a"][0] == "keep" and "last used" in got["a"][1]
+    assert got["b"] == ("delete", "unused_for 60d: last used 2026-03-03, 90d ago")
+    assert got["c"][0] == "delete" and "never used; created" in got["c"][1]
+    assert got["d"][0] == "keep"
