@@ -321,7 +321,9 @@ def test_healthz_turns_503_while_sigterm_drains_a_run(
 ) -> None:
     """From the signal on, the daemon is not healthy: /healthz says 503 while the delete in
     flight finishes, then the port closes and the process exits 0."""
-    slow = [Fault("delay", method="DELETE", seconds=1.5)]
+    # A delete in flight for 3 s: the signal comes within a poll of its intent, so the
+    # drain lasts long enough to be seen even on a loaded machine.
+    slow = [Fault("delay", method="DELETE", seconds=3.0)]
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY, faults=slow) as sim:
         job = tmp_path / "ops.yaml"
         job.write_text(job_text(sim.url, concurrency=1))

@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 DEADLINE = 15.0  # seconds any one wait on another process may take
+# Appends per writer: enough (about half a second each) that two writers started together
+# overlap even when one starts late on a loaded machine.
+APPENDS = 600
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,7 +64,7 @@ CHILD = textwrap.dedent(
         print(json.dumps(won), flush=True)
     elif mode == "audit":
         writer = int(sys.argv[3])
-        for i in range(200):
+        for i in range(@APPENDS@):
             target.append("test.event", f"run-{writer}", {"writer": writer, "i": i})
         print(json.dumps("done"), flush=True)
     elif mode == "lock":
@@ -70,7 +73,7 @@ CHILD = textwrap.dedent(
             sys.stdin.readline()  # hold the lock until killed or told
     target.close()
     """
-)
+).replace("@APPENDS@", str(APPENDS))
 
 
 def where(ref: StateRef) -> str:
@@ -688,9 +691,9 @@ def test_two_processes_keep_one_chain(pg_fresh_url: str) -> None:
         assert writer.returncode == 0
     with closing(open_audit_chain(ref)) as chain:
         lines = list(chain.lines())
-    assert check_chain(lines) == 400
+    assert check_chain(lines) == 2 * APPENDS
     records = [json.loads(line) for line in lines]
     for n in (1, 2):
-        assert [r["i"] for r in records if r["writer"] == n] == list(range(200))
+        assert [r["i"] for r in records if r["writer"] == n] == list(range(APPENDS))
     interleaved = sum(a["writer"] != b["writer"] for a, b in itertools.pairwise(records))
     assert interleaved > 1, "the writers never overlapped: the test proved nothing"
