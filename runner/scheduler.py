@@ -39,6 +39,12 @@ from runner.triggers import build_trigger, last_fire_time, next_fire_times
 if TYPE_CHECKING:
     from runner.metrics import Metrics
 
+# How often the main thread wakes while it waits for a signal. Python runs signal handlers
+# in the main thread only; when the kernel hands SIGTERM to another thread (any thread may
+# take a process-wide signal), a main thread asleep without a timeout never runs the
+# handler, and the daemon would go on deleting until it was killed.
+SIGNAL_CHECK_SECONDS = 0.25
+
 
 @dataclass(frozen=True)
 class Scheduled:
@@ -297,7 +303,7 @@ class Daemon:
                 next=rfc3339(job.next_run_time) if job and job.next_run_time else None,
             )
         while not self.stop.is_set():
-            self.wake.wait()
+            self.wake.wait(SIGNAL_CHECK_SECONDS)
             self.wake.clear()
             if self.reload_requested and not self.stop.is_set():
                 self.reload_requested = False
