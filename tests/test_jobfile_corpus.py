@@ -4,8 +4,12 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from runner.cli import main
+from runner.jobfile import loader as loader_module
 from runner.jobfile.diagnostics import JobFileError
+from runner.jobfile.loader import MAX_DEPTH
 from runner.jobfile.validate import load_job_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +80,27 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "cannot read: No such file or directory" in _single(str(tmp_path / "nope.yaml"))
 
 
-def test_deep_nesting_refused(tmp_path: Path) -> None:
-    path = _write(tmp_path, b"version: 1\njobs: " + b"[" * 5000 + b"]" * 5000 + b"\n")
-    assert "nesting deeper than" in _single(path)
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+@pytest.mark.parametrize("depth", [65, 999, 1001, 5000])
+def test_deep_nesting_refused_in_our_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: str, depth: int
+) -> None:
+    # Our limit decides, whichever parser is installed and whatever limit of its own
+    # it has (libyaml refuses deep nesting by itself, in its own words, since PyYAML 6.0.3).
+    if not hasattr(yaml, loader):
+        pytest.skip(f"this PyYAML has no {loader}")
+    monkeypatch.setattr(loader_module, "_Loader", getattr(yaml, loader))
+    path = _write(tmp_path, b"version: 1\njobs: " + b"[" * depth + b"]" * depth + b"\n")
+    assert _single(path) == f"{path}:2:1: jobs: nesting deeper than {MAX_DEPTH} levels"
+
+
+def test_deep_nesting_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, b"version: 1\njobs: " + b"{a: " * 3000 + b"1" + b"}" * 3000 + b"\n")
+    assert main(["validate", path]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"{path}:2:1: jobs: nesting deeper than {MAX_DEPTH} levels"
 
 
 def test_recursive_alias_refused(tmp_path: Path) -> None:

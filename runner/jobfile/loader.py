@@ -257,7 +257,6 @@ class _Positioned(Exception):
 
 def load_text(text: str, file: str) -> LoadedDocument:
     """Load one YAML document; raise JobFileError with every problem found."""
-    doc = LoadedDocument(file=file, data=None)
     # PyYAML refuses these too, but from its constructor and with an offset only.
     if bad := _NON_PRINTABLE.search(text):
         index = bad.start()
@@ -265,19 +264,28 @@ def load_text(text: str, file: str) -> LoadedDocument:
         col = index - (text.rfind("\n", 0, index) + 1) + 1
         message = f"character {bad.group()!r} is not allowed in YAML"
         raise JobFileError([Diagnostic(file, line, col, "(document)", message)])
-    loader = _Loader(text)
+    try:
+        return _load(text, file, _Loader)
+    except yaml.YAMLError as exc:
+        if _Loader is yaml.SafeLoader:
+            raise _yaml_error(exc, file) from None
+    # libyaml stops on limits of its own (a nesting depth, in PyYAML 6.0.3's wheels) that
+    # it meets while scanning ahead, before our builder sees the events. The pure-Python
+    # parser has none, so our own limits and words decide every refusal, whatever
+    # libyaml a fresh install brings.
+    try:
+        return _load(text, file, yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+
+
+def _load(text: str, file: str, loader_class: Any) -> LoadedDocument:
+    """Build the document with ``loader_class``; the parser's own errors propagate."""
+    doc = LoadedDocument(file=file, data=None)
+    loader = loader_class(text)
     builder = _Builder(doc, loader)
     try:
         doc.data = builder.build()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise JobFileError(
-            [Diagnostic(file, line, col, "(document)", f"YAML: {problem}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise JobFileError([Diagnostic(file, 1, 1, "(document)", f"YAML: {exc}")]) from None
     except _Positioned as exc:
         line, col = exc.mark.line + 1, exc.mark.column + 1
         raise JobFileError([Diagnostic(file, line, col, "(document)", str(exc))]) from None
@@ -294,6 +302,15 @@ def load_text(text: str, file: str) -> LoadedDocument:
             [doc.diagnostic((), "a job file must be a mapping (version:, jobs:, ...)")]
         )
     return doc
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> JobFileError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return JobFileError([Diagnostic(file, line, col, "(document)", f"YAML: {problem}")])
+    return JobFileError([Diagnostic(file, 1, 1, "(document)", f"YAML: {exc}")])
 
 
 def load_file(path: str) -> LoadedDocument:
