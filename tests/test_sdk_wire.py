@@ -1,6 +1,6 @@
 """The simulator's wire formats, proved with each provider's own official SDK.
 
-Versions this was written against: openai 3.54, mistralai 3.7, together 3.1.1,
+Versions this was written against: openai 3.54, mistralai 3.7, together 2.42,
 fireworks-ai 1.2.28, cohere 7.3.1. Each SDK talks to its provider's mount,
 ``sim.base_url(type)``: the simulator satisfies the SDK, not the other way round. A missing
 SDK skips its tests.
@@ -165,9 +165,9 @@ def test_mistral_sdk_with_fastapi_style_errors() -> None:
 
 def test_together_sdk(sim: Simulator) -> None:
     together = pytest.importorskip("together")
-    # together 3.x puts /v1 in its own paths: the base URL is the mount itself.
+    # together 2.x's base URL ends in /v1, as OpenAI's does (3.x put /v1 in its own paths).
     client = together.Together(
-        api_key=KEYS["together"], base_url=sim.base_url("together"), max_retries=0
+        api_key=KEYS["together"], base_url=sim.base_url("together") + "/v1", max_retries=0
     )
     jobs = {job.id: job for job in client.fine_tuning.list().data}
     assert set(jobs) == {j["id"] for j in SEED["together"]}
@@ -196,7 +196,7 @@ def test_together_sdk(sim: Simulator) -> None:
         }
     }
 
-    wrong = together.Together(api_key="wrong", base_url=sim.base_url("together"), max_retries=0)
+    wrong = together.Together(api_key="wrong", base_url=client.base_url, max_retries=0)
     with pytest.raises(together.AuthenticationError) as denied:
         wrong.fine_tuning.list()
     assert denied.value.status_code == 401

@@ -54,7 +54,7 @@ def test_fault_syntax() -> None:
         ("status,times", "'times' is not NAME=VALUE"),
         ("status,colour=red", "'colour=red' is not NAME=VALUE"),
         ("status,status=abc", "status='abc' is not a number"),
-        ("status,api=bedrock", "unknown provider type 'bedrock'"),
+        ("status,api=vertex", "unknown provider type 'vertex'"),
     ],
 )
 def test_bad_faults_are_one_line(spec: str, message: str) -> None:
@@ -66,8 +66,8 @@ def test_bad_faults_are_one_line(spec: str, message: str) -> None:
 def test_pairs_name_a_served_type() -> None:
     args = parser().parse_args(["--key", "openai=sk-1", "--count", "fireworks=3"])
     assert (args.key, args.count) == ([("openai", "sk-1")], [("fireworks", 3)])
-    with pytest.raises(argparse.ArgumentError, match="'bedrock=k' is not TYPE=KEY"):
-        parser().parse_args(["--key", "bedrock=k"])
+    with pytest.raises(argparse.ArgumentError, match="'vertex=k' is not TYPE=KEY"):
+        parser().parse_args(["--key", "vertex=k"])
     with pytest.raises(argparse.ArgumentError, match="'openai=x': 'x' is not a valid N"):
         parser().parse_args(["--count", "openai=x"])
 
@@ -119,12 +119,13 @@ def test_startup_line_names_the_url_counts_and_base_urls() -> None:
     assert found, line
     url, counts, urls = found.groups()
     assert json.loads(counts) == {
+        "bedrock": 4,  # two custom models, two Provisioned Throughputs
         "bfl": 4,
         "cohere": 12,
-        "fireworks": 4,
+        "fireworks": 5,  # a deployment beside the models
         "mistral": 5,
         "openai": 10,
-        "together": 4,
+        "together": 5,  # a dedicated endpoint beside the jobs
     }
     assert f"openai={url}/openai" in urls.split() and f"cohere={url}/cohere" in urls.split()
     assert (proc.returncode, rest) == (0, "simulator stopped\n")

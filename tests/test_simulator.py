@@ -52,8 +52,8 @@ def test_every_type_has_its_mount_and_cohere_and_bfl_keep_the_root(sim: Simulato
     apis = ["cohere", "cohere", "bfl", "bfl", "cohere", "openai", "mistral"]
     assert [r.api for r in sim.requests] == apis
     assert sim.base_url("fireworks") == sim.url + "/fireworks"
-    with pytest.raises(ValueError, match="unknown provider type 'bedrock'"):
-        sim.base_url("bedrock")
+    with pytest.raises(ValueError, match="unknown provider type 'vertex'"):
+        sim.base_url("vertex")
 
 
 def test_every_mutating_request_is_flagged(sim: Simulator) -> None:
@@ -252,8 +252,8 @@ def test_keys_per_type_and_the_old_keyword_arguments() -> None:
         assert (bare.status_code, bare.json()) == (401, {"detail": "Unauthorized"})
         bare = requests.get(sim.url + "/together/v1/fine-tunes", timeout=5)
         assert bare.status_code == 401 and bare.json()["error"]["code"] == "invalid_api_key"
-    with pytest.raises(ValueError, match="unknown provider type 'bedrock'"):
-        Simulator(keys={"bedrock": "k"})
+    with pytest.raises(ValueError, match="unknown provider type 'vertex'"):
+        Simulator(keys={"vertex": "k"})
     with pytest.raises(ValueError, match="mistral has no error variant 'xml'"):
         Simulator(variants={"mistral": "xml"})
 
@@ -351,13 +351,22 @@ def test_generate_keeps_its_signature_and_each_type_its_own_stream() -> None:
     assert len(more.together) == 4 and len(more.fireworks["sim-account"]) == 6
     assert plain.openai == {} and plain.fireworks == {"sim-account": {}}
     with pytest.raises(ValueError, match="unknown provider type"):
-        generate(1, 1, NOW, bedrock=1)
+        generate(1, 1, NOW, vertex=1)
 
 
 def test_admin_state_and_bad_admin_input(sim: Simulator) -> None:
     call(sim, "DELETE", "/together/v1/fine-tunes/ft-2")
     state = requests.get(sim.url + "/_sim/state", timeout=5).json()
-    assert set(state) == {"cohere", "bfl", "openai", "mistral", "together", "fireworks", "deleted"}
+    assert set(state) == {
+        "cohere",
+        "bfl",
+        "openai",
+        "mistral",
+        "together",
+        "fireworks",
+        "bedrock",
+        "deleted",
+    }
     assert state["together"] == ["ft-1"] and state["deleted"] == [["together", "ft-2"]]
     assert state["fireworks"] == [
         "accounts/sim-account/models/lora-1",

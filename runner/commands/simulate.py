@@ -30,8 +30,22 @@ FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
 EPILOG = f"""\
 where each provider is served:
   every type under /TYPE on the port (http://127.0.0.1:PORT/openai, /mistral, /together,
-  /fireworks, /cohere, /bfl): that is a job file's base_url. The OpenAI SDK wants
-  base_url + "/v1". Cohere and BFL also answer at the root, as they always did.
+  /fireworks, /cohere, /bfl, /bedrock): that is a job file's base_url (Bedrock's
+  endpoint_url, for boto3). The OpenAI and together SDKs want base_url + "/v1". Cohere and
+  BFL also answer at the root, as they always did.
+
+seed format (--seed): a mapping of TYPE to a list of its models, or to a mapping of kind to
+  a list: TYPE: {{model: [...], deployment: [...]}}. Deployments are Bedrock Provisioned
+  Throughputs, Together dedicated endpoints and Fireworks deployments. Each entry is a
+  mapping (BFL: also a bare ID) whose keys replace the item's fields; age_days sets its
+  creation time, drop: [FIELD...] removes fields. Keys that are not fields:
+    bedrock model       name (required), base, tags: {{KEY: VALUE}}
+    bedrock deployment  name (required), model (a seeded model's name), base, tags;
+                        commitmentDuration OneMonth|SixMonths sets commitmentExpirationTime
+                        unless given
+    together deployment id (required, endpoint-...), min_replicas, max_replicas
+    fireworks deployment id (required), account, loras: [MODEL_ID...] (deployed on it)
+  e.g. scripts/demo-seed.yaml
 
 fault syntax (--fault, repeatable; the first matching fault applies to a request):
   KIND[:METHOD[:PATH]][,NAME=VALUE]...
@@ -110,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--seed",
         metavar="FILE",
-        help="YAML/JSON mapping of type to a list of models, as scripts/demo-seed.yaml; "
+        help="YAML/JSON mapping of type to its models and deployments (format below); "
         "None generates models (default: %(default)s)",
     )
     add(

@@ -6,7 +6,7 @@ logged, faults injected on demand. ``core`` holds the server; one module per wir
 """
 
 # Importing a wire module registers it with the core.
-from runner.simulator import bfl, cohere, fireworks, mistral, openai, together  # noqa: F401
+from runner.simulator import bedrock, bfl, cohere, fireworks, mistral, openai, together  # noqa: F401
 from runner.simulator.cohere import cohere_model
 from runner.simulator.core import (
     FAULT_KINDS,

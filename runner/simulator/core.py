@@ -42,7 +42,7 @@ STATUS_MESSAGES = {
     410: "Gone",
 }
 
-Answer = tuple[int, Any]  # HTTP status, JSON body
+Answer = tuple[int, Any]  # HTTP status, JSON body (none is sent with a 204)
 
 
 @dataclass
@@ -109,10 +109,17 @@ class Accounts:
     openai_jobs: list[dict[str, Any]] = field(default_factory=list)  # newest first
     mistral: dict[str, dict[str, Any]] = field(default_factory=dict)  # base and fine-tuned cards
     together: dict[str, dict[str, Any]] = field(default_factory=dict)  # fine-tune jobs
+    together_endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # by endpoint ID
     # account -> model ID (the last segment of its name) -> model; an account exists once here.
     fireworks: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=lambda: {DEFAULT_FIREWORKS_ACCOUNT: {}}
     )
+    # account -> deployment ID -> deployment, and account -> deployed-model ID -> deployed model
+    fireworks_deployments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    fireworks_deployed: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    bedrock: dict[str, dict[str, Any]] = field(default_factory=dict)  # custom models by name
+    bedrock_pts: dict[str, dict[str, Any]] = field(default_factory=dict)  # PTs by name
+    bedrock_tags: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # ARN -> tags
 
     def add_cohere(self, model: dict[str, Any]) -> None:
         self.cohere[model["id"]] = model
@@ -155,6 +162,7 @@ class BadRequest(Exception):
 
 
 Handler = Callable[["Simulator", Request], Answer]
+Seeder = Callable[[Accounts, list[Any], datetime], None]  # (accounts, a seed list, now)
 
 
 @dataclass(frozen=True)
@@ -194,12 +202,35 @@ class Wire:
     authorize: Callable[[Message, str | None], Answer | None]
     error: Callable[[int, str, str], Any]  # (status, message, variant) -> error body
     unknown: Callable[[str, str], Answer]  # (method, path below the mount) -> no such route
-    seed: Callable[[Accounts, list[Any], datetime], None]  # a seed file's list for this type
+    seed: Seeder  # a seed file's list of this type's models
     generate: Callable[[Accounts, int, random.Random, datetime], None]  # N made-up models
     ids: Callable[[Accounts], list[str]]  # what it holds, for /_sim/state and counts
     root_prefixes: tuple[str, ...] = ()  # also served at these root path prefixes
     mutating: Callable[[str, str], bool] = writes  # (method, path below the mount)
     variants: tuple[str, ...] = ()  # alternative error shapes a Simulator may choose
+    # Seeders of the type's other resource kinds ({"deployment": ...}), beside ``seed``.
+    kinds: Mapping[str, Seeder] = field(default_factory=dict)
+    # (status, body) -> extra response headers and the body sent: for wires (Bedrock) whose
+    # error code travels in a header rather than the body.
+    reply: Callable[[int, Any], tuple[dict[str, str], Any]] | None = None
+
+    def seed_kinds(self, accounts: Accounts, items: Any, now: datetime) -> None:
+        """A seed file's entry for this type: a list of models, or a mapping of kind
+        (``model``, ``deployment``...) to a list of that kind."""
+        if not isinstance(items, Mapping):
+            items = {"model": items}
+        seeders = {"model": self.seed, **self.kinds}
+        if unknown := [str(kind) for kind in items if kind not in seeders]:
+            raise TypeError(
+                f"{self.kind}: expected a list, or a mapping of kind ({', '.join(seeders)}) to"
+                f" a list; not a mapping with {', '.join(unknown)}"
+            )
+        # Models first, whatever the file's order: a deployment may name a seeded model.
+        for kind, seeder in seeders.items():
+            listed = items.get(kind) or []
+            if not isinstance(listed, list):
+                raise TypeError(f"{self.kind}: expected a list, not {type(listed).__name__}")
+            seeder(accounts, listed, now)
 
 
 REGISTRY: dict[str, Wire] = {}
@@ -268,19 +299,17 @@ def generate(
 
 
 def load_seed(data: Mapping[str, Any], now: datetime) -> Accounts:
-    """A seed file: one top-level list per provider type (cohere:, bfl:, openai:, mistral:,
-    together:, fireworks:); each wire module documents its entries. ``age_days`` stands for
-    the creation time, relative to ``now``."""
+    """A seed file: one top-level entry per provider type (cohere:, bfl:, openai:, mistral:,
+    together:, fireworks:, bedrock:), a list of its models or a mapping of kind to a list
+    (``together: {model: [...], deployment: [...]}``); each wire module documents its
+    entries. ``age_days`` stands for the creation time, relative to ``now``."""
     if unknown := set(data) - set(REGISTRY):
         raise ValueError(
             f"unknown provider type(s) in seed: {', '.join(sorted(map(str, unknown)))}"
         )
     accounts = Accounts()
     for kind, wire in REGISTRY.items():
-        items = data.get(kind) or []
-        if not isinstance(items, list):
-            raise TypeError(f"{kind}: expected a list, not {type(items).__name__}")
-        wire.seed(accounts, items, now)
+        wire.seed_kinds(accounts, data.get(kind) or [], now)
     accounts.sort()
     return accounts
 
@@ -555,13 +584,13 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 if sim.over_rate_limit(wire.kind):
                     status = 429
                     body = wire.error(429, STATUS_MESSAGES[429], request.variant)
-                    self._send(429, body, retry_after=sim.rate_limit_retry_after)
+                    self._send(429, body, sim.rate_limit_retry_after, wire)
                     return
                 if fault and fault.kind == "status":
                     status = fault.status
                     message = STATUS_MESSAGES.get(status, f"simulated error {status}")
                     body = wire.error(status, message, request.variant)
-                    self._send(status, body, retry_after=fault.retry_after)
+                    self._send(status, body, fault.retry_after, wire)
                     return
                 status, body = sim.handle(wire, request, self.headers)
                 if fault and fault.kind == "drop_after":
@@ -574,7 +603,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                         200, b'{"pad": "' + b"x" * (20 * 1024 * 1024) + b'"}', "application/json"
                     )
                 else:
-                    self._send(status, body)
+                    self._send(status, body, wire=wire)
             except _Drop:
                 status = -1
                 self.close_connection = True
@@ -583,17 +612,36 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             finally:
                 sim.answered(entry, status)
 
-        def _send(self, status: int, body: Any, retry_after: float | None = None) -> None:
-            self._send_raw(status, json.dumps(body).encode(), "application/json", retry_after)
+        def _send(
+            self,
+            status: int,
+            body: Any,
+            retry_after: float | None = None,
+            wire: Wire | None = None,
+        ) -> None:
+            headers: dict[str, str] = {}
+            if wire is not None and wire.reply is not None:
+                headers, body = wire.reply(status, body)
+            # A 204 has no body at all: clients that read one (``null``) would be wrong to.
+            payload = b"" if status == 204 else json.dumps(body).encode()
+            self._send_raw(status, payload, "application/json", retry_after, headers)
 
         def _send_raw(
-            self, status: int, payload: bytes, content_type: str, retry_after: float | None = None
+            self,
+            status: int,
+            payload: bytes,
+            content_type: str,
+            retry_after: float | None = None,
+            headers: Mapping[str, str] | None = None,
         ) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
+            if payload:
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             if retry_after is not None:
                 self.send_header("Retry-After", str(int(retry_after)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 

@@ -4,9 +4,18 @@ The job is what gets deleted. ``GET /v1/fine-tunes`` is unpaged; errors come in 
 OpenAI-like ``{"error": {...}}`` shape of Together's OpenAPI document, which the together 1.x
 SDK insists on.
 
-Seed entries (``together:``): ``id`` (required, ``ft-...``), ``status`` (default
-``completed``), ``model``, ``suffix``, ``age_days``; any other key (``model_output_name``,
-``user_id``...) replaces that field of the job.
+Dedicated endpoints are the together 2.x SDK's ``endpoints``: ``GET /v1/endpoints`` (unpaged,
+``?type=dedicated|serverless`` filters) lists the fields of its ``EndpointListResponse``
+only; ``GET /v1/endpoints/{id}`` adds ``display_name``, ``hardware`` and ``autoscaling``;
+``DELETE /v1/endpoints/{id}`` answers 204 with no body.
+
+Seed entries (``together:``, or ``together: {model: [...], deployment: [...]}``). A job:
+``id`` (required, ``ft-...``), ``status`` (default ``completed``), ``model``, ``suffix``,
+``age_days``; any other key (``model_output_name``, ``user_id``...) replaces that field of
+the job. A deployment (a dedicated endpoint): ``id`` (required, ``endpoint-...``), ``model``
+(what it serves, e.g. a job's ``model_output_name``), ``state`` (default STARTED),
+``hardware`` (default 1x_nvidia_h100_80gb_sxm), ``min_replicas``/``max_replicas`` (default 1),
+``age_days``; any other key (``display_name``, ``type``...) replaces that field.
 """
 
 import random
@@ -43,6 +52,10 @@ STATUS_SPREAD = [
     ("cancel_requested", 2),
 ]
 SUFFIXES = ["exp", "prod", "tmp", "sweep", "eval", "demo"]
+HARDWARE = "1x_nvidia_h100_80gb_sxm"
+# The fields GET /v1/endpoints lists (the 2.x SDK's EndpointListResponse.Data); the rest of an
+# endpoint only comes from GET /v1/endpoints/{id}.
+LISTED = ("object", "id", "name", "model", "type", "owner", "state", "created_at")
 
 
 def together_job(
@@ -71,6 +84,32 @@ def together_job(
         "learning_rate": 0.00001,
         "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16},
         "training_method": {"method": "sft", "train_on_inputs": "auto"},
+    }
+
+
+def together_endpoint(
+    endpoint_id: str,
+    created: datetime,
+    model: str = BASE_MODEL,
+    state: str = "STARTED",
+    hardware: str = HARDWARE,
+    replicas: tuple[int, int] = (1, 1),
+) -> dict[str, Any]:
+    """A dedicated endpoint as ``GET /v1/endpoints/{id}`` answers (the SDK's
+    DedicatedEndpoint)."""
+    name = f"sim-user/{model.rsplit('/', 1)[-1]}-{endpoint_id[-8:]}"
+    return {
+        "object": "endpoint",
+        "id": endpoint_id,
+        "name": name,
+        "display_name": name.split("/", 1)[1],
+        "model": model,
+        "type": "dedicated",
+        "owner": "sim-user",
+        "state": state,
+        "hardware": hardware,
+        "autoscaling": {"min_replicas": replicas[0], "max_replicas": replicas[1]},
+        "created_at": stamp(created, "milliseconds"),
     }
 
 
@@ -107,6 +146,39 @@ def _delete(sim: Simulator, req: Request) -> Answer:
     return 200, {"message": f"Fine-tune job {job_id} deleted"}
 
 
+def _endpoint_not_found(endpoint_id: str) -> Answer:
+    body = _error(404, f"Endpoint '{endpoint_id}' not found")
+    body["error"].update(param="endpoint_id", code="not_found")
+    return 404, body
+
+
+def _list_endpoints(sim: Simulator, req: Request) -> Answer:
+    kind = req.arg("type")
+    with sim.lock:
+        listed = [
+            {k: e[k] for k in LISTED if k in e}
+            for e in sim.accounts.together_endpoints.values()
+            if not kind or e.get("type") == kind
+        ]
+    return 200, {"object": "list", "data": listed}
+
+
+def _get_endpoint(sim: Simulator, req: Request) -> Answer:
+    endpoint_id = req.params["id"]
+    with sim.lock:
+        endpoint = sim.accounts.together_endpoints.get(endpoint_id)
+    return (200, endpoint) if endpoint is not None else _endpoint_not_found(endpoint_id)
+
+
+def _delete_endpoint(sim: Simulator, req: Request) -> Answer:
+    endpoint_id = req.params["id"]
+    with sim.lock:
+        if sim.accounts.together_endpoints.pop(endpoint_id, None) is None:
+            return _endpoint_not_found(endpoint_id)
+        sim.deleted.append(("together", endpoint_id))
+    return 204, None
+
+
 def _authorize(headers: Message, key: str | None) -> Answer | None:
     token = bearer(headers)
     if not token or (key is not None and token != key):
@@ -129,6 +201,21 @@ def _seed(accounts: Accounts, items: list[Any], now: datetime) -> None:
         accounts.together[job_id] = overridden(job, entry)
 
 
+def _seed_endpoints(accounts: Accounts, items: list[Any], now: datetime) -> None:
+    for entry in entries("together", items):
+        endpoint_id = str(entry["id"])
+        endpoint = together_endpoint(
+            endpoint_id,
+            seeded_at(entry, now),
+            str(entry.get("model", BASE_MODEL)),
+            str(entry.get("state", "STARTED")),
+            str(entry.get("hardware", HARDWARE)),
+            (int(entry.get("min_replicas", 1)), int(entry.get("max_replicas", 1))),
+        )
+        overridden(endpoint, entry, "min_replicas", "max_replicas")
+        accounts.together_endpoints[endpoint_id] = endpoint
+
+
 def _generate(accounts: Accounts, count: int, rng: random.Random, now: datetime) -> None:
     statuses = [s for s, weight in STATUS_SPREAD for _ in range(weight)]
     for i in range(count):
@@ -145,6 +232,9 @@ WIRE = register(
             Route("GET", "/v1/fine-tunes", _list),
             Route("GET", "/v1/fine-tunes/{id}", _get),
             Route("DELETE", "/v1/fine-tunes/{id}", _delete),
+            Route("GET", "/v1/endpoints", _list_endpoints),
+            Route("GET", "/v1/endpoints/{id}", _get_endpoint),
+            Route("DELETE", "/v1/endpoints/{id}", _delete_endpoint),
         ),
         authorize=_authorize,
         error=_error,
@@ -152,6 +242,7 @@ WIRE = register(
         unknown=lambda method, path: (404, _error(404, "Not Found")),
         seed=_seed,
         generate=_generate,
-        ids=lambda accounts: sorted(accounts.together),
+        ids=lambda accounts: sorted(accounts.together) + sorted(accounts.together_endpoints),
+        kinds={"deployment": _seed_endpoints},
     )
 )
