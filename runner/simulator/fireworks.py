@@ -97,7 +97,9 @@ def _list(sim: Simulator, req: Request) -> Answer:
         start = bisect.bisect_right(ids, after)  # the first ID after the token's
         page = [models[i] for i in ids[start : start + size]]
         more = start + size < len(ids)
-    next_token = page_token(AFTER + ids[start + size - 1]) if more else ""
+    # overlap: the token names the page's last but one, so the next page lists the last again
+    last = start + size - (2 if req.fault and req.fault.kind == "overlap" and size > 1 else 1)
+    next_token = page_token(AFTER + ids[last]) if more else ""
     if req.fault and req.fault.kind == "repeat_token":
         next_token = page_token(AFTER)
     return 200, {"models": page, "nextPageToken": next_token, "totalSize": len(ids)}
