@@ -21,6 +21,10 @@ def delete_and_settle(
     Gone: it was deleted. Still there: the delete never happened, so try again after a
     jittered pause (a network blip of a second or two must not fail the delete), at most
     SETTLE_ROUNDS times. Unknown after that, or if the check fails: ``failed``, transient.
+
+    An answer that is not the type's declared success (an HTML page or an error behind a
+    200) is settled by looking too: gone is ``deleted``, still there ``failed`` with what
+    the provider said. It is never sent again: the provider did answer.
     """
     pause = pause or backoff
     stop = stop or threading.Event()
@@ -49,6 +53,8 @@ def delete_and_settle(
             continue
         except ProviderError as exc:
             return DeleteResult("failed", None, attempts + 1, str(exc))
+        if result.unconfirmed:
+            return _by_lookup(deleter, model_id, result, result.attempts + attempts)
         return DeleteResult(
             result.result,
             result.http_status,
@@ -57,6 +63,21 @@ def delete_and_settle(
             result.transient,
         )
     return DeleteResult("failed", None, attempts, f"no answer in {attempts} tries: {last}", True)
+
+
+def _by_lookup(
+    deleter: Deleter, model_id: str, result: DeleteResult, attempts: int
+) -> DeleteResult:
+    status, said = result.http_status, result.error
+    try:
+        still_there = deleter.exists(model_id)
+    except ProviderError as check:
+        return DeleteResult(
+            "failed", status, attempts, f"{said}; then could not check: {check}", True
+        )
+    if still_there:
+        return DeleteResult("failed", status, attempts, f"{said}; the model is still there")
+    return DeleteResult("deleted", status, attempts, f"{said}; confirmed gone by lookup")
 
 
 def backoff(round_: int) -> float:

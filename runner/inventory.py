@@ -1,6 +1,7 @@
 """What a connection holds right now, with an age basis for every model."""
 
 import dataclasses
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -26,6 +27,27 @@ def _created_from_details(provider: Lister, model_id: str) -> datetime | None:
     return None
 
 
+def distinct(records: Iterable[ModelRecord], label: str) -> list[ModelRecord]:
+    """Each listed ID once. Rules count models (keep_latest, the limits), so an ID listed
+    twice (pages that overlap, a page that repeats an item) is one model when both listings
+    say the same. When they differ, which one is true is unknown: the whole listing is
+    untrustworthy, so the connection deletes nothing. Items without an ID stay as they are
+    (each is its own skip line)."""
+    first: dict[str, ModelRecord] = {}
+    out = []
+    for record in records:
+        seen = first.get(record.id) if record.id else None
+        if seen is None:
+            first[record.id] = record
+            out.append(record)
+        elif seen != record:
+            raise ProviderError(
+                f"{label}: the listing is inconsistent: ID {record.id[:100]!r} is listed"
+                " twice with different content; nothing is deleted on this connection"
+            )
+    return out
+
+
 def take_inventory(
     provider: Lister, connection: Connection, state: StateStore, now: datetime, need_ages: bool
 ) -> list[ModelRecord]:
@@ -33,7 +55,7 @@ def take_inventory(
     (the wall clock: no ``--now`` may backdate one) and, when a rule needs ages and
     details may carry a creation time, fetch details concurrently (bounded by the
     connection's concurrency)."""
-    records = list(provider.list_models())
+    records = distinct(provider.list_models(), connection.label)
     spec = provider.spec
     if spec.has_created_at:
         return records

@@ -90,6 +90,8 @@ def _decision(
 def _unusable(spec: ProviderSpec, record: ModelRecord) -> str | None:
     if record.problem:
         return record.problem
+    if record.lifecycle == "unknown":
+        return f"unknown status {str(record.status)[:60]!r} (not a {spec.type} status we know)"
     reason = spec.id_rule(record.id)
     return f"unsafe ID from provider: {reason}" if reason else None
 

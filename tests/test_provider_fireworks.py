@@ -120,7 +120,7 @@ def test_hostile_items_become_records_with_a_problem_never_a_crash(sim: Simulato
     assert huge.status is None
     assert year_9999.problem == "unreadable createTime '9999-12-31T23:00:00-05:00'"
     assert (odd.name, odd.base_model, odd.problem) == ("odd", None, None)
-    assert (new.status, new.lifecycle) == ("ARCHIVING", "ready")
+    assert (new.status, new.lifecycle) == ("ARCHIVING", "unknown")
     assert (no_name.id, no_name.problem) == ("", f"listed model name is not under {prefix}")
 
 

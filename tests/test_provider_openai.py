@@ -19,6 +19,8 @@ from runner.simulator import Accounts, Fault, Simulator
 from runner.simulator import core as sim_core
 from tests.conftest import NOW, Both, provider, seed_accounts
 
+OPENAI = REGISTRY["openai"].delete_answer
+
 KEY = "sk-test-openai-7d41c0"
 NOW_ARG = "2026-06-01T12:00:00Z"
 BASES = {
@@ -183,9 +185,9 @@ def test_a_404_naming_the_id_without_model_not_found_is_failed(
 
 def test_a_2xx_that_says_deleted_false_is_failed() -> None:
     said_no = Response(200, {"id": LR_1, "object": "model", "deleted": False}, "", 1, {})
-    assert delete_result(said_no, names_model=False).result == "failed"
+    assert delete_result(OPENAI, said_no, LR_1, names_model=False).result == "failed"
     said_yes = Response(200, {"id": LR_1, "object": "model", "deleted": True}, "", 1, {})
-    assert delete_result(said_yes, names_model=False).result == "deleted"
+    assert delete_result(OPENAI, said_yes, LR_1, False).result == "deleted"
 
 
 def test_429_then_success(sim: Simulator) -> None:

@@ -113,7 +113,7 @@ def test_hostile_items_become_records_with_a_problem_never_a_crash(sim: Simulato
     )
     assert year_one.problem == "unreadable created_at '0001-01-01T00:00:00+01:00'"
     assert far.created_at is not None and far.created_at.year == 2999
-    assert (new.status, new.lifecycle, new.base_model) == ("distilling", "ready", None)
+    assert (new.status, new.lifecycle, new.base_model) == ("distilling", "unknown", None)
 
 
 def test_a_malformed_body_is_one_clear_error(sim: Simulator) -> None:

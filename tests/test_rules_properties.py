@@ -100,7 +100,11 @@ def jobs(draw: st.DrawFn) -> Job:
 
 
 def usable(record: ModelRecord) -> bool:
-    return record.problem is None and unsafe_id_reason(record.id) is None
+    return (
+        record.problem is None
+        and unsafe_id_reason(record.id) is None
+        and record.lifecycle != "unknown"  # a status word Cohere's list lacks
+    )
 
 
 def protected(job: Job, record: ModelRecord) -> bool:

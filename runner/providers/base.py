@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["OutcomeUnknown", "ProviderError"]  # re-exported: the interface's own errors
 
 DeleteOutcome = Literal["deleted", "already_absent", "failed"]
-Lifecycle = Literal["ready", "in_progress", "failed", "deleted"]
+Lifecycle = Literal["ready", "in_progress", "failed", "deleted", "unknown"]
 Credential = Literal["api_key", "aws"]  # aws: the AWS credential chain, never a key variable
 
 _UNSAFE_ID = re.compile(r"[/\\\s\x00-\x1f\x7f-\x9f]|\.\.")
@@ -60,6 +60,44 @@ class DeleteResult:
     attempts: int
     error: str | None = None
     transient: bool = False  # failed for a reason a later pass may not meet (no answer, 429, 5xx)
+    # A success status whose answer is not the type's declared one: only a lookup can say
+    # whether the model is gone (runner.deletion settles it; no outcome keeps this set).
+    unconfirmed: bool = False
+
+
+class _TheId:
+    def __repr__(self) -> str:
+        return "THE_ID"
+
+
+THE_ID: Any = _TheId()  # in a DeleteAnswer: the deleted model's own ID
+
+
+@dataclass(frozen=True)
+class DeleteAnswer:
+    """What a type answers when it has deleted a model (PROVIDERS.md): ``status`` and a
+    JSON object with exactly the keys of ``fields``. A field's value is a constant the
+    answer must hold (``True`` is not ``1``), ``str`` for any string, or ``THE_ID`` for the
+    model's own ID. A success status is never proof by itself: an HTML page, an error
+    object or another model's ID behind a 200 is not a delete."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    status: int = 200
+
+    def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
+        if status != self.status or not isinstance(body, dict):
+            return False
+        if body.keys() != self.fields.keys():
+            return False
+        return all(_holds(want, body[key], model_id) for key, want in self.fields.items())
+
+
+def _holds(want: Any, got: Any, model_id: str) -> bool:
+    if want is THE_ID:
+        return isinstance(got, str) and got == model_id
+    if want is str:
+        return isinstance(got, str)
+    return type(got) is type(want) and bool(got == want)
 
 
 @dataclass(frozen=True)
@@ -106,6 +144,7 @@ class ProviderSpec:
     default_requests_per_minute: int
     connect: Callable[["Connection", str | None, ConnectOptions], Lister]
     deleter: Callable[[Lister], Deleter]
+    delete_answer: DeleteAnswer  # what proves a delete happened; anything else is settled
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
@@ -128,4 +167,9 @@ class ProviderSpec:
             return "in_progress"
         if status in self.failed:
             return "failed"
-        return "ready"  # unknown future values pass through as the provider says them
+        # No status at all (moto leaves Bedrock's out) is no word to misread: it passes.
+        if status is not None and self.statuses and status not in self.statuses:
+            # A word added after this list was written may mean busy as well as done:
+            # rules never select it (the plan skips it, naming the word).
+            return "unknown"
+        return "ready"

@@ -24,6 +24,7 @@ from runner.clock import rfc3339
 from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
+    DeleteAnswer,
     DeleteResult,
     Lister,
     ModelRecord,
@@ -31,7 +32,7 @@ from runner.providers.base import (
     ProviderError,
     ProviderSpec,
 )
-from runner.providers.wire import one_line
+from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
 
 if TYPE_CHECKING:
@@ -359,9 +360,12 @@ class BedrockLister:
                 sent=sent,
             ) from None
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return DeleteResult(
-            "deleted", status if isinstance(status, int) else 200, _attempts(response)
-        )
+        # botocore drops the body of an answer whose shape has no fields: what is left to
+        # judge is the status and any field it did parse.
+        said = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        if SPEC.delete_answer.confirms(status, said, model_id):
+            return DeleteResult("deleted", status, _attempts(response))
+        return unconfirmed(status, self.line(repr(_plain(said))), _attempts(response))
 
     def _delete_error(self, model_id: str, error: "ClientError") -> DeleteResult:
         code, status = _code(error), _status(error)
@@ -501,6 +505,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=600,
     connect=connect,
     deleter=deleter,
+    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
     connection_fields={
         "region": {
             "type": "string",

@@ -3,15 +3,15 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
-from runner.providers.wire import (
-    TRANSIENT_STATUSES,
-    HttpDeleter,
-    HttpLister,
-    error_message,
-    failure,
-    http,
+from runner.providers.base import (
+    THE_ID,
+    DeleteAnswer,
+    DeleteResult,
+    ModelRecord,
+    ProviderError,
+    ProviderSpec,
 )
+from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
 
 if TYPE_CHECKING:
     from runner.providers.http import HttpClient
@@ -75,17 +75,6 @@ class BflLister(HttpLister):
 class BflDeleter(HttpDeleter):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
-        if response.status == 200:
-            body = response.body if isinstance(response.body, dict) else {}
-            confirmed = body.get("deleted_finetune_id", model_id)
-            if confirmed != model_id:
-                return DeleteResult(
-                    "failed",
-                    200,
-                    response.attempts,
-                    f"provider confirmed a different ID {str(confirmed)[:80]!r}",
-                )
-            return DeleteResult("deleted", 200, response.attempts)
         if response.status == 404:
             # BFL's not-found answer is undocumented: believe it only if the list agrees.
             try:
@@ -95,13 +84,7 @@ class BflDeleter(HttpDeleter):
             if not listed:
                 return DeleteResult("already_absent", 404, response.attempts)
             return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
-        return DeleteResult(
-            "failed",
-            response.status,
-            response.attempts,
-            error_message(response),
-            transient=response.status in TRANSIENT_STATUSES,
-        )
+        return delete_result(SPEC.delete_answer, response, model_id, names_model=False)
 
 
 SPEC = ProviderSpec(
@@ -115,6 +98,10 @@ SPEC = ProviderSpec(
     default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
     connect=http(lambda key: {"x-key": key}, BflLister),
     deleter=BflDeleter,
+    # All four are required [doc]; their values are undocumented but for the ID.
+    delete_answer=DeleteAnswer(
+        {"status": str, "message": str, "deleted_finetune_id": THE_ID, "timestamp": str}
+    ),
     has_created_at=False,
     details_for_age=True,
     name_source="the finetune ID",

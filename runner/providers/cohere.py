@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderSpec
+from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpec
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -101,7 +101,9 @@ class CohereLister(HttpLister):
 class CohereDeleter(HttpDeleter):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
-        return delete_result(response, names_model(response, model_id))
+        return delete_result(
+            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+        )
 
 
 SPEC = ProviderSpec(
@@ -115,6 +117,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=500,  # Cohere's documented default per key
     connect=http(bearer, CohereLister),
     deleter=CohereDeleter,
+    delete_answer=DeleteAnswer(),  # 200 {}
     statuses=(
         "STATUS_UNSPECIFIED",
         "STATUS_FINETUNING",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
+    DeleteAnswer,
     DeleteResult,
     Lister,
     ModelRecord,
@@ -161,7 +162,8 @@ class FireworksDeleter(HttpDeleter):
 
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", self.models.model_path(model_id))
-        result = delete_result(response, self.models.absent(response, model_id))
+        absent = self.models.absent(response, model_id)
+        result = delete_result(SPEC.delete_answer, response, model_id, absent)
         if result.result == "failed" and response.status in DEPLOYED_STATUSES:
             hint = f"{result.error} (is it still deployed? undeploy it first)"
             return dataclasses.replace(result, error=hint)
@@ -190,6 +192,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=600,  # undocumented for the control plane: a polite guess
     connect=connect,
     deleter=FireworksDeleter,
+    delete_answer=DeleteAnswer(),  # 200 {}
     connection_fields={
         "account_id": {
             "type": "string",

@@ -3,7 +3,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import THE_ID, DeleteAnswer, ModelRecord, ProviderSpec
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
@@ -72,6 +72,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=300,
     connect=http(bearer, MistralLister),
     deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
     has_base_model=True,
     name_source="name, else the ID",
     not_found_proof="a 404 whose message names the model",

@@ -3,7 +3,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import ModelRecord, ProviderSpec, unsafe_id_reason
+from runner.providers.base import THE_ID, DeleteAnswer, ModelRecord, ProviderSpec, unsafe_id_reason
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
@@ -90,6 +90,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=500,
     connect=http(bearer, OpenAILister),
     deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
     has_base_model=True,
     name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
     not_found_proof="a 404 with error code model_not_found",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from runner.providers.base import (
+    DeleteAnswer,
     DeleteResult,
     ModelRecord,
     ProviderError,
@@ -124,7 +125,9 @@ class TogetherDeleter(HttpDeleter):
     def delete(self, model_id: str) -> DeleteResult:
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
-        return delete_result(response, names_model(response, model_id))
+        return delete_result(
+            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+        )
 
 
 SPEC = ProviderSpec(
@@ -138,6 +141,7 @@ SPEC = ProviderSpec(
     default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
     connect=http(bearer, TogetherLister),
     deleter=TogetherDeleter,
+    delete_answer=DeleteAnswer({"message": str}),
     statuses=(
         "pending",
         "queued",

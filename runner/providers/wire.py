@@ -10,6 +10,7 @@ from urllib.parse import quote
 from runner.clock import parse_instant
 from runner.providers.base import (
     ConnectOptions,
+    DeleteAnswer,
     DeleteResult,
     Lister,
     ModelRecord,
@@ -134,7 +135,8 @@ class CollectionDeleter(HttpDeleter):
         lister = self.lister
         assert isinstance(lister, CollectionLister)
         response = self.client.request("DELETE", lister.model_path(model_id))
-        return delete_result(response, lister.names_model(response, model_id))
+        answer = lister.spec.delete_answer
+        return delete_result(answer, response, model_id, lister.names_model(response, model_id))
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -200,18 +202,17 @@ def unix_time(value: Any) -> datetime | None:
         return None
 
 
-def delete_result(response: Response, names_model: bool) -> DeleteResult:
-    """A delete's answer, judged the same way for every HTTP provider: 2xx deleted, unless
-    its body says ``"deleted": false`` (the OpenAI-style answer's own verdict); a
+def delete_result(
+    answer: DeleteAnswer, response: Response, model_id: str, names_model: bool
+) -> DeleteResult:
+    """A delete's answer, judged the same way for every HTTP provider: the type's declared
+    success ``answer`` deleted; any other 2xx unconfirmed, for a lookup to settle; a
     not-found that proves the model absent (``names_model``) already absent; a bare
     404/410 failed (a retired API or a wrong base_url must never look like success)."""
-    if 200 <= response.status < 300:
-        body = response.body
-        if isinstance(body, dict) and body.get("deleted") is False:
-            return DeleteResult(
-                "failed", response.status, response.attempts, "the provider answered deleted: false"
-            )
+    if answer.confirms(response.status, response.body, model_id):
         return DeleteResult("deleted", response.status, response.attempts)
+    if 200 <= response.status < 300:
+        return unconfirmed(response.status, response.text, response.attempts)
     if names_model:
         return DeleteResult("already_absent", response.status, response.attempts)
     error = error_message(response)
@@ -224,6 +225,13 @@ def delete_result(response: Response, names_model: bool) -> DeleteResult:
         error,
         transient=response.status in TRANSIENT_STATUSES,
     )
+
+
+def unconfirmed(status: int | None, said: str, attempts: int) -> DeleteResult:
+    """A success status with some other answer: ``failed`` until a lookup settles it
+    (runner.deletion), with what was said summarised on one line."""
+    error = f"HTTP {status} is not the answer a delete gives: {one_line(said) or 'an empty body'}"
+    return DeleteResult("failed", status, attempts, error, unconfirmed=True)
 
 
 def names_id(message: str, model_id: str) -> bool:

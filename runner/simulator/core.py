@@ -32,6 +32,9 @@ FAULT_KINDS = (
     "delay",
     "repeat_token",
     "huge_body",
+    "overlap",
+    "duplicate",
+    "body",
 )
 DEFAULT_FIREWORKS_ACCOUNT = "sim-account"
 # What a fault or the rate limiter says, in each provider's own error shape.
@@ -53,7 +56,10 @@ class Fault:
     set), drop_before (close without acting), drop_after (act, then close without answering),
     garbage (200 with a non-JSON body), delay (sleep ``seconds`` first), repeat_token (paged
     lists — Cohere, Fireworks — keep sending the first page's token), huge_body (200 with a
-    20 MB body).
+    20 MB body), overlap (paged lists start each next page one item early, so a page's
+    last item is listed again), duplicate (a list answer lists its first item again at the
+    end, with ``changes`` applied to that copy when given), body (answer ``status`` with
+    ``body`` as it is, without acting: a 2xx that says anything).
     """
 
     kind: str
@@ -68,6 +74,8 @@ class Fault:
     probability: float = 1.0
     seconds: float = 0.0
     api: str | None = None  # only this provider type; None = any
+    body: str = ""  # kind body: the answer's raw text
+    changes: dict[str, Any] | None = None  # kind duplicate: fields the copy says otherwise
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -592,7 +600,15 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                     body = wire.error(status, message, request.variant)
                     self._send(status, body, fault.retry_after, wire)
                     return
+                if fault and fault.kind == "body":
+                    status = fault.status
+                    json_like = fault.body.lstrip().startswith(("{", "["))
+                    kind = "application/json" if json_like else "text/html"
+                    self._send_raw(status, fault.body.encode(), kind)
+                    return
                 status, body = sim.handle(wire, request, self.headers)
+                if fault and fault.kind == "duplicate":
+                    body = _listed_twice(body, fault.changes)
                 if fault and fault.kind == "drop_after":
                     raise _Drop
                 if fault and fault.kind == "garbage":
@@ -646,6 +662,19 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
     return Handler
+
+
+def _listed_twice(body: Any, changes: Mapping[str, Any] | None) -> Any:
+    """A list answer whose first list lists its first item again at the end."""
+    if not isinstance(body, dict):
+        return body
+    for key, items in body.items():
+        if isinstance(items, list) and items:
+            copy = items[0]
+            if isinstance(copy, dict):
+                copy = {**copy, **(changes or {})}
+            return {**body, key: [*items, copy]}
+    return body
 
 
 def bearer(headers: Message) -> str:

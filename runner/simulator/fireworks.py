@@ -162,7 +162,9 @@ def _page(
     start = bisect.bisect_right(keys, after)  # the first key after the token's
     page = [item for _, item in keyed[start : start + size]]
     more = start + size < len(keys)
-    next_token = page_token(AFTER + keys[start + size - 1]) if more else ""
+    # overlap: the token names the page's last but one, so the next page lists the last again
+    last = start + size - (2 if req.fault and req.fault.kind == "overlap" and size > 1 else 1)
+    next_token = page_token(AFTER + keys[last]) if more else ""
     if req.fault and req.fault.kind == "repeat_token":
         next_token = page_token(AFTER)
     return 200, {field: page, "nextPageToken": next_token, "totalSize": len(keys)}

@@ -1,0 +1,63 @@
+"""Job files for the simulator's provider types, for tests that run the CLI on each of
+them. The types come from the registries, so a new HTTP type is covered once its wire
+and a model in the demo seed are named in ``MODEL``."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.audit import read_records
+from runner.providers import REGISTRY
+from runner.simulator import REGISTRY as WIRES
+from runner.simulator import Simulator
+from runner.simulator.core import DEFAULT_FIREWORKS_ACCOUNT
+from tests.conftest import BFL_KEY, COHERE_KEY
+
+NOW_ARG = "2026-06-01T12:00:00Z"  # tests.conftest.NOW, as the command line takes it
+# Every type the simulator serves (Bedrock is served by moto).
+HTTP_TYPES = sorted(kind for kind in REGISTRY if kind in WIRES)
+KEYS = {
+    f"{kind.upper()}_API_KEY": {"cohere": COHERE_KEY, "bfl": BFL_KEY}.get(kind, f"{kind}-key")
+    for kind in HTTP_TYPES
+}
+# One model of each type in scripts/demo-seed.yaml (tests.conftest.seed_accounts).
+MODEL = {
+    "bfl": "scratch-lora-1",
+    "cohere": "sim-cohere-0008",
+    "fireworks": "exp-lora-a",
+    "mistral": "ft:open-mistral-7b:abcd1234:20260101:exp-chat:efgh5678",
+    "openai": "ft:gpt-4o-mini-2024-07-18:acme:exp-lr-1:Sim0002b",
+    "together": "ft-5c3d0a2e-0002-4a7b-9c1d-000000000002",
+}
+
+
+def connection(sim: Simulator, kind: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "type": kind,
+        "base_url": sim.base_url(kind),
+        "requests_per_minute": 600000,
+    }
+    if "account_id" in REGISTRY[kind].required_fields:
+        fields["account_id"] = DEFAULT_FIREWORKS_ACCOUNT
+    return fields
+
+
+def write_job(tmp_path: Path, sim: Simulator, jobs: dict[str, list[dict[str, Any]]]) -> str:
+    """A job file with one job per entry (name -> targets) and a connection named after
+    each type its targets use."""
+    kinds = sorted({t["provider"] for targets in jobs.values() for t in targets})
+    data = {
+        "version": 1,
+        "providers": {kind: connection(sim, kind) for kind in kinds},
+        "jobs": [{"name": name, "targets": targets} for name, targets in jobs.items()],
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def outcomes(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """The audit's delete.outcome records by model ID (the job file sits in tmp_path)."""
+    records = read_records(tmp_path / "audit" / "ftjanitor.jsonl")
+    return {str(r["model_id"]): r for r in records if r["event"] == "delete.outcome"}
