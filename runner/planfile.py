@@ -16,6 +16,7 @@ from typing import Any
 from runner.chain import dumps
 from runner.clock import parse_instant, rfc3339
 from runner.errors import ConfigError, StorageError
+from runner.files import NotReadable, read_bounded
 from runner.jobfile.model import JobFile
 from runner.rules import JobPlan
 
@@ -85,11 +86,9 @@ def load(path: Path, job_file: JobFile, wall_now: datetime) -> Reviewed:
     """Check everything before anything is sent; ConfigError (exit 2) on any doubt."""
     where = f"--plan {path}"
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{where}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
-        body = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+        body = json.loads(read_bounded(path, MAX_BYTES, "plan file"))
+    except NotReadable as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     except ValueError:
         raise ConfigError(f"{where}: not a JSON plan file") from None
     if not isinstance(body, dict) or body.get("kind") != KIND or body.get("v") != VERSION:
