@@ -45,7 +45,7 @@ _SELF = ("sha256", "hmac_sha256")  # the fields no hash covers
 
 # A JSON string, or an unterminated one running to the end: matching the latter too keeps
 # the scan linear on garbage (no rescan from every quote).
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
