@@ -12,6 +12,11 @@ from runner.providers import REGISTRY
 _BAD_KEY = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\u200b\ufeff]")
 
 
+def is_malformed(secret: str) -> bool:
+    """True when ``secret`` holds whitespace or control characters (API or plan keys)."""
+    return _BAD_KEY.search(secret) is not None
+
+
 def resolve_keys(
     connections: Iterable[Connection], environ: Mapping[str, str]
 ) -> dict[str, str | None]:
@@ -29,7 +34,7 @@ def resolve_keys(
         value = environ.get(name, "")
         if not value:
             missing.append(f"{name} (for {connection.name})")
-        elif _BAD_KEY.search(value):
+        elif is_malformed(value):
             malformed.append(f"{name} (for {connection.name})")
         else:
             keys[connection.name] = value

@@ -1,6 +1,7 @@
 """``ftjanitor plan JOBFILE``: exactly ``run --dry-run``, optionally kept as a plan file."""
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ def run(args: argparse.Namespace) -> Any:
         ttl = parse_duration(args.ttl)
     except ValueError as exc:
         raise ConfigError(f"plan: --ttl {exc}") from None
+    # Both refused before any request, so a bad one costs no listing.
+    planfile.check_ttl(ttl)
+    key = planfile.plan_key(os.environ) if args.out else None
     report = execute_command(args, dry_run=True)
     print_report(report, output=output_format(args), show_plans=True)
     if args.out:
         plans = [o.plan for o in report.outcomes if o.plan is not None]
-        body = planfile.build(report.planset.job_file, plans, report.now, system_clock(), ttl)
+        body = planfile.build(report.planset.job_file, plans, report.now, system_clock(), ttl, key)
         planfile.write(Path(args.out), body)
     return report

@@ -125,6 +125,10 @@ def execute_command(
         unknown = set(args.job or ()) - set(reviewed.deletes)
         if unknown:
             raise ConfigError(f"--plan {args.plan}: has no job {sorted(unknown)[0]!r}")
+        if not reviewed.deletes:
+            # To the engine no job names means every job: a plan naming none applies none.
+            notice(f"--plan {args.plan}: the plan names no job; nothing to apply")
+            return RunReport(PlanSet(job_file, args.now or system_clock(), {}), [], [])
     stop = threading.Event()
     extra: list[ev.Sink] = list(sinks or [])
     if not dry_run and sys.stderr.isatty():

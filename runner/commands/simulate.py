@@ -7,15 +7,16 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from runner.errors import EXIT_OK, ConfigError
+from runner.files import NotReadable, read_bounded
 from runner.simulator import FAULT_KINDS, REGISTRY, Accounts, Fault, Simulator, generate, load_seed
 
 # Generated models for the types without an option of their own (--models, --bfl-models).
+MAX_SEED_BYTES = 256 * 1024 * 1024  # far above any seed bench/ generates
 DEFAULT_COUNTS = {"openai": 10, "mistral": 10, "together": 10, "fireworks": 10}
 FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
     "status": int,
@@ -220,10 +221,14 @@ def accounts_from(args: argparse.Namespace) -> Accounts:
     now = datetime.now(UTC)
     if args.seed:
         try:
-            text = Path(args.seed).read_text("utf-8")
+            raw = read_bounded(args.seed, MAX_SEED_BYTES, "seed file")
+        except NotReadable as exc:
+            raise ConfigError(f"{args.seed}: {exc}") from None
+        try:
+            text = raw.decode("utf-8")
             # Big generated seeds are JSON: parsing them as YAML would take seconds.
             data = json.loads(text) if args.seed.endswith(".json") else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"{args.seed}: cannot read seed file: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(

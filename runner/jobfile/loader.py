@@ -5,12 +5,12 @@ walk the composed node graph ourselves: duplicate keys, unknown tags, merge keys
 bombs and over-deep nesting all become positioned errors instead of surprises.
 """
 
-import os
 import pathlib
 from typing import Any
 
 import yaml
 
+from runner.files import NotReadable, read_bounded
 from runner.jobfile.diagnostics import Diagnostic, JobFileError, Path, format_path
 
 try:  # CPython's own SHA-256: importing hashlib loads OpenSSL, a few ms of every validate
@@ -315,19 +315,10 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> JobFileError:
 
 def load_file(path: str) -> LoadedDocument:
     """Read and load a job file, refusing oversize and non-UTF-8 input."""
-    if problem := _not_a_file(pathlib.Path(path)):
-        raise JobFileError([Diagnostic(path, 1, 1, "(document)", problem)])
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise JobFileError(
-            [Diagnostic(path, 1, 1, "(document)", f"cannot read: {exc.strerror}")]
-        ) from None
-    if len(raw) > MAX_BYTES:
-        raise JobFileError(
-            [Diagnostic(path, 1, 1, "(document)", f"file is over {MAX_BYTES} bytes")]
-        )
+        raw = read_bounded(path, MAX_BYTES, "job file")
+    except NotReadable as exc:
+        raise JobFileError([Diagnostic(path, 1, 1, "(document)", str(exc))]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -339,19 +330,6 @@ def load_file(path: str) -> LoadedDocument:
     doc = load_text(text, path)
     doc.sha256 = sha256(raw).hexdigest()
     return doc
-
-
-def _not_a_file(path: pathlib.Path) -> str | None:
-    """Why ``path`` cannot be a job file before opening it (None: try to open it)."""
-    if path.is_symlink() and not path.exists():
-        try:
-            target = os.readlink(path)
-        except OSError:
-            return "broken symlink"
-        return f"broken symlink (its target {target!r} does not exist)"
-    if path.is_dir():
-        return "is a directory, not a job file"
-    return None
 
 
 def job_files(paths: list[str]) -> list[str]:

@@ -37,7 +37,7 @@ from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec, unsafe_id_reason
 from runner.state import StateRef
 
-__all__ = ["base_url_problem", "load_job_file", "validate_document"]
+__all__ = ["base_url_problem", "load_job_file", "strict_validator", "validate_document"]
 
 DEFAULT_AUDIT_LOG = "audit/ftjanitor.jsonl"
 DEFAULT_STATE = "state/ftjanitor.sqlite3"
@@ -76,15 +76,21 @@ def _strict_integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-@cache
-def _validator() -> Any:
+def strict_validator(schema: Mapping[str, Any]) -> Any:
+    """A Draft 2020-12 validator of ``schema`` for which true and 2.0 are not integers
+    (job files and plan files alike)."""
     cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
         jsonschema.Draft202012Validator,
         type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
             "integer", _strict_integer
         ),
     )
-    return cls(build_schema())
+    return cls(schema)
+
+
+@cache
+def _validator() -> Any:
+    return strict_validator(build_schema())
 
 
 def _short(value: Any) -> str:
