@@ -370,6 +370,14 @@ class _JobRun:
             self.counts.marked += 1
             self.counts.pending += 1
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), d.deletable_after))
+        decided = {(d.connection, d.model_id): d for d in self.plan.decisions}
+        for mark in self.plan.postponed:
+            # The same mark with the later date its longer grace gives: recorded and told
+            # like a mark, so that date is the one every later run keeps to.
+            state.mark(self.job.name, mark)
+            self.counts.marked += 1
+            ref = _ref(decided[(mark.connection, mark.model_id)])
+            self.fanout.emit(ev.Marked(self.job.name, self.run_id, ref, mark.deletable_after))
         for mark in self.plan.unmarks:
             state.unmark(self.job.name, mark.connection, mark.model_id)
             ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
