@@ -308,6 +308,8 @@ def apply(
     run = _JobRun(job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency)
     error = planset.errors.get(job.name)
     if run.plan is None or error is not None:
+        if job.grace is not None:  # every mark stays: all of them are still pending
+            run.counts.pending = len(state.marks(job.name))
         return run.end(state, "aborted", str(error))
     run.announce()
     if run.plan.limit_message:
@@ -357,8 +359,8 @@ class _JobRun:
                 self.fanout.emit(ev.Absent(name, run_id, _ref(d)))
             elif d.action == "skip":
                 self.counts.skipped += 1
-            elif d.action == "pending":
-                self.counts.pending += 1
+            if d.action not in ("delete", "mark") and _holds_mark(d):
+                self.counts.pending += 1  # in grace, or due and held (a limit, a review)
 
     def grace(self, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
@@ -391,8 +393,8 @@ class _JobRun:
         ):
             self._pass(list(retry), deleters, state, final=True)
         elif retry:  # stopping: the first failures are final
-            for event in retry.values():
-                self._count_final(event)
+            for d, event in retry.items():
+                self._count_final(d, event)
 
     def _pass(
         self,
@@ -419,6 +421,7 @@ class _JobRun:
                 if event is None:
                     with self._lock:
                         self.counts.skipped += 1
+                        self.counts.pending += _holds_mark(d)
                 elif event.result == "failed" and event.transient and not final:
                     # Recorded as it happened, then tried once more after the others.
                     self.fanout.emit(dataclasses.replace(event, will_retry=True))
@@ -453,15 +456,16 @@ class _JobRun:
     def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
         self.fanout.emit(event)
         state.intent_closed(self.run_id, d.connection, d.model_id)
-        self._count_final(event)
+        self._count_final(d, event)
         if self.job.grace is not None and event.result != "failed":
             state.unmark(self.job.name, d.connection, d.model_id)
 
-    def _count_final(self, event: ev.Outcome) -> None:
+    def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:
             setattr(self.counts, event.result, getattr(self.counts, event.result) + 1)
             if event.result == "failed":
                 self.outcome.failures.append(event)
+                self.counts.pending += _holds_mark(d)  # its mark stays for the next run
 
     def end(self, state: StateStore, status: str, message: str | None) -> JobOutcome:
         ended = self.options.clock()
@@ -479,3 +483,8 @@ class _JobRun:
         state.run_ended(self.run_id, status, ended)
         self.outcome.end = event
         return self.outcome
+
+
+def _holds_mark(d: Decision) -> bool:
+    """A model its grace mark still holds: marked (now or before) and not deleted yet."""
+    return d.deletable_after is not None
