@@ -31,7 +31,7 @@ from runner.jobfile.validate import load_job_file
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from runner.state import OpenIntent, StateStore
 from runner.storage import open_storage
-from tests.conftest import COHERE_KEY, FAST
+from tests.conftest import BFL_KEY, COHERE_KEY, FAST
 from tests.pgserver import PgServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -360,3 +360,34 @@ def test_postgresql_restarted_mid_run_stops_the_deletes(
     assert exit_code(report) == 1
     assert report.late_failure is not None and "next run reconciles" in report.late_failure
     assert_stopped_and_reconciled_next(tmp_path, xsim, job)
+
+
+def test_rejected_credentials_elsewhere_are_exit_1_once_deletes_were_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One connection's key is rejected (alone, that is exit 2); another job's deletes
+    went out and every one failed: something was sent, so it is exit 1."""
+    with Simulator(accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
+        sim.faults = [Fault("status", method="DELETE", status=400)]
+        path = tmp_path / "job.yaml"
+        path.write_text(
+            f"""version: 1
+state: "{tmp_path / "state.sqlite3"}"
+audit_log: "{tmp_path / "audit.jsonl"}"
+providers:
+  cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}
+  bfl: {{base_url: "{sim.url}"}}
+jobs:
+  - name: sweep
+    targets:
+      - {{provider: cohere, name: "exp-*", older_than: 30d}}
+  - name: lora
+    targets:
+      - {{provider: bfl, ids: [scratch-lora-1]}}
+"""
+        )
+        monkeypatch.setenv("COHERE_API_KEY", COHERE_KEY)
+        monkeypatch.setenv("BFL_API_KEY", "bfl-wrong-key-000000")
+        code = main(["run", str(path), "--yes", "--now", NOW_ARG])
+        assert deletes(sim) and sim.deleted == []
+    assert code == 1, capsys.readouterr().err
