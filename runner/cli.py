@@ -162,8 +162,12 @@ def exit_code(result: object) -> int:
     assert isinstance(result, RunReport)
     if result.cancelled:
         return EXIT_OK
-    if result.auth_failed and not result.deleted_any:
-        return EXIT_INVALID  # rejected credentials are like missing ones
+    if result.late_failure is not None:
+        return EXIT_FAILED  # a store or output failed after deletes went out
+    if result.auth_failed and not result.sent.is_set():
+        # Rejected credentials are like missing ones; but once a delete went out on
+        # another connection, "nothing was deleted" (2) can no longer be said.
+        return EXIT_INVALID
     fine = ("ok", "skipped")  # skipped: another process is running that job right now
     return EXIT_OK if all(o.status in fine for o in result.outcomes) else EXIT_FAILED
 

@@ -11,9 +11,9 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,7 @@ class JobOutcome:
     end: ev.RunEnded | ev.RunSkipped
     failures: list[ev.Outcome] = field(default_factory=list)
     absent: list[ev.ModelRef] = field(default_factory=list)
+    storage_error: StorageError | None = None  # the state or audit store failed mid-job
 
     @property
     def status(self) -> str:
@@ -90,6 +91,10 @@ class RunReport:
     outcomes: list[JobOutcome]
     reconciled: list[ev.Reconciled]
     cancelled: bool = False
+    # Set before the first delete request leaves: from then on the exit code is 0 or 1.
+    sent: threading.Event = field(default_factory=threading.Event)
+    # What failed after deletes were sent (a store, an output file): exit 1, never 2.
+    late_failure: str | None = None
 
     @property
     def now(self) -> datetime:
@@ -98,10 +103,6 @@ class RunReport:
     @property
     def auth_failed(self) -> bool:
         return any(e.auth for e in self.planset.errors.values())
-
-    @property
-    def deleted_any(self) -> bool:
-        return any(isinstance(o.end, ev.RunEnded) and o.end.counts.deleted for o in self.outcomes)
 
 
 def select_jobs(job_file: JobFile, names: list[str] | None) -> list[Job]:
@@ -127,49 +128,64 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
     secrets = [k for k in keys.values() if k]
     urls = {} if options.dry_run else resolve_urls(job_file.notify, environ)
     secrets += [part for url in urls.values() for part in url_secrets(url)]
-    with ExitStack() as stack:
-        state, chain = open_storage(job_file, secrets, options.clock, stack)
-        fanout = ev.Fanout([AuditSink(chain), *options.sinks])
-        if urls:  # a dry run notifies nobody
-            fanout.extend([Notifier(job_file.notify, urls, emit=fanout.emit)])
-        # The anchor is checked before anything is sent, and moved when we are done.
-        if problem := head_problem(chain, state.audit_head(chain.name)):
-            raise StorageError(problem)
-        stack.callback(lambda: state.set_audit_head(chain.name, *chain.head))
-        # Locks first: a plan is only made for a job nobody else is running.
-        busy: dict[str, str] = {}
-        if not options.dry_run:
-            for job in jobs:
-                holder = stack.enter_context(state.job_lock(job.name))
-                if holder is not None:
-                    who = f"pid {holder}" if holder else "another process"
-                    busy[job.name] = f"already running ({who} holds its lock)"
-                elif (
-                    options.claim_fire_time
-                    and options.fire_time is not None
-                    and not state.claim_fire_time(job.name, options.fire_time)
-                ):
-                    busy[job.name] = "this fire time already ran (another daemon ran it)"
-        active = [job for job in jobs if job.name not in busy]
-        connect = ConnectOptions(options.limiters, options.policy, options.notice)
-        listers = open_listers(
-            connections_used(job_file, [j.name for j in active]), connect, keys, stack
-        )
-        reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
-        planset = plan(job_file, active, listers, state, options)
-        planset.busy = busy
-        report = RunReport(planset, [], reconciled)
-        confirm = None if options.dry_run else options.confirm
-        if confirm and _wants_deletes(planset) and not confirm(planset):
-            report.cancelled = True
-            return report
-        deleters = {} if options.dry_run else _deleters(planset, listers, stack, job_file)
-        for job in jobs:
-            report.outcomes.append(
-                apply(planset, job, deleters, state, fanout, options)
-                if job.name not in busy
-                else _skip(job, busy[job.name], fanout, options)
+    report: RunReport | None = None
+    try:
+        with ExitStack() as stack:
+            state, chain = open_storage(job_file, secrets, options.clock, stack)
+            fanout = ev.Fanout([AuditSink(chain), *options.sinks])
+            if urls:  # a dry run notifies nobody
+                fanout.extend([Notifier(job_file.notify, urls, emit=fanout.emit)])
+            # The anchor is checked before anything is sent, and moved when we are done.
+            if problem := head_problem(chain, state.audit_head(chain.name)):
+                raise StorageError(problem)
+            stack.callback(lambda: state.set_audit_head(chain.name, *chain.head))
+            # Locks first: a plan is only made for a job nobody else is running.
+            busy: dict[str, str] = {}
+            if not options.dry_run:
+                for job in jobs:
+                    holder = stack.enter_context(state.job_lock(job.name))
+                    if holder is not None:
+                        who = f"pid {holder}" if holder else "another process"
+                        busy[job.name] = f"already running ({who} holds its lock)"
+                    elif (
+                        options.claim_fire_time
+                        and options.fire_time is not None
+                        and not state.claim_fire_time(job.name, options.fire_time)
+                    ):
+                        busy[job.name] = "this fire time already ran (another daemon ran it)"
+            active = [job for job in jobs if job.name not in busy]
+            connect = ConnectOptions(options.limiters, options.policy, options.notice)
+            listers = open_listers(
+                connections_used(job_file, [j.name for j in active]), connect, keys, stack
             )
+            reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
+            planset = plan(job_file, active, listers, state, options)
+            planset.busy = busy
+            report = RunReport(planset, [], reconciled)
+            confirm = None if options.dry_run else options.confirm
+            if confirm and _wants_deletes(planset) and not confirm(planset):
+                report.cancelled = True
+                return report
+            deleters = {} if options.dry_run else _deleters(planset, listers, stack, job_file)
+            for job in jobs:
+                if job.name in busy:
+                    report.outcomes.append(_skip(job, busy[job.name], fanout, options))
+                    continue
+                outcome = apply(planset, job, deleters, state, fanout, options, report.sent)
+                report.outcomes.append(outcome)
+                if outcome.storage_error is not None:
+                    raise outcome.storage_error  # no later job starts on a broken store
+            return report
+    except StorageError as exc:
+        # Before any delete left, a broken store is like a broken path: exit 2. After,
+        # some deletes happened: say so (exit 1), and that the next run settles the rest.
+        if report is None or not report.sent.is_set():
+            raise
+        report.late_failure = (
+            f"deletes were sent, then the state or audit store failed: {exc}; no delete was"
+            " started after that, and the next run reconciles those whose outcome was not"
+            " recorded"
+        )
         return report
 
 
@@ -284,8 +300,13 @@ def apply(
     state: StateStore,
     fanout: ev.Fanout,
     options: RunOptions,
+    sent: threading.Event,
 ) -> JobOutcome:
-    """Record the job's plan and, in a real run, carry it out. The one gate is here."""
+    """Record the job's plan and, in a real run, carry it out. The one gate is here.
+
+    A state or audit failure after the job started ends it ``aborted`` with the error in
+    ``storage_error``: no delete starts after it, and those in flight are recorded as far
+    as the stores allow. ``sent`` is set before the first delete request leaves."""
     run_id = uuid.uuid4().hex
     started = options.clock()
     state.run_started(
@@ -305,18 +326,29 @@ def apply(
         )
     )
     concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
-    run = _JobRun(job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency)
-    error = planset.errors.get(job.name)
-    if run.plan is None or error is not None:
-        return run.end(state, "aborted", str(error))
-    run.announce()
-    if run.plan.limit_message:
-        fanout.emit(ev.LimitTripped(job.name, run_id, run.plan.limit_message))
-        return run.end(state, "aborted", run.plan.limit_message)
-    if options.dry_run:
-        return run.end(state, "ok", None)
-    run.grace(state)
-    run.delete_all(deleters, state)
+    job_plan = planset.plans.get(job.name)
+    run = _JobRun(job, run_id, job_plan, fanout, options, started, concurrency, sent)
+    with run.recording():
+        error = planset.errors.get(job.name)
+        if run.plan is None or error is not None:
+            if job.grace is not None:  # every mark stays: all of them are still pending
+                run.counts.pending = len(state.marks(job.name))
+            return run.end(state, "aborted", str(error))
+        run.announce()
+        if run.plan.limit_message:
+            fanout.emit(ev.LimitTripped(job.name, run_id, run.plan.limit_message))
+            return run.end(state, "aborted", run.plan.limit_message)
+        if options.dry_run:
+            return run.end(state, "ok", None)
+        run.grace(state)
+        run.delete_all(deleters, state)
+    if run.broken is not None:
+        return run.end(
+            state,
+            "aborted",
+            f"stopped: the state or audit store failed ({run.broken}); no delete was started"
+            " after that, and the next run reconciles the deletes in flight",
+        )
     interrupted = options.stop.is_set() and run.counts.skipped > 0
     status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
     return run.end(
@@ -334,15 +366,38 @@ class _JobRun:
         options: RunOptions,
         started: datetime,
         concurrency: Mapping[str, int],
+        sent: threading.Event,
     ):
         self.job, self.run_id, self.plan = job, run_id, plan
         self.fanout, self.options, self.started = fanout, options, started
         self.concurrency = concurrency
+        self.sent = sent
         self.counts = ev.Counts()
         self.outcome = JobOutcome(
             job.name, run_id, plan, ev.RunEnded(job.name, run_id, False, "", self.counts)
         )
         self._lock = threading.Lock()
+        # Set by the first storage failure; every worker looks at it before sending.
+        self.halt = threading.Event()
+        self.broken: StorageError | None = None
+
+    def broke(self, error: StorageError) -> None:
+        """A state or audit write failed: no delete starts from now on."""
+        with self._lock:
+            self.broken = self.broken or error
+        self.halt.set()
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Around a state or audit write: its failure stops the job's deletes, and the
+        job goes on only to finish and record what is already in flight."""
+        try:
+            yield
+        except StorageError as exc:
+            self.broke(exc)
+
+    def _stopping(self) -> bool:
+        return self.options.stop.is_set() or self.halt.is_set()
 
     def announce(self) -> None:
         assert self.plan is not None
@@ -357,8 +412,8 @@ class _JobRun:
                 self.fanout.emit(ev.Absent(name, run_id, _ref(d)))
             elif d.action == "skip":
                 self.counts.skipped += 1
-            elif d.action == "pending":
-                self.counts.pending += 1
+            if d.action not in ("delete", "mark") and _holds_mark(d):
+                self.counts.pending += 1  # in grace, or due and held (a limit, a review)
 
     def grace(self, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
@@ -370,6 +425,14 @@ class _JobRun:
             self.counts.marked += 1
             self.counts.pending += 1
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), d.deletable_after))
+        decided = {(d.connection, d.model_id): d for d in self.plan.decisions}
+        for mark in self.plan.postponed:
+            # The same mark with the later date its longer grace gives: recorded and told
+            # like a mark, so that date is the one every later run keeps to.
+            state.mark(self.job.name, mark)
+            self.counts.marked += 1
+            ref = _ref(decided[(mark.connection, mark.model_id)])
+            self.fanout.emit(ev.Marked(self.job.name, self.run_id, ref, mark.deletable_after))
         for mark in self.plan.unmarks:
             state.unmark(self.job.name, mark.connection, mark.model_id)
             ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
@@ -378,13 +441,17 @@ class _JobRun:
     def delete_all(self, deleters: Mapping[str, Deleter], state: StateStore) -> None:
         assert self.plan is not None
         retry = self._pass(self.plan.deletes, deleters, state, final=False)
-        if retry and not self.options.stop.wait(
-            self.options.second_pass_pause * random.uniform(0.5, 1.0)
+        if (
+            retry
+            and not self.halt.is_set()
+            and not self.options.stop.wait(
+                self.options.second_pass_pause * random.uniform(0.5, 1.0)
+            )
         ):
             self._pass(list(retry), deleters, state, final=True)
-        elif retry:  # stopping: the first failures are final
-            for event in retry.values():
-                self._count_final(event)
+        else:  # stopping: the first failures are final
+            for d, event in retry.items():
+                self._count_final(d, event)
 
     def _pass(
         self,
@@ -408,28 +475,43 @@ class _JobRun:
             }
             for future in as_completed(futures):  # recorded as each one settles
                 d, event = futures[future], future.result()
-                if event is None:
-                    with self._lock:
-                        self.counts.skipped += 1
-                elif event.result == "failed" and event.transient and not final:
-                    # Recorded as it happened, then tried once more after the others.
-                    self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                    state.intent_closed(self.run_id, d.connection, d.model_id)
-                    held[d] = event
-                else:
-                    self._settle(d, event, state)
+                with self.recording():  # a failure: the others in flight still finish
+                    if event is None:
+                        with self._lock:
+                            self.counts.skipped += 1
+                            self.counts.pending += _holds_mark(d)
+                    elif (
+                        event.result == "failed"
+                        and event.transient
+                        and not final
+                        and not self.halt.is_set()
+                    ):
+                        # Recorded as it happened, then tried once more after the others.
+                        held[d] = event
+                        self.fanout.emit(dataclasses.replace(event, will_retry=True))
+                        state.intent_closed(self.run_id, d.connection, d.model_id)
+                    else:
+                        self._settle(d, event, state)
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)
         return held
 
     def _delete_one(self, d: Decision, deleter: Deleter, state: StateStore) -> ev.Outcome | None:
-        if self.options.stop.is_set():
+        """One delete, never without a durable intent: the state's (a crash after it is
+        reconciled from the state index) and the audit's. ``None``: not sent."""
+        if self._stopping():
             return None  # stopping: nothing new starts
         ref = _ref(d)
-        # The state's intent first: a crash after it is reconciled from the state index.
-        state.intent_opened(OpenIntent(self.job.name, d.connection, d.model_id, self.run_id, 0))
-        self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
+        with self.recording():
+            state.intent_opened(OpenIntent(self.job.name, d.connection, d.model_id, self.run_id, 0))
+            self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
+        if self.halt.is_set():
+            # This intent failed, or another worker's store did meanwhile: not sent (an
+            # intent that was written is settled by the next run's lookup). A signal that
+            # came meanwhile does not hold it back: its intent is written, so it is in flight.
+            return None
+        self.sent.set()
         result = delete_and_settle(deleter, d.model_id, stop=self.options.stop)
         return ev.Outcome(
             self.job.name,
@@ -443,19 +525,23 @@ class _JobRun:
         )
 
     def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
-        self.fanout.emit(event)
+        """Counted first (it happened), then told, then the state's records closed."""
+        self._count_final(d, event)
+        self.fanout.emit_all(event)
         state.intent_closed(self.run_id, d.connection, d.model_id)
-        self._count_final(event)
         if self.job.grace is not None and event.result != "failed":
             state.unmark(self.job.name, d.connection, d.model_id)
 
-    def _count_final(self, event: ev.Outcome) -> None:
+    def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:
             setattr(self.counts, event.result, getattr(self.counts, event.result) + 1)
             if event.result == "failed":
                 self.outcome.failures.append(event)
+                self.counts.pending += _holds_mark(d)  # its mark stays for the next run
 
     def end(self, state: StateStore, status: str, message: str | None) -> JobOutcome:
+        """Told to every subscriber and recorded; a store failing here is kept in the
+        outcome (``storage_error``), not raised, so what the job did is still reported."""
         ended = self.options.clock()
         event = ev.RunEnded(
             self.job.name,
@@ -467,7 +553,15 @@ class _JobRun:
             self.started,
             ended,
         )
-        self.fanout.emit(event)
-        state.run_ended(self.run_id, status, ended)
         self.outcome.end = event
+        with self.recording():
+            self.fanout.emit_all(event)
+        with self.recording():
+            state.run_ended(self.run_id, status, ended)
+        self.outcome.storage_error = self.broken
         return self.outcome
+
+
+def _holds_mark(d: Decision) -> bool:
+    """A model its grace mark still holds: marked (now or before) and not deleted yet."""
+    return d.deletable_after is not None

@@ -169,5 +169,18 @@ class Fanout:
         for sink in self.sinks:
             sink.emit(event)
 
+    def emit_all(self, event: Event) -> None:
+        """For what has already happened (an outcome, a run's end): every sink hears it
+        even when one fails, so a broken audit store cannot hide a delete from the metrics
+        and notifications; the first failure is raised afterwards."""
+        failure: Exception | None = None
+        for sink in self.sinks:
+            try:
+                sink.emit(event)
+            except Exception as exc:  # raised again below, once every sink heard it
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
     def extend(self, sinks: Iterable[Sink]) -> None:
         self.sinks.extend(sinks)

@@ -119,7 +119,8 @@ class Metrics:
         )
         self.pending = Gauge(
             "ftjanitor_pending",
-            "Models the job's last run left marked, waiting for their grace period.",
+            "Marks the job's last run left, not yet deleted: in grace, or due but held"
+            " (a limit, a review, a failed delete).",
             ["job"],
             registry=source,
         )

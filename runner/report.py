@@ -159,11 +159,14 @@ def report_json(report: RunReport) -> dict[str, Any]:
             entry["decisions"] = [decision_json(d) for d in plan.decisions]
             entry["drift"] = [decision_json(d) for d in plan.drift]
         jobs.append(entry)
-    return {
+    body: dict[str, Any] = {
         "now": rfc3339(report.now),
         "reconciled": [vars(r) for r in report.reconciled],
         "jobs": jobs,
     }
+    if report.late_failure is not None:
+        body["error"] = report.late_failure
+    return body
 
 
 def render_outcome(outcome: JobOutcome) -> str:

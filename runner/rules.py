@@ -45,6 +45,9 @@ class JobPlan:
     decisions: list[Decision]
     limit_message: str | None = None  # set when a limit blocks the job
     unmarks: list[Mark] = field(default_factory=list)  # marked, no longer selected
+    # Marks whose date the job's longer grace moved later: a real run records the new date
+    # (and tells it), so a grace shortened again can never bring it forward.
+    postponed: list[Mark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     drift: list[Decision] = field(default_factory=list)  # differs from the reviewed plan
 
@@ -331,17 +334,28 @@ def _apply_grace(
                 d, action="mark", deletable_after=after,
                 reason=f"{d.reason}; grace {format_age(grace)}: marked now",
             )  # fmt: skip
-        elif mark.deletable_after > wall_now:
+            continue
+        after = deletable_after(mark, grace)
+        if after <= wall_now:
             plan.decisions[i] = dataclasses.replace(
-                d, action="pending", deletable_after=mark.deletable_after,
-                reason=f"{d.reason}; marked, deletable after {_minute(mark.deletable_after)}",
-            )  # fmt: skip
-        else:
-            plan.decisions[i] = dataclasses.replace(
-                d, deletable_after=mark.deletable_after,
-                reason=f"{d.reason}; grace over since {_minute(mark.deletable_after)}",
-            )  # fmt: skip
+                d, deletable_after=after, reason=f"{d.reason}; grace over since {_minute(after)}"
+            )
+            continue
+        reason = f"{d.reason}; marked, deletable after {_minute(after)}"
+        if after > mark.deletable_after:
+            reason += f" (grace is now {format_age(grace)})"
+            plan.postponed.append(dataclasses.replace(mark, deletable_after=after))
+        plan.decisions[i] = dataclasses.replace(
+            d, action="pending", deletable_after=after, reason=reason
+        )
     plan.unmarks = [m for key, m in marks.items() if key not in selected]
+
+
+def deletable_after(mark: Mark, grace: timedelta) -> datetime:
+    """When a marked model may go: the later of the date recorded with its mark and its
+    mark time plus the job's grace now. A grace lengthened in the job file protects models
+    already marked; one shortened never brings forward a date owners were told."""
+    return max(mark.deletable_after, mark.marked_at + grace)
 
 
 def _minute(at: datetime) -> str:

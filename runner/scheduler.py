@@ -251,6 +251,8 @@ class Daemon:
             return
         finally:
             self._publish_next_runs()
+        if report.late_failure is not None:
+            self.log.emit("run.error", "error", job=job, error=report.late_failure)
         for outcome in report.outcomes:
             fields = end_json(outcome.end)
             status = fields.pop("status")

@@ -8,6 +8,7 @@ on 127.0.0.1, the role tests use) and ``ftjanitor_pw`` (password only, for PGPAS
 As a pytest plugin (``pytest_plugins = ["tests.pgserver"]`` in tests/conftest.py) it gives:
 
 - ``pg_server``: the session's server, started on first use;
+- ``pg_own_server``: a server for one test, which it may ``restart()`` mid-run;
 - ``pg_url``: ``postgresql://ftjanitor@127.0.0.1:PORT/ftjanitor_test`` (shared, session);
 - ``pg_fresh_url``: the same database with a fresh, empty schema first on the search
   path, for one test (dropped after it).
@@ -119,6 +120,7 @@ class PgServer:
         self._as: tuple[int, int] | None = _system_user() if os.geteuid() == 0 else None
         self._running = False
         self._names = itertools.count(1)
+        self._options: list[str] = []
 
     # the server's processes
 
@@ -177,12 +179,10 @@ class PgServer:
         ]
         if not self.fsync:
             options += ["-c full_page_writes=off"]
+        self._options = options
         for _attempt in range(3):  # a free port can be taken before we bind it
             self.port = _free_port()
-            done = self._pg(
-                "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",
-                "-t", str(int(START_SECONDS)), "-o", " ".join([f"-c port={self.port}", *options]),
-            )  # fmt: skip
+            done = self._pg_start()
             if done.returncode == 0:
                 break
             if "could not bind" not in self._log_tail() and "in use" not in self._log_tail():
@@ -195,6 +195,22 @@ class PgServer:
         with self.admin() as admin:
             admin.execute(f"CREATE ROLE {APP_ROLE} LOGIN CREATEDB")
             admin.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{self.password}'")
+
+    def _pg_start(self) -> subprocess.CompletedProcess[str]:
+        return self._pg(
+            "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",
+            "-t", str(int(START_SECONDS)),
+            "-o", " ".join([f"-c port={self.port}", *self._options]),
+        )  # fmt: skip
+
+    def restart(self) -> None:
+        """Stop at once and start again on the same port: a failover as clients see it
+        (every open connection breaks; new ones work again)."""
+        self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        done = self._pg_start()
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr.strip()}\n{self._log_tail()}")
+        self._wait_ready()
 
     def _wait_ready(self) -> None:
         import psycopg
@@ -278,8 +294,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason}: PostgreSQL tests skipped")
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+def _served() -> Iterator[PgServer]:
     try:
         server = PgServer()
     except PgUnavailable as why:
@@ -289,6 +304,17 @@ def pg_server() -> Iterator[PgServer]:
             yield server
         return
     _unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    yield from _served()
+
+
+@pytest.fixture
+def pg_own_server() -> Iterator[PgServer]:
+    """A server of this test's own, which the test may restart (the session's may not)."""
+    yield from _served()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from runner.clock import system_clock
 from runner.commands.run import execute_command, output_format, print_report
 from runner.durations import parse_duration
 from runner.errors import ConfigError
+from runner.outputs import check_output
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -17,9 +18,11 @@ def run(args: argparse.Namespace) -> Any:
         ttl = parse_duration(args.ttl)
     except ValueError as exc:
         raise ConfigError(f"plan: --ttl {exc}") from None
-    # Both refused before any request, so a bad one costs no listing.
+    # All refused before any request, so a bad one costs no listing.
     planfile.check_ttl(ttl)
     key = planfile.plan_key(os.environ) if args.out else None
+    if args.out:
+        check_output(args.out, "--out")
     report = execute_command(args, dry_run=True)
     print_report(report, output=output_format(args), show_plans=True)
     if args.out:

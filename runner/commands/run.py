@@ -17,7 +17,8 @@ from runner import planfile
 from runner.clock import system_clock
 from runner.commands.common import load
 from runner.engine import PlanSet, RunOptions, RunReport, execute
-from runner.errors import ConfigError
+from runner.errors import ConfigError, StorageError
+from runner.outputs import check_output
 from runner.report import render_markdown, render_outcome, render_plan, report_json
 
 FUTURE_SLACK = timedelta(minutes=5)  # clocks drift; a typo in a year does not
@@ -149,6 +150,8 @@ def execute_command(
 
 
 def print_report(report: RunReport, *, output: str, show_plans: bool) -> None:
+    if report.late_failure is not None:  # on stderr whatever the format, like every error
+        notice(report.late_failure)
     if report.cancelled:
         print("cancelled: nothing deleted")
         return
@@ -176,11 +179,19 @@ def output_format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> Any:
     from runner.metrics import Metrics
 
-    metrics = Metrics() if args.metrics_file else None
+    metrics_file = check_output(args.metrics_file, "--metrics-file") if args.metrics_file else None
+    metrics = Metrics() if metrics_file else None
     if metrics is not None:
         metrics.declare_jobs(args.job or [])
     report = execute_command(args, dry_run=args.dry_run, sinks=[metrics] if metrics else None)
+    if metrics is not None and metrics_file is not None:
+        try:
+            metrics.write_textfile(metrics_file)
+        except StorageError as exc:
+            if not report.sent.is_set():
+                raise
+            # Checked before the first request, yet failed since (a full disk): the deletes
+            # happened and are in the audit, so this is exit 1 with the run still reported.
+            report.late_failure = f"{exc}; the deletes were made and recorded in the audit"
     print_report(report, output=output_format(args), show_plans=args.dry_run)
-    if metrics is not None:
-        metrics.write_textfile(Path(args.metrics_file))
     return report
