@@ -10,6 +10,7 @@ cannot see its own tail cut off, the anchor can.
 import dataclasses
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -55,6 +56,10 @@ class AuditChain(Protocol):
     ) -> dict[str, Any]: ...
 
     def lines(self) -> Iterator[bytes]: ...
+
+    def line_at(self, seq: int) -> bytes | None:
+        """The stored line of the record at ``seq``, as kept (None when there is none)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -191,6 +196,15 @@ class AuditLog:
         with open(self.path, "rb") as handle:
             yield from handle
 
+    def line_at(self, seq: int) -> bytes | None:
+        """From the tail when it is the last record (the usual case: a long log is not read
+        through), else by reading the file."""
+        last, _ = _last_lines(self.fd)
+        for line in itertools.chain([last] if last else [], self.lines()):
+            if _seq_of(line) == seq:
+                return line
+        return None
+
     def close(self) -> None:
         try:
             os.fsync(self.fd)
@@ -218,6 +232,14 @@ def records_of(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             yield record
 
 
+def _seq_of(line: bytes) -> object:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record.get("seq") if isinstance(record, dict) else None
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as handle:
         yield from records_of(handle)
@@ -228,21 +250,50 @@ def verify(path: Path) -> Verdict:
         return verify_lines(handle)
 
 
+_ANCHORED = {
+    "missing": "lacks that record",
+    "different": "has a different record at that seq",
+    "edited": "has an edited record at that seq (its hash no longer matches it)",
+}
+
+
+def _stored_problem(chain: AuditChain, seq: int, expected: str) -> str | None:
+    """missing, different or edited: what is wrong with the record the chain keeps at
+    ``seq``, which should hash to ``expected`` (None when nothing is)."""
+    if seq == 0:  # before the first record: nothing is stored, the hash is fixed
+        return None if expected == GENESIS else "different"
+    line = chain.line_at(seq)
+    try:
+        record = json.loads(line) if line is not None else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return "missing"
+    if record.get("hash") != expected:
+        return "different"
+    if record_hash(record) != expected:
+        return "edited"
+    return None
+
+
 def head_problem(chain: AuditChain, anchor: tuple[int, str] | None) -> str | None:
-    """Why the chain no longer holds the last record the state saw (None when it does)."""
+    """Why the chain no longer holds the last record the state saw (None when it does).
+
+    The anchored record, and the chain's last one when it grew since, are read back and
+    their hashes recomputed: comparing only a stored ``hash`` would pass a record edited in
+    place with that field left as it was."""
     if anchor is None:
         return None
     seq, expected = anchor
     last_seq, last_hash = chain.head
-    if last_seq == seq and last_hash == expected:
-        return None  # the common case: nothing since, read from the tail only
     if last_seq < seq:
         found = f"ends at seq {last_seq}"
+    elif problem := _stored_problem(chain, seq, expected):
+        found = _ANCHORED[problem]
+    elif last_seq > seq and _stored_problem(chain, last_seq, last_hash):
+        found = f"has a damaged last record (seq {last_seq}: edited, replaced or unreadable)"
     else:
-        at = next((r for r in records_of(chain.lines()) if r.get("seq") == seq), None)
-        if at is not None and at.get("hash") == expected:
-            return None  # grown past the anchor: fine
-        found = "has a different record at that seq" if at else "lacks that record"
+        return None  # the anchored record, intact, whether or not the chain grew since
     return (
         f"{chain.name}: the audit log {found}, but the state remembers seq {seq}"
         f" (hash {expected[:16]}): records were removed or replaced. If you restored or"

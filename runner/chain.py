@@ -13,7 +13,7 @@ chains it to the record before (64 zeros for the first). Anyone can recheck it::
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +66,10 @@ class Verdict:
     last_hash: str = GENESIS
 
 
-def verify_lines(lines: Iterable[bytes]) -> Verdict:
-    """Walk the chain; a torn line is accepted only right before its audit.recovered."""
+def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
+    """Walk the chain, yielding each line once it is known good, and return the verdict.
+    A torn line is accepted only right before its audit.recovered, so it is yielded with
+    that record; nothing from the first bad line on is yielded."""
     prev, seq, count = GENESIS, 0, 0
     pending_torn: tuple[bytes, int] | None = None
 
@@ -104,7 +106,9 @@ def verify_lines(lines: Iterable[bytes]) -> Verdict:
             )
             if not fits:
                 return broken(torn_line, "unreadable line not followed by its audit.recovered")
+            yield torn
             pending_torn = None
+        yield line
         prev, seq, count = claimed, seq + 1, count + 1
     if pending_torn is not None:
         return broken(pending_torn[1], "unreadable line at the end")
@@ -112,3 +116,12 @@ def verify_lines(lines: Iterable[bytes]) -> Verdict:
         True, count, f"intact: {count} records, last seq {seq}, last hash {prev[:16]}", None,
         seq, prev,
     )  # fmt: skip
+
+
+def verify_lines(lines: Iterable[bytes]) -> Verdict:
+    walk = checked_lines(lines)
+    while True:
+        try:
+            next(walk)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]

@@ -56,6 +56,7 @@ from runner.events import (
 )
 from runner.jobfile.model import NotifyTarget
 from runner.redaction import MIN_SECRET, redact, secret_list
+from runner.webhook_url import webhook_url
 
 Kind = Literal["marked", "deleted", "failed", "limit"]
 Format = Literal["json", "slack"]
@@ -68,7 +69,6 @@ MAX_FIELD: Final = 512  # characters kept of any one provider string
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 BACKOFF_MAX: Final = 5.0  # seconds, the longest single wait between attempts
 WATCHDOG_SLACK: Final = 0.25  # seconds on top of the computed bound before giving up
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 # Delivery defaults, read each time a Notifier is built (the engine builds it with them),
 # so a test can shorten them: seconds to connect and per read, tries per POST, backoff.
 TIMEOUT = 5.0
@@ -81,7 +81,8 @@ def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) ->
 
     Raises ConfigError (one line naming the target and the variable, never the value) when a
     variable is unset or empty, holds whitespace or control characters, or is not an https
-    URL (plain http only for 127.0.0.1, localhost and ::1).
+    URL (plain http only for 127.0.0.1, localhost and ::1) in a form every HTTP library
+    reads alike (runner.webhook_url).
     """
     urls: dict[str, str] = {}
     for target in targets:
@@ -93,25 +94,11 @@ def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) ->
             raise ConfigError(f"{where} is not set")
         if any(ch.isspace() or _is_control(ch) for ch in value):
             raise ConfigError(f"{where} holds whitespace or control characters (value not shown)")
-        if not _usable_url(value):
-            raise ConfigError(
-                f"{where} is not an https URL (plain http only for 127.0.0.1, localhost, ::1)"
-                " (value not shown)"
-            )
-        urls[target.name] = value
+        try:
+            urls[target.name] = webhook_url(value)  # parsed once: sent exactly as checked
+        except ValueError as why:
+            raise ConfigError(f"{where} {why} (value not shown)") from None
     return urls
-
-
-def _usable_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError for a port that is not a number or out of range
-    except ValueError:
-        return False
-    if not host:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS)
 
 
 def url_secrets(url: str) -> list[str]:

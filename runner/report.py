@@ -2,6 +2,7 @@
 and from the run's events, the same ones the audit log records."""
 
 import dataclasses
+import re
 from collections import Counter
 from typing import Any
 
@@ -199,14 +200,22 @@ def render_outcome(outcome: JobOutcome) -> str:
 
 
 FOLD_AFTER = 20  # rows; a longer table folds into <details> in a pull-request comment
-_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>|#~"})
 MARKDOWN_HEADERS = ["ID", "NAME", "AGE", "DECISION", "REASON"]
 
 
-def markdown_cell(text: str) -> str:
-    """Provider text inside a table cell: escaped so it can neither end the cell nor
-    become markup, links or HTML."""
-    return shown(text).translate(_MARKDOWN)
+def code_span(text: str) -> str:
+    """Untrusted text (provider names, IDs, reasons quoting them) as a Markdown code span:
+    GitHub renders no mention, autolink, emphasis or HTML inside one. The fence is one
+    backtick longer than the longest run of backticks inside, with a space inside each end
+    when the text starts or ends with a backtick or a space (CommonMark takes one off each
+    side). Pipes are escaped even here, because GFM splits table cells before it reads
+    code spans."""
+    text = shown(text).replace("|", "\\|")
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def render_markdown(report: RunReport) -> str:
@@ -221,7 +230,7 @@ def render_markdown(report: RunReport) -> str:
             continue
         lines.append(f"- **{outcome.job}**: {summary_line(plan)}")
         if plan.limit_message:
-            lines.append(f"  - **limit**: {markdown_cell(plan.limit_message)}")
+            lines.append(f"  - **limit**: {code_span(plan.limit_message)}")
     for outcome in report.outcomes:
         plan = outcome.plan
         if plan is None:
@@ -232,13 +241,18 @@ def render_markdown(report: RunReport) -> str:
                 (d for d in plan.decisions if d.target == index),
                 key=lambda d: (_ORDER[d.action], d.model_id),
             )
-            lines += ["", f"**target {index + 1}**: {markdown_cell(describe_target(target))}", ""]
+            lines += ["", f"**target {index + 1}**: {code_span(describe_target(target))}", ""]
             table = ["| " + " | ".join(MARKDOWN_HEADERS) + " |", "|---|---|---|---|---|"]
             table += [
                 "| "
                 + " | ".join(
-                    markdown_cell(cell)
-                    for cell in (d.model_id, d.name or "-", age_cell(d), d.action, d.reason)
+                    (
+                        code_span(d.model_id) if d.model_id else "?",
+                        code_span(d.name) if d.name else "-",
+                        age_cell(d),
+                        d.action,
+                        code_span(d.reason),
+                    )
                 )
                 + " |"
                 for d in rows

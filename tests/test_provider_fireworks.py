@@ -262,7 +262,7 @@ def test_a_connection_without_an_account_is_refused_before_any_request(sim: Simu
         ("Exp_Lora", "Fireworks model IDs are 1-63 lowercase letters, digits and hyphens"),
         (
             f"accounts/{ACCOUNT}/models/x",
-            "ID contains '/', '\\', '..', whitespace or control characters",
+            "ID contains '/', '\\', '..', '%', '?', '#', whitespace or control characters",
         ),
     ],
 )

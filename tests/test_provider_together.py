@@ -195,7 +195,10 @@ def test_a_wrong_key_is_an_auth_error_without_the_key(sim: Simulator) -> None:
     ("model_id", "reason"),
     [
         ("ft-5c3d0a2e-0001-4a7b-9c1d-000000000001", None),
-        ("acme/Mistral-7B-exp-x", "ID contains '/', '\\', '..', whitespace or control characters"),
+        (
+            "acme/Mistral-7B-exp-x",
+            "ID contains '/', '\\', '..', '%', '?', '#', whitespace or control characters",
+        ),
         ("file-sim-training", "Together fine-tune job IDs start with 'ft-'"),
         ("", "empty ID"),
     ],

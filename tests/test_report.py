@@ -11,7 +11,6 @@ from runner.engine import JobOutcome
 from runner.jobfile.model import Job, Target
 from runner.report import (
     describe_target,
-    markdown_cell,
     render_outcome,
     render_plan,
     summary_line,
@@ -50,13 +49,6 @@ def test_tables_align_escape_and_never_grow_a_row() -> None:
         "m-2  evil\\nm-9  forged",
         "m-3",  # trailing spaces trimmed
     ]
-
-
-def test_markdown_cells_cannot_end_the_cell_or_become_markup() -> None:
-    assert markdown_cell("a|b`c`*d*_e_[x](y)<b>#~\\") == (
-        "a\\|b\\`c\\`\\*d\\*\\_e\\_\\[x\\](y)\\<b\\>\\#\\~\\\\"
-    )
-    assert markdown_cell("line\nbreak\u202e") == "line\\\\nbreak\\\\u202e"
 
 
 def decision(

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.audit import head_problem, records_of
-from runner.chain import verify_lines
+from runner.chain import Verdict, checked_lines, verify_lines
 from runner.clock import parse_instant, system_clock
 from runner.commands.common import load
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
@@ -86,6 +86,29 @@ def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes
         yield chain.name, chain.lines(), problem
 
 
+def _export(name: str, lines: Iterator[bytes], head: str | None) -> int:
+    """The chain's lines, verified as they go: an export is evidence, so it stops at the
+    first damage rather than pass on what it cannot vouch for, and says so on stderr."""
+    walk = checked_lines(lines)
+    try:
+        while True:
+            sys.stdout.buffer.write(next(walk))
+    except StopIteration as done:
+        verdict: Verdict = done.value
+    sys.stdout.flush()
+    if not verdict.ok:
+        print(
+            f"{name}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message};"
+            f" exported only the {verdict.records} records before it",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if head:
+        print(f"{name}: TRUNCATED or replaced: {head}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     with _chain_lines(args) as (name, lines, head):
         if args.action == "verify":
@@ -99,10 +122,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {verdict.message}")
             return EXIT_OK
         if args.action == "export":
-            for line in lines:
-                sys.stdout.buffer.write(line)
-            sys.stdout.flush()
-            return EXIT_OK
+            return _export(name, lines, head)
         records = [
             r
             for r in records_of(lines)

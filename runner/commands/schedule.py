@@ -7,13 +7,18 @@ from types import FrameType
 
 from runner.errors import EXIT_OK, ConfigError
 from runner.health import HealthServer, format_listen, parse_listen
-from runner.logs import Log
+from runner.logs import Log, routed
 from runner.metrics import Metrics
 from runner.scheduler import Daemon
 
 
 def run(args: argparse.Namespace) -> int:
     log = Log(args.log_format)
+    with routed(log):  # APScheduler's and other libraries' lines too: one format
+        return _serve(args, log)
+
+
+def _serve(args: argparse.Namespace, log: Log) -> int:
     metrics = Metrics()
     daemon = Daemon(args.paths, log, sinks=[metrics], metrics=metrics)
     if not daemon.load() and not daemon.files:

@@ -23,7 +23,9 @@ DeleteOutcome = Literal["deleted", "already_absent", "failed"]
 Lifecycle = Literal["ready", "in_progress", "failed", "deleted", "unknown"]
 Credential = Literal["api_key", "aws"]  # aws: the AWS credential chain, never a key variable
 
-_UNSAFE_ID = re.compile(r"[/\\\s\x00-\x1f\x7f-\x9f]|\.\.")
+# `%`, `?` and `#` would be sent encoded, yet no provider makes such IDs: one that shows up is
+# a listing gone wrong or a crafted record, so it is refused like a path separator.
+_UNSAFE_ID = re.compile(r"[/\\%?#\s\x00-\x1f\x7f-\x9f]|\.\.")
 
 
 def unsafe_id_reason(model_id: str) -> str | None:
@@ -31,7 +33,7 @@ def unsafe_id_reason(model_id: str) -> str | None:
     if not model_id:
         return "empty ID"
     if _UNSAFE_ID.search(model_id):
-        return "ID contains '/', '\\', '..', whitespace or control characters"
+        return "ID contains '/', '\\', '..', '%', '?', '#', whitespace or control characters"
     if len(model_id) > 256:
         return "ID is longer than 256 characters"
     return None

@@ -510,5 +510,12 @@ class PostgresAuditLog:
                 return
             after = int(rows[-1][0])
 
+    def line_at(self, seq: int) -> bytes | None:
+        with self._link.session() as conn:
+            row = conn.execute(
+                "SELECT line FROM ftjanitor_audit_log WHERE seq = %s", (seq,)
+            ).fetchone()
+        return None if row is None else str(row[0]).encode()
+
     def close(self) -> None:
         self._link.close()
