@@ -27,6 +27,7 @@ from runner.state import Mark, OpenIntent, StateRef, StateStore
 from runner.state.open import open_audit_chain, open_state
 from runner.state.pgurl import check_url, display
 from runner.state.sqlite import SCHEMA_VERSION, SqliteState, lock_path
+from tests.helpers import refused_port
 from tests.pgserver import PASSWORD_ROLE, PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -509,13 +510,8 @@ def test_audit_chain_needs_a_postgres_state(tmp_path: Path) -> None:
 
 
 def test_postgres_nothing_listening(pg_server: PgServer) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test"
-    with pytest.raises(StorageError) as error:
+    with refused_port() as port, pytest.raises(StorageError) as error:
+        url = f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test"
         open_state(StateRef(url=url))
     message = one_line(error)
     assert message.startswith(f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test:")
