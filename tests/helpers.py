@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from runner.cli import main
+from runner.simulator import Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY
 from tests.waiting import wait_for
 
@@ -165,3 +166,46 @@ def demo_job(
         f"{{provider: bfl, ids: [{', '.join(bfl_ids)}]}}",
     ]
     return job_yaml({"cohere": cohere, "bfl": bfl}, one_job(name, targets, **fields), top)
+
+
+def simulator_job(
+    folder: Path,
+    sim: Simulator,
+    kind: str,
+    *targets: str,
+    connection: Mapping[str, object] | None = None,
+    **fields: object,
+) -> str:
+    """A file with one job, ``cleanup``, and one connection of type ``kind`` at the
+    simulator's mount for it (``connection``: more fields, such as account_id)."""
+    url = {"base_url": sim.base_url(kind), **(connection or {}), "requests_per_minute": TEST_PACE}
+    return write_job(folder, job_yaml({kind: url}, one_job("cleanup", list(targets), **fields)))
+
+
+# -- what a plan decides ---------------------------------------------------------------------
+
+
+def plan_decisions(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[str, Any]]:
+    """ID -> the decision ``plan ARGS --json --now NOW_ARG`` reports for the file's one job."""
+    code, out, err = cli(capsys, "plan", *args, "--json", "--now", NOW_ARG)
+    assert code == 0, err
+    (entry,) = json.loads(out)["jobs"]
+    return {d["id"]: d for d in entry["decisions"]}
+
+
+def planned(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
+    """What ``plan ARGS`` would delete: ID -> reason."""
+    found = plan_decisions(capsys, *args).items()
+    return {i: d["reason"] for i, d in found if d["decision"] == "delete"}
+
+
+def run_now(*args: str) -> int:
+    """``run ARGS --yes --now NOW_ARG`` in process: its exit code."""
+    return run_cli("run", *args, "--yes", "--now", NOW_ARG)
+
+
+def selector(
+    folder: Path, sim: Simulator, capsys: pytest.CaptureFixture[str], kind: str
+) -> Callable[[str], set[str]]:
+    """target -> the IDs a one-target job at ``kind`` would delete."""
+    return lambda target: set(planned(capsys, simulator_job(folder, sim, kind, target)))
