@@ -144,6 +144,15 @@ DEMO_EXP = (
     '{provider: cohere, name: "exp-*", older_than: 30d, keep_latest: 2, protect: [sim-cohere-0001]}'
 )
 DEMO_BFL_IDS = ("scratch-lora-1", "scratch-lora-2", "never-existed")
+# What the demo job deletes at NOW_ARG (never-existed is already absent).
+DEMO_PLANNED = {
+    ("cohere", "sim-cohere-0002"),
+    ("cohere", "sim-cohere-0003"),
+    ("cohere", "sim-cohere-0004"),
+    ("cohere", "sim-cohere-0008"),
+    ("bfl", "scratch-lora-1"),
+    ("bfl", "scratch-lora-2"),
+}
 
 
 def demo_job(
@@ -157,15 +166,23 @@ def demo_job(
 ) -> str:
     """The demo job against a simulator at ``url``; ``connection`` replaces the fields both
     connections get beside base_url (a fast pace unless told), ``fields`` go on the job."""
-    extra = {"requests_per_minute": TEST_PACE} if connection is None else connection
-    cohere = {"base_url": url, "concurrency": 4, **extra}
-    bfl = {"base_url": url, **{k: v for k, v in extra.items() if k != "concurrency"}}
     targets = [
         "{provider: cohere, status: [STATUS_FAILED]}",
         DEMO_EXP,
         f"{{provider: bfl, ids: [{', '.join(bfl_ids)}]}}",
     ]
-    return job_yaml({"cohere": cohere, "bfl": bfl}, one_job(name, targets, **fields), top)
+    connections = demo_connections(url, connection)
+    return job_yaml(connections, one_job(name, targets, **fields), top)
+
+
+def demo_connections(
+    url: str, connection: Mapping[str, object] | None = None
+) -> dict[str, dict[str, object]]:
+    """cohere and bfl at a simulator: ``connection`` replaces the fields both get beside
+    base_url (a fast pace unless told); cohere sends 4 requests at a time unless told."""
+    extra = {"requests_per_minute": TEST_PACE} if connection is None else connection
+    bfl = {k: v for k, v in extra.items() if k != "concurrency"}
+    return {"cohere": {"base_url": url, "concurrency": 4, **extra}, "bfl": {"base_url": url, **bfl}}
 
 
 def simulator_job(

@@ -19,18 +19,11 @@ from runner.simulator import Fault, Simulator
 from runner.state import StateRef
 from tests import helpers
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, NOW
-from tests.helpers import KEYS, NOW_ARG, ROOT, TEST_PACE, demo_job, run_cli
+from tests.helpers import DEMO_PLANNED, KEYS, NOW_ARG, ROOT, TEST_PACE, demo_job, run_cli
 from tests.motoserver import REGION, MotoServer
 from tests.waiting import drain, read_until, wait_for
 
-PLANNED = {
-    ("cohere", "sim-cohere-0002"),
-    ("cohere", "sim-cohere-0003"),
-    ("cohere", "sim-cohere-0004"),
-    ("cohere", "sim-cohere-0008"),
-    ("bfl", "scratch-lora-1"),
-    ("bfl", "scratch-lora-2"),
-}
+PLANNED = DEMO_PLANNED
 
 
 def write_job(tmp_path: Path, sim: Simulator, limit: int = 10) -> str:

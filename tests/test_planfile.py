@@ -12,7 +12,7 @@ from runner.chain import dumps
 from runner.cli import main
 from runner.simulator import Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY
-from tests.helpers import TEST_PACE, job_yaml, one_job
+from tests.helpers import demo_connections, job_yaml, one_job
 
 NOW = "2026-06-01T12:00:00Z"
 TARGETS = [
@@ -36,13 +36,8 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_plan(tmp_path: Path, sim: Simulator, *extra: str) -> tuple[str, Path]:
-    paced = {"requests_per_minute": TEST_PACE}
-    connections = {
-        "cohere": {"base_url": sim.url, "concurrency": 4, **paced},
-        "bfl": {"base_url": sim.url, **paced},
-    }
     job = tmp_path / "job.yaml"
-    job.write_text(job_yaml(connections, one_job("cleanup", TARGETS)))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     out = tmp_path / "plan.json"
     assert main(["plan", str(job), "--now", NOW, "--out", str(out), *extra]) == 0
     assert sim.mutations() == []
@@ -140,13 +135,8 @@ def test_markdown_plan_renders_as_tables(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim.accounts.cohere["sim-cohere-0008"]["name"] = "evil|name\n| forged | row |<b>x</b>"
-    paced = {"requests_per_minute": TEST_PACE}
-    connections = {
-        "cohere": {"base_url": sim.url, "concurrency": 4, **paced},
-        "bfl": {"base_url": sim.url, **paced},
-    }
     job = tmp_path / "job.yaml"
-    job.write_text(job_yaml(connections, one_job("cleanup", TARGETS)))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     assert main(["plan", str(job), "--now", NOW, "--format", "markdown"]) == 0
     text = capsys.readouterr().out
     html = MarkdownIt("commonmark").enable("table").render(text)

@@ -30,18 +30,11 @@ from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests import helpers
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW
 from tests.fakecohere import DROP, FakeCohere, listing, old_model
-from tests.helpers import KEYS, NOW_ARG, ROOT, cli, demo_job
+from tests.helpers import DEMO_PLANNED, KEYS, NOW_ARG, ROOT, cli, demo_job
 from tests.waiting import drain, read_until
 
 FAR_FUTURE = "3000-01-01T00:00:00Z"
-PLANNED = {
-    ("cohere", "sim-cohere-0002"),
-    ("cohere", "sim-cohere-0003"),
-    ("cohere", "sim-cohere-0004"),
-    ("cohere", "sim-cohere-0008"),
-    ("bfl", "scratch-lora-1"),
-    ("bfl", "scratch-lora-2"),
-}
+PLANNED = DEMO_PLANNED
 
 
 def write_job(tmp_path: Path, url: str, *, limit: int = 10, extra: str = "") -> str:
