@@ -1,6 +1,7 @@
 """Shared fixtures: a real simulator on 127.0.0.1 and connections pointing at it."""
 
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -118,3 +119,14 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test started: SIGKILLed if a failing test left them running."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)

@@ -3,7 +3,6 @@ what moto cannot (throttling, 5xx, dropped connections, odd pages). Both listen 
 127.0.0.1 only; nothing here knows a real AWS endpoint or credential."""
 
 import json
-import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -150,11 +149,3 @@ class StubServer:
 def stub(script: Callable[[Seen], Answer]) -> Iterator[StubServer]:
     with StubServer(script) as server:
         yield server
-
-
-def unused_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port

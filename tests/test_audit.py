@@ -10,20 +10,16 @@ import pytest
 
 from runner.audit import AuditLog, head_problem, read_records, verify
 from runner.chain import GENESIS
-from runner.cli import main
 from runner.errors import StorageError
 from runner.simulator import Simulator
-from tests.test_engine import KEYS, NOW_ARG, write_job
+from tests.helpers import KEYS, NOW_ARG, run_cli
+from tests.test_engine import write_job
 
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in KEYS.items():
         monkeypatch.setenv(name, value)
-
-
-def run_cli(*args: str) -> int:
-    return main(list(args))
 
 
 def chain_of(path: Path, count: int) -> list[bytes]:

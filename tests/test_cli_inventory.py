@@ -10,23 +10,13 @@ from runner.cli import main
 from runner.providers.base import ConnectOptions
 from runner.simulator import Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST
+from tests.helpers import TEST_PACE, job_yaml, one_job, write_job
 
 
 def job_file(tmp_path: Path, sim: Simulator) -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"""version: 1
-providers:
-  cohere: {{base_url: "{sim.url}", requests_per_minute: 600000}}
-  bfl: {{base_url: "{sim.url}", requests_per_minute: 600000}}
-jobs:
-  - name: j
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - {{provider: bfl, older_than: 1d}}
-"""
-    )
-    return str(path)
+    fields = {"base_url": sim.url, "requests_per_minute": TEST_PACE}
+    targets = ["{provider: cohere, status: [STATUS_FAILED]}", "{provider: bfl, older_than: 1d}"]
+    return write_job(tmp_path, job_yaml({"cohere": fields, "bfl": fields}, one_job("j", targets)))
 
 
 @pytest.fixture

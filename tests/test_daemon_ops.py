@@ -8,14 +8,11 @@ Every wait has a deadline; every test has a timeout.
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +23,9 @@ from runner.audit import read_records, verify
 from runner.clock import parse_instant
 from runner.simulator import Fault, Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, seed_accounts
+from tests.helpers import demo_job, ftjanitor, listening_port, log_events, start_ftjanitor
+from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
 JOB = "ops-sweep"
 # What the job selects from scripts/demo-seed.yaml on its first run: the failed model, the
 # exp-* models older than 30 days but the protected one and the two newest exp-* (keep_latest),
@@ -48,32 +45,6 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll until ``predicate()`` is truthy; its value. Fails naming ``what`` at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {seconds}s waiting for {what}"
-        time.sleep(0.05)
-
-
-def wait_for_or_false(predicate: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def http_get(port: int, path: str) -> tuple[int, str] | None:
@@ -99,10 +70,15 @@ def parse_metrics(text: str) -> Samples:
     return samples
 
 
-def scrape(port: int) -> tuple[Samples, str]:
-    answer = http_get(port, "/metrics")
-    assert answer is not None and answer[0] == 200, answer
-    return parse_metrics(answer[1]), answer[1]
+def scrape(port: int) -> tuple[Samples, str, float]:
+    """The metrics, their text, and when the daemon answered by its own clock (its Date
+    header, to the second): what a time in the metrics is compared with, never the test's
+    clock."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        assert answer.status == 200
+        text = answer.read().decode()
+        answered = parsedate_to_datetime(answer.headers["Date"]).timestamp()
+    return parse_metrics(text), text, answered
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
@@ -110,20 +86,15 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def job_text(sim_url: str, schedule: str = "every 2s", concurrency: int = 2) -> str:
-    return f"""version: 1
-providers:
-  cohere: {{base_url: "{sim_url}", concurrency: {concurrency}}}
-  bfl: {{base_url: "{sim_url}"}}
-audit_log: audit.jsonl
-state: state.sqlite3
-jobs:
-  - name: {JOB}
-    schedule: {schedule}
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - {{provider: cohere, name: "exp-*", older_than: 30d, keep_latest: 2, protect: [sim-cohere-0001]}}
-      - {{provider: bfl, ids: [scratch-lora-1, scratch-lora-2]}}
-"""
+    """The demo job at the production pace, scheduled, with its records beside the file."""
+    return demo_job(
+        sim_url,
+        name=JOB,
+        top="audit_log: audit.jsonl\nstate: state.sqlite3\n",
+        bfl_ids=("scratch-lora-1", "scratch-lora-2"),
+        connection={"concurrency": concurrency},
+        schedule=schedule,
+    )
 
 
 def every_model_string() -> set[str]:
@@ -163,40 +134,11 @@ def counters(samples: Samples) -> Samples:
     return {k: v for k, v in samples.items() if k[0] in wanted and v}
 
 
-def start_daemon(job: Path, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as stderr:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [
-                *(sys.executable, "-m", "runner", "schedule", str(job)),
-                *("--listen", f"127.0.0.1:{port}", "--log-format", "json"),
-            ],
-            env={**os.environ, **KEYS, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            cwd=ROOT,
-        )
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes a test started: SIGKILLed if a failing test left them running."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for child in started:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-
-
-def log_events(log: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a traceback would show up in the assertion message instead
-    return out
+def start_daemon(job: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``schedule JOB --listen 127.0.0.1:0``: the process and the port it bound."""
+    args = ["schedule", str(job), "--listen", "127.0.0.1:0", "--log-format", "json"]
+    daemon = start_ftjanitor(args, log)
+    return daemon, listening_port(log, daemon)
 
 
 # -- the daemon --------------------------------------------------------------------------------
@@ -209,19 +151,23 @@ def test_daemon_probes_and_metrics_match_what_happened(
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
         job = tmp_path / "ops.yaml"
         job.write_text(job_text(sim.url))
-        port, log, audit = free_port(), tmp_path / "daemon.log", tmp_path / "audit.jsonl"
-        daemon = start_daemon(job, port, log)
+        log, audit = tmp_path / "daemon.log", tmp_path / "audit.jsonl"
+        daemon, port = start_daemon(job, log)
         reaper.append(daemon)
 
         # /readyz answers 200 once the files are loaded and the job scheduled.
         ready = wait_for(
-            lambda: daemon.poll() is None and http_get(port, "/readyz"), 20, "/readyz to answer"
+            lambda: daemon.poll() is None and http_get(port, "/readyz"),
+            20,
+            "/readyz to answer",
+            every=0.05,
         )
         if ready[0] != 200:
             assert ready == (503, "not ready\n")
-            wait_for(lambda: http_get(port, "/readyz") == (200, "ready\n"), 20, "/readyz 200")
+            wait_for(
+                lambda: http_get(port, "/readyz") == (200, "ready\n"), 20, "/readyz 200", every=0.05
+            )
         assert http_get(port, "/healthz") == (200, "ok\n")
-        assert any(e["event"] == "daemon.listening" for e in log_events(log))
         assert http_get(port, "/nothing-here") == (404, "not found\n")
 
         # At least two fire times, each a scheduled run recorded in the audit log.
@@ -230,21 +176,28 @@ def test_daemon_probes_and_metrics_match_what_happened(
                 return 0
             return sum(1 for r in read_records(audit) if r["event"] == "run.end")
 
-        wait_for(lambda: runs_ended() >= 3, 30, "three scheduled runs to end")
+        wait_for(lambda: runs_ended() >= 3, 30, "three scheduled runs to end", every=0.05)
 
         # The counters equal what the audit says happened, and the deletions what the
         # simulator saw. Compared when no run is between two events: poll until they agree.
         last: dict[str, Any] = {}
 
         def agree() -> bool:
-            samples, text = scrape(port)
+            samples, text, answered = scrape(port)
             records = list(read_records(audit))
             last.update(samples=samples, text=text, records=records, deleted=list(sim.deleted))
+            last.update(answered=answered)
             return counters(samples) == expected_from_audit(records)
 
-        if not wait_for_or_false(agree, 15):
-            diff = (counters(last["samples"]), expected_from_audit(last["records"]))
-            pytest.fail(f"metrics never matched the audit log: {diff}")
+        wait_for(
+            agree,
+            15,
+            lambda: (
+                "the metrics to match the audit log; last seen "
+                f"{(counters(last['samples']), expected_from_audit(last['records']))}"
+            ),
+            every=0.1,
+        )
         samples, text, records = last["samples"], last["text"], last["records"]
         deleted = last["deleted"]
 
@@ -287,11 +240,12 @@ def test_daemon_probes_and_metrics_match_what_happened(
         assert success is not None and abs(success - last_ok) < 1.0
 
         # The next run is set, on the 2-second grid anchored at 2000-01-01, after the last
-        # fire time and at most one interval (plus slack) from now.
+        # fire time, and at most one interval after the daemon answered the scrape (its Date
+        # header is whole seconds, hence the 1): the daemon's own clock, never the test's.
         next_run = value(samples, "ftjanitor_next_run_timestamp_seconds", job=JOB)
         assert next_run is not None and next_run % 2 == 0
         assert next_run > parse_instant(starts[-1]["fire_time"]).timestamp()
-        assert next_run <= time.time() + 2 + 1
+        assert next_run <= last["answered"] + 1 + 2
 
         # Bounded labels: only the documented label names, and no model ID or name anywhere.
         assert {k for _, labels in samples for k, _ in labels} <= LABELS
@@ -327,18 +281,26 @@ def test_healthz_turns_503_while_sigterm_drains_a_run(
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY, faults=slow) as sim:
         job = tmp_path / "ops.yaml"
         job.write_text(job_text(sim.url, concurrency=1))
-        port, log, audit = free_port(), tmp_path / "daemon.log", tmp_path / "audit.jsonl"
-        daemon = start_daemon(job, port, log)
+        log, audit = tmp_path / "daemon.log", tmp_path / "audit.jsonl"
+        daemon, port = start_daemon(job, log)
         reaper.append(daemon)
-        wait_for(lambda: http_get(port, "/readyz") == (200, "ready\n"), 20, "/readyz 200")
+        wait_for(
+            lambda: http_get(port, "/readyz") == (200, "ready\n"), 20, "/readyz 200", every=0.05
+        )
         wait_for(
             lambda: audit.exists() and b'"delete.intent"' in audit.read_bytes(),
             30,
             "the first delete intent",
+            every=0.05,
         )
         assert http_get(port, "/healthz") == (200, "ok\n")
         daemon.send_signal(signal.SIGTERM)
-        wait_for(lambda: http_get(port, "/healthz") == (503, "unhealthy\n"), 5, "/healthz 503")
+        wait_for(
+            lambda: http_get(port, "/healthz") == (503, "unhealthy\n"),
+            5,
+            "/healthz 503",
+            every=0.05,
+        )
         assert daemon.poll() is None  # still draining the delete in flight
         assert http_get(port, "/metrics") is not None  # still scraped while draining
         assert daemon.wait(15) == 0
@@ -361,17 +323,7 @@ def test_run_metrics_file_holds_the_runs_counts(tmp_path: Path) -> None:
         job.write_text(job_text(sim.url))
         out = tmp_path / "textfile" / "ftjanitor.prom"
         out.parent.mkdir()
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "runner", "run", str(job), "--yes"),
-                *("--metrics-file", str(out), "--json"),
-            ],
-            env={**os.environ, **KEYS},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        done = ftjanitor("run", str(job), "--yes", "--metrics-file", str(out), "--json")
         assert done.returncode == 0, done.stderr
         deleted = list(sim.deleted)
     report = json.loads(done.stdout)
@@ -408,17 +360,7 @@ def test_dry_run_metrics_file_counts_nothing(tmp_path: Path) -> None:
         job = tmp_path / "ops.yaml"
         job.write_text(job_text(sim.url))
         out = tmp_path / "ftjanitor.prom"
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "runner", "run", str(job), "--dry-run"),
-                *("--metrics-file", str(out), "--job", JOB),
-            ],
-            env={**os.environ, **KEYS},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        done = ftjanitor("run", str(job), "--dry-run", "--metrics-file", str(out), "--job", JOB)
         assert done.returncode == 0, done.stderr
         assert sim.mutations() == []
     samples = parse_metrics(out.read_text())

@@ -11,59 +11,29 @@ from pathlib import Path
 import pytest
 
 from runner.audit import read_records, verify
-from runner.cli import exit_code, main
+from runner.cli import exit_code
 from runner.engine import RunOptions, execute
 from runner.jobfile.model import Connection
 from runner.jobfile.validate import load_job_file
 from runner.simulator import Fault, Simulator
 from runner.state import StateRef
+from tests import helpers
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, NOW
+from tests.helpers import DEMO_PLANNED, KEYS, NOW_ARG, ROOT, TEST_PACE, demo_job, run_cli
 from tests.motoserver import REGION, MotoServer
 from tests.waiting import drain, read_until, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
-NOW_ARG = "2026-06-01T12:00:00Z"
-JOB = """version: 1
-providers:
-  cohere: {{base_url: "{url}", concurrency: 4, requests_per_minute: 600000}}
-  bfl: {{base_url: "{url}", requests_per_minute: 600000}}
-jobs:
-  - name: cleanup
-    max_deletions: {limit}
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - provider: cohere
-        name: "exp-*"
-        older_than: 30d
-        keep_latest: 2
-        protect: [sim-cohere-0001]
-      - {{provider: bfl, ids: [scratch-lora-1, scratch-lora-2, never-existed]}}
-"""
-PLANNED = {
-    ("cohere", "sim-cohere-0002"),
-    ("cohere", "sim-cohere-0003"),
-    ("cohere", "sim-cohere-0004"),
-    ("cohere", "sim-cohere-0008"),
-    ("bfl", "scratch-lora-1"),
-    ("bfl", "scratch-lora-2"),
-}
+PLANNED = DEMO_PLANNED
 
 
 def write_job(tmp_path: Path, sim: Simulator, limit: int = 10) -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(JOB.format(url=sim.url, limit=limit))
-    return str(path)
+    return helpers.write_job(tmp_path, demo_job(sim.url, max_deletions=limit))
 
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in KEYS.items():
         monkeypatch.setenv(name, value)
-
-
-def run_cli(*args: str) -> int:
-    return main(list(args))
 
 
 def events(tmp_path: Path) -> list[dict[str, object]]:
@@ -353,9 +323,8 @@ def test_sigterm_during_run_finishes_in_flight_and_starts_nothing_new(tmp_path: 
 
     with Simulator(seed_accounts(), faults=[Fault("delay", method="DELETE", seconds=0.4)]) as sim:
         path = tmp_path / "job.yaml"
-        path.write_text(
-            JOB.format(url=sim.url, limit=10).replace("concurrency: 4", "concurrency: 1")
-        )
+        one_at_a_time = {"concurrency": 1, "requests_per_minute": TEST_PACE}
+        path.write_text(demo_job(sim.url, connection=one_at_a_time, max_deletions=10))
         log = tmp_path / "audit" / "ftjanitor.jsonl"
         child = subprocess.Popen(
             [sys.executable, "-m", "runner", "run", str(path), "--yes", "--now", NOW_ARG],

@@ -23,7 +23,9 @@ from runner.report import render_outcome, render_plan, report_json
 from runner.simulator import Accounts, Simulator, cohere_model
 from runner.state import Mark
 from runner.state.open import open_state
+from tests import helpers
 from tests.conftest import COHERE_KEY, FAST
+from tests.helpers import TEST_PACE, job_yaml, one_job
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the rules' clock (--now)
 WALL = datetime(2031, 3, 14, 9, 26, 53, tzinfo=UTC)  # the injected wall clock, run 1
@@ -63,20 +65,14 @@ def gsim() -> Any:
 def write_job(
     tmp_path: Path, sim: Simulator, *, rule: str = "older_than: 30d", limit: int = 50
 ) -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"""version: 1
-providers:
-  cohere: {{base_url: "{sim.url}", concurrency: 4, requests_per_minute: 600000}}
-jobs:
-  - name: graceful
-    grace: 7d
-    max_deletions: {limit}
-    targets:
-      - {{provider: cohere, name: "exp-*", {rule}}}
-"""
+    cohere = {"base_url": sim.url, "concurrency": 4, "requests_per_minute": TEST_PACE}
+    job = one_job(
+        "graceful",
+        [f'{{provider: cohere, name: "exp-*", {rule}}}'],
+        grace="7d",
+        max_deletions=limit,
     )
-    return str(path)
+    return helpers.write_job(tmp_path, job_yaml({"cohere": cohere}, job))
 
 
 def run(job: str, wall: datetime, *, dry_run: bool = False, now: datetime = NOW) -> RunReport:

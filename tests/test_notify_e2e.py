@@ -21,7 +21,9 @@ from runner.audit import read_records, verify
 from runner.cli import main
 from runner.clock import parse_instant
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
+from tests import helpers
 from tests.conftest import COHERE_KEY
+from tests.helpers import TEST_PACE, job_yaml
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -148,16 +150,11 @@ JOBS = """jobs:
 
 
 def write_job(tmp_path: Path, sim: Simulator, notify: str, jobs: str = JOBS) -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"""version: 1
-providers:
-  cohere: {{base_url: "{sim.url}", concurrency: 4, requests_per_minute: 600000}}
-notify:
-{notify}
-{jobs}"""
+    cohere = {"base_url": sim.url, "concurrency": 4, "requests_per_minute": TEST_PACE}
+    top = f"notify:\n{notify}\n"
+    return helpers.write_job(
+        tmp_path, job_yaml({"cohere": cohere}, jobs.removeprefix("jobs:\n"), top)
     )
-    return str(path)
 
 
 def hooks(monkeypatch: pytest.MonkeyPatch, receivers: dict[str, Receiver]) -> None:

@@ -12,19 +12,14 @@ from runner.chain import dumps
 from runner.cli import main
 from runner.simulator import Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY
+from tests.helpers import demo_connections, job_yaml, one_job
 
 NOW = "2026-06-01T12:00:00Z"
-JOB = """version: 1
-providers:
-  cohere: {{base_url: "{url}", concurrency: 4, requests_per_minute: 600000}}
-  bfl: {{base_url: "{url}", requests_per_minute: 600000}}
-jobs:
-  - name: cleanup
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - {{provider: cohere, name: "exp-lr-*", older_than: 30d}}
-      - {{provider: bfl, ids: [scratch-lora-1]}}
-"""
+TARGETS = [
+    "{provider: cohere, status: [STATUS_FAILED]}",
+    '{provider: cohere, name: "exp-lr-*", older_than: 30d}',
+    "{provider: bfl, ids: [scratch-lora-1]}",
+]
 REVIEWED = {
     ("cohere", "sim-cohere-0002"),
     ("cohere", "sim-cohere-0003"),
@@ -42,7 +37,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_plan(tmp_path: Path, sim: Simulator, *extra: str) -> tuple[str, Path]:
     job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(url=sim.url))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     out = tmp_path / "plan.json"
     assert main(["plan", str(job), "--now", NOW, "--out", str(out), *extra]) == 0
     assert sim.mutations() == []
@@ -141,7 +136,7 @@ def test_markdown_plan_renders_as_tables(
 ) -> None:
     sim.accounts.cohere["sim-cohere-0008"]["name"] = "evil|name\n| forged | row |<b>x</b>"
     job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(url=sim.url))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     assert main(["plan", str(job), "--now", NOW, "--format", "markdown"]) == 0
     text = capsys.readouterr().out
     html = MarkdownIt("commonmark").enable("table").render(text)

@@ -20,15 +20,12 @@ Every wait has a deadline; every test has a timeout. These tests never skip in C
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,12 +45,10 @@ from tests.chaos.helpers import job_text as chaos_job_text
 from tests.chaos.test_chaos import PLANNED as CHAOS_PLANNED
 from tests.chaos.test_chaos import accounts as chaos_accounts
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
+from tests.helpers import KEYS, demo_job, ftjanitor, listening_port, start_ftjanitor
 from tests.pgserver import PASSWORD_ROLE, PgServer
-from tests.test_daemon_ops import FIRST_RUN, free_port, http_get, parse_metrics, value
-
-ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
-
+from tests.test_daemon_ops import FIRST_RUN, http_get, parse_metrics, value
+from tests.waiting import wait_for
 
 # -- the database --------------------------------------------------------------------------
 
@@ -104,49 +99,12 @@ def pg(pg_fresh_url: str) -> Pg:
 # -- processes -------------------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        got = predicate()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {seconds}s waiting for {what}"
-        time.sleep(0.05)
-
-
 def cli(pg: Pg, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        env={**os.environ, **KEYS, **pg.env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes a test started: SIGKILLed if a failing test left them running."""
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for child in started:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
+    return ftjanitor(*args, env=pg.env, timeout=timeout)
 
 
 def popen(pg: Pg, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "runner", *args],
-            env={**os.environ, **KEYS, **pg.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            cwd=ROOT,
-        )
+    return start_ftjanitor(args, log, pg.env)
 
 
 # -- the chain -------------------------------------------------------------------------------
@@ -175,20 +133,15 @@ def exported(pg: Pg, job: Path) -> list[bytes]:
 
 
 def pg_job(sim_url: str, url: str, name: str, schedule: str = "every 2s") -> str:
-    return f"""version: 1
-providers:
-  cohere: {{base_url: "{sim_url}", concurrency: 2}}
-  bfl: {{base_url: "{sim_url}"}}
-state: {url}
-audit_log: state
-jobs:
-  - name: {name}
-    schedule: {schedule}
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - {{provider: cohere, name: "exp-*", older_than: 30d, keep_latest: 2, protect: [sim-cohere-0001]}}
-      - {{provider: bfl, ids: [scratch-lora-1, scratch-lora-2]}}
-"""
+    """The daemon tests' demo job, with its state and audit chain in PostgreSQL."""
+    return demo_job(
+        sim_url,
+        name=name,
+        top=f"state: {url}\naudit_log: state\n",
+        bfl_ids=("scratch-lora-1", "scratch-lora-2"),
+        connection={"concurrency": 2},
+        schedule=schedule,
+    )
 
 
 def planned(pg: Pg, job: Path) -> set[tuple[str, str]]:
@@ -373,17 +326,11 @@ def test_two_daemons_share_one_postgres_state(
         plan = planned(pg, job)
         assert plan == FIRST_RUN and sim.mutations() == []
 
-        ports = [free_port(), free_port()]
         logs = [tmp_path / "a.log", tmp_path / "b.log"]
-        daemons = [
-            popen(
-                pg,
-                ["schedule", str(job), "--listen", f"127.0.0.1:{port}", "--log-format", "json"],
-                log,
-            )
-            for port, log in zip(ports, logs, strict=True)
-        ]
+        listen = ["--listen", "127.0.0.1:0", "--log-format", "json"]
+        daemons = [popen(pg, ["schedule", str(job), *listen], log) for log in logs]
         reaper.extend(daemons)
+        ports = [listening_port(log, d) for log, d in zip(logs, daemons, strict=True)]
         for daemon, port in zip(daemons, ports, strict=True):
             wait_for(
                 lambda d=daemon, p=port: (
@@ -391,6 +338,7 @@ def test_two_daemons_share_one_postgres_state(
                 ),
                 30,
                 "both daemons ready",
+                every=0.05,
             )
         both_ready = time.time()
 
@@ -406,7 +354,7 @@ def test_two_daemons_share_one_postgres_state(
             ]
             return sorted(done)
 
-        wait_for(lambda: len(settled_fire_times()) >= 4, 60, "four settled fire times")
+        wait_for(lambda: len(settled_fire_times()) >= 4, 60, "four settled fire times", every=0.05)
 
         # Both daemons' metrics add up to what the shared chain says.
         def metrics_agree() -> bool:
@@ -424,7 +372,7 @@ def test_two_daemons_share_one_postgres_state(
             chain["skipped"] = len(pg.events("run.skipped"))
             return runs == chain
 
-        wait_for(metrics_agree, 15, "the daemons' run counters to match the chain")
+        wait_for(metrics_agree, 15, "the daemons' run counters to match the chain", every=0.05)
 
         # New failed fine-tunes appear, and deletes turn slow: the daemon that takes the next
         # fire time is SIGKILLed mid-deletes, holding the job's lock (its pid is read from the
@@ -441,6 +389,7 @@ def test_two_daemons_share_one_postgres_state(
             lambda: [r for r in pg.events("delete.intent") if r["model_id"] in LATE],
             20,
             "an intent to delete a new model",
+            every=0.05,
         )
         holders = [h for h in pg.lock_holders() if h.startswith("ftjanitor lock pid=")]
         assert len(holders) == 1, holders
@@ -459,6 +408,7 @@ def test_two_daemons_share_one_postgres_state(
             lambda: not [h for h in pg.lock_holders() if f"pid={pid} " in h],
             10,
             "the dead daemon's lock to be released",
+            every=0.05,
         )
         # ...and the survivor runs the next fire times, the first one settling the dead
         # daemon's intents and deleting what it left.
@@ -466,6 +416,7 @@ def test_two_daemons_share_one_postgres_state(
             lambda: len([f for f in settled_fire_times() if f > cut_short]) >= 2,
             30,
             "two fire times run by the survivor",
+            every=0.05,
         )
         assert survivor.poll() is None
         survivor.send_signal(signal.SIGTERM)
@@ -599,11 +550,17 @@ def test_sigkill_mid_run_on_postgres_reconciles_and_deletes_nothing_twice(
             lambda: child.poll() is None and len(pg.events("delete.intent")) >= intents_before_kill,
             60,
             f"{intents_before_kill} delete intents",
+            every=0.05,
         )
         child.send_signal(signal.SIGKILL)
         assert child.wait(10) == -signal.SIGKILL
-        wait_for(lambda: not pg.lock_holders(), 10, "the killed run's job lock to be released")
-        wait_for(lambda: quiet(sim), 10, "the simulator to finish what it had received")
+        wait_for(
+            lambda: not pg.lock_holders(),
+            10,
+            "the killed run's job lock to be released",
+            every=0.05,
+        )
+        wait_for(lambda: quiet(sim), 10, "the simulator to finish what it had received", every=0.05)
         deleted_before = set(sim.deleted)
         orphans = pg.query("SELECT run_id, connection, model_id FROM ftjanitor_intents")
         assert orphans, "the killed run left no open intent in the state"

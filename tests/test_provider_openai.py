@@ -1,8 +1,7 @@
 """OpenAI through real HTTP against the simulator: the provider itself, then the engine."""
 
 import dataclasses
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,19 +9,17 @@ from urllib.parse import unquote
 
 import pytest
 
-from runner.cli import main
-from runner.deletion import delete_and_settle
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderError
 from runner.providers.wire import Response, delete_result
-from runner.simulator import Accounts, Fault, Simulator
+from runner.simulator import Accounts, Simulator
 from runner.simulator import core as sim_core
 from tests.conftest import NOW, Both, provider, seed_accounts
+from tests.helpers import selector
 
 OPENAI = REGISTRY["openai"].delete_answer
 
 KEY = "sk-test-openai-7d41c0"
-NOW_ARG = "2026-06-01T12:00:00Z"
 BASES = {
     "gpt-4o-mini-2024-07-18",
     "gpt-4o-2024-08-06",
@@ -135,35 +132,6 @@ def test_exists_and_details(sim: Simulator) -> None:
         client.details("ft:gpt-4o:acme:never:Nope0000")
 
 
-def test_delete_then_gone_from_a_fresh_listing(sim: Simulator) -> None:
-    result = openai(sim).delete(LR_1)
-    assert (result.result, result.http_status, result.attempts) == ("deleted", 200, 1)
-    assert sim.deleted == [("openai", LR_1)]
-    assert {r.id for r in openai(sim).list_models()} == FINE_TUNES - {LR_1}
-    assert not openai(sim).exists(LR_1)
-    (delete,) = [r for r in sim.requests if r.method == "DELETE"]
-    assert unquote(delete.path) == f"/openai/v1/models/{LR_1}"
-
-
-def test_unknown_id_is_already_absent_by_its_error_code(sim: Simulator) -> None:
-    result = openai(sim).delete("ft:gpt-4o:acme:never:Nope0000")
-    assert (result.result, result.http_status) == ("already_absent", 404)
-    assert sim.deleted == []
-
-
-def test_a_bare_404_is_failed(sim: Simulator) -> None:
-    wrong_prefix = openai(sim, base_url=sim.url + "/nothing").delete(LR_2)
-    assert (wrong_prefix.result, wrong_prefix.http_status) == ("failed", 404)
-    assert "does not name the model" in (wrong_prefix.error or "")
-    sim.faults = [Fault("status", method="DELETE", status=404)]
-    injected = openai(sim).delete(LR_2)
-    assert (injected.result, injected.http_status) == ("failed", 404)
-    sim.faults = [Fault("status", method="GET", status=404)]
-    with pytest.raises(ProviderError, match="HTTP 404"):
-        openai(sim).exists(LR_2)  # a lookup needs the same proof as a delete
-    assert sim.deleted == []
-
-
 def test_a_404_naming_the_id_without_model_not_found_is_failed(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,138 +158,12 @@ def test_a_2xx_that_says_deleted_false_is_failed() -> None:
     assert delete_result(OPENAI, said_yes, LR_1, False).result == "deleted"
 
 
-def test_429_then_success(sim: Simulator) -> None:
-    sim.faults = [Fault("status", method="DELETE", status=429, times=1)]
-    result = openai(sim).delete(SUPPORT)
-    assert (result.result, result.attempts) == ("deleted", 2)
-    assert sim.deleted == [("openai", SUPPORT)]
-
-
-def test_a_dropped_answer_is_settled_by_looking(sim: Simulator) -> None:
-    sim.faults = [Fault("drop_after", method="DELETE", times=1)]
-    result = delete_and_settle(openai(sim).deleter, ROUTER)
-    assert result.result == "deleted" and "confirmed gone" in (result.error or "")
-    assert [r.method for r in sim.requests] == ["DELETE", "GET"]  # never a second DELETE
-    assert sim.deleted == [("openai", ROUTER)]
-
-
-def test_a_wrong_key_is_an_auth_error_without_the_key(sim: Simulator) -> None:
-    with pytest.raises(ProviderError) as caught:
-        list(openai(sim, key="sk-wrong-0123456789").list_models())
-    assert caught.value.auth and "HTTP 401: Incorrect API key provided." in str(caught.value)
-    assert "sk-wrong-0123456789" not in str(caught.value)
-
-
-@pytest.mark.parametrize("status", [404, 410])
-def test_a_retired_list_is_one_clear_line(sim: Simulator, status: int) -> None:
-    sim.faults = [Fault("status", method="GET", status=status)]
-    with pytest.raises(ProviderError) as caught:
-        list(openai(sim).list_models())
-    message = str(caught.value)
-    assert f"the OpenAI models API answered HTTP {status} on /v1/models" in message
-    assert "looks retired or the base_url is wrong" in message and "\n" not in message
-
-
-def test_a_garbage_list_is_one_clear_line(sim: Simulator) -> None:
-    sim.faults = [Fault("garbage", method="GET")]
-    with pytest.raises(ProviderError, match="malformed body"):
-        list(openai(sim).list_models())
-
-
 # --- the engine -------------------------------------------------------------------------
-
-
-def job_file(
-    tmp_path: Path, sim: Simulator, kind: str, *targets: str, max_deletions: int = 50
-) -> str:
-    """A one-job file whose connection points at the simulator; targets are flow maps."""
-    path = tmp_path / "job.yaml"
-    lines = "\n".join(f"      - {target}" for target in targets)
-    path.write_text(
-        f"""version: 1
-providers:
-  {kind}: {{base_url: "{sim.base_url(kind)}", requests_per_minute: 600000}}
-jobs:
-  - name: cleanup
-    max_deletions: {max_deletions}
-    targets:
-{lines}
-"""
-    )
-    return str(path)
-
-
-def decisions(job: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """Every decision ``plan --json`` reports for the file's one job."""
-    capsys.readouterr()
-    assert main(["plan", job, "--now", NOW_ARG, "--json"]) == 0
-    (entry,) = json.loads(capsys.readouterr().out)["jobs"]
-    found: list[dict[str, Any]] = entry["decisions"]
-    return found
-
-
-def planned(job: str, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
-    """What ``plan`` would delete: ID -> reason."""
-    return {d["id"]: d["reason"] for d in decisions(job, capsys) if d["decision"] == "delete"}
-
-
-def selector(
-    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str], kind: str
-) -> Callable[[str], set[str]]:
-    """target -> the IDs a one-target job would delete."""
-    return lambda target: set(planned(job_file(tmp_path, sim, kind, target), capsys))
 
 
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-
-
-def test_plan_is_exact_and_sends_nothing_mutating(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(tmp_path, sim, "openai", '{provider: openai, name: "exp-*", older_than: 30d}')
-    deletes = planned(job, capsys)
-    assert set(deletes) == {BASELINE, LR_1, LR_2}  # exp-latest is 2 days old
-    assert deletes[LR_1] == "older_than 30d: created 2026-03-13, 80d ago; name matches 'exp-*'"
-    assert sim.mutations() == [] and sim.deleted == []
-
-
-def test_run_deletes_exactly_the_plan(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(
-        tmp_path, sim, "openai", '{provider: openai, older_than: 30d, protect: ["prod-router"]}'
-    )
-    deletes = planned(job, capsys)
-    assert set(deletes) == {BASELINE, LR_1, LR_2, SUPPORT}  # prod-router protected by name
-    assert main(["run", job, "--yes", "--now", NOW_ARG]) == 0
-    assert sorted(sim.deleted) == sorted(("openai", model_id) for model_id in deletes)
-
-
-def test_a_base_model_is_never_a_candidate(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(tmp_path, sim, "openai", "{provider: openai, match_all: true}")
-    assert {d["id"] for d in decisions(job, capsys)} == FINE_TUNES  # none for base models
-    assert main(["run", job, "--yes", "--now", NOW_ARG]) == 0
-    assert {model_id for _, model_id in sim.deleted} == FINE_TUNES
-    deletes = [unquote(r.path) for r in sim.requests if r.method == "DELETE"]
-    assert len(deletes) == 6 and all(p.startswith("/openai/v1/models/ft:") for p in deletes)
-    assert set(sim.accounts.openai) == BASES  # every base model is still there
-
-
-def test_an_id_that_is_not_a_fine_tune_is_invalid(
-    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(tmp_path, sim, "openai", "{provider: openai, ids: [gpt-4o-mini-2024-07-18]}")
-    assert main(["validate", job]) == 2
-    assert "OpenAI fine-tune IDs start with 'ft:'" in capsys.readouterr().err
-
-
-def test_a_status_rule_is_invalid(tmp_path: Path, sim: Simulator) -> None:
-    job = job_file(tmp_path, sim, "openai", "{provider: openai, status: [SUCCEEDED]}")
-    assert main(["validate", job]) == 2
 
 
 def test_name_globs_the_suffix(

@@ -1,6 +1,5 @@
 """Together AI through real HTTP against the simulator: the provider, then the engine."""
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -8,15 +7,12 @@ from typing import Any
 
 import pytest
 
-from runner.cli import main
-from runner.deletion import delete_and_settle
 from runner.providers import REGISTRY
-from runner.providers.base import ProviderError
-from runner.simulator import Fault, Simulator, load_seed
+from runner.simulator import Simulator, load_seed
 from tests.conftest import NOW, Both, provider
+from tests.helpers import planned, run_now, selector, simulator_job
 
 KEY = "sim-together-key-4c1e"
-NOW_ARG = "2026-06-01T12:00:00Z"
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 MISTRAL = "mistralai/Mistral-7B-Instruct-v0.2"
 SEED: dict[str, Any] = {
@@ -116,79 +112,10 @@ def test_hostile_items_become_records_with_a_problem_never_a_crash(sim: Simulato
     assert (new.status, new.lifecycle, new.base_model) == ("distilling", "unknown", None)
 
 
-def test_a_malformed_body_is_one_clear_error(sim: Simulator) -> None:
-    sim.faults = [Fault("garbage", method="GET")]
-    with pytest.raises(ProviderError, match="malformed body"):
-        list(together(sim).list_models())
-
-
 def test_exists_and_details(sim: Simulator) -> None:
     jobs = together(sim)
     assert jobs.exists("ft-job-0001") and not jobs.exists("ft-job-9999")
     assert jobs.details("ft-job-0003")["model"] == MISTRAL
-
-
-def test_delete_is_gone_from_a_fresh_listing(sim: Simulator) -> None:
-    result = together(sim).delete("ft-job-0001")
-    assert (result.result, result.http_status) == ("deleted", 200)
-    assert "ft-job-0001" not in {r.id for r in together(sim).list_models()}
-    assert sim.deleted == [("together", "ft-job-0001")]
-    request = sim.mutations()[0]
-    assert (request.method, request.path) == ("DELETE", "/together/v1/fine-tunes/ft-job-0001")
-
-
-def test_deleting_an_unknown_job_is_already_absent(sim: Simulator) -> None:
-    result = together(sim).delete("ft-job-9999")
-    assert (result.result, result.http_status) == ("already_absent", 404)
-
-
-def test_a_bare_404_is_failed_never_absent(sim: Simulator) -> None:
-    wrong = together(sim, base_url=sim.url + "/nothing")
-    result = wrong.delete("ft-job-0001")
-    assert (result.result, result.http_status) == ("failed", 404)
-    assert "does not name the model" in (result.error or "")
-    with pytest.raises(ProviderError):
-        wrong.exists("ft-job-0001")
-    # Together's own error shape, but a message that does not name the job.
-    sim.faults = [Fault("status", status=404, api="together")]
-    assert together(sim).delete("ft-job-0002").result == "failed"
-    with pytest.raises(ProviderError, match="HTTP 404"):
-        together(sim).exists("ft-job-0002")
-    assert sim.deleted == []
-
-
-@pytest.mark.parametrize("status", [404, 410])
-def test_a_gone_list_path_says_the_api_looks_retired(sim: Simulator, status: int) -> None:
-    sim.faults = [Fault("status", status=status, method="GET")]
-    with pytest.raises(ProviderError) as caught:
-        list(together(sim).list_models())
-    message = str(caught.value)
-    assert f"answered HTTP {status} on /v1/fine-tunes" in message and "looks retired" in message
-    assert "\n" not in message
-
-
-def test_429_then_success(sim: Simulator) -> None:
-    sim.faults = [Fault("status", status=429, retry_after=0, times=1)]
-    assert len(list(together(sim).list_models())) == 8
-    sim.faults, sim.fault_hits, sim.fault_seen = [Fault("status", status=429, times=2)], {}, {}
-    result = together(sim).delete("ft-job-0002")
-    assert (result.result, result.attempts) == ("deleted", 3)
-
-
-def test_a_lost_delete_answer_is_settled_by_looking(sim: Simulator) -> None:
-    sim.faults = [Fault("drop_after", method="DELETE", times=1)]
-    result = delete_and_settle(together(sim).deleter, "ft-job-0006")
-    assert result.result == "deleted" and "confirmed gone" in (result.error or "")
-    assert [r.method for r in sim.requests] == ["DELETE", "GET"]  # never a second DELETE
-    assert sim.deleted == [("together", "ft-job-0006")]
-
-
-def test_a_wrong_key_is_an_auth_error_without_the_key(sim: Simulator) -> None:
-    with pytest.raises(ProviderError) as caught:
-        list(together(sim, key="wrong-key-0123456789").list_models())
-    assert caught.value.auth
-    assert "HTTP 401: Invalid API key provided." in str(caught.value)
-    assert "wrong-key-0123456789" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -210,82 +137,29 @@ def test_id_rule(model_id: str, reason: str | None) -> None:
 # -- the engine, through the CLI ------------------------------------------------------
 
 
-def job_file(tmp_path: Path, sim: Simulator, target: str) -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        "version: 1\n"
-        "providers:\n"
-        f'  together: {{base_url: "{sim.base_url("together")}", requests_per_minute: 600000}}\n'
-        "jobs:\n"
-        "  - name: cleanup\n"
-        "    targets:\n"
-        f"      - {target}\n"
-    )
-    return str(path)
-
-
 @pytest.fixture
 def key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOGETHER_API_KEY", KEY)
 
 
-def planned(capsys: pytest.CaptureFixture[str], *args: str) -> set[str]:
-    capsys.readouterr()  # what came before (a run) is not this plan
-    assert main(["plan", *args, "--json", "--now", NOW_ARG]) == 0
-    (job,) = json.loads(capsys.readouterr().out)["jobs"]
-    return {d["id"] for d in job["decisions"] if d["decision"] == "delete"}
-
-
-def run(*args: str) -> int:
-    return main(["run", *args, "--yes", "--now", NOW_ARG])
-
-
 OLD = {"ft-job-0001", "ft-job-0002", "ft-job-0005", "ft-job-0006"}
-
-
-def test_plan_is_exact_and_sends_nothing_mutating(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(tmp_path, sim, "{provider: together, older_than: 30d}")
-    assert planned(capsys, job) == OLD  # not the running and queued ones, though old
-    assert sim.mutations() == [] and sim.deleted == []
-
-
-def test_run_deletes_exactly_the_plan(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    job = job_file(tmp_path, sim, "{provider: together, older_than: 30d}")
-    assert planned(capsys, job) == OLD
-    assert run(job) == 0
-    assert sorted(sim.deleted) == sorted(("together", i) for i in OLD)
-    assert {r.id for r in together(sim).list_models()} == {f"ft-job-000{i}" for i in (3, 4, 7, 8)}
-
-
-def test_in_progress_jobs_are_selected_only_when_their_status_is_named(
-    tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    everything = planned(capsys, job_file(tmp_path, sim, "{provider: together, match_all: true}"))
-    assert everything == {f"ft-job-000{i}" for i in range(1, 9)} - IN_PROGRESS
-    named = job_file(tmp_path, sim, "{provider: together, status: [running]}")
-    assert planned(capsys, named) == {"ft-job-0004"}
-    assert run(named) == 0
-    assert sim.deleted == [("together", "ft-job-0004")]
 
 
 def test_name_globs_the_suffix_else_the_output_name(
     tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suffix = job_file(tmp_path, sim, '{provider: together, name: "exp-sweep-*"}')
-    assert planned(capsys, suffix) == {"ft-job-0001", "ft-job-0002"}
-    output = job_file(tmp_path, sim, '{provider: together, name: "acme/*"}')
-    assert planned(capsys, output) == {"ft-job-0005"}
+    select = selector(tmp_path, sim, capsys, "together")
+    assert select('{provider: together, name: "exp-sweep-*"}') == {"ft-job-0001", "ft-job-0002"}
+    assert select('{provider: together, name: "acme/*"}') == {"ft-job-0005"}
     assert sim.mutations() == []
 
 
 def test_base_model_globs_the_model(
     tmp_path: Path, sim: Simulator, key: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = job_file(tmp_path, sim, '{provider: together, base_model: "mistralai/*"}')
-    assert planned(capsys, job) == {"ft-job-0003", "ft-job-0005"}
-    assert run(job) == 0
+    job = simulator_job(
+        tmp_path, sim, "together", '{provider: together, base_model: "mistralai/*"}'
+    )
+    assert set(planned(capsys, job)) == {"ft-job-0003", "ft-job-0005"}
+    assert run_now(job) == 0
     assert sorted(sim.deleted) == [("together", "ft-job-0003"), ("together", "ft-job-0005")]

@@ -27,56 +27,24 @@ from runner.engine import RunOptions, execute
 from runner.jobfile.validate import load_job_file
 from runner.logs import Log
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
+from tests import helpers
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW
 from tests.fakecohere import DROP, FakeCohere, listing, old_model
+from tests.helpers import DEMO_PLANNED, KEYS, NOW_ARG, ROOT, cli, demo_job
 from tests.waiting import drain, read_until
 
-ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
-NOW_ARG = "2026-06-01T12:00:00Z"  # the seed's clock; always in the past of the wall clock
 FAR_FUTURE = "3000-01-01T00:00:00Z"
-JOB = """version: 1
-providers:
-  cohere: {{base_url: "{url}", concurrency: 4, requests_per_minute: 600000}}
-  bfl: {{base_url: "{url}", requests_per_minute: 600000}}
-{extra}jobs:
-  - name: cleanup
-    max_deletions: {limit}
-    targets:
-      - {{provider: cohere, status: [STATUS_FAILED]}}
-      - provider: cohere
-        name: "exp-*"
-        older_than: 30d
-        keep_latest: 2
-        protect: [sim-cohere-0001]
-      - {{provider: bfl, ids: [scratch-lora-1, scratch-lora-2, never-existed]}}
-"""
-PLANNED = {
-    ("cohere", "sim-cohere-0002"),
-    ("cohere", "sim-cohere-0003"),
-    ("cohere", "sim-cohere-0004"),
-    ("cohere", "sim-cohere-0008"),
-    ("bfl", "scratch-lora-1"),
-    ("bfl", "scratch-lora-2"),
-}
+PLANNED = DEMO_PLANNED
 
 
 def write_job(tmp_path: Path, url: str, *, limit: int = 10, extra: str = "") -> str:
-    path = tmp_path / "job.yaml"
-    path.write_text(JOB.format(url=url, limit=limit, extra=extra))
-    return str(path)
+    return helpers.write_job(tmp_path, demo_job(url, top=extra, max_deletions=limit))
 
 
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in KEYS.items():
         monkeypatch.setenv(name, value)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def child_env() -> dict[str, str]:

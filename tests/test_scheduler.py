@@ -2,7 +2,6 @@
 
 import io
 import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from runner.simulator import Fault, Simulator
 from runner.state.sqlite import SqliteState
 from runner.triggers import build_trigger, next_fire_times
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, seed_accounts
+from tests.helpers import TEST_PACE, job_yaml, one_job, start_ftjanitor, write_job
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,13 +234,7 @@ def test_lock_across_two_processes(tmp_path: Path, sim: Simulator) -> None:
 
 
 def start_daemon(paths: list[Path], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "runner", "schedule", *map(str, paths), "--log-format", "json"],
-        env={**os.environ, **KEYS},
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "wb"),
-        cwd=ROOT,
-    )
+    return start_ftjanitor(["schedule", *map(str, paths), "--log-format", "json"], log, KEYS)
 
 
 def test_daemon_end_to_end_every_1s_on_the_example(tmp_path: Path) -> None:
@@ -283,17 +277,9 @@ def test_daemon_end_to_end_every_1s_on_the_example(tmp_path: Path) -> None:
 
 def test_sigterm_during_slow_deletes_stops_promptly_and_records_everything(tmp_path: Path) -> None:
     with Simulator(seed_accounts(), faults=[Fault("delay", method="DELETE", seconds=0.5)]) as sim:
-        path = tmp_path / "job.yaml"
-        path.write_text(
-            f"""version: 1
-providers:
-  cohere: {{base_url: "{sim.url}", concurrency: 1, requests_per_minute: 600000}}
-jobs:
-  - name: slow
-    schedule: every 1s
-    targets: [{{provider: cohere, name: "exp-*"}}]
-"""
-        )
+        cohere = {"base_url": sim.url, "concurrency": 1, "requests_per_minute": TEST_PACE}
+        slow = one_job("slow", ['{provider: cohere, name: "exp-*"}'], schedule="every 1s")
+        path = Path(write_job(tmp_path, job_yaml({"cohere": cohere}, slow)))
         log = tmp_path / "daemon.log"
         daemon = start_daemon([path], log)
         audit = tmp_path / "audit" / "ftjanitor.jsonl"

@@ -27,6 +27,7 @@ from runner.state import Mark, OpenIntent, StateRef, StateStore
 from runner.state.open import open_audit_chain, open_state
 from runner.state.pgurl import check_url, display
 from runner.state.sqlite import SCHEMA_VERSION, SqliteState, lock_path
+from tests.helpers import refused_port
 from tests.pgserver import PASSWORD_ROLE, PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -509,17 +510,14 @@ def test_audit_chain_needs_a_postgres_state(tmp_path: Path) -> None:
 
 
 def test_postgres_nothing_listening(pg_server: PgServer) -> None:
-    import socket
-
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test"
-    with pytest.raises(StorageError) as error:
+    with refused_port() as port, pytest.raises(StorageError) as error:
+        url = f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test"
         open_state(StateRef(url=url))
+    # Our words naming the server; libpq's reason after them is its own and may change.
     message = one_line(error)
-    assert message.startswith(f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test:")
-    assert f"127.0.0.1:{port}/ftjanitor_test: cannot connect: Connection refused" in message
+    assert message.startswith(
+        f"postgresql://ftjanitor@127.0.0.1:{port}/ftjanitor_test: cannot connect: "
+    )
 
 
 @pytest.mark.parametrize(
@@ -566,15 +564,17 @@ def test_pgpassword_is_used(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
     ref = StateRef(url=url)
     monkeypatch.setenv("PGPASSFILE", os.devnull)
     monkeypatch.delenv("PGPASSWORD", raising=False)
+    # Refused without the password and with a wrong one, in our words (libpq's and the
+    # server's reasons after them may change); the right one opens it below.
+    cannot = f"{display(url)}: cannot connect: "
     with pytest.raises(StorageError) as error:
         open_state(ref)
-    assert "no password supplied" in one_line(error)
+    assert one_line(error).startswith(cannot)
     monkeypatch.setenv("PGPASSWORD", "wrong-password-123")
     with pytest.raises(StorageError) as error:
         open_state(ref)
     message = one_line(error)
-    assert f'password authentication failed for user "{PASSWORD_ROLE}"' in message
-    assert "wrong-password-123" not in message
+    assert message.startswith(cannot) and "wrong-password-123" not in message
     monkeypatch.setenv("PGPASSWORD", pg_server.password)
     with closing(open_state(ref)) as state:
         assert state.claim_fire_time("nightly", T0)

@@ -5,18 +5,32 @@ import os
 import select
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 DEADLINE = 20.0  # seconds; far above what any wait here needs on a loaded machine
+T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], object], seconds: float = DEADLINE, what: str = "") -> None:
-    """Poll until ``predicate`` holds."""
+def wait_for(
+    predicate: Callable[[], T],
+    seconds: float = DEADLINE,
+    what: str | Callable[[], str] = "",
+    *,
+    every: float = 0.005,
+) -> T:
+    """Poll every ``every`` seconds until ``predicate()`` is truthy, and return that value.
+
+    ``what`` names the wait in the failure; a callable is asked only then, so the message
+    can show the last thing the predicate saw."""
     deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, (
-            f"timed out after {seconds}s waiting for {what or predicate}"
-        )
-        time.sleep(0.005)
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {seconds}s waiting for {said or predicate}")
+        time.sleep(every)
 
 
 def read_until(fd: int, marker: bytes, seconds: float = DEADLINE) -> bytes:

@@ -6,20 +6,18 @@ from typing import Any
 
 from runner.audit import read_records, verify
 from runner.simulator import Simulator
+from tests.helpers import TEST_PACE, job_yaml, one_job
 
 
 def job_text(url: str, concurrency: int = 4) -> str:
-    return f"""version: 1
-providers:
-  cohere: {{base_url: "{url}", concurrency: {concurrency}, requests_per_minute: 600000}}
-  bfl: {{base_url: "{url}", concurrency: {concurrency}, requests_per_minute: 600000}}
-jobs:
-  - name: chaos
-    max_deletions: 1000
-    targets:
-      - {{provider: cohere, name: "old-*", older_than: 30d}}
-      - {{provider: bfl, ids: [lora-000, lora-002, lora-004, lora-006, lora-008]}}
-"""
+    fields = {"base_url": url, "concurrency": concurrency, "requests_per_minute": TEST_PACE}
+    targets = [
+        '{provider: cohere, name: "old-*", older_than: 30d}',
+        "{provider: bfl, ids: [lora-000, lora-002, lora-004, lora-006, lora-008]}",
+    ]
+    return job_yaml(
+        {"cohere": fields, "bfl": fields}, one_job("chaos", targets, max_deletions=1000)
+    )
 
 
 def check_promises(sim: Simulator, folder: Path, planned: set[tuple[str, str]]) -> dict[str, int]:

@@ -23,6 +23,7 @@ from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests.chaos.conftest import TALLY
 from tests.chaos.helpers import check_promises
 from tests.conftest import COHERE_KEY, FAST
+from tests.helpers import TEST_PACE, job_yaml, one_job, write_job
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 KEYS = {"COHERE_API_KEY": COHERE_KEY}
@@ -50,19 +51,13 @@ PLANNED = {("cohere", f"m-{i:03d}") for i in range(SELECTED)}
 
 
 def job(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "job.yaml"
-    path.write_text(
-        f"""version: 1
-providers:
-  cohere: {{base_url: "{url}", concurrency: 4, requests_per_minute: 600000}}
-jobs:
-  - name: drops
-    max_deletions: 100
-    targets:
-      - {{provider: cohere, name: "old-*", older_than: 30d}}
-"""
+    cohere = {"base_url": url, "concurrency": 4, "requests_per_minute": TEST_PACE}
+    targets = ['{provider: cohere, name: "old-*", older_than: 30d}']
+    return Path(
+        write_job(
+            tmp_path, job_yaml({"cohere": cohere}, one_job("drops", targets, max_deletions=100))
+        )
     )
-    return path
 
 
 # --- the simulator's every-Nth fault --------------------------------------------------------
