@@ -1,22 +1,17 @@
-"""Provider registry: a type name maps to one module's ProviderSpec.
+"""Provider registry: every module of this package that is not shared machinery is one
+provider type and exposes ``SPEC``.
 
-Adding a provider is one module exposing ``SPEC`` (plus its simulator module) and a line
-here. Importing this package imports no HTTP or vendor library, which keeps ``validate``
-fast and lets it run where boto3 is not installed.
+A new provider is a new module here (plus its simulator wire module): nothing to edit.
+Importing this package imports no HTTP or vendor library, which keeps ``validate`` fast
+and lets it run where boto3 is not installed.
 """
 
-from runner.providers import bedrock, bfl, cohere, fireworks, mistral, openai, together
+from runner.discovery import plugins
 from runner.providers.base import ProviderSpec
 
+# The shared machinery every provider builds on; ``http`` loads requests.
+SHARED = ("base", "http", "table", "wire")
+
 REGISTRY: dict[str, ProviderSpec] = {
-    spec.type: spec
-    for spec in (
-        cohere.SPEC,
-        bfl.SPEC,
-        openai.SPEC,
-        mistral.SPEC,
-        together.SPEC,
-        fireworks.SPEC,
-        bedrock.SPEC,
-    )
+    module.SPEC.type: module.SPEC for module in plugins(__name__, __path__, SHARED)
 }

@@ -5,8 +5,7 @@ Real HTTP on 127.0.0.1, every provider on one port: each under ``/<type>/`` (see
 logged, faults injected on demand. ``core`` holds the server; one module per wire format.
 """
 
-# Importing a wire module registers it with the core.
-from runner.simulator import bedrock, bfl, cohere, fireworks, mistral, openai, together  # noqa: F401
+from runner.discovery import plugins
 from runner.simulator.cohere import cohere_model
 from runner.simulator.core import (
     FAULT_KINDS,
@@ -22,6 +21,9 @@ from runner.simulator.fireworks import fireworks_model
 from runner.simulator.mistral import mistral_base_card, mistral_ft_card
 from runner.simulator.openai import openai_job, openai_model
 from runner.simulator.together import together_job
+
+# Importing a wire module registers it with the core: every module here but the core is one.
+WIRES = tuple(plugins(__name__, __path__, ("core",)))
 
 __all__ = [
     "FAULT_KINDS",
