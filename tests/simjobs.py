@@ -15,8 +15,11 @@ from runner.simulator.core import DEFAULT_FIREWORKS_ACCOUNT
 from tests.conftest import BFL_KEY, COHERE_KEY
 
 NOW_ARG = "2026-06-01T12:00:00Z"  # tests.conftest.NOW, as the command line takes it
-# Every type the simulator serves (Bedrock is served by moto).
-HTTP_TYPES = sorted(kind for kind in REGISTRY if kind in WIRES)
+# Every type ftjanitor reaches over the HTTP core and the simulator serves (Bedrock speaks
+# through boto3, tested against moto and its own stub).
+HTTP_TYPES = sorted(
+    k for k, spec in REGISTRY.items() if k in WIRES and spec.credential == "api_key"
+)
 KEYS = {
     f"{kind.upper()}_API_KEY": {"cohere": COHERE_KEY, "bfl": BFL_KEY}.get(kind, f"{kind}-key")
     for kind in HTTP_TYPES

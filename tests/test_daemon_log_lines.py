@@ -19,7 +19,8 @@ import pytest
 from runner.logs import Log, routed
 from runner.simulator import Fault, Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, seed_accounts
-from tests.test_daemon_ops import KEYS, ROOT, job_text, reaper  # noqa: F401 (fixture)
+from tests.helpers import KEYS, ROOT
+from tests.test_daemon_ops import job_text
 from tests.waiting import wait_for
 
 
@@ -88,7 +89,7 @@ def test_text_format_keeps_a_library_message_on_one_line() -> None:
 @pytest.mark.timeout(120)
 def test_every_daemon_line_is_json_even_when_apscheduler_skips_an_overlapping_run(
     tmp_path: Path,
-    reaper: list[subprocess.Popen[bytes]],  # noqa: F811
+    reaper: list[subprocess.Popen[bytes]],
 ) -> None:
     # Each listing takes 3 s, the job fires every second: the next fire time comes while
     # the run is still going, and APScheduler logs that it skipped it.

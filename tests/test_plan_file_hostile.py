@@ -18,7 +18,8 @@ from runner import planfile
 from runner.chain import dumps
 from runner.cli import main
 from runner.simulator import Simulator
-from tests.test_planfile import JOB, NOW, REVIEWED, make_plan, resign
+from tests.helpers import demo_connections, job_yaml, one_job
+from tests.test_planfile import NOW, REVIEWED, TARGETS, make_plan, resign
 from tests.test_planfile import keys as keys  # the fixture
 
 KEY = "plan-key-5e3b1c0ffee-not-for-output"
@@ -231,7 +232,7 @@ def test_a_plan_written_by_0_2_still_applies(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(url=sim.url))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     out = tmp_path / "plan.json"
     out.write_text(json.dumps(_plan_0_2(job, "2999-01-01T00:00:00.000000Z"), indent=2))
     assert main(["run", str(job), "--plan", str(out), "--yes", "--now", NOW]) == 0
@@ -371,7 +372,7 @@ def test_a_ttl_under_a_minute_writes_nothing_and_sends_nothing(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str], ttl: str
 ) -> None:
     job = tmp_path / "job.yaml"
-    job.write_text(JOB.format(url=sim.url))
+    job.write_text(job_yaml(demo_connections(sim.url), one_job("cleanup", TARGETS)))
     out = tmp_path / "plan.json"
     assert main(["plan", str(job), "--now", NOW, "--out", str(out), "--ttl", ttl]) == 2
     err = capsys.readouterr().err
