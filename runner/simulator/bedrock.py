@@ -30,7 +30,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -248,13 +248,21 @@ def _list_models(sim: Simulator, req: Request) -> Answer:
     return code, body
 
 
-def _get_model(sim: Simulator, req: Request) -> Answer:
-    identifier = req.params["id"]
-    with sim.lock:
-        name = _find(sim.accounts.bedrock, identifier, "modelArn")
-        if name is None:
-            return _not_found("Custom model", identifier)
-        return 200, dict(sim.accounts.bedrock[name])
+def _getter(
+    table: Callable[[Accounts], dict[str, dict[str, Any]]], arn_key: str, noun: str
+) -> Callable[[Simulator, Request], Answer]:
+    """GetCustomModel and GetProvisionedModelThroughput: one item by name or ARN."""
+
+    def get(sim: Simulator, req: Request) -> Answer:
+        identifier = req.params["id"]
+        with sim.lock:
+            items = table(sim.accounts)
+            name = _find(items, identifier, arn_key)
+            if name is None:
+                return _not_found(noun, identifier)
+            return 200, dict(items[name])
+
+    return get
 
 
 def _delete_model(sim: Simulator, req: Request) -> Answer:
@@ -291,15 +299,6 @@ def _list_pts(sim: Simulator, req: Request) -> Answer:
         code, body = _page(sim, req, pts, "provisionedModelName")
     body["provisionedModelSummaries"] = _summaries(body.pop("items"), PT_SUMMARY)
     return code, body
-
-
-def _get_pt(sim: Simulator, req: Request) -> Answer:
-    identifier = req.params["id"]
-    with sim.lock:
-        name = _find(sim.accounts.bedrock_pts, identifier, "provisionedModelArn")
-        if name is None:
-            return _not_found("Provisioned Throughput", identifier)
-        return 200, dict(sim.accounts.bedrock_pts[name])
 
 
 def _delete_pt(sim: Simulator, req: Request) -> Answer:
@@ -389,10 +388,18 @@ WIRE = register(
         kind="bedrock",
         routes=(
             Route("GET", "/custom-models", _list_models),
-            Route("GET", "/custom-models/{id}", _get_model),
+            Route(
+                "GET",
+                "/custom-models/{id}",
+                _getter(lambda a: a.bedrock, "modelArn", "Custom model"),
+            ),
             Route("DELETE", "/custom-models/{id}", _delete_model),
             Route("GET", "/provisioned-model-throughputs", _list_pts),
-            Route("GET", "/provisioned-model-throughput/{id}", _get_pt),
+            Route(
+                "GET",
+                "/provisioned-model-throughput/{id}",
+                _getter(lambda a: a.bedrock_pts, "provisionedModelArn", "Provisioned Throughput"),
+            ),
             Route("DELETE", "/provisioned-model-throughput/{id}", _delete_pt),
             Route("POST", TAGS_PATH, _list_tags),
         ),
