@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
@@ -29,7 +28,14 @@ from runner.inventory import take_inventory
 from runner.jobfile.model import Job, JobFile
 from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
-from runner.providers.base import ConnectOptions, Deleter, Lister, ModelRecord, ProviderSpec
+from runner.providers.base import (
+    ConnectOptions,
+    Deleter,
+    Lister,
+    ModelRecord,
+    ProviderSpec,
+    RetryPolicy,
+)
 from runner.ratelimit import Limiters
 from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
@@ -46,7 +52,7 @@ class RunOptions:
     jobs: list[str] | None = None  # None: every job in the file
     confirm: Callable[["PlanSet"], bool] | None = None  # asked before the first delete
     stop: threading.Event = field(default_factory=threading.Event)
-    policy: Any = None  # HTTP RetryPolicy
+    policy: RetryPolicy | None = None  # None: the production default
     environ: Mapping[str, str] | None = None
     clock: Clock = system_clock  # the wall clock: sightings, grace, timestamps
     fire_time: datetime | None = None

@@ -31,6 +31,7 @@ from runner.jobfile.loader import job_files
 from runner.jobfile.model import Job, JobFile
 from runner.jobfile.validate import load_job_file
 from runner.logs import Log
+from runner.providers.base import RetryPolicy
 from runner.ratelimit import Limiters
 from runner.report import end_json
 from runner.state.open import open_state
@@ -65,7 +66,7 @@ class Daemon:
         scheduler: BaseScheduler | None = None,
         clock: Clock = system_clock,
         environ: Mapping[str, str] | None = None,
-        policy: Any = None,
+        policy: RetryPolicy | None = None,
         sinks: list[ev.Sink] | None = None,
         metrics: "Metrics | None" = None,
     ):

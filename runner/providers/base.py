@@ -63,11 +63,25 @@ class DeleteResult:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Tests shrink the waits; production keeps these. Plain data, so
+    that specs and options can name it without importing the HTTP core."""
+
+    attempts: int = 6
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.25
+    backoff_max: float = 30.0
+    retry_after_max: int = 60
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class ConnectOptions:
     """What every connect needs besides the connection and its secret."""
 
     limiters: "Limiters"
-    policy: Any = None  # an HTTP RetryPolicy; None: the production default
+    policy: RetryPolicy | None = None  # None: the production default
     notice: Callable[[str], None] | None = None  # says what a long wait is waiting for
 
 

@@ -30,6 +30,7 @@ from runner.providers.base import (
     OutcomeUnknown,
     ProviderError,
     ProviderSpec,
+    RetryPolicy,
 )
 from runner.providers.wire import one_line
 from runner.redaction import redact, secret_list
@@ -449,16 +450,14 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     # The key ID is no secret, but it is part of the credentials: no message shows it either.
     secrets = secret_list(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
 
-    policy = options.policy
-    attempts = getattr(policy, "attempts", MAX_ATTEMPTS)
+    policy = options.policy or RetryPolicy(
+        attempts=MAX_ATTEMPTS, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+    )
     config = Config(
-        retries={
-            "mode": "standard",
-            "total_max_attempts": attempts if isinstance(attempts, int) and attempts > 0 else 1,
-        },
+        retries={"mode": "standard", "total_max_attempts": max(1, policy.attempts)},
         max_pool_connections=max(1, connection.concurrency),
-        connect_timeout=getattr(policy, "connect_timeout", CONNECT_TIMEOUT),
-        read_timeout=getattr(policy, "read_timeout", READ_TIMEOUT),
+        connect_timeout=policy.connect_timeout,
+        read_timeout=policy.read_timeout,
         user_agent_extra=f"ftjanitor/{__version__}",
     )
     try:
