@@ -457,7 +457,7 @@ class _JobRun:
 
     def _count_final(self, event: ev.Outcome) -> None:
         with self._lock:
-            setattr(self.counts, event.result, getattr(self.counts, event.result) + 1)
+            self.counts.settled(event.result)
             if event.result == "failed":
                 self.outcome.failures.append(event)
 
