@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from runner.errors import OutcomeUnknown, ProviderError
 
@@ -105,10 +105,17 @@ class Deleter(Protocol):
     def exists(self, model_id: str) -> bool: ...
 
 
+L = TypeVar("L", bound=Lister)
+
+
 @dataclass(frozen=True)
-class ProviderSpec:
+class ProviderSpecOf(Generic[L]):
     """Facts about a provider type: the validator, the rules, the schema and the README's
-    provider table read these, never the provider's name."""
+    provider table read these, never the provider's name.
+
+    ``L`` is the type's own lister class: ``connect`` makes one and ``deleter`` is built
+    from one, so a deleter gets its lister's real type, checked where the spec is written.
+    """
 
     type: str
     title: str
@@ -118,8 +125,8 @@ class ProviderSpec:
     default_api_key_env: str | None
     default_base_url: str | None  # None: the vendor SDK's own endpoint
     default_requests_per_minute: int
-    connect: Callable[["Connection", str | None, ConnectOptions], Lister]
-    deleter: Callable[[Lister], Deleter]
+    connect: Callable[["Connection", str | None, ConnectOptions], L]
+    deleter: Callable[[L], Deleter]
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
@@ -143,3 +150,8 @@ class ProviderSpec:
         if status in self.failed:
             return "failed"
         return "ready"  # unknown future values pass through as the provider says them
+
+
+# Any provider's spec, as the registry and every reader of facts hold it; the engine
+# hands a spec's deleter only listers made by that same spec's connect.
+ProviderSpec: TypeAlias = ProviderSpecOf[Any]

@@ -25,11 +25,10 @@ from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
     DeleteResult,
-    Lister,
     ModelRecord,
     OutcomeUnknown,
     ProviderError,
-    ProviderSpec,
+    ProviderSpecOf,
     RetryPolicy,
 )
 from runner.providers.wire import one_line
@@ -482,13 +481,14 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     return lister
 
 
-def deleter(lister: Lister) -> BedrockDeleter:
+def deleter(lister: BedrockLister) -> BedrockDeleter:
+    # Checked still: some callers are not (a test hands it anything).
     if not isinstance(lister, BedrockLister):
         raise TypeError(f"a bedrock deleter needs a bedrock lister, not {type(lister).__name__}")
     return BedrockDeleter(lister)
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="bedrock",
     title="AWS Bedrock",
     listed="custom models (ListCustomModels)",

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpec
+from runner.providers.base import DeleteResult, ModelRecord, ProviderError, ProviderSpecOf
 from runner.providers.wire import (
     TRANSIENT_STATUSES,
     HttpDeleter,
@@ -72,7 +72,7 @@ class BflLister(HttpLister):
         return inner if isinstance(inner, dict) else {}
 
 
-class BflDeleter(HttpDeleter):
+class BflDeleter(HttpDeleter[BflLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
         if response.status == 200:
@@ -104,7 +104,7 @@ class BflDeleter(HttpDeleter):
         )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="bfl",
     title="Black Forest Labs",
     listed="finetune IDs (/v1/my_finetunes)",

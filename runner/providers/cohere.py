@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteResult, ModelRecord, ProviderSpec
+from runner.providers.base import DeleteResult, ModelRecord, ProviderSpecOf
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -98,13 +98,13 @@ class CohereLister(HttpLister):
         return model if isinstance(model, dict) else {}
 
 
-class CohereDeleter(HttpDeleter):
+class CohereDeleter(HttpDeleter[CohereLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(response, names_model(response, model_id))
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="cohere",
     title="Cohere",
     listed="fine-tuned models (/v1/finetuning/finetuned-models)",

@@ -3,7 +3,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import ModelRecord, ProviderSpec, unsafe_id_reason
+from runner.providers.base import ModelRecord, ProviderSpecOf, unsafe_id_reason
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
@@ -77,7 +77,7 @@ class OpenAILister(CollectionLister):
         )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="openai",
     title="OpenAI",
     listed="models whose ID starts with ft: (GET /v1/models)",

@@ -11,7 +11,7 @@ from runner.providers.base import (
     DeleteResult,
     ModelRecord,
     ProviderError,
-    ProviderSpec,
+    ProviderSpecOf,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
@@ -120,14 +120,14 @@ class TogetherLister(HttpLister):
         return response.body
 
 
-class TogetherDeleter(HttpDeleter):
+class TogetherDeleter(HttpDeleter[TogetherLister]):
     def delete(self, model_id: str) -> DeleteResult:
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(response, names_model(response, model_id))
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="together",
     title="Together AI",
     listed="fine-tune jobs (/v1/fine-tunes)",

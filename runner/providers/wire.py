@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from runner.clock import parse_instant
@@ -49,12 +49,15 @@ class HttpLister:
         self.client.close()
 
 
-class HttpDeleter:
+HL = TypeVar("HL", bound=HttpLister)
+L = TypeVar("L", bound=Lister)
+
+
+class HttpDeleter(Generic[HL]):
     """What every deleter on the HTTP core shares: the writing client, built from the
     lister's connection, and the lister's lookup to settle lost answers."""
 
-    def __init__(self, lister: Lister):
-        assert isinstance(lister, HttpLister)
+    def __init__(self, lister: HL):
         self.lister = lister
         self.client = lister.client.writer()
 
@@ -127,12 +130,11 @@ class CollectionLister(HttpLister):
         return model
 
 
-class CollectionDeleter(HttpDeleter):
+class CollectionDeleter(HttpDeleter[CollectionLister]):
     """``DELETE collection/{id}``, judged with the lister's proof of absence."""
 
     def delete(self, model_id: str) -> DeleteResult:
         lister = self.lister
-        assert isinstance(lister, CollectionLister)
         response = self.client.request("DELETE", lister.model_path(model_id))
         return delete_result(response, lister.names_model(response, model_id))
 
@@ -142,12 +144,12 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def http(
-    auth_header: Callable[[str], dict[str, str]], factory: Callable[["HttpClient"], Lister]
-) -> Callable[["Connection", str | None, ConnectOptions], Lister]:
+    auth_header: Callable[[str], dict[str, str]], factory: Callable[["HttpClient"], L]
+) -> Callable[["Connection", str | None, ConnectOptions], L]:
     """``connect`` for a provider on the shared HTTP core, which is imported only when a
     connection is opened: declaring a spec (and so validating a file) never loads it."""
 
-    def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> Lister:
+    def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> L:
         from runner.providers.http import HttpClient
 
         assert connection.base_url is not None and secret is not None  # api_key types
