@@ -313,16 +313,17 @@ def apply(
     concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
     run = _JobRun(job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency)
     error = planset.errors.get(job.name)
-    if run.plan is None or error is not None:
+    plan = run.plan
+    if plan is None or error is not None:
         return run.end(state, "aborted", str(error))
-    run.announce()
-    if run.plan.limit_message:
-        fanout.emit(ev.LimitTripped(job.name, run_id, run.plan.limit_message))
-        return run.end(state, "aborted", run.plan.limit_message)
+    run.announce(plan)
+    if plan.limit_message:
+        fanout.emit(ev.LimitTripped(job.name, run_id, plan.limit_message))
+        return run.end(state, "aborted", plan.limit_message)
     if options.dry_run:
         return run.end(state, "ok", None)
-    run.grace(state)
-    run.delete_all(deleters, state)
+    run.grace(plan, state)
+    run.delete_all(plan, deleters, state)
     interrupted = options.stop.is_set() and run.counts.skipped > 0
     status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
     return run.end(
@@ -350,10 +351,9 @@ class _JobRun:
         )
         self._lock = threading.Lock()
 
-    def announce(self) -> None:
-        assert self.plan is not None
+    def announce(self, plan: JobPlan) -> None:
         name, run_id = self.job.name, self.run_id
-        for d in self.plan.decisions:
+        for d in plan.decisions:
             if d.action == "delete":
                 self.counts.planned += 1
                 self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
@@ -366,24 +366,21 @@ class _JobRun:
             elif d.action == "pending":
                 self.counts.pending += 1
 
-    def grace(self, state: StateStore) -> None:
+    def grace(self, plan: JobPlan, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
-        assert self.plan is not None
         now = self.options.clock()
-        for d in self.plan.having("mark"):
-            assert d.deletable_after is not None
-            state.mark(self.job.name, Mark(d.connection, d.model_id, now, d.deletable_after))
+        for d, after in plan.marks():
+            state.mark(self.job.name, Mark(d.connection, d.model_id, now, after))
             self.counts.marked += 1
             self.counts.pending += 1
-            self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), d.deletable_after))
-        for mark in self.plan.unmarks:
+            self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), after))
+        for mark in plan.unmarks:
             state.unmark(self.job.name, mark.connection, mark.model_id)
             ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
-    def delete_all(self, deleters: Mapping[str, Deleter], state: StateStore) -> None:
-        assert self.plan is not None
-        retry = self._pass(self.plan.deletes, deleters, state, final=False)
+    def delete_all(self, plan: JobPlan, deleters: Mapping[str, Deleter], state: StateStore) -> None:
+        retry = self._pass(plan.deletes, deleters, state, final=False)
         if retry and not self.options.stop.wait(
             self.options.second_pass_pause * random.uniform(0.5, 1.0)
         ):

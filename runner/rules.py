@@ -54,6 +54,14 @@ class JobPlan:
     def deletes(self) -> list[Decision]:
         return self.having("delete")
 
+    def marks(self) -> list[tuple[Decision, datetime]]:
+        """Models to mark now, with when each may go (grace sets the two together)."""
+        return [
+            (d, d.deletable_after)
+            for d in self.decisions
+            if d.action == "mark" and d.deletable_after is not None
+        ]
+
 
 def age_of(record: ModelRecord, now: datetime) -> tuple[timedelta | None, str]:
     if record.created_at is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from runner.clock import parse_instant
+from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
     DeleteResult,
@@ -152,7 +153,10 @@ def http(
     def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> L:
         from runner.providers.http import HttpClient
 
-        assert connection.base_url is not None and secret is not None  # api_key types
+        if connection.base_url is None or secret is None:
+            # The validator and the key check see to both; a connection built some other
+            # way must not get far.
+            raise ConfigError(f"{connection.label}: {connection.type} needs a base_url and a key")
         client = HttpClient(
             connection.base_url,
             auth_header(secret),
@@ -275,13 +279,12 @@ def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
             raise failure(label, f"listing {paging.noun}", response)
         body = response.body
         items = body.get(paging.items_key, []) if isinstance(body, dict) else None
-        if not isinstance(items, list):
+        if not isinstance(body, dict) or not isinstance(items, list):
             raise ProviderError(
                 f"{label}: listing {paging.noun} returned a malformed page"
                 f" (expected an object with a {paging.items_key} list)"
             )
         yield from items
-        assert isinstance(body, dict)
         token = body.get(paging.token_key) or ""
         if not isinstance(token, str):
             raise ProviderError(f"{label}: {paging.token_key} is not a string")
