@@ -186,7 +186,11 @@ def plan(
     state: StateStore,
     options: RunOptions,
 ) -> PlanSet:
-    """Inventory every connection the jobs use, then decide per job. Reads only."""
+    """Inventory every connection the jobs use, then decide per job.
+
+    Sends the providers only reads. Its one write is to the state: the first sighting of
+    each model at a provider without creation times (ages count from it), in dry runs too.
+    """
     wall_now = options.clock()
     now = options.now or wall_now
     inventories: dict[str, list[ModelRecord]] = {}
