@@ -22,6 +22,7 @@ from runner.jobfile.model import Job, Target
 from runner.jobfile.validate import load_job_file
 from runner.providers import REGISTRY as PROVIDERS
 from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.table import provider_table
 from runner.report import describe_target
 from runner.rules import plan_job
 from runner.selectors import REGISTRY, Field, Selector, Verdict, register
@@ -48,9 +49,8 @@ class IdPrefix(Selector):
         return cls(value)
 
     @classmethod
-    def check(cls, spec: ProviderSpec, field: Field) -> None:
-        if not spec.has_last_used:
-            field.error(f"{spec.type} cannot use id_prefix (test rule)")
+    def unusable(cls, spec: ProviderSpec) -> str | None:
+        return None if spec.has_last_used else f"{spec.type} cannot use id_prefix (test rule)"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         if record.id.startswith(self.id_prefix):
@@ -97,11 +97,14 @@ def problems(path: str) -> list[str]:
 # -- one class is a whole rule ------------------------------------------------------------
 
 
-def test_a_registered_rule_is_in_the_schema_and_nothing_else_changes(
+def test_a_registered_rule_is_in_the_schema_and_the_provider_table(
     id_prefix: type[IdPrefix],
 ) -> None:
     target = schema_module.build_schema()["$defs"]["target"]["properties"]
     assert target["id_prefix"] == IdPrefix.schema
+    rows = {row.split(" | ")[0]: row for row in provider_table().splitlines()}
+    for kind, spec in PROVIDERS.items():
+        assert ("`id_prefix`" in rows[f"| `{kind}`"]) == spec.has_last_used
     _forget_built_schema()
     del REGISTRY[IdPrefix.key]
     try:

@@ -448,7 +448,11 @@ class _Checker:
             field = _RuleField(self, raw, path, key)
             if key in t and (selector := rule.parse(t[key], field)) is not None:
                 selectors.append(selector)
-            if spec is not None:
+            if spec is None:
+                continue
+            if (why := rule.unusable(spec)) is not None:
+                field.error(why)
+            else:
                 rule.check(spec, field)
         target_fields = build_schema()["$defs"]["target"]["properties"]
         if self.all_clean(raw, path, target_fields):

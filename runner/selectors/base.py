@@ -63,9 +63,20 @@ class Selector(ABC):
     def parse(cls, value: Any, field: Field) -> Self | None:
         """The rule from its schema-checked value, or None after reporting why not."""
 
-    @classmethod  # noqa: B027 -- an optional hook: most rules fit every provider type
+    @classmethod
+    def unusable(cls, spec: ProviderSpec) -> str | None:
+        """Why a target at this provider type could never match with this rule (None: it
+        can). The validator reports it at the field; the README's table leaves it out."""
+        return None
+
+    @classmethod  # noqa: B027 -- an optional hook: most values fit every provider type
     def check(cls, spec: ProviderSpec, field: Field) -> None:
-        """Report why a target at this provider type could never match with this rule."""
+        """Report the values this provider type does not have (the rule is usable)."""
+
+    @classmethod
+    def reads(cls, spec: ProviderSpec) -> str | None:
+        """What the rule reads at this provider type, for the README's provider table."""
+        return None
 
     @abstractmethod
     def select(self, record: ModelRecord, now: datetime) -> Verdict: ...

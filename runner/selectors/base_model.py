@@ -23,9 +23,10 @@ class BaseModel(Selector):
         return cls(value)
 
     @classmethod
-    def check(cls, spec: ProviderSpec, field: Field) -> None:
-        if not spec.has_base_model:
-            field.error(f"{spec.type} reports no base model: a base_model rule could never match")
+    def unusable(cls, spec: ProviderSpec) -> str | None:
+        if spec.has_base_model:
+            return None
+        return f"{spec.type} reports no base model: a base_model rule could never match"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         pattern, base = self.base_model, record.base_model

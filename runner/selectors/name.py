@@ -5,7 +5,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord
+from runner.providers.base import ModelRecord, ProviderSpec
 from runner.selectors.base import Field, Selector, Verdict, register
 
 
@@ -21,6 +21,10 @@ class Name(Selector):
     @classmethod
     def parse(cls, value: Any, field: Field) -> Self | None:
         return cls(value)
+
+    @classmethod
+    def reads(cls, spec: ProviderSpec) -> str | None:
+        return spec.name_source
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         if not fnmatchcase(record.name or "", self.name):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord
+from runner.providers.base import ModelRecord, ProviderSpec
 from runner.selectors.base import Field, Selector, Verdict, age_verdict, parse_age, register
 
 
@@ -24,6 +24,10 @@ class OlderThan(Selector):
     def parse(cls, value: Any, field: Field) -> Self | None:
         limit = parse_age(value, field)
         return None if limit is None else cls(limit, value)
+
+    @classmethod
+    def reads(cls, spec: ProviderSpec) -> str | None:
+        return "creation time" if spec.has_created_at else "first sighting"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         since = record.created_at or record.first_seen

@@ -30,10 +30,13 @@ class Status(Selector):
         return cls(tuple(value))
 
     @classmethod
+    def unusable(cls, spec: ProviderSpec) -> str | None:
+        if spec.statuses:
+            return None
+        return f"{spec.type} reports no status: a status rule could never match"
+
+    @classmethod
     def check(cls, spec: ProviderSpec, field: Field) -> None:
-        if not spec.statuses:
-            field.error(f"{spec.type} reports no status: a status rule could never match")
-            return
         allowed = ", ".join(sorted(spec.statuses))
         for index, status in field.items():
             if status not in spec.statuses:

@@ -26,13 +26,14 @@ class UnusedFor(Selector):
         return None if limit is None else cls(limit, value)
 
     @classmethod
-    def check(cls, spec: ProviderSpec, field: Field) -> None:
-        if not spec.has_last_used:
-            able = ", ".join(sorted(s.type for s in PROVIDERS.values() if s.has_last_used))
-            field.error(
-                f"{spec.type} does not report last use: an unused_for rule could never match"
-                f" (types that do: {able or 'none'})"
-            )
+    def unusable(cls, spec: ProviderSpec) -> str | None:
+        if spec.has_last_used:
+            return None
+        able = ", ".join(sorted(s.type for s in PROVIDERS.values() if s.has_last_used))
+        return (
+            f"{spec.type} does not report last use: an unused_for rule could never match"
+            f" (types that do: {able or 'none'})"
+        )
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         since = record.last_used or record.created_at
