@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from runner import __version__
 from runner.clock import parse_instant
@@ -24,6 +24,9 @@ from runner.errors import (
     StorageError,
 )
 from runner.jobfile.diagnostics import JobFileError
+
+if TYPE_CHECKING:
+    from runner.engine import RunReport  # only runs import the engine (and HTTP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,13 +156,10 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def exit_code(result: object) -> int:
+def exit_code(result: "int | RunReport") -> int:
     """A command's result -> its exit code: an int as it is, a run report by its jobs."""
     if isinstance(result, int):
         return result
-    from runner.engine import RunReport  # only runs import the engine (and HTTP)
-
-    assert isinstance(result, RunReport)
     if result.cancelled:
         return EXIT_OK
     if result.late_failure is not None:

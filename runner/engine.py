@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
@@ -29,7 +28,14 @@ from runner.inventory import take_inventory
 from runner.jobfile.model import Job, JobFile
 from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
-from runner.providers.base import ConnectOptions, Deleter, Lister, ModelRecord, ProviderSpec
+from runner.providers.base import (
+    ConnectOptions,
+    Deleter,
+    Lister,
+    ModelRecord,
+    ProviderSpec,
+    RetryPolicy,
+)
 from runner.ratelimit import Limiters
 from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
@@ -46,7 +52,7 @@ class RunOptions:
     jobs: list[str] | None = None  # None: every job in the file
     confirm: Callable[["PlanSet"], bool] | None = None  # asked before the first delete
     stop: threading.Event = field(default_factory=threading.Event)
-    policy: Any = None  # HTTP RetryPolicy
+    policy: RetryPolicy | None = None  # None: the production default
     environ: Mapping[str, str] | None = None
     clock: Clock = system_clock  # the wall clock: sightings, grace, timestamps
     fire_time: datetime | None = None
@@ -196,7 +202,11 @@ def plan(
     state: StateStore,
     options: RunOptions,
 ) -> PlanSet:
-    """Inventory every connection the jobs use, then decide per job. Reads only."""
+    """Inventory every connection the jobs use, then decide per job.
+
+    Sends the providers only reads. Its one write is to the state: the first sighting of
+    each model at a provider without creation times (ages count from it), in dry runs too.
+    """
     wall_now = options.clock()
     now = options.now or wall_now
     inventories: dict[str, list[ModelRecord]] = {}
@@ -326,22 +336,24 @@ def apply(
         )
     )
     concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
-    job_plan = planset.plans.get(job.name)
-    run = _JobRun(job, run_id, job_plan, fanout, options, started, concurrency, sent)
+    run = _JobRun(
+        job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency, sent
+    )
     with run.recording():
         error = planset.errors.get(job.name)
-        if run.plan is None or error is not None:
+        plan = run.plan
+        if plan is None or error is not None:
             if job.grace is not None:  # every mark stays: all of them are still pending
                 run.counts.pending = len(state.marks(job.name))
             return run.end(state, "aborted", str(error))
-        run.announce()
-        if run.plan.limit_message:
-            fanout.emit(ev.LimitTripped(job.name, run_id, run.plan.limit_message))
-            return run.end(state, "aborted", run.plan.limit_message)
+        run.announce(plan)
+        if plan.limit_message:
+            fanout.emit(ev.LimitTripped(job.name, run_id, plan.limit_message))
+            return run.end(state, "aborted", plan.limit_message)
         if options.dry_run:
             return run.end(state, "ok", None)
-        run.grace(state)
-        run.delete_all(deleters, state)
+        run.grace(plan, state)
+        run.delete_all(plan, deleters, state)
     if run.broken is not None:
         return run.end(
             state,
@@ -399,10 +411,9 @@ class _JobRun:
     def _stopping(self) -> bool:
         return self.options.stop.is_set() or self.halt.is_set()
 
-    def announce(self) -> None:
-        assert self.plan is not None
+    def announce(self, plan: JobPlan) -> None:
         name, run_id = self.job.name, self.run_id
-        for d in self.plan.decisions:
+        for d in plan.decisions:
             if d.action == "delete":
                 self.counts.planned += 1
                 self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
@@ -415,32 +426,29 @@ class _JobRun:
             if d.action not in ("delete", "mark") and _holds_mark(d):
                 self.counts.pending += 1  # in grace, or due and held (a limit, a review)
 
-    def grace(self, state: StateStore) -> None:
+    def grace(self, plan: JobPlan, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
-        assert self.plan is not None
         now = self.options.clock()
-        for d in self.plan.having("mark"):
-            assert d.deletable_after is not None
-            state.mark(self.job.name, Mark(d.connection, d.model_id, now, d.deletable_after))
+        for d, after in plan.marks():
+            state.mark(self.job.name, Mark(d.connection, d.model_id, now, after))
             self.counts.marked += 1
             self.counts.pending += 1
-            self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), d.deletable_after))
-        decided = {(d.connection, d.model_id): d for d in self.plan.decisions}
-        for mark in self.plan.postponed:
+            self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), after))
+        decided = {(d.connection, d.model_id): d for d in plan.decisions}
+        for mark in plan.postponed:
             # The same mark with the later date its longer grace gives: recorded and told
             # like a mark, so that date is the one every later run keeps to.
             state.mark(self.job.name, mark)
             self.counts.marked += 1
             ref = _ref(decided[(mark.connection, mark.model_id)])
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, ref, mark.deletable_after))
-        for mark in self.plan.unmarks:
+        for mark in plan.unmarks:
             state.unmark(self.job.name, mark.connection, mark.model_id)
             ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
-    def delete_all(self, deleters: Mapping[str, Deleter], state: StateStore) -> None:
-        assert self.plan is not None
-        retry = self._pass(self.plan.deletes, deleters, state, final=False)
+    def delete_all(self, plan: JobPlan, deleters: Mapping[str, Deleter], state: StateStore) -> None:
+        retry = self._pass(plan.deletes, deleters, state, final=False)
         if (
             retry
             and not self.halt.is_set()
@@ -534,7 +542,7 @@ class _JobRun:
 
     def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:
-            setattr(self.counts, event.result, getattr(self.counts, event.result) + 1)
+            self.counts.settled(event.result)
             if event.result == "failed":
                 self.outcome.failures.append(event)
                 self.counts.pending += _holds_mark(d)  # its mark stays for the next run

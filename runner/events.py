@@ -4,7 +4,9 @@ metrics are subscribers, so no outcome is ever reported differently in two place
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol, assert_never
+
+from runner.providers.base import DeleteOutcome
 
 
 @dataclass
@@ -16,6 +18,18 @@ class Counts:
     skipped: int = 0
     marked: int = 0
     pending: int = 0
+
+    def settled(self, outcome: DeleteOutcome) -> None:
+        """Count one final delete outcome."""
+        match outcome:
+            case "deleted":
+                self.deleted += 1
+            case "already_absent":
+                self.already_absent += 1
+            case "failed":
+                self.failed += 1
+            case _:
+                assert_never(outcome)
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,7 @@ class Outcome:
     job: str
     run_id: str
     model: ModelRef
-    result: str  # deleted | already_absent | failed
+    result: DeleteOutcome
     http_status: int | None
     attempts: int
     error: str | None
@@ -97,7 +111,7 @@ class Reconciled:
     model_id: str
     intent_run_id: str
     intent_seq: int
-    result: str  # deleted | present
+    result: Literal["deleted", "present"]
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,8 @@ def _read(path: Path, where: str) -> dict[str, Any]:
     error = _best_error(body)
     if error is not None:
         raise ConfigError(f"{where}: {_describe(body, error)}")
-    assert isinstance(body, dict)  # the schema's first word
+    if not isinstance(body, dict):  # the schema's first word says so; mypy cannot see it
+        raise ConfigError(f"{where}: not a plan file: not a JSON object")
     return body
 
 

@@ -26,16 +26,7 @@ def describe_target(target: Target) -> str:
     parts = []
     if target.ids:
         parts.append(f"ids ({len(target.ids)})")
-    if target.status:
-        parts.append(f"status {','.join(target.status)}")
-    if target.name is not None:
-        parts.append(f"name {target.name!r}")
-    if target.base_model is not None:
-        parts.append(f"base_model {target.base_model!r}")
-    if target.older_than_text:
-        parts.append(f"older_than {target.older_than_text}")
-    if target.unused_for_text:
-        parts.append(f"unused_for {target.unused_for_text}")
+    parts.extend(selector.describe() for selector in target.selectors)
     if target.match_all:
         parts.append("match_all")
     if target.keep_latest:

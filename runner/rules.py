@@ -10,7 +10,6 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
 from typing import Literal
 
 from runner.durations import format_age
@@ -58,6 +57,14 @@ class JobPlan:
     def deletes(self) -> list[Decision]:
         return self.having("delete")
 
+    def marks(self) -> list[tuple[Decision, datetime]]:
+        """Models to mark now, with when each may go (grace sets the two together)."""
+        return [
+            (d, d.deletable_after)
+            for d in self.decisions
+            if d.action == "mark" and d.deletable_after is not None
+        ]
+
 
 def age_of(record: ModelRecord, now: datetime) -> tuple[timedelta | None, str]:
     if record.created_at is not None:
@@ -99,63 +106,23 @@ def _unusable(spec: ProviderSpec, record: ModelRecord) -> str | None:
     return f"unsafe ID from provider: {reason}" if reason else None
 
 
-def _age_rule(
-    label: str, limit: timedelta, text: str | None, since: datetime | None, basis: str,
-    now: datetime,
-) -> tuple[bool, str]:  # fmt: skip
-    """(passes, explanation) of an older_than / unused_for rule."""
-    if since is None:
-        return False, f"no {basis} time, so no age for {label}"
-    age = max(now - since, timedelta(0))
-    told = f"{basis} {since:%Y-%m-%d}, {format_age(age)} ago"
-    if age <= limit:
-        return False, f"too young: {told}, not over {label} {text}"
-    return True, f"{label} {text}: {told}"
-
-
 def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, str, bool]:
     """(matched, reason, too_young). The reason explains a match or the first miss."""
-    status = record.status
     if record.lifecycle == "deleted":
-        return False, f"already deleted ({status})", False
+        return False, f"already deleted ({record.status})", False
+    if record.lifecycle == "in_progress" and not any(
+        s.selects_in_progress for s in target.selectors
+    ):
+        return False, f"{record.status}: in progress (name it in status: to select it)", False
     why: list[str] = []
-    if target.status:
-        if status not in target.status:
-            return False, f"status {status} not in {list(target.status)}", False
-        why.append(f"status {status}")
-    elif record.lifecycle == "in_progress":
-        return False, f"{status}: in progress (name it in status: to select it)", False
-    if target.name is not None:
-        if not fnmatchcase(record.name or "", target.name):
-            return False, f"name {record.name!r} does not match {target.name!r}", False
-        why.append(f"name matches {target.name!r}")
-    if target.base_model is not None:
-        if not fnmatchcase(record.base_model or "", target.base_model):
-            return (
-                False,
-                f"base model {record.base_model!r} does not match {target.base_model!r}",
-                False,
-            )
-        why.append(f"base model matches {target.base_model!r}")
-    if target.older_than is not None:
-        _, basis = age_of(record, now)
-        since = record.created_at if basis == "created" else record.first_seen
-        ok, told = _age_rule(
-            "older_than", target.older_than, target.older_than_text, since,
-            basis if since else "creation", now,
-        )  # fmt: skip
-        if not ok:
-            return False, told, since is not None
-        why.insert(0, told)
-    if target.unused_for is not None:
-        since = record.last_used or record.created_at
-        basis = "last used" if record.last_used else "never used; created"
-        ok, told = _age_rule(
-            "unused_for", target.unused_for, target.unused_for_text, since, basis, now
-        )
-        if not ok:
-            return False, told, since is not None
-        why.append(told)
+    for selector in target.selectors:
+        verdict = selector.select(record, now)
+        if not verdict.matched:
+            return False, verdict.reason, verdict.too_young
+        if selector.leads:
+            why.insert(0, verdict.reason)
+        else:
+            why.append(verdict.reason)
     if target.match_all and not why:
         why.append("match_all")
     return True, "; ".join(why), False

@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from runner import events as ev
 from runner.clock import Clock, rfc3339, system_clock
+from runner.cron import CronSpec, EverySpec
 from runner.engine import RunOptions, execute
 from runner.errors import FtjanitorError
 from runner.jobfile.diagnostics import JobFileError
@@ -31,6 +32,7 @@ from runner.jobfile.loader import job_files
 from runner.jobfile.model import Job, JobFile
 from runner.jobfile.validate import load_job_file
 from runner.logs import Log
+from runner.providers.base import RetryPolicy
 from runner.ratelimit import Limiters
 from runner.report import end_json
 from runner.state.open import open_state
@@ -50,6 +52,7 @@ SIGNAL_CHECK_SECONDS = 0.25
 class Scheduled:
     job_file: JobFile
     job: Job
+    spec: CronSpec | EverySpec  # the job's schedule: only a job with one is scheduled
 
     @property
     def key(self) -> str:
@@ -65,7 +68,7 @@ class Daemon:
         scheduler: BaseScheduler | None = None,
         clock: Clock = system_clock,
         environ: Mapping[str, str] | None = None,
-        policy: Any = None,
+        policy: RetryPolicy | None = None,
         sinks: list[ev.Sink] | None = None,
         metrics: "Metrics | None" = None,
     ):
@@ -138,10 +141,10 @@ class Daemon:
 
     def scheduled(self) -> list[Scheduled]:
         return [
-            Scheduled(job_file, job)
+            Scheduled(job_file, job, spec)
             for job_file in self.files.values()
             for job in job_file.jobs
-            if job.schedule_spec is not None
+            if (spec := job.schedule_spec) is not None
         ]
 
     def _register(self) -> None:
@@ -150,10 +153,9 @@ class Daemon:
             if existing.id not in wanted:
                 existing.remove()
         for key, item in wanted.items():
-            assert item.job.schedule_spec is not None
             self.scheduler.add_job(
                 self._fire,
-                trigger=build_trigger(item.job.schedule_spec, UTC),
+                trigger=build_trigger(item.spec, UTC),
                 id=key,
                 name=item.job.name,
                 args=[key],
@@ -172,8 +174,7 @@ class Daemon:
         self.metrics.declare_jobs(s.job.name for s in self.scheduled())
         now = self.clock()
         for item in self.scheduled():
-            assert item.job.schedule_spec is not None
-            upcoming = next_fire_times(build_trigger(item.job.schedule_spec, UTC), now, 1)
+            upcoming = next_fire_times(build_trigger(item.spec, UTC), now, 1)
             self.metrics.set_next_run(item.job.name, upcoming[0] if upcoming else None)
 
     def healthy(self) -> bool:
@@ -186,7 +187,6 @@ class Daemon:
         now = self.clock()
         due = []
         for item in self.scheduled():
-            assert item.job.schedule_spec is not None
             state = open_state(item.job_file.state)
             try:
                 last = state.last_fire_time(item.job.name) or state.last_run(item.job.name)
@@ -194,7 +194,7 @@ class Daemon:
                 state.close()
             if last is None:
                 continue  # never ran: its first run is its first fire time, not now
-            trigger = build_trigger(item.job.schedule_spec, UTC)
+            trigger = build_trigger(item.spec, UTC)
             missed = last_fire_time(trigger, now)
             if missed is not None and missed > last:
                 due.append(item.key)
@@ -223,9 +223,8 @@ class Daemon:
         if item is None or self.stop.is_set():
             return
         job = item.job.name
-        assert item.job.schedule_spec is not None
         if fire_time is None:
-            trigger = build_trigger(item.job.schedule_spec, UTC)
+            trigger = build_trigger(item.spec, UTC)
             fire_time = last_fire_time(trigger, self.clock()) or self.clock()
         self._publish_next_runs()  # this fire time is taken: the next one is after it
         self.log.emit(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runner.cron import CronSpec, EverySpec
+from runner.selectors.base import Selector, from_options, in_check_order, option
 from runner.state import StateRef
 
 
@@ -27,36 +28,54 @@ class Connection:
         return f"{self.name} ({self.base_url})" if self.base_url else self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Target:
-    """What one target selects at one connection; rules inside it are ANDed."""
+    """What one target selects at one connection; its selectors are ANDed.
+
+    ``ids``, ``keep_latest``, ``protect`` and ``match_all`` are the planner's own; every
+    other rule is a selector from ``runner.selectors``. A selector's fields can be given
+    and read by name (``Target("c", older_than=..., older_than_text="30d")``,
+    ``target.older_than``); a rule the target lacks reads as empty.
+    """
 
     connection: str  # the connection's name (the job file calls it `provider:`)
-    ids: tuple[str, ...] = ()
-    older_than: timedelta | None = None
-    older_than_text: str | None = None
-    unused_for: timedelta | None = None
-    unused_for_text: str | None = None
-    status: tuple[str, ...] = ()
-    name: str | None = None
-    base_model: str | None = None
-    keep_latest: int | None = None
-    protect: tuple[str, ...] = ()
-    match_all: bool = False
+    ids: tuple[str, ...]
+    selectors: tuple[Selector, ...]  # in check order
+    keep_latest: int | None
+    protect: tuple[str, ...]
+    match_all: bool
+
+    def __init__(
+        self,
+        connection: str,
+        *,
+        ids: tuple[str, ...] = (),
+        selectors: tuple[Selector, ...] = (),
+        keep_latest: int | None = None,
+        protect: tuple[str, ...] = (),
+        match_all: bool = False,
+        **rules: Any,
+    ) -> None:
+        given = (*selectors, *from_options(rules))
+        for name, value in (
+            ("connection", connection), ("ids", ids), ("selectors", in_check_order(given)),
+            ("keep_latest", keep_latest), ("protect", protect), ("match_all", match_all),
+        ):  # fmt: skip
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not attributes: a selector's field.
+        if name.startswith("_") or "selectors" not in self.__dict__:
+            raise AttributeError(name)
+        return option(self.selectors, name)
 
     @property
     def has_rules(self) -> bool:
-        return self.match_all or bool(
-            self.older_than is not None
-            or self.unused_for is not None
-            or self.status
-            or self.name is not None
-            or self.base_model is not None
-        )
+        return self.match_all or bool(self.selectors)
 
     @property
     def needs_ages(self) -> bool:
-        return self.older_than is not None or self.unused_for is not None or bool(self.keep_latest)
+        return any(s.needs_ages for s in self.selectors) or bool(self.keep_latest)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""The job-file JSON Schema, built from the provider registry.
+"""The job-file JSON Schema, built from the provider and selector registries.
 
 The generic parts are written here; everything about provider types (the ``type``
 enum, each type's own connection fields) comes from the registered ``ProviderSpec``s,
-so a new provider changes the schema, the validator and the shipped schema file
-together. ``schemas/job.schema.json`` is this module's output, regenerated with
+and every selector rule of a target brings its own fragment, so a new provider or rule
+changes the schema, the validator and the shipped schema file together.
+``schemas/job.schema.json`` is this module's output, regenerated with
 
     python -m runner.jobfile.schema > schemas/job.schema.json
 
@@ -20,6 +21,8 @@ from typing import Any
 from runner.durations import MAX_DAYS
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec
+from runner.selectors import REGISTRY as SELECTORS
+from runner.selectors import Selector
 
 SCHEMA_ID = "https://ftjanitor.dev/schemas/job.schema.json"
 COMMON_CONNECTION_FIELDS = ("type", "api_key_env", "base_url", "concurrency", "requests_per_minute")
@@ -128,9 +131,10 @@ def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     }
 
 
-def _schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
+def _schema(
+    specs: Mapping[str, ProviderSpec], selectors: Mapping[str, type[Selector]] = SELECTORS
+) -> dict[str, Any]:
     id_string = {"type": "string", "minLength": 1, "maxLength": 256}
-    glob = {"type": "string", "minLength": 1, "maxLength": 256}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -226,17 +230,7 @@ def _schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
                         "maxItems": 10000,
                         "items": _ref("id"),
                     },
-                    "older_than": _ref("duration"),
-                    "unused_for": _ref("duration"),
-                    "status": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": 100,
-                        "items": {"type": "string", "minLength": 1, "maxLength": 64},
-                        "description": "The type's own status words (the validator lists them).",
-                    },
-                    "name": glob,
-                    "base_model": glob,
+                    **{key: dict(rule.schema) for key, rule in selectors.items()},
                     "keep_latest": _integer(1, MAX_COUNT),
                     "protect": {"type": "array", "maxItems": 10000, "items": _ref("id")},
                     "match_all": {
@@ -251,11 +245,12 @@ def _schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
 
 @cache
 def build_schema() -> dict[str, Any]:
-    """The job-file JSON Schema (draft 2020-12) for the registered provider types.
+    """The job-file JSON Schema (draft 2020-12) for the registered provider types and
+    selector rules.
 
     Cached: callers must not modify it.
     """
-    return _schema(REGISTRY)
+    return _schema(REGISTRY, SELECTORS)
 
 
 def render() -> str:

@@ -35,6 +35,8 @@ from runner.jobfile.model import Connection, Job, JobFile, NotifyTarget, Target
 from runner.jobfile.schema import build_schema
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec, unsafe_id_reason
+from runner.selectors import REGISTRY as SELECTORS
+from runner.selectors import Selector
 from runner.state import StateRef
 
 __all__ = ["base_url_problem", "load_job_file", "strict_validator", "validate_document"]
@@ -50,15 +52,12 @@ SECRET_HINT = (
     "literal secrets are not allowed in a job file: put the key in an environment "
     "variable and name it with api_key_env"
 )
-_RULE_FIELDS = ("older_than", "unused_for", "status", "name", "base_model")
-_RULES = ", ".join(_RULE_FIELDS)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _POSTGRES_SCHEMES = ("postgresql",)
 _STATE_URL_FORM = "postgresql://USER@HOST:PORT/DB"
 _CREDENTIAL_WORDS = {
     "aws": "the AWS credential chain (environment, profile, role), never a key variable",
 }
-_TARGET_FIELDS = tuple(build_schema()["$defs"]["target"]["properties"])
 _CONNECTION_FIELDS = frozenset(build_schema()["$defs"]["connection"]["properties"])
 _KINDS = {
     "string": "a string",
@@ -448,69 +447,42 @@ class _Checker:
                 reason = spec.id_rule(model_id)
             if reason:
                 self.error((*path, "ids", i_index), f"{model_id!r}: {reason}")
-        older_than = unused_for = None
-        if "older_than" in t:
-            older_than = self.duration(t["older_than"], (*path, "older_than"))
-        if "unused_for" in t:
-            unused_for = self.duration(t["unused_for"], (*path, "unused_for"))
-        if spec is not None:
-            self.per_type(spec, raw, t, path)
-        if self.all_clean(raw, path, _TARGET_FIELDS):
-            has_rules = any(key in t for key in (*_RULE_FIELDS, "match_all"))
+        selectors: list[Selector] = []
+        for key, rule in SELECTORS.items():
+            if key not in raw:
+                continue
+            field = _RuleField(self, raw, path, key)
+            if key in t and (selector := rule.parse(t[key], field)) is not None:
+                selectors.append(selector)
+            if spec is None:
+                continue
+            if (why := rule.unusable(spec)) is not None:
+                field.error(why)
+            else:
+                rule.check(spec, field)
+        target_fields = build_schema()["$defs"]["target"]["properties"]
+        if self.all_clean(raw, path, target_fields):
+            rules = ", ".join(SELECTORS)
+            has_rules = any(key in t for key in (*SELECTORS, "match_all"))
             if "ids" not in t and not has_rules:
-                self.error(path, f"a target needs ids, a rule ({_RULES}) or match_all: true")
+                self.error(path, f"a target needs ids, a rule ({rules}) or match_all: true")
             if "ids" in t and "match_all" in t:
                 self.error((*path, "match_all"), "match_all cannot be combined with ids")
             if "keep_latest" in t and not has_rules:
                 self.error(
                     (*path, "keep_latest"),
-                    f"keep_latest applies only to rules ({_RULES}, match_all)",
+                    f"keep_latest applies only to rules ({rules}, match_all)",
                 )
         if connection is None:
             return None
         return Target(
-            connection=connection.name,
+            connection.name,
             ids=tuple(dict.fromkeys(ids)),
-            older_than=older_than,
-            older_than_text=t.get("older_than"),
-            unused_for=unused_for,
-            unused_for_text=t.get("unused_for"),
-            status=tuple(t.get("status", ())),
-            name=t.get("name"),
-            base_model=t.get("base_model"),
+            selectors=tuple(selectors),
             keep_latest=t.get("keep_latest"),
             protect=tuple(t.get("protect", ())),
             match_all=t.get("match_all") is True,
         )
-
-    def per_type(
-        self, spec: ProviderSpec, raw: dict[str, Any], t: dict[str, Any], path: NodePath
-    ) -> None:
-        """The rules a target may use at its connection's type: read from the spec."""
-        kind = spec.type
-        if "status" in raw and not spec.statuses:
-            self.error(
-                (*path, "status"), f"{kind} reports no status: a status rule could never match"
-            )
-        else:
-            for index, status in self.items(raw, "status", path):
-                if status not in spec.statuses:
-                    self.error(
-                        (*path, "status", index),
-                        f"{status!r} is not a {kind} status (allowed: {_listing(spec.statuses)})",
-                    )
-        if "base_model" in raw and not spec.has_base_model:
-            self.error(
-                (*path, "base_model"),
-                f"{kind} reports no base model: a base_model rule could never match",
-            )
-        if "unused_for" in raw and not spec.has_last_used:
-            able = _listing(s.type for s in REGISTRY.values() if s.has_last_used) or "none"
-            self.error(
-                (*path, "unused_for"),
-                f"{kind} does not report last use: an unused_for rule could never match"
-                f" (types that do: {able})",
-            )
 
     # -- where the file keeps its records ----------------------------------------------
 
@@ -569,6 +541,19 @@ class _Checker:
                     (*path, "name"), f"notify name {name!r} is already used by notify[{seen[name]}]"
                 )
             seen.setdefault(name, index)
+
+
+class _RuleField:
+    """One selector's field in one target, as its validation sees it (see ``Field``)."""
+
+    def __init__(self, checker: _Checker, target: dict[str, Any], path: NodePath, key: str):
+        self.checker, self.target, self.path, self.key = checker, target, path, key
+
+    def items(self) -> list[tuple[int, Any]]:
+        return self.checker.items(self.target, self.key, self.path)
+
+    def error(self, message: str, *under: int) -> None:
+        self.checker.error((*self.path, self.key, *under), message)
 
 
 def _needs(spec: ProviderSpec, field: str) -> str:

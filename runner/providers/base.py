@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from runner.errors import OutcomeUnknown, ProviderError
 
@@ -103,11 +103,25 @@ def _holds(want: Any, got: Any, model_id: str) -> bool:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Tests shrink the waits; production keeps these. Plain data, so
+    that specs and options can name it without importing the HTTP core."""
+
+    attempts: int = 6
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.25
+    backoff_max: float = 30.0
+    retry_after_max: int = 60
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class ConnectOptions:
     """What every connect needs besides the connection and its secret."""
 
     limiters: "Limiters"
-    policy: Any = None  # an HTTP RetryPolicy; None: the production default
+    policy: RetryPolicy | None = None  # None: the production default
     notice: Callable[[str], None] | None = None  # says what a long wait is waiting for
 
 
@@ -131,10 +145,17 @@ class Deleter(Protocol):
     def exists(self, model_id: str) -> bool: ...
 
 
+L = TypeVar("L", bound=Lister)
+
+
 @dataclass(frozen=True)
-class ProviderSpec:
+class ProviderSpecOf(Generic[L]):
     """Facts about a provider type: the validator, the rules, the schema and the README's
-    provider table read these, never the provider's name."""
+    provider table read these, never the provider's name.
+
+    ``L`` is the type's own lister class: ``connect`` makes one and ``deleter`` is built
+    from one, so a deleter gets its lister's real type, checked where the spec is written.
+    """
 
     type: str
     title: str
@@ -144,8 +165,8 @@ class ProviderSpec:
     default_api_key_env: str | None
     default_base_url: str | None  # None: the vendor SDK's own endpoint
     default_requests_per_minute: int
-    connect: Callable[["Connection", str | None, ConnectOptions], Lister]
-    deleter: Callable[[Lister], Deleter]
+    connect: Callable[["Connection", str | None, ConnectOptions], L]
+    deleter: Callable[[L], Deleter]
     delete_answer: DeleteAnswer  # what proves a delete happened; anything else is settled
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -175,3 +196,8 @@ class ProviderSpec:
             # rules never select it (the plan skips it, naming the word).
             return "unknown"
         return "ready"
+
+
+# Any provider's spec, as the registry and every reader of facts hold it; the engine
+# hands a spec's deleter only listers made by that same spec's connect.
+ProviderSpec: TypeAlias = ProviderSpecOf[Any]

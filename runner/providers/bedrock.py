@@ -26,11 +26,11 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
-    Lister,
     ModelRecord,
     OutcomeUnknown,
     ProviderError,
-    ProviderSpec,
+    ProviderSpecOf,
+    RetryPolicy,
 )
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
@@ -453,16 +453,14 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     # The key ID is no secret, but it is part of the credentials: no message shows it either.
     secrets = secret_list(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
 
-    policy = options.policy
-    attempts = getattr(policy, "attempts", MAX_ATTEMPTS)
+    policy = options.policy or RetryPolicy(
+        attempts=MAX_ATTEMPTS, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+    )
     config = Config(
-        retries={
-            "mode": "standard",
-            "total_max_attempts": attempts if isinstance(attempts, int) and attempts > 0 else 1,
-        },
+        retries={"mode": "standard", "total_max_attempts": max(1, policy.attempts)},
         max_pool_connections=max(1, connection.concurrency),
-        connect_timeout=getattr(policy, "connect_timeout", CONNECT_TIMEOUT),
-        read_timeout=getattr(policy, "read_timeout", READ_TIMEOUT),
+        connect_timeout=policy.connect_timeout,
+        read_timeout=policy.read_timeout,
         user_agent_extra=f"ftjanitor/{__version__}",
     )
     try:
@@ -487,13 +485,14 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     return lister
 
 
-def deleter(lister: Lister) -> BedrockDeleter:
+def deleter(lister: BedrockLister) -> BedrockDeleter:
+    # Checked still: some callers are not (a test hands it anything).
     if not isinstance(lister, BedrockLister):
         raise TypeError(f"a bedrock deleter needs a bedrock lister, not {type(lister).__name__}")
     return BedrockDeleter(lister)
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="bedrock",
     title="AWS Bedrock",
     listed="custom models (ListCustomModels)",

@@ -9,7 +9,7 @@ from runner.providers.base import (
     DeleteResult,
     ModelRecord,
     ProviderError,
-    ProviderSpec,
+    ProviderSpecOf,
 )
 from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
 
@@ -72,7 +72,7 @@ class BflLister(HttpLister):
         return inner if isinstance(inner, dict) else {}
 
 
-class BflDeleter(HttpDeleter):
+class BflDeleter(HttpDeleter[BflLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("POST", DELETE, json_body={"finetune_id": model_id})
         if response.status == 404:
@@ -87,7 +87,7 @@ class BflDeleter(HttpDeleter):
         return delete_result(SPEC.delete_answer, response, model_id, names_model=False)
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="bfl",
     title="Black Forest Labs",
     listed="finetune IDs (/v1/my_finetunes)",

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpec
+from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpecOf
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -98,7 +98,7 @@ class CohereLister(HttpLister):
         return model if isinstance(model, dict) else {}
 
 
-class CohereDeleter(HttpDeleter):
+class CohereDeleter(HttpDeleter[CohereLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
@@ -106,7 +106,7 @@ class CohereDeleter(HttpDeleter):
         )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="cohere",
     title="Cohere",
     listed="fine-tuned models (/v1/finetuning/finetuned-models)",

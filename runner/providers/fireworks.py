@@ -12,9 +12,8 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
-    Lister,
     ModelRecord,
-    ProviderSpec,
+    ProviderSpecOf,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
@@ -154,15 +153,10 @@ class FireworksLister(HttpLister):
         return response.body
 
 
-class FireworksDeleter(HttpDeleter):
-    def __init__(self, lister: Lister):
-        super().__init__(lister)
-        assert isinstance(lister, FireworksLister)
-        self.models = lister
-
+class FireworksDeleter(HttpDeleter[FireworksLister]):
     def delete(self, model_id: str) -> DeleteResult:
-        response = self.client.request("DELETE", self.models.model_path(model_id))
-        absent = self.models.absent(response, model_id)
+        response = self.client.request("DELETE", self.lister.model_path(model_id))
+        absent = self.lister.absent(response, model_id)
         result = delete_result(SPEC.delete_answer, response, model_id, absent)
         if result.result == "failed" and response.status in DEPLOYED_STATUSES:
             hint = f"{result.error} (is it still deployed? undeploy it first)"
@@ -170,7 +164,9 @@ class FireworksDeleter(HttpDeleter):
         return result
 
 
-def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> Lister:
+def connect(
+    connection: "Connection", secret: str | None, options: ConnectOptions
+) -> FireworksLister:
     """The shared HTTP connect, with the account every path lives under."""
     account = connection.options.get("account_id")
     if not isinstance(account, str) or not _RESOURCE_ID.match(account):
@@ -181,7 +177,7 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="fireworks",
     title="Fireworks AI",
     listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",

@@ -4,7 +4,6 @@ limiter, safe path building, bounded bodies and one-line error messages.
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -21,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from runner import __version__
 from runner.errors import OutcomeUnknown
+from runner.providers.base import RetryPolicy
 from runner.providers.wire import Response, one_line
 from runner.ratelimit import RateLimiter
 from runner.redaction import REDACTED, redact, secret_list
@@ -28,19 +28,6 @@ from runner.redaction import REDACTED, redact, secret_list
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NOTICE_AFTER = 2.0  # seconds: a wait this long is said out loud, so a run never looks hung
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try. Tests shrink the waits; production keeps these."""
-
-    attempts: int = 6
-    backoff_factor: float = 0.5
-    backoff_jitter: float = 0.25
-    backoff_max: float = 30.0
-    retry_after_max: int = 60
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
 
 
 class _Retry(Retry):

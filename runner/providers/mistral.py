@@ -3,7 +3,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import THE_ID, DeleteAnswer, ModelRecord, ProviderSpec
+from runner.providers.base import THE_ID, DeleteAnswer, ModelRecord, ProviderSpecOf
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
@@ -59,7 +59,7 @@ class MistralLister(CollectionLister):
         return response.status == 404 and model_id in error_message(response)
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="mistral",
     title="Mistral",
     listed="model cards of type fine-tuned (GET /v1/models)",

@@ -3,7 +3,13 @@
 
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import THE_ID, DeleteAnswer, ModelRecord, ProviderSpec, unsafe_id_reason
+from runner.providers.base import (
+    THE_ID,
+    DeleteAnswer,
+    ModelRecord,
+    ProviderSpecOf,
+    unsafe_id_reason,
+)
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
@@ -77,7 +83,7 @@ class OpenAILister(CollectionLister):
         )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="openai",
     title="OpenAI",
     listed="models whose ID starts with ft: (GET /v1/models)",

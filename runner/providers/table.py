@@ -5,18 +5,15 @@
 
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec
+from runner.selectors import REGISTRY as SELECTORS
 
 
 def _rules(spec: ProviderSpec) -> str:
-    rules = ["`ids`", f"`name` ({spec.name_source})"]
-    age = "creation time" if spec.has_created_at else "first sighting"
-    rules.append(f"`older_than` ({age})")
-    if spec.has_last_used:
-        rules.append("`unused_for`")
-    if spec.statuses:
-        rules.append("`status`")
-    if spec.has_base_model:
-        rules.append("`base_model`")
+    rules = ["`ids`"]
+    for key, rule in SELECTORS.items():
+        if rule.unusable(spec) is None:
+            reads = rule.reads(spec)
+            rules.append(f"`{key}` ({reads})" if reads else f"`{key}`")
     return ", ".join(rules)
 
 

@@ -12,7 +12,7 @@ from runner.providers.base import (
     DeleteResult,
     ModelRecord,
     ProviderError,
-    ProviderSpec,
+    ProviderSpecOf,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
@@ -121,7 +121,7 @@ class TogetherLister(HttpLister):
         return response.body
 
 
-class TogetherDeleter(HttpDeleter):
+class TogetherDeleter(HttpDeleter[TogetherLister]):
     def delete(self, model_id: str) -> DeleteResult:
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
@@ -130,7 +130,7 @@ class TogetherDeleter(HttpDeleter):
         )
 
 
-SPEC = ProviderSpec(
+SPEC = ProviderSpecOf(
     type="together",
     title="Together AI",
     listed="fine-tune jobs (/v1/fine-tunes)",

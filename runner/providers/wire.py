@@ -4,10 +4,11 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from runner.clock import parse_instant
+from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
@@ -50,12 +51,15 @@ class HttpLister:
         self.client.close()
 
 
-class HttpDeleter:
+HL = TypeVar("HL", bound=HttpLister)
+L = TypeVar("L", bound=Lister)
+
+
+class HttpDeleter(Generic[HL]):
     """What every deleter on the HTTP core shares: the writing client, built from the
     lister's connection, and the lister's lookup to settle lost answers."""
 
-    def __init__(self, lister: Lister):
-        assert isinstance(lister, HttpLister)
+    def __init__(self, lister: HL):
         self.lister = lister
         self.client = lister.client.writer()
 
@@ -128,12 +132,11 @@ class CollectionLister(HttpLister):
         return model
 
 
-class CollectionDeleter(HttpDeleter):
+class CollectionDeleter(HttpDeleter[CollectionLister]):
     """``DELETE collection/{id}``, judged with the lister's proof of absence."""
 
     def delete(self, model_id: str) -> DeleteResult:
         lister = self.lister
-        assert isinstance(lister, CollectionLister)
         response = self.client.request("DELETE", lister.model_path(model_id))
         answer = lister.spec.delete_answer
         return delete_result(answer, response, model_id, lister.names_model(response, model_id))
@@ -144,15 +147,18 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def http(
-    auth_header: Callable[[str], dict[str, str]], factory: Callable[["HttpClient"], Lister]
-) -> Callable[["Connection", str | None, ConnectOptions], Lister]:
+    auth_header: Callable[[str], dict[str, str]], factory: Callable[["HttpClient"], L]
+) -> Callable[["Connection", str | None, ConnectOptions], L]:
     """``connect`` for a provider on the shared HTTP core, which is imported only when a
     connection is opened: declaring a spec (and so validating a file) never loads it."""
 
-    def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> Lister:
+    def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> L:
         from runner.providers.http import HttpClient
 
-        assert connection.base_url is not None and secret is not None  # api_key types
+        if connection.base_url is None or secret is None:
+            # The validator and the key check see to both; a connection built some other
+            # way must not get far.
+            raise ConfigError(f"{connection.label}: {connection.type} needs a base_url and a key")
         client = HttpClient(
             connection.base_url,
             auth_header(secret),
@@ -281,13 +287,12 @@ def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
             raise failure(label, f"listing {paging.noun}", response)
         body = response.body
         items = body.get(paging.items_key, []) if isinstance(body, dict) else None
-        if not isinstance(items, list):
+        if not isinstance(body, dict) or not isinstance(items, list):
             raise ProviderError(
                 f"{label}: listing {paging.noun} returned a malformed page"
                 f" (expected an object with a {paging.items_key} list)"
             )
         yield from items
-        assert isinstance(body, dict)
         token = body.get(paging.token_key) or ""
         if not isinstance(token, str):
             raise ProviderError(f"{label}: {paging.token_key} is not a string")

@@ -5,6 +5,7 @@ need the ``ftjanitor[postgres]`` extra.
 """
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.clock import Clock, system_clock
@@ -18,12 +19,12 @@ if TYPE_CHECKING:
 EXTRA_HINT = "install the extra: pip install 'ftjanitor[postgres]'"
 
 
-def _postgres_url(ref: StateRef) -> str | None:
-    """The checked URL of a PostgreSQL state, None for a SQLite file."""
+def _location(ref: StateRef) -> str | Path:
+    """The checked URL of a PostgreSQL state, or the path of a SQLite file."""
     if ref.url is None:
         if ref.path is None:
             raise ConfigError("state: neither a file nor a postgresql:// URL")
-        return None
+        return ref.path
     check_url(ref.url)
     return ref.url
 
@@ -44,12 +45,11 @@ def open_state(ref: StateRef) -> StateStore:
     ConfigError for a URL holding a password or a missing psycopg; StorageError (one line
     naming the file or server) when the store cannot be opened.
     """
-    url = _postgres_url(ref)
-    if url is None:
+    url = _location(ref)
+    if isinstance(url, Path):
         from runner.state.sqlite import SqliteState
 
-        assert ref.path is not None
-        return SqliteState(ref.path)
+        return SqliteState(url)
     _require_psycopg(url)
     from runner.state.postgres import PostgresState
 
@@ -60,8 +60,8 @@ def open_audit_chain(
     ref: StateRef, secrets: Iterable[str] = (), clock: Clock = system_clock
 ) -> "PostgresAuditLog":
     """The audit chain kept in the state database, for ``audit_log: state``."""
-    url = _postgres_url(ref)
-    if url is None:
+    url = _location(ref)
+    if isinstance(url, Path):
         raise ConfigError(
             f"audit_log: state keeps the audit chain in a PostgreSQL state, and state: is the"
             f" SQLite file {ref.path}; give audit_log a file path or state a postgresql:// URL"
