@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from runner.errors import OutcomeUnknown, ProviderError
@@ -53,6 +54,22 @@ class ModelRecord:
     base_model: str | None = None
     problem: str | None = None  # why this listed item can never be deleted
     first_seen: datetime | None = None  # set by the inventory for providers without created_at
+    # Kinds that host models (deployments): the IDs of the account's models this one serves.
+    serves: tuple[str, ...] = ()
+    billing: "Billing | None" = None  # what its cost is computed from; None: unknown
+    # A commitment (Bedrock PT) it may not be deleted before; an unreadable one is a problem.
+    committed_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    """What a listed item is billed for, as the provider says it, for ``runner.cost`` to
+    price: ``units`` of ``unit`` (model units, GPUs x replicas, accelerators x replicas)
+    while it runs, and the provider's own words the job file's ``prices:`` match on."""
+
+    units: Decimal  # 0 when stopped or scaled to zero: it costs nothing now
+    unit: str  # for people: "model unit", "nvidia_h100_80gb", "NVIDIA_H100_80GB"
+    keys: Mapping[str, str] = field(default_factory=dict)  # base_model, hardware, accelerator
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +213,56 @@ class ProviderSpecOf(Generic[L]):
             # rules never select it (the plan skips it, naming the word).
             return "unknown"
         return "ready"
+
+
+@dataclass(frozen=True)
+class KindSpecOf(Generic[L]):
+    """One kind of resource a provider type has (``model``, ``deployment``): its facts,
+    its lister (made from the session the type's ``connect`` opens) and its deleter.
+
+    A kind may live in a module of its own (``together_deployment.py`` exposing ``KIND``):
+    adding a kind to a type then adds files and edits none.
+    """
+
+    type: str  # the provider type it belongs to
+    kind: str
+    listed: str  # what is listed, for people
+    deleted: str  # what is deleted, for people
+    lister: Callable[[Any], L]  # from the connection's session
+    deleter: Callable[[L], Deleter]
+    delete_answer: DeleteAnswer  # what proves a delete happened; anything else is settled
+    statuses: tuple[str, ...] = ()  # what a status: rule may name; empty: no status at all
+    in_progress: frozenset[str] = frozenset()  # never selected unless a status: rule names it
+    failed: frozenset[str] = frozenset()
+    gone: frozenset[str] = frozenset()  # already deleted: never deleted again
+    has_created_at: bool = True  # else ages come from the runner's first sighting
+    details_for_age: bool = False  # fetch details when a rule needs an age (may carry one)
+    has_base_model: bool = False
+    has_last_used: bool = False
+    serves_models: bool = False  # its records name the models they host (``serves``)
+    # Kinds whose items must be gone before one of this kind is deleted (a model hosted
+    # by a deployment: ``("deployment",)``), as libnuke's DependsOn.
+    depends_on: tuple[str, ...] = ()
+    name_source: str = "name"  # what name: globs match, for people
+    not_found_proof: str = ""  # what proves an item already absent, for people
+    id_rule: Callable[[str], str | None] = unsafe_id_reason
+
+    def lifecycle(self, status: str | None) -> Lifecycle:
+        if status in self.gone:
+            return "deleted"
+        if status in self.in_progress:
+            return "in_progress"
+        if status in self.failed:
+            return "failed"
+        # No status at all (moto leaves Bedrock's out) is no word to misread: it passes.
+        if status is not None and self.statuses and status not in self.statuses:
+            # A word added after this list was written may mean busy as well as done:
+            # rules never select it (the plan skips it, naming the word).
+            return "unknown"
+        return "ready"
+
+
+KindSpec: TypeAlias = KindSpecOf[Any]
 
 
 # Any provider's spec, as the registry and every reader of facts hold it; the engine
