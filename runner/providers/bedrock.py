@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from runner import __version__
 from runner.clock import rfc3339
@@ -34,6 +34,7 @@ from runner.providers.base import (
 )
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
+from runner.text import well_formed
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -239,7 +240,8 @@ class BedrockLister:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return call()
+            # botocore decodes JSON as json does: a lone surrogate escape stays one.
+            return cast(T, well_formed(call()))
         except ClientError as error:
             if not_found_passes and _code(error) == NOT_FOUND:
                 raise
