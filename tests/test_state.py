@@ -559,6 +559,7 @@ def test_a_password_in_the_url_is_refused(url: str) -> None:
         assert "ftjanitor@db.example:5432/prod" in message
 
 
+@pytest.mark.usefixtures("pg_url")  # the session's database, where the schema is made
 def test_pgpassword_is_used(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
     url = pg_server.create_schema(owner=PASSWORD_ROLE)
     ref = StateRef(url=url)
