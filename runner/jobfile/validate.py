@@ -179,6 +179,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def base_url_problem(url: str, field: str = "base_url") -> str | None:
+    # urllib.parse and urllib3 split "http://h\\@127.0.0.1" at different places: refused
+    # before either reads it, as webhook URLs are, so the host checked is the host sent.
+    if "\\" in url:
+        return f"{field} must not hold a backslash (HTTP libraries read it differently)"
     try:
         parts = urlsplit(url)
         host = parts.hostname
