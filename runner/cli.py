@@ -176,7 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:
-        args = build_parser(simulate="simulate" in args_list).parse_args(args_list)
+        parser = build_parser(simulate="simulate" in args_list)
+        args, extra = parser.parse_known_args(args_list)
+        # argparse fills an optional positional (audit's AUDIT_LOG) only from words before
+        # the first option: `audit show --json LOG` leaves LOG over, and it is that one.
+        late = len(extra) == 1 and not extra[0].startswith("-")
+        if late and args.command == "audit" and args.audit_log is None:
+            args.audit_log, extra = extra[0], []
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         module = importlib.import_module(f"runner.commands.{args.command}")
         return exit_code(module.run(args))
     except JobFileError as exc:

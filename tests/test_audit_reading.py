@@ -98,3 +98,14 @@ def test_a_torn_tail_after_a_record_longer_than_a_read_chunk_is_recovered(
     events = [json.loads(line)["event"] for line in path.read_bytes().splitlines()[::2]]
     assert events == ["run.end", "audit.recovered"]
     assert verify_lines(path.read_bytes().splitlines(keepends=True)).ok
+
+
+def test_the_log_may_follow_the_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "audit.jsonl"
+    eight_records(AuditLog(path))
+    assert main(["audit", "show", str(path), "--json"]) == 0
+    first = capsys.readouterr().out
+    assert main(["audit", "show", "--json", str(path)]) == 0
+    assert capsys.readouterr().out == first
+    assert main(["audit", "show", "--json", str(path), "again"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
