@@ -10,7 +10,7 @@ from runner.discovery import plugins
 from runner.providers.base import ProviderSpec
 
 # The shared machinery every provider builds on; ``http`` loads requests.
-SHARED = ("base", "http", "table", "wire")
+SHARED = ("base", "http", "mapping", "table", "wire")
 
 REGISTRY: dict[str, ProviderSpec] = {
     module.SPEC.type: module.SPEC for module in plugins(__name__, __path__, SHARED)

@@ -16,7 +16,7 @@ settles it by looking.
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from runner import __version__
@@ -32,6 +32,7 @@ from runner.providers.base import (
     ProviderSpecOf,
     RetryPolicy,
 )
+from runner.providers.mapping import SDK_DATETIME, Id, RecordMap, Text, Time, map_records, utc
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
 from runner.text import well_formed
@@ -98,67 +99,33 @@ def model_name_reason(model_id: str) -> str | None:
     )
 
 
-def _aware(value: datetime) -> datetime:
-    # moto sends creationTime without a zone (botocore then builds a naive datetime);
-    # AWS always sends one. A naive time is taken as UTC.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+def _foundation_model(arn: str) -> str | None:
+    match = _FOUNDATION_MODEL.search(arn)
+    return match.group(1) if match else None
 
 
-def _instant(value: Any) -> datetime | None:
-    """A creation time from botocore (a datetime) or, defensively, an ISO 8601 string."""
-    if isinstance(value, datetime):
-        return _aware(value)
-    if isinstance(value, str) and value:
-        try:
-            return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-        except ValueError:
-            return None
-    return None
-
-
-def _base_model(item: Mapping[str, Any]) -> str | None:
-    name = item.get("baseModelName")
-    if isinstance(name, str) and name:
-        return name
-    arn = item.get("baseModelArn")  # required by the API too; its last segment is the name
-    if isinstance(arn, str) and (match := _FOUNDATION_MODEL.search(arn)):
-        return match.group(1)
-    return None
+# One CustomModelSummary. modelStatus is always sent by AWS; moto leaves it out.
+CUSTOM_MODELS = RecordMap(
+    id=Id("modelName", check=model_name_reason),
+    name=Text("modelName"),
+    status=Text("modelStatus"),
+    created_at=Time("creationTime", SDK_DATETIME),
+    # baseModelArn is required by the API too; its last segment is the name.
+    base_model=(Text("baseModelName"), Text("baseModelArn", via=_foundation_model)),
+)
 
 
 def record_from(item: Any) -> ModelRecord:
-    """One CustomModelSummary -> a record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, Mapping):
-        return ModelRecord(id="", problem="listed item is not an object")
-    name = item.get("modelName")
-    if not isinstance(name, str) or not name:
-        return ModelRecord(id="", problem="listed item has no modelName")
-    status = item.get("modelStatus")  # always sent by AWS; moto leaves it out
-    status = status if isinstance(status, str) and status else None
-    created = item.get("creationTime")
-    created_at = _instant(created)
-    problem = None
-    if reason := model_name_reason(name):
-        problem = f"modelName {reason}"
-    elif created is not None and created_at is None:
-        problem = f"unreadable creationTime {str(created)[:60]!r}"
-    return ModelRecord(
-        id=name,
-        name=name,
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        base_model=_base_model(item),
-        problem=problem,
-    )
+    """One CustomModelSummary -> a record, as the listing reads it (for a caller holding
+    one summary); unusable items carry a reason, not a crash. ``CUSTOM_MODELS`` leaves no
+    item out, so there is always one."""
+    return next(map_records(CUSTOM_MODELS, (item,), SPEC))
 
 
 def _plain(value: Any) -> Any:
     """GetCustomModel's answer as JSON-ready data: datetimes become RFC 3339 strings."""
     if isinstance(value, datetime):
-        return rfc3339(_aware(value))
+        return rfc3339(utc(value))
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items() if k != "ResponseMetadata"}
     if isinstance(value, list | tuple):
@@ -274,8 +241,7 @@ class BedrockLister:
                 raise ProviderError(
                     f"{self.label}: {what} returned a malformed page (modelSummaries is not a list)"
                 )
-            for item in summaries:
-                yield record_from(item)
+            yield from map_records(CUSTOM_MODELS, summaries, SPEC)
             token: Any = page.get("nextToken")
             if isinstance(token, str) and token:
                 if token in seen:

@@ -11,6 +11,7 @@ from runner.providers.base import (
     ProviderError,
     ProviderSpecOf,
 )
+from runner.providers.mapping import ITS_ID, Id, RecordMap, Text, map_records
 from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
 
 if TYPE_CHECKING:
@@ -21,16 +22,10 @@ DETAILS = "/v1/finetune_details"
 DELETE = "/v1/delete_finetune"
 
 
-def record_from(item: Any) -> ModelRecord:
-    """Strings are IDs; objects may carry ``id`` or ``finetune_id``; anything else is skipped."""
-    if isinstance(item, str) and item:
-        return ModelRecord(id=item, name=item)
-    if isinstance(item, dict):
-        model_id = item.get("id", item.get("finetune_id"))
-        if isinstance(model_id, str) and model_id:
-            name = item.get("name")
-            return ModelRecord(id=model_id, name=name if isinstance(name, str) else model_id)
-    return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
+# Strings are IDs; objects may carry ``id`` or ``finetune_id``; anything else is skipped.
+FINETUNES = RecordMap(
+    id=Id("id", also=("finetune_id",)), name=(Text("name"), ITS_ID), bare="a finetune ID"
+)
 
 
 class BflLister(HttpLister):
@@ -57,12 +52,11 @@ class BflLister(HttpLister):
         return items
 
     def list_models(self) -> Iterator[ModelRecord]:
-        for item in self._ids():
-            yield record_from(item)
+        yield from map_records(FINETUNES, self._ids(), SPEC)
 
     def exists(self, model_id: str) -> bool:
         # No documented single-finetune lookup with a defined not-found: the list is the truth.
-        return any(record_from(item).id == model_id for item in self._ids())
+        return any(record.id == model_id for record in map_records(FINETUNES, self._ids(), SPEC))
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", DETAILS, params={"finetune_id": model_id})

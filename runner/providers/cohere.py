@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpecOf
+from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, as_sent, map_records
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -16,7 +17,6 @@ from runner.providers.wire import (
     http,
     pages,
     path_segment,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -38,37 +38,22 @@ LISTING = Paging(
 )
 
 
-def record_from(item: Any) -> ModelRecord:
-    """One listed item -> a compact record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    model_id = item.get("id")
-    if not isinstance(model_id, str) or not model_id:
-        return ModelRecord(id="", problem="listed item has no id")
-    name = item.get("name")
-    status = item.get("status")
-    status = status if isinstance(status, str) else None
-    created = item.get("created_at")
-    created_at = timestamp(created)
-    settings = item.get("settings")
-    base = settings.get("base_model") if isinstance(settings, dict) else None
-    base_name = base.get("name") if isinstance(base, dict) else None
-    return ModelRecord(
-        id=model_id,
-        name=name if isinstance(name, str) else None,
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        last_used=timestamp(item.get("last_used")),
-        base_model=base_name if isinstance(base_name, str) else None,
-        problem=None if created is None or created_at else f"unreadable created_at {created!r}",
-    )
-
-
 def names_model(response: Response, model_id: str) -> bool:
     """Cohere's documented not-found answer names the model: "finetuned model <id> not
     found". A bare 404 (a retired API, a wrong base_url) proves nothing about the model."""
     return response.status == 404 and model_id in error_message(response)
+
+
+FINETUNED_MODELS = RecordMap(
+    id=Id("id"),
+    name=Text("name"),
+    status=Text("status"),
+    # Shown as sent: a number stays one ("unreadable created_at 12345"), as Cohere's plan
+    # reasons always read.
+    created_at=Time("created_at", RFC3339, shown=as_sent),
+    last_used=Time("last_used", RFC3339),
+    base_model=Text("settings.base_model.name"),
+)
 
 
 class CohereLister(HttpLister):
@@ -76,8 +61,7 @@ class CohereLister(HttpLister):
         super().__init__(client, SPEC)
 
     def list_models(self) -> Iterator[ModelRecord]:
-        for item in pages(self.client, LISTING):
-            yield record_from(item)
+        yield from map_records(FINETUNED_MODELS, pages(self.client, LISTING), SPEC)
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")

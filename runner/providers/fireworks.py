@@ -16,6 +16,16 @@ from runner.providers.base import (
     ProviderSpecOf,
     unsafe_id_reason,
 )
+from runner.providers.mapping import (
+    ITS_ID,
+    RFC3339,
+    Id,
+    Only,
+    RecordMap,
+    Text,
+    Time,
+    map_records,
+)
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -28,8 +38,6 @@ from runner.providers.wire import (
     names_id,
     pages,
     path_segment,
-    text,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -62,38 +70,6 @@ def model_id_reason(model_id: str) -> str | None:
     return None
 
 
-def record_from(item: Any, account: str) -> ModelRecord | None:
-    """One listed model -> a compact record; None for a model that is not a fine-tune.
-    Unusable items carry a reason, never a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    kind = item.get("kind")
-    if not isinstance(kind, str) or kind not in FINE_TUNE_KINDS:
-        return None
-    name = text(item.get("name"))
-    prefix = f"accounts/{account}/models/"
-    model_id = name[len(prefix) :] if name and name.startswith(prefix) else None
-    if not model_id or "/" in model_id:
-        # A model of another account, or no name at all: its ID at this account is unknown.
-        shown = "" if name is None else f" {name[:80]!r}"
-        return ModelRecord(id="", problem=f"listed model name{shown} is not under {prefix}")
-    state = text(item.get("state"))
-    created = item.get("createTime")
-    created_at = timestamp(created)
-    peft = item.get("peftDetails")
-    return ModelRecord(
-        id=model_id,
-        name=text(item.get("displayName")) or model_id,
-        status=state,
-        lifecycle=SPEC.lifecycle(state),
-        created_at=created_at,
-        base_model=text(peft.get("baseModel")) if isinstance(peft, dict) else None,
-        problem=None
-        if created is None or created_at
-        else f"unreadable createTime {str(created)[:60]!r}",
-    )
-
-
 def names_model(response: Response, resource: str) -> bool:
     """Fireworks' not-found is gRPC-gateway's 404 ``{"code": 5, "message": "model
     accounts/<acct>/models/<id> not found"}``. It counts only when the message names the
@@ -109,6 +85,17 @@ def names_model(response: Response, resource: str) -> bool:
         and isinstance(message, str)
         and names_id(message, resource)
     )
+
+
+# The ID is the last segment of the resource name, within the connection's account.
+MODELS = RecordMap(
+    id=Id("name", under="accounts/{account}/models/"),
+    name=(Text("displayName"), ITS_ID),
+    status=Text("state"),
+    created_at=Time("createTime", RFC3339),
+    base_model=Text("peftDetails.baseModel"),
+    only=Only("kind", FINE_TUNE_KINDS),
+)
 
 
 class FireworksLister(HttpLister):
@@ -134,9 +121,7 @@ class FireworksLister(HttpLister):
             what="the Fireworks models API",
             hint=f"the base_url is wrong, or account_id {self.account!r} is not your account",
         )
-        for item in pages(self.client, listing):
-            if (record := record_from(item, self.account)) is not None:
-                yield record
+        yield from map_records(MODELS, pages(self.client, listing), SPEC, {"account": self.account})
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", self.model_path(model_id))

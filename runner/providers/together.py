@@ -15,6 +15,7 @@ from runner.providers.base import (
     ProviderSpecOf,
     unsafe_id_reason,
 )
+from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, map_records
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -26,8 +27,6 @@ from runner.providers.wire import (
     http,
     names_id,
     path_segment,
-    text,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -47,29 +46,6 @@ def job_id_reason(model_id: str) -> str | None:
     return None
 
 
-def record_from(item: Any) -> ModelRecord:
-    """One listed job -> a compact record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    job_id = text(item.get("id"))
-    if job_id is None:
-        return ModelRecord(id="", problem="listed item has no id")
-    status = text(item.get("status"))
-    created = item.get("created_at")
-    created_at = timestamp(created)
-    return ModelRecord(
-        id=job_id,
-        name=text(item.get("suffix")) or text(item.get("model_output_name")),
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        base_model=text(item.get("model")),
-        problem=None
-        if created is None or created_at
-        else f"unreadable created_at {str(created)[:60]!r}",
-    )
-
-
 def names_model(response: Response, job_id: str) -> bool:
     """Together's documented not-found is a 404 in its OpenAPI error shape whose
     ``error.message`` names the job ("Fine-tune job 'ft-...' not found"). A bare 404 (a
@@ -78,6 +54,15 @@ def names_model(response: Response, job_id: str) -> bool:
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     return response.status == 404 and isinstance(message, str) and names_id(message, job_id)
+
+
+JOBS = RecordMap(
+    id=Id("id"),
+    name=(Text("suffix"), Text("model_output_name")),
+    status=Text("status"),
+    created_at=Time("created_at", RFC3339),
+    base_model=Text("model"),
+)
 
 
 class TogetherLister(HttpLister):
@@ -100,8 +85,7 @@ class TogetherLister(HttpLister):
                 f"{self.client.label}: listing fine-tune jobs returned a malformed body"
                 " (expected an object with a data list)"
             )
-        for item in jobs:
-            yield record_from(item)
+        yield from map_records(JOBS, jobs, SPEC)
 
     def _job(self, job_id: str) -> Response:
         return self.client.request("GET", f"{COLLECTION}/{path_segment(job_id)}")
