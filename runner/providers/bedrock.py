@@ -26,11 +26,13 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     OutcomeUnknown,
     ProviderError,
     ProviderSpecOf,
     RetryPolicy,
+    itself,
 )
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
@@ -147,7 +149,7 @@ def record_from(item: Any) -> ModelRecord:
         id=name,
         name=name,
         status=status,
-        lifecycle=SPEC.lifecycle(status),
+        lifecycle=MODEL.lifecycle(status),
         created_at=created_at,
         base_model=_base_model(item),
         problem=problem,
@@ -198,7 +200,7 @@ class BedrockLister:
     account and region. Thread-safe: one botocore client, per-thread retry notes."""
 
     def __init__(self, connection: "Connection", client: "BedrockClient", secrets: list[str]):
-        self.spec = SPEC
+        self.spec = MODEL
         self.connection = connection
         self.client = client
         self.label = f"connection {connection.name}"
@@ -363,7 +365,7 @@ class BedrockLister:
         # botocore drops the body of an answer whose shape has no fields: what is left to
         # judge is the status and any field it did parse.
         said = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-        if SPEC.delete_answer.confirms(status, said, model_id):
+        if MODEL.delete_answer.confirms(status, said, model_id):
             return DeleteResult("deleted", status, _attempts(response))
         return unconfirmed(status, self.line(repr(_plain(said))), _attempts(response))
 
@@ -492,19 +494,34 @@ def deleter(lister: BedrockLister) -> BedrockDeleter:
     return BedrockDeleter(lister)
 
 
+MODEL = KindSpecOf(
+    type="bedrock",
+    kind="model",
+    listed="custom models (ListCustomModels)",
+    deleted="the custom model (DeleteCustomModel)",
+    lister=itself,
+    deleter=deleter,
+    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    statuses=("Active", "Creating", "Failed"),
+    in_progress=frozenset({"Creating"}),
+    failed=frozenset({"Failed"}),
+    has_created_at=True,
+    has_base_model=True,
+    name_source="modelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=model_name_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="bedrock",
     title="AWS Bedrock",
-    listed="custom models (ListCustomModels)",
-    deleted="the custom model (DeleteCustomModel)",
     credential="aws",
     default_api_key_env=None,
     default_base_url=None,
     # Control-plane calls; botocore's standard mode retries any ThrottlingException.
     default_requests_per_minute=600,
     connect=connect,
-    deleter=deleter,
-    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    kinds={"model": MODEL},
     connection_fields={
         "region": {
             "type": "string",
@@ -516,12 +533,4 @@ SPEC = ProviderSpecOf(
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
     },
     required_fields=("region",),
-    statuses=("Active", "Creating", "Failed"),
-    in_progress=frozenset({"Creating"}),
-    failed=frozenset({"Failed"}),
-    has_created_at=True,
-    has_base_model=True,
-    name_source="modelName",
-    not_found_proof="error code ResourceNotFoundException",
-    id_rule=model_name_reason,
 )

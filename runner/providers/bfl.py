@@ -7,9 +7,11 @@ from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
 )
 from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
 
@@ -35,7 +37,7 @@ def record_from(item: Any) -> ModelRecord:
 
 class BflLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def _ids(self) -> list[Any]:
         response = self.client.request("GET", LIST)
@@ -84,19 +86,15 @@ class BflDeleter(HttpDeleter[BflLister]):
             if not listed:
                 return DeleteResult("already_absent", 404, response.attempts)
             return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
-        return delete_result(SPEC.delete_answer, response, model_id, names_model=False)
+        return delete_result(MODEL.delete_answer, response, model_id, names_model=False)
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="bfl",
-    title="Black Forest Labs",
+    kind="model",
     listed="finetune IDs (/v1/my_finetunes)",
     deleted="the finetune (POST /v1/delete_finetune)",
-    credential="api_key",
-    default_api_key_env="BFL_API_KEY",
-    default_base_url="https://api.us1.bfl.ai",
-    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
-    connect=http(lambda key: {"x-key": key}, BflLister),
+    lister=itself,
     deleter=BflDeleter,
     # All four are required [doc]; their values are undocumented but for the ID.
     delete_answer=DeleteAnswer(
@@ -106,4 +104,15 @@ SPEC = ProviderSpecOf(
     details_for_age=True,
     name_source="the finetune ID",
     not_found_proof="a 404, confirmed by a listing without the ID",
+)
+
+SPEC = ProviderSpecOf(
+    type="bfl",
+    title="Black Forest Labs",
+    credential="api_key",
+    default_api_key_env="BFL_API_KEY",
+    default_base_url="https://api.us1.bfl.ai",
+    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
+    connect=http(lambda key: {"x-key": key}, BflLister),
+    kinds={"model": MODEL},
 )

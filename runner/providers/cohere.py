@@ -3,7 +3,14 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpecOf
+from runner.providers.base import (
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    ProviderSpecOf,
+    itself,
+)
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -57,7 +64,7 @@ def record_from(item: Any) -> ModelRecord:
         id=model_id,
         name=name if isinstance(name, str) else None,
         status=status,
-        lifecycle=SPEC.lifecycle(status),
+        lifecycle=MODEL.lifecycle(status),
         created_at=created_at,
         last_used=timestamp(item.get("last_used")),
         base_model=base_name if isinstance(base_name, str) else None,
@@ -73,7 +80,7 @@ def names_model(response: Response, model_id: str) -> bool:
 
 class CohereLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
         for item in pages(self.client, LISTING):
@@ -88,7 +95,7 @@ class CohereLister(HttpLister):
         body = response.body
         model = body.get("finetuned_model") if isinstance(body, dict) else None
         status = model.get("status") if isinstance(model, dict) else None
-        return SPEC.lifecycle(status if isinstance(status, str) else None) != "deleted"
+        return MODEL.lifecycle(status if isinstance(status, str) else None) != "deleted"
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
@@ -102,20 +109,16 @@ class CohereDeleter(HttpDeleter[CohereLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="cohere",
-    title="Cohere",
+    kind="model",
     listed="fine-tuned models (/v1/finetuning/finetuned-models)",
     deleted="the fine-tuned model",
-    credential="api_key",
-    default_api_key_env="COHERE_API_KEY",
-    default_base_url="https://api.cohere.com",
-    default_requests_per_minute=500,  # Cohere's documented default per key
-    connect=http(bearer, CohereLister),
+    lister=itself,
     deleter=CohereDeleter,
     delete_answer=DeleteAnswer(),  # 200 {}
     statuses=(
@@ -135,4 +138,15 @@ SPEC = ProviderSpecOf(
     has_base_model=True,
     has_last_used=True,
     not_found_proof="a 404 whose message names the model",
+)
+
+SPEC = ProviderSpecOf(
+    type="cohere",
+    title="Cohere",
+    credential="api_key",
+    default_api_key_env="COHERE_API_KEY",
+    default_base_url="https://api.cohere.com",
+    default_requests_per_minute=500,  # Cohere's documented default per key
+    connect=http(bearer, CohereLister),
+    kinds={"model": MODEL},
 )

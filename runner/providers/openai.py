@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any
 from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
+    KindSpecOf,
     ModelRecord,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
@@ -41,7 +43,7 @@ class OpenAILister(CollectionLister):
     api = "OpenAI models API"
 
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def record(self, item: Any) -> ModelRecord | None:
         """A listed model as a record; None for a base model.
@@ -83,11 +85,23 @@ class OpenAILister(CollectionLister):
         )
 
 
+MODEL = KindSpecOf(
+    type="openai",
+    kind="model",
+    listed="models whose ID starts with ft: (GET /v1/models)",
+    deleted="the fine-tuned model (needs an organisation Owner's key)",
+    lister=itself,
+    deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
+    has_base_model=True,
+    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
+    not_found_proof="a 404 with error code model_not_found",
+    id_rule=fine_tune_id_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="openai",
     title="OpenAI",
-    listed="models whose ID starts with ft: (GET /v1/models)",
-    deleted="the fine-tuned model (needs an organisation Owner's key)",
     credential="api_key",
     default_api_key_env="OPENAI_API_KEY",
     default_base_url="https://api.openai.com",
@@ -95,10 +109,5 @@ SPEC = ProviderSpecOf(
     # request limit, and a 429 is honoured (Retry-After) if the real one is lower.
     default_requests_per_minute=500,
     connect=http(bearer, OpenAILister),
-    deleter=CollectionDeleter,
-    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
-    has_base_model=True,
-    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
-    not_found_proof="a 404 with error code model_not_found",
-    id_rule=fine_tune_id_reason,
+    kinds={"model": MODEL},
 )

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 from runner.providers.base import (
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
 from runner.providers.wire import (
@@ -61,7 +63,7 @@ def record_from(item: Any) -> ModelRecord:
         id=job_id,
         name=text(item.get("suffix")) or text(item.get("model_output_name")),
         status=status,
-        lifecycle=SPEC.lifecycle(status),
+        lifecycle=MODEL.lifecycle(status),
         created_at=created_at,
         base_model=text(item.get("model")),
         problem=None
@@ -82,7 +84,7 @@ def names_model(response: Response, job_id: str) -> bool:
 
 class TogetherLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
         response = self.client.request("GET", COLLECTION)
@@ -126,20 +128,16 @@ class TogetherDeleter(HttpDeleter[TogetherLister]):
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="together",
-    title="Together AI",
+    kind="model",
     listed="fine-tune jobs (/v1/fine-tunes)",
     deleted="the fine-tune job (DELETE /v1/fine-tunes/{id})",
-    credential="api_key",
-    default_api_key_env="TOGETHER_API_KEY",
-    default_base_url="https://api.together.xyz",
-    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
-    connect=http(bearer, TogetherLister),
+    lister=itself,
     deleter=TogetherDeleter,
     delete_answer=DeleteAnswer({"message": str}),
     statuses=(
@@ -164,4 +162,15 @@ SPEC = ProviderSpecOf(
     name_source="suffix, else model_output_name",
     not_found_proof="a 404 whose error.message names the job ID",
     id_rule=job_id_reason,
+)
+
+SPEC = ProviderSpecOf(
+    type="together",
+    title="Together AI",
+    credential="api_key",
+    default_api_key_env="TOGETHER_API_KEY",
+    default_base_url="https://api.together.xyz",
+    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
+    connect=http(bearer, TogetherLister),
+    kinds={"model": MODEL},
 )
