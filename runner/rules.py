@@ -199,8 +199,8 @@ def _target_decisions(
 
 
 def kind_of(job: Job, decision: Decision) -> str:
-    """The kind a decision is about: its target's. One that no target made (nothing
-    matched, an unusable record, a reviewed model no longer listed) deletes nothing."""
+    """The kind a deleting decision is about: its target's. A decision no target made
+    (nothing matched, an unusable record) deletes nothing and reads as a model."""
     return DEFAULT_KIND if decision.target is None else job.targets[decision.target].kind
 
 
