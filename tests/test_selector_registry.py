@@ -21,7 +21,7 @@ from runner.jobfile.diagnostics import JobFileError
 from runner.jobfile.model import Job, Target
 from runner.jobfile.validate import load_job_file
 from runner.providers import REGISTRY as PROVIDERS
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.providers.table import provider_table
 from runner.report import describe_target
 from runner.rules import plan_job
@@ -49,7 +49,7 @@ class IdPrefix(Selector):
         return cls(value)
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         return None if spec.has_last_used else f"{spec.type} cannot use id_prefix (test rule)"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:

@@ -1,8 +1,9 @@
-"""The one provider interface: facts declared in a spec, a lister, and a deleter.
+"""The one provider interface: a type's spec, which opens a session, and for each kind
+of resource it has, the kind's facts, a lister and a deleter.
 
-A dry run is handed listers only. A deleter is built from a lister by ``spec.deleter``,
-which only the apply phase of a real run calls, so a dry run holds nothing that can
-delete. Specs are plain data: importing one imports no HTTP or vendor library.
+A dry run is handed listers only. A deleter is built from a lister by its kind's
+``deleter``, which only the apply phase of a real run calls, so a dry run holds nothing
+that can delete. Specs are plain data: importing one imports no HTTP or vendor library.
 """
 
 import re
