@@ -24,6 +24,7 @@ from runner.errors import (
     StorageError,
 )
 from runner.jobfile.diagnostics import JobFileError
+from runner.ref import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from runner.engine import RunReport  # only runs import the engine (and HTTP)
@@ -71,6 +72,12 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("inventory", help="list what each connection can see")
     p.add_argument("jobfile", metavar="JOBFILE", help="the job file (YAML)")
     p.add_argument("--provider", metavar="NAME", help="only this connection")
+    p.add_argument(
+        "--kind",
+        default=DEFAULT_KIND,
+        metavar="KIND",
+        help="what to list: model (the default) or another kind of the connections' types",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable list on stdout")
 
     p = sub.add_parser("plan", help="show what a run would delete (sends nothing mutating)")

@@ -20,24 +20,25 @@ from datetime import datetime
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
-from runner.connections import connections_used, open_listers
+from runner.connections import Listed, connections_used, kinds_used, open_listers
 from runner.credentials import resolve_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
 from runner.inventory import take_inventory
-from runner.jobfile.model import Job, JobFile
+from runner.jobfile.model import Connection, Job, JobFile
 from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
 from runner.providers.base import (
     ConnectOptions,
     Deleter,
+    KindSpec,
     Lister,
     ModelRecord,
-    ProviderSpec,
     RetryPolicy,
 )
 from runner.ratelimit import Limiters
-from runner.rules import Decision, JobPlan, plan_job
+from runner.ref import DEFAULT_KIND
+from runner.rules import Decision, JobPlan, kind_of, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 
@@ -161,8 +162,9 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                         busy[job.name] = "this fire time already ran (another daemon ran it)"
             active = [job for job in jobs if job.name not in busy]
             connect = ConnectOptions(options.limiters, options.policy, options.notice)
+            names = [j.name for j in active]
             listers = open_listers(
-                connections_used(job_file, [j.name for j in active]), connect, keys, stack
+                connections_used(job_file, names), kinds_used(job_file, names), connect, keys, stack
             )
             reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
             planset = plan(job_file, active, listers, state, options)
@@ -198,35 +200,41 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
 def plan(
     job_file: JobFile,
     jobs: list[Job],
-    listers: Mapping[str, Lister],
+    listers: Mapping[Listed, Lister],
     state: StateStore,
     options: RunOptions,
 ) -> PlanSet:
-    """Inventory every connection the jobs use, then decide per job.
+    """Inventory every kind the jobs use on each connection, then decide per job.
 
     Sends the providers only reads. Its one write is to the state: the first sighting of
     each model at a provider without creation times (ages count from it), in dry runs too.
     """
     wall_now = options.clock()
     now = options.now or wall_now
-    inventories: dict[str, list[ModelRecord]] = {}
-    failures: dict[str, ProviderError] = {}
-    for connection in connections_used(job_file, [j.name for j in jobs]):
-        need_ages = any(
-            t.needs_ages for j in jobs for t in j.targets if t.connection == connection.name
-        )
-        try:
-            inventories[connection.name] = take_inventory(
-                listers[connection.name], connection, state, wall_now, need_ages
+    inventories: dict[Listed, list[ModelRecord]] = {}
+    failures: dict[Listed, ProviderError] = {}
+    specs: dict[Listed, KindSpec] = {}
+    names = [j.name for j in jobs]
+    for connection, kinds in _each_kind(job_file, names):
+        for kind in kinds:
+            key = (connection.name, kind)
+            specs[key] = REGISTRY[connection.type].kinds[kind]
+            need_ages = any(
+                t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
             )
-        except ProviderError as exc:
-            failures[connection.name] = exc
-    specs: dict[str, ProviderSpec] = {
-        name: REGISTRY[c.type] for name, c in job_file.connections.items()
-    }
+            try:
+                inventories[key] = take_inventory(
+                    listers[key], connection, state, wall_now, need_ages
+                )
+            except ProviderError as exc:
+                failures[key] = exc
     planset = PlanSet(job_file, now, {})
     for job in jobs:
-        failed = [failures[t.connection] for t in job.targets if t.connection in failures]
+        failed = [
+            failures[t.connection, t.kind]
+            for t in job.targets
+            if (t.connection, t.kind) in failures
+        ]
         if failed:
             planset.errors[job.name] = failed[0]
             continue
@@ -242,20 +250,27 @@ def plan(
     return planset
 
 
+def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:
+    kinds = kinds_used(job_file, jobs)
+    return [(c, kinds[c.name]) for c in connections_used(job_file, jobs)]
+
+
 def _wants_deletes(planset: PlanSet) -> bool:
     return any(p.deletes for p in planset.plans.values())
 
 
 def _deleters(
-    planset: PlanSet, listers: Mapping[str, Lister], stack: ExitStack, job_file: JobFile
-) -> dict[str, Deleter]:
-    """The only place deleters are built: after the plan, for a real run."""
-    names = {d.connection for p in planset.plans.values() for d in p.deletes}
+    planset: PlanSet, listers: Mapping[Listed, Lister], stack: ExitStack, job_file: JobFile
+) -> dict[Listed, Deleter]:
+    """The only place deleters are built: after the plan, for a real run, one for each
+    (connection, kind) with something to delete, from that kind's own lister."""
+    keys = {(d.connection, kind_of(p.job, d)) for p in planset.plans.values() for d in p.deletes}
     out = {}
-    for name in sorted(names):
-        spec = REGISTRY[job_file.connections[name].type]
-        out[name] = spec.deleter(listers[name])
-        closer = getattr(out[name], "close", None)
+    for key in sorted(keys):
+        name, kind = key
+        spec = REGISTRY[job_file.connections[name].type].kinds[kind]
+        out[key] = spec.deleter(listers[key])
+        closer = getattr(out[key], "close", None)
         if closer is not None:
             stack.callback(closer)
     return out
@@ -263,7 +278,7 @@ def _deleters(
 
 def _reconcile(
     state: StateStore,
-    listers: Mapping[str, Lister],
+    listers: Mapping[Listed, Lister],
     jobs: list[Job],
     fanout: ev.Fanout,
 ) -> list[ev.Reconciled]:
@@ -272,9 +287,10 @@ def _reconcile(
     Only our own jobs' intents: holding a job's lock proves no live run owns them."""
     done = []
     for intent in state.open_intents([j.name for j in jobs]):
-        lister = listers.get(intent.connection)
+        # An intent names no kind: every delete recorded so far was a model's.
+        lister = listers.get((intent.connection, DEFAULT_KIND))
         if lister is None:
-            continue  # that connection is not part of this run; a later run settles it
+            continue  # not listed in this run; a later run settles it
         try:
             present = lister.exists(intent.model_id)
         except (ProviderError, ValueError):
@@ -306,7 +322,7 @@ def _ref(d: Decision) -> ev.ModelRef:
 def apply(
     planset: PlanSet,
     job: Job,
-    deleters: Mapping[str, Deleter],
+    deleters: Mapping[Listed, Deleter],
     state: StateStore,
     fanout: ev.Fanout,
     options: RunOptions,
@@ -447,7 +463,9 @@ class _JobRun:
             ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
-    def delete_all(self, plan: JobPlan, deleters: Mapping[str, Deleter], state: StateStore) -> None:
+    def delete_all(
+        self, plan: JobPlan, deleters: Mapping[Listed, Deleter], state: StateStore
+    ) -> None:
         retry = self._pass(plan.deletes, deleters, state, final=False)
         if (
             retry
@@ -464,7 +482,7 @@ class _JobRun:
     def _pass(
         self,
         decisions: list[Decision],
-        deleters: Mapping[str, Deleter],
+        deleters: Mapping[Listed, Deleter],
         state: StateStore,
         *,
         final: bool,
@@ -478,7 +496,9 @@ class _JobRun:
         held: dict[Decision, ev.Outcome] = {}
         try:
             futures = {
-                pools[d.connection].submit(self._delete_one, d, deleters[d.connection], state): d
+                pools[d.connection].submit(
+                    self._delete_one, d, deleters[d.connection, kind_of(self.job, d)], state
+                ): d
                 for d in decisions
             }
             for future in as_completed(futures):  # recorded as each one settles

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from runner.connections import Listed
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
+from runner.ref import DEFAULT_KIND
 from runner.state import Mark
 
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
@@ -97,7 +99,7 @@ def _decision(
     )  # fmt: skip
 
 
-def _unusable(spec: ProviderSpec, record: ModelRecord) -> str | None:
+def _unusable(spec: KindSpec, record: ModelRecord) -> str | None:
     if record.problem:
         return record.problem
     if record.lifecycle == "unknown":
@@ -196,62 +198,68 @@ def _target_decisions(
     return out
 
 
+def kind_of(job: Job, decision: Decision) -> str:
+    """The kind a deleting decision is about: its target's. A decision no target made
+    (nothing matched, an unusable record) deletes nothing and reads as a model."""
+    return DEFAULT_KIND if decision.target is None else job.targets[decision.target].kind
+
+
 def _rank(decision: Decision) -> int:
     return _RANK["protected"] if decision.protected else _RANK[decision.action]
 
 
 def plan_job(
     job: Job,
-    inventories: Mapping[str, Sequence[ModelRecord]],
-    specs: Mapping[str, ProviderSpec],
+    inventories: Mapping[Listed, Sequence[ModelRecord]],
+    specs: Mapping[Listed, KindSpec],
     now: datetime,
     *,
     marks: Mapping[tuple[str, str], Mark] | None = None,
     wall_now: datetime | None = None,
     reviewed: Collection[tuple[str, str]] | None = None,
 ) -> JobPlan:
-    """Every model of every connection the job uses gets exactly one decision.
+    """Every item of every (connection, kind) the job uses gets exactly one decision.
 
-    ``specs`` maps connection names to their provider's facts; ``marks`` are the job's
-    grace marks and ``wall_now`` the wall clock that grace runs on (never ``--now``);
-    ``reviewed`` (from ``run --plan``) narrows deletes to the models a person reviewed.
+    ``inventories`` and ``specs`` are keyed by (connection name, kind): a target is planned
+    against its own kind's listing and facts. ``marks`` are the job's grace marks and
+    ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
+    ``run --plan``) narrows deletes to the models a person reviewed.
     """
-    best: dict[tuple[str, str], Decision] = {}
-    usable_count: dict[str, int] = {}
-    for connection in dict.fromkeys(t.connection for t in job.targets):
-        records = inventories[connection]
+    best: dict[tuple[str, str, str], Decision] = {}
+    usable_count: dict[Listed, int] = {}
+    for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets):
+        connection, kind = listed
+        records = inventories[listed]
         usable = []  # checked once here, not again by every target
         unusable: dict[str, str] = {}
         for record in records:
-            if reason := _unusable(specs[connection], record):
-                key = (connection, record.id or f"#{id(record)}")
+            if reason := _unusable(specs[listed], record):
+                key = (connection, kind, record.id or f"#{id(record)}")
                 best[key] = _decision(connection, record, now, "skip", reason, None)
                 unusable[record.id] = reason
             else:
                 usable.append(record)
         # The base of max_deletions_percent: models that are there. A deleted model the
         # provider still lists (Cohere's STATUS_DELETED) must not dilute it.
-        usable_count[connection] = sum(1 for r in usable if r.lifecycle != "deleted")
+        usable_count[listed] = sum(1 for r in usable if r.lifecycle != "deleted")
         by_id = {r.id: r for r in records}
-        same_connection = [t for t in job.targets if t.connection == connection]
+        same_listing = [t for t in job.targets if (t.connection, t.kind) == listed]
         for index, target in enumerate(job.targets):
-            if target.connection != connection:
+            if (target.connection, target.kind) != listed:
                 continue
-            decisions = _target_decisions(
-                index, target, same_connection, usable, by_id, unusable, now
-            )
+            decisions = _target_decisions(index, target, same_listing, usable, by_id, unusable, now)
             for decision in decisions:
-                key = (connection, decision.model_id)
+                key = (connection, kind, decision.model_id)
                 current = best.get(key)
                 if current is None or _rank(decision) < _rank(current):
                     best[key] = decision
         for record in usable:  # only ids: targets here: what none of them named
-            reason = "protected" if any(_protected(t, record) for t in same_connection) else ""
+            reason = "protected" if any(_protected(t, record) for t in same_listing) else ""
             decision = _decision(
                 connection, record, now, "keep" if reason else "nomatch",
                 reason or "not named in ids", None, protected=bool(reason),
             )  # fmt: skip
-            best.setdefault((connection, record.id), decision)
+            best.setdefault((connection, kind, record.id), decision)
     plan = JobPlan(job, list(best.values()))
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
@@ -329,7 +337,7 @@ def _minute(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M}Z"
 
 
-def _apply_limits(plan: JobPlan, usable_count: Mapping[str, int]) -> None:
+def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
     job = plan.job
     deletes = plan.deletes
     problems = []
@@ -339,11 +347,11 @@ def _apply_limits(plan: JobPlan, usable_count: Mapping[str, int]) -> None:
             f" {job.max_deletions}"
         )
     if job.max_deletions_percent is not None:
-        for connection, listed in usable_count.items():
-            count = sum(1 for d in deletes if d.connection == connection)
+        for (connection, kind), listed in usable_count.items():
+            count = sum(1 for d in deletes if (d.connection, kind_of(job, d)) == (connection, kind))
             if count * 100 > job.max_deletions_percent * listed:
                 problems.append(
-                    f"job {job.name!r} would delete {count} of {listed} models on {connection},"
+                    f"job {job.name!r} would delete {count} of {listed} {kind}s on {connection},"
                     f" over its max_deletions_percent of {job.max_deletions_percent}%"
                 )
     if not problems:
@@ -360,18 +368,19 @@ def _apply_limits(plan: JobPlan, usable_count: Mapping[str, int]) -> None:
 
 
 def _first_sighting_notes(
-    job: Job, inventories: Mapping[str, Sequence[ModelRecord]], now: datetime
+    job: Job, inventories: Mapping[Listed, Sequence[ModelRecord]], now: datetime
 ) -> list[str]:
     notes = []
-    for connection in dict.fromkeys(t.connection for t in job.targets if t.needs_ages):
+    for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets if t.needs_ages):
+        connection, kind = listed
         fresh = sum(
             1
-            for r in inventories[connection]
+            for r in inventories[listed]
             if r.created_at is None and r.first_seen is not None and r.first_seen >= now
         )
         if fresh:
             notes.append(
-                f"{connection}: {fresh} models seen for the first time; this provider"
+                f"{connection}: {fresh} {kind}s seen for the first time; this provider"
                 " reports no creation time, so their age counts from now and age rules"
                 " select none of them yet"
             )

@@ -42,7 +42,9 @@ def provider_modules() -> list[ModuleType]:
 
 def declared() -> Iterator[tuple[str, RecordMap, Specified]]:
     for module in provider_modules():
-        spec = getattr(module, "SPEC", None) or getattr(module, "KIND", None)
+        # A kind module's map is its kind's; a provider module's is its model kind's.
+        kind = getattr(module, "KIND", None)
+        spec = kind if kind is not None else module.SPEC.kinds["model"]
         for name, value in vars(module).items():
             if isinstance(value, RecordMap):
                 yield f"{module.__name__.rsplit('.', 1)[1]}.{name}", value, spec

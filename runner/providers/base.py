@@ -1,8 +1,9 @@
-"""The one provider interface: facts declared in a spec, a lister, and a deleter.
+"""The one provider interface: a type's spec, which opens a session, and for each kind
+of resource it has, the kind's facts, a lister and a deleter.
 
-A dry run is handed listers only. A deleter is built from a lister by ``spec.deleter``,
-which only the apply phase of a real run calls, so a dry run holds nothing that can
-delete. Specs are plain data: importing one imports no HTTP or vendor library.
+A dry run is handed listers only. A deleter is built from a lister by its kind's
+``deleter``, which only the apply phase of a real run calls, so a dry run holds nothing
+that can delete. Specs are plain data: importing one imports no HTTP or vendor library.
 """
 
 import re
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from runner.errors import OutcomeUnknown, ProviderError
+from runner.ref import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from runner.jobfile.model import Connection
@@ -143,7 +145,7 @@ class ConnectOptions:
 
 
 class Lister(Protocol):
-    spec: "ProviderSpec"
+    spec: "KindSpec"  # the kind it lists
 
     def list_models(self) -> Iterator[ModelRecord]: ...
 
@@ -168,51 +170,32 @@ L = TypeVar("L", bound=Lister)
 @dataclass(frozen=True)
 class ProviderSpecOf(Generic[L]):
     """Facts about a provider type: the validator, the rules, the schema and the README's
-    provider table read these, never the provider's name.
+    provider table read these, never the provider's name. What it lists and deletes are
+    its ``kinds``, each with its own facts (``model`` for every type).
 
-    ``L`` is the type's own lister class: ``connect`` makes one and ``deleter`` is built
-    from one, so a deleter gets its lister's real type, checked where the spec is written.
+    ``L`` is what the type's ``connect`` opens: the connection's session, which is also
+    the ``model`` kind's lister (HTTP listers carry ``.client``, Bedrock's its boto3 client);
+    every other kind builds its lister from it.
     """
 
     type: str
     title: str
-    listed: str  # what is listed, for people
-    deleted: str  # what is deleted, for people
     credential: Credential
     default_api_key_env: str | None
     default_base_url: str | None  # None: the vendor SDK's own endpoint
     default_requests_per_minute: int
     connect: Callable[["Connection", str | None, ConnectOptions], L]
-    deleter: Callable[[L], Deleter]
-    delete_answer: DeleteAnswer  # what proves a delete happened; anything else is settled
+    kinds: Mapping[str, "KindSpec"]
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()  # what a status: rule may name; empty: no status at all
-    in_progress: frozenset[str] = frozenset()  # never selected unless a status: rule names it
-    failed: frozenset[str] = frozenset()
-    gone: frozenset[str] = frozenset()  # already deleted: never deleted again
-    has_created_at: bool = True  # else ages come from the runner's first sighting
-    details_for_age: bool = False  # fetch details when a rule needs an age (may carry one)
-    has_base_model: bool = False
-    has_last_used: bool = False
-    name_source: str = "name"  # what name: globs match, for people
-    not_found_proof: str = ""  # what proves a model already absent, for people
-    id_rule: Callable[[str], str | None] = unsafe_id_reason
 
-    def lifecycle(self, status: str | None) -> Lifecycle:
-        if status in self.gone:
-            return "deleted"
-        if status in self.in_progress:
-            return "in_progress"
-        if status in self.failed:
-            return "failed"
-        # No status at all (moto leaves Bedrock's out) is no word to misread: it passes.
-        if status is not None and self.statuses and status not in self.statuses:
-            # A word added after this list was written may mean busy as well as done:
-            # rules never select it (the plan skips it, naming the word).
-            return "unknown"
-        return "ready"
+    def kind_order(self) -> list[str]:
+        """The type's kinds, ``model`` first, then by name: how people are shown them."""
+        return sorted(self.kinds, key=lambda k: (k != DEFAULT_KIND, k))
+
+    def kind_names(self) -> str:
+        return ", ".join(self.kind_order())
 
 
 @dataclass(frozen=True)
@@ -260,6 +243,11 @@ class KindSpecOf(Generic[L]):
             # rules never select it (the plan skips it, naming the word).
             return "unknown"
         return "ready"
+
+
+def itself(session: L) -> L:
+    """The ``model`` kind's lister: the session ``connect`` opened lists models."""
+    return session
 
 
 KindSpec: TypeAlias = KindSpecOf[Any]

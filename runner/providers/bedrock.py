@@ -26,11 +26,13 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     OutcomeUnknown,
     ProviderError,
     ProviderSpecOf,
     RetryPolicy,
+    itself,
 )
 from runner.providers.mapping import SDK_DATETIME, Id, RecordMap, Text, Time, map_records, utc
 from runner.providers.wire import one_line, unconfirmed
@@ -119,7 +121,7 @@ def record_from(item: Any) -> ModelRecord:
     """One CustomModelSummary -> a record, as the listing reads it (for a caller holding
     one summary); unusable items carry a reason, not a crash. ``CUSTOM_MODELS`` leaves no
     item out, so there is always one."""
-    return next(map_records(CUSTOM_MODELS, (item,), SPEC))
+    return next(map_records(CUSTOM_MODELS, (item,), MODEL))
 
 
 def _plain(value: Any) -> Any:
@@ -166,7 +168,7 @@ class BedrockLister:
     account and region. Thread-safe: one botocore client, per-thread retry notes."""
 
     def __init__(self, connection: "Connection", client: "BedrockClient", secrets: list[str]):
-        self.spec = SPEC
+        self.spec = MODEL
         self.connection = connection
         self.client = client
         self.label = f"connection {connection.name}"
@@ -241,7 +243,7 @@ class BedrockLister:
                 raise ProviderError(
                     f"{self.label}: {what} returned a malformed page (modelSummaries is not a list)"
                 )
-            yield from map_records(CUSTOM_MODELS, summaries, SPEC)
+            yield from map_records(CUSTOM_MODELS, summaries, MODEL)
             token: Any = page.get("nextToken")
             if isinstance(token, str) and token:
                 if token in seen:
@@ -331,7 +333,7 @@ class BedrockLister:
         # botocore drops the body of an answer whose shape has no fields: what is left to
         # judge is the status and any field it did parse.
         said = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-        if SPEC.delete_answer.confirms(status, said, model_id):
+        if MODEL.delete_answer.confirms(status, said, model_id):
             return DeleteResult("deleted", status, _attempts(response))
         return unconfirmed(status, self.line(repr(_plain(said))), _attempts(response))
 
@@ -460,19 +462,34 @@ def deleter(lister: BedrockLister) -> BedrockDeleter:
     return BedrockDeleter(lister)
 
 
+MODEL = KindSpecOf(
+    type="bedrock",
+    kind="model",
+    listed="custom models (ListCustomModels)",
+    deleted="the custom model (DeleteCustomModel)",
+    lister=itself,
+    deleter=deleter,
+    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    statuses=("Active", "Creating", "Failed"),
+    in_progress=frozenset({"Creating"}),
+    failed=frozenset({"Failed"}),
+    has_created_at=True,
+    has_base_model=True,
+    name_source="modelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=model_name_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="bedrock",
     title="AWS Bedrock",
-    listed="custom models (ListCustomModels)",
-    deleted="the custom model (DeleteCustomModel)",
     credential="aws",
     default_api_key_env=None,
     default_base_url=None,
     # Control-plane calls; botocore's standard mode retries any ThrottlingException.
     default_requests_per_minute=600,
     connect=connect,
-    deleter=deleter,
-    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    kinds={"model": MODEL},
     connection_fields={
         "region": {
             "type": "string",
@@ -484,12 +501,4 @@ SPEC = ProviderSpecOf(
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
     },
     required_fields=("region",),
-    statuses=("Active", "Creating", "Failed"),
-    in_progress=frozenset({"Creating"}),
-    failed=frozenset({"Failed"}),
-    has_created_at=True,
-    has_base_model=True,
-    name_source="modelName",
-    not_found_proof="error code ResourceNotFoundException",
-    id_rule=model_name_reason,
 )

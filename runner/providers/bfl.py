@@ -7,9 +7,11 @@ from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
 )
 from runner.providers.mapping import ITS_ID, Id, RecordMap, Text, map_records
 from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
@@ -30,7 +32,7 @@ FINETUNES = RecordMap(
 
 class BflLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def _ids(self) -> list[Any]:
         response = self.client.request("GET", LIST)
@@ -52,11 +54,11 @@ class BflLister(HttpLister):
         return items
 
     def list_models(self) -> Iterator[ModelRecord]:
-        yield from map_records(FINETUNES, self._ids(), SPEC)
+        yield from map_records(FINETUNES, self._ids(), MODEL)
 
     def exists(self, model_id: str) -> bool:
         # No documented single-finetune lookup with a defined not-found: the list is the truth.
-        return any(record.id == model_id for record in map_records(FINETUNES, self._ids(), SPEC))
+        return any(record.id == model_id for record in map_records(FINETUNES, self._ids(), MODEL))
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", DETAILS, params={"finetune_id": model_id})
@@ -78,19 +80,15 @@ class BflDeleter(HttpDeleter[BflLister]):
             if not listed:
                 return DeleteResult("already_absent", 404, response.attempts)
             return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
-        return delete_result(SPEC.delete_answer, response, model_id, names_model=False)
+        return delete_result(MODEL.delete_answer, response, model_id, names_model=False)
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="bfl",
-    title="Black Forest Labs",
+    kind="model",
     listed="finetune IDs (/v1/my_finetunes)",
     deleted="the finetune (POST /v1/delete_finetune)",
-    credential="api_key",
-    default_api_key_env="BFL_API_KEY",
-    default_base_url="https://api.us1.bfl.ai",
-    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
-    connect=http(lambda key: {"x-key": key}, BflLister),
+    lister=itself,
     deleter=BflDeleter,
     # All four are required [doc]; their values are undocumented but for the ID.
     delete_answer=DeleteAnswer(
@@ -100,4 +98,15 @@ SPEC = ProviderSpecOf(
     details_for_age=True,
     name_source="the finetune ID",
     not_found_proof="a 404, confirmed by a listing without the ID",
+)
+
+SPEC = ProviderSpecOf(
+    type="bfl",
+    title="Black Forest Labs",
+    credential="api_key",
+    default_api_key_env="BFL_API_KEY",
+    default_base_url="https://api.us1.bfl.ai",
+    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
+    connect=http(lambda key: {"x-key": key}, BflLister),
+    kinds={"model": MODEL},
 )

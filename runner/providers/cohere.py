@@ -3,7 +3,14 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpecOf
+from runner.providers.base import (
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    ProviderSpecOf,
+    itself,
+)
 from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, as_sent, map_records
 from runner.providers.wire import (
     HttpDeleter,
@@ -58,10 +65,10 @@ FINETUNED_MODELS = RecordMap(
 
 class CohereLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
-        yield from map_records(FINETUNED_MODELS, pages(self.client, LISTING), SPEC)
+        yield from map_records(FINETUNED_MODELS, pages(self.client, LISTING), MODEL)
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
@@ -72,7 +79,7 @@ class CohereLister(HttpLister):
         body = response.body
         model = body.get("finetuned_model") if isinstance(body, dict) else None
         status = model.get("status") if isinstance(model, dict) else None
-        return SPEC.lifecycle(status if isinstance(status, str) else None) != "deleted"
+        return MODEL.lifecycle(status if isinstance(status, str) else None) != "deleted"
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
@@ -86,20 +93,16 @@ class CohereDeleter(HttpDeleter[CohereLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="cohere",
-    title="Cohere",
+    kind="model",
     listed="fine-tuned models (/v1/finetuning/finetuned-models)",
     deleted="the fine-tuned model",
-    credential="api_key",
-    default_api_key_env="COHERE_API_KEY",
-    default_base_url="https://api.cohere.com",
-    default_requests_per_minute=500,  # Cohere's documented default per key
-    connect=http(bearer, CohereLister),
+    lister=itself,
     deleter=CohereDeleter,
     delete_answer=DeleteAnswer(),  # 200 {}
     statuses=(
@@ -119,4 +122,15 @@ SPEC = ProviderSpecOf(
     has_base_model=True,
     has_last_used=True,
     not_found_proof="a 404 whose message names the model",
+)
+
+SPEC = ProviderSpecOf(
+    type="cohere",
+    title="Cohere",
+    credential="api_key",
+    default_api_key_env="COHERE_API_KEY",
+    default_base_url="https://api.cohere.com",
+    default_requests_per_minute=500,  # Cohere's documented default per key
+    connect=http(bearer, CohereLister),
+    kinds={"model": MODEL},
 )

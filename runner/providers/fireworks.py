@@ -12,8 +12,10 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
 from runner.providers.mapping import (
@@ -100,7 +102,7 @@ MODELS = RecordMap(
 
 class FireworksLister(HttpLister):
     def __init__(self, client: "HttpClient", account: str):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
         self.account = account
         self.collection = f"/v1/accounts/{path_segment(account)}/models"
 
@@ -121,7 +123,9 @@ class FireworksLister(HttpLister):
             what="the Fireworks models API",
             hint=f"the base_url is wrong, or account_id {self.account!r} is not your account",
         )
-        yield from map_records(MODELS, pages(self.client, listing), SPEC, {"account": self.account})
+        yield from map_records(
+            MODELS, pages(self.client, listing), MODEL, {"account": self.account}
+        )
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", self.model_path(model_id))
@@ -142,7 +146,7 @@ class FireworksDeleter(HttpDeleter[FireworksLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", self.lister.model_path(model_id))
         absent = self.lister.absent(response, model_id)
-        result = delete_result(SPEC.delete_answer, response, model_id, absent)
+        result = delete_result(MODEL.delete_answer, response, model_id, absent)
         if result.result == "failed" and response.status in DEPLOYED_STATUSES:
             hint = f"{result.error} (is it still deployed? undeploy it first)"
             return dataclasses.replace(result, error=hint)
@@ -162,18 +166,31 @@ def connect(
     )
 
 
+MODEL = KindSpecOf(
+    type="fireworks",
+    kind="model",
+    listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",
+    deleted="the model (DELETE /v1/accounts/{account_id}/models/{id})",
+    lister=itself,
+    deleter=FireworksDeleter,
+    delete_answer=DeleteAnswer(),  # 200 {}
+    statuses=("READY", "STATE_UNSPECIFIED", "UPLOADING"),
+    in_progress=frozenset({"UPLOADING"}),
+    has_base_model=True,
+    name_source="displayName, else the model ID",
+    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
+    id_rule=model_id_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="fireworks",
     title="Fireworks AI",
-    listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",
-    deleted="the model (DELETE /v1/accounts/{account_id}/models/{id})",
     credential="api_key",
     default_api_key_env="FIREWORKS_API_KEY",
     default_base_url="https://api.fireworks.ai",
     default_requests_per_minute=600,  # undocumented for the control plane: a polite guess
     connect=connect,
-    deleter=FireworksDeleter,
-    delete_answer=DeleteAnswer(),  # 200 {}
+    kinds={"model": MODEL},
     connection_fields={
         "account_id": {
             "type": "string",
@@ -183,10 +200,4 @@ SPEC = ProviderSpecOf(
         },
     },
     required_fields=("account_id",),
-    statuses=("READY", "STATE_UNSPECIFIED", "UPLOADING"),
-    in_progress=frozenset({"UPLOADING"}),
-    has_base_model=True,
-    name_source="displayName, else the model ID",
-    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
-    id_rule=model_id_reason,
 )

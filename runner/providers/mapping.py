@@ -13,7 +13,7 @@ same way and never raises::
         created_at=Time("created_at", RFC3339),
         base_model=Text("settings.base_model.name"),  # a dotted path into nested objects
     )
-    for record in map_records(JOBS, items, SPEC): ...
+    for record in map_records(JOBS, items, KIND): ...
 
 A kind that hosts models declares what it serves, what it is billed for and any
 commitment the same way; what no path holds as it is, a ``Computed`` reads::

@@ -3,7 +3,13 @@
 
 from typing import TYPE_CHECKING
 
-from runner.providers.base import THE_ID, DeleteAnswer, ProviderSpecOf
+from runner.providers.base import (
+    THE_ID,
+    DeleteAnswer,
+    KindSpecOf,
+    ProviderSpecOf,
+    itself,
+)
 from runner.providers.mapping import ITS_ID, UNIX_SECONDS, Id, Only, RecordMap, Text, Time
 from runner.providers.wire import (
     CollectionDeleter,
@@ -37,7 +43,7 @@ class MistralLister(CollectionLister):
     records = CARDS
 
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """A 404 whose message names the model proves it absent, in either shape Mistral
@@ -46,11 +52,22 @@ class MistralLister(CollectionLister):
         return response.status == 404 and model_id in error_message(response)
 
 
+MODEL = KindSpecOf(
+    type="mistral",
+    kind="model",
+    listed="model cards of type fine-tuned (GET /v1/models)",
+    deleted="the fine-tuned model",
+    lister=itself,
+    deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
+    has_base_model=True,
+    name_source="name, else the ID",
+    not_found_proof="a 404 whose message names the model",
+)
+
 SPEC = ProviderSpecOf(
     type="mistral",
     title="Mistral",
-    listed="model cards of type fine-tuned (GET /v1/models)",
-    deleted="the fine-tuned model",
     credential="api_key",
     default_api_key_env="MISTRAL_API_KEY",
     default_base_url="https://api.mistral.ai",
@@ -58,9 +75,5 @@ SPEC = ProviderSpecOf(
     # for these endpoints; 5 per second is polite, and a 429 is honoured (Retry-After).
     default_requests_per_minute=300,
     connect=http(bearer, MistralLister),
-    deleter=CollectionDeleter,
-    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
-    has_base_model=True,
-    name_source="name, else the ID",
-    not_found_proof="a 404 whose message names the model",
+    kinds={"model": MODEL},
 )

@@ -3,7 +3,14 @@
 
 from typing import TYPE_CHECKING
 
-from runner.providers.base import THE_ID, DeleteAnswer, ProviderSpecOf, unsafe_id_reason
+from runner.providers.base import (
+    THE_ID,
+    DeleteAnswer,
+    KindSpecOf,
+    ProviderSpecOf,
+    itself,
+    unsafe_id_reason,
+)
 from runner.providers.mapping import UNIX_SECONDS, Id, Only, RecordMap, Text, Time
 from runner.providers.wire import (
     CollectionDeleter,
@@ -58,7 +65,7 @@ class OpenAILister(CollectionLister):
     records = MODELS
 
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """Only the error code proves a model absent: OpenAI's 404 for an unknown path says
@@ -72,11 +79,23 @@ class OpenAILister(CollectionLister):
         )
 
 
+MODEL = KindSpecOf(
+    type="openai",
+    kind="model",
+    listed="models whose ID starts with ft: (GET /v1/models)",
+    deleted="the fine-tuned model (needs an organisation Owner's key)",
+    lister=itself,
+    deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
+    has_base_model=True,
+    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
+    not_found_proof="a 404 with error code model_not_found",
+    id_rule=fine_tune_id_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="openai",
     title="OpenAI",
-    listed="models whose ID starts with ft: (GET /v1/models)",
-    deleted="the fine-tuned model (needs an organisation Owner's key)",
     credential="api_key",
     default_api_key_env="OPENAI_API_KEY",
     default_base_url="https://api.openai.com",
@@ -84,10 +103,5 @@ SPEC = ProviderSpecOf(
     # request limit, and a 429 is honoured (Retry-After) if the real one is lower.
     default_requests_per_minute=500,
     connect=http(bearer, OpenAILister),
-    deleter=CollectionDeleter,
-    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
-    has_base_model=True,
-    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
-    not_found_proof="a 404 with error code model_not_found",
-    id_rule=fine_tune_id_reason,
+    kinds={"model": MODEL},
 )

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 from runner.providers.base import (
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
 from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, map_records
@@ -67,7 +69,7 @@ JOBS = RecordMap(
 
 class TogetherLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
         response = self.client.request("GET", COLLECTION)
@@ -85,7 +87,7 @@ class TogetherLister(HttpLister):
                 f"{self.client.label}: listing fine-tune jobs returned a malformed body"
                 " (expected an object with a data list)"
             )
-        yield from map_records(JOBS, jobs, SPEC)
+        yield from map_records(JOBS, jobs, MODEL)
 
     def _job(self, job_id: str) -> Response:
         return self.client.request("GET", f"{COLLECTION}/{path_segment(job_id)}")
@@ -110,20 +112,16 @@ class TogetherDeleter(HttpDeleter[TogetherLister]):
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="together",
-    title="Together AI",
+    kind="model",
     listed="fine-tune jobs (/v1/fine-tunes)",
     deleted="the fine-tune job (DELETE /v1/fine-tunes/{id})",
-    credential="api_key",
-    default_api_key_env="TOGETHER_API_KEY",
-    default_base_url="https://api.together.xyz",
-    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
-    connect=http(bearer, TogetherLister),
+    lister=itself,
     deleter=TogetherDeleter,
     delete_answer=DeleteAnswer({"message": str}),
     statuses=(
@@ -148,4 +146,15 @@ SPEC = ProviderSpecOf(
     name_source="suffix, else model_output_name",
     not_found_proof="a 404 whose error.message names the job ID",
     id_rule=job_id_reason,
+)
+
+SPEC = ProviderSpecOf(
+    type="together",
+    title="Together AI",
+    credential="api_key",
+    default_api_key_env="TOGETHER_API_KEY",
+    default_base_url="https://api.together.xyz",
+    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
+    connect=http(bearer, TogetherLister),
+    kinds={"model": MODEL},
 )

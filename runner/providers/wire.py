@@ -11,10 +11,10 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpec,
     Lister,
     ModelRecord,
     ProviderError,
-    ProviderSpec,
     unsafe_id_reason,
 )
 from runner.providers.mapping import RecordMap, map_records
@@ -39,7 +39,7 @@ class Response:
 class HttpLister:
     """What every lister on the HTTP core shares: its read-only client."""
 
-    def __init__(self, client: "HttpClient", spec: ProviderSpec):
+    def __init__(self, client: "HttpClient", spec: KindSpec):
         self.client = client
         self.spec = spec
 
