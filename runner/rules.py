@@ -37,7 +37,8 @@ class Decision:
     protected: bool = False
     deletable_after: datetime | None = None  # grace: when a marked model may go
 
-    # Read-only views of ``ref`` for the many readers that name only these two.
+    # Read-only views of ``ref``: the tests (and code of 0.2 still being merged) read a
+    # decision's connection and ID in many places; the runner itself names ``ref``.
     @property
     def connection(self) -> str:
         return self.ref.connection
