@@ -332,8 +332,8 @@ def head_problem(chain: AuditChain, anchor: tuple[int, str] | None) -> str | Non
     )
 
 
-def _model(ref: ev.ModelRef) -> dict[str, Any]:
-    return {"provider": ref.connection, "model_id": ref.model_id}
+def _model(model: ev.ModelRef) -> dict[str, Any]:
+    return dict(model.ref.fields())
 
 
 class AuditSink:
@@ -391,8 +391,7 @@ class AuditSink:
             case ev.Reconciled():
                 fields = {
                     "job": event.job,
-                    "provider": event.connection,
-                    "model_id": event.model_id,
+                    **event.ref.fields(),
                     "intent_run_id": event.intent_run_id,
                     "result": event.result,
                 }

@@ -37,8 +37,8 @@ from runner.providers.base import (
     RetryPolicy,
 )
 from runner.ratelimit import Limiters
-from runner.ref import DEFAULT_KIND
-from runner.rules import Decision, JobPlan, kind_of, plan_job
+from runner.ref import ResourceRef
+from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 
@@ -60,7 +60,7 @@ class RunOptions:
     limiters: Limiters = field(default_factory=Limiters)
     notice: Callable[[str], None] | None = None
     sinks: list[ev.Sink] = field(default_factory=list)  # more subscribers (terminal, metrics)
-    reviewed: Mapping[str, Collection[tuple[str, str]]] | None = None  # run --plan
+    reviewed: Mapping[str, Collection[ResourceRef]] | None = None  # run --plan
     plan_sha256: str | None = None
     second_pass_pause: float = SECOND_PASS_PAUSE
     claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
@@ -264,7 +264,7 @@ def _deleters(
 ) -> dict[Listed, Deleter]:
     """The only place deleters are built: after the plan, for a real run, one for each
     (connection, kind) with something to delete, from that kind's own lister."""
-    keys = {(d.connection, kind_of(p.job, d)) for p in planset.plans.values() for d in p.deletes}
+    keys = {(d.ref.connection, d.ref.kind) for p in planset.plans.values() for d in p.deletes}
     out = {}
     for key in sorted(keys):
         name, kind = key
@@ -287,24 +287,22 @@ def _reconcile(
     Only our own jobs' intents: holding a job's lock proves no live run owns them."""
     done = []
     for intent in state.open_intents([j.name for j in jobs]):
-        # An intent names no kind: every delete recorded so far was a model's.
-        lister = listers.get((intent.connection, DEFAULT_KIND))
+        ref = intent.ref
+        # Each kind is looked up among its own kind's items (another kind's listing would
+        # not show it, and absent there it would read as deleted); a kind this run does not
+        # list is settled by a later run.
+        lister = listers.get((ref.connection, ref.kind))
         if lister is None:
-            continue  # not listed in this run; a later run settles it
+            continue
         try:
-            present = lister.exists(intent.model_id)
+            present = lister.exists(ref.id)
         except (ProviderError, ValueError):
             continue
         event = ev.Reconciled(
-            intent.job,
-            intent.connection,
-            intent.model_id,
-            intent.run_id,
-            intent.seq,
-            "present" if present else "deleted",
+            intent.job, ref, intent.run_id, intent.seq, "present" if present else "deleted"
         )
         fanout.emit(event)
-        state.intent_closed(intent.run_id, intent.connection, intent.model_id)
+        state.intent_closed(intent.run_id, ref)
         done.append(event)
     return done
 
@@ -316,7 +314,7 @@ def _skip(job: Job, why: str, fanout: ev.Fanout, options: RunOptions) -> JobOutc
 
 
 def _ref(d: Decision) -> ev.ModelRef:
-    return ev.ModelRef(d.connection, d.model_id, d.name, d.reason)
+    return ev.ModelRef(d.ref, d.name, d.reason)
 
 
 def apply(
@@ -446,21 +444,21 @@ class _JobRun:
         """Marks and unmarks: a real run's only writes besides deletes."""
         now = self.options.clock()
         for d, after in plan.marks():
-            state.mark(self.job.name, Mark(d.connection, d.model_id, now, after))
+            state.mark(self.job.name, Mark(d.ref, now, after))
             self.counts.marked += 1
             self.counts.pending += 1
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), after))
-        decided = {(d.connection, d.model_id): d for d in plan.decisions}
+        decided = {d.ref: d for d in plan.decisions}
         for mark in plan.postponed:
             # The same mark with the later date its longer grace gives: recorded and told
             # like a mark, so that date is the one every later run keeps to.
             state.mark(self.job.name, mark)
             self.counts.marked += 1
-            ref = _ref(decided[(mark.connection, mark.model_id)])
+            ref = _ref(decided[mark.ref])
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, ref, mark.deletable_after))
         for mark in plan.unmarks:
-            state.unmark(self.job.name, mark.connection, mark.model_id)
-            ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
+            state.unmark(self.job.name, mark.ref)
+            ref = ev.ModelRef(mark.ref, None, "no longer selected")
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
     def delete_all(
@@ -491,13 +489,13 @@ class _JobRun:
         returns the transient failures held back for a second pass."""
         pools = {
             name: ThreadPoolExecutor(max_workers=self.concurrency[name])
-            for name in sorted({d.connection for d in decisions})
+            for name in sorted({d.ref.connection for d in decisions})
         }
         held: dict[Decision, ev.Outcome] = {}
         try:
             futures = {
-                pools[d.connection].submit(
-                    self._delete_one, d, deleters[d.connection, kind_of(self.job, d)], state
+                pools[d.ref.connection].submit(
+                    self._delete_one, d, deleters[d.ref.connection, d.ref.kind], state
                 ): d
                 for d in decisions
             }
@@ -517,7 +515,7 @@ class _JobRun:
                         # Recorded as it happened, then tried once more after the others.
                         held[d] = event
                         self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                        state.intent_closed(self.run_id, d.connection, d.model_id)
+                        state.intent_closed(self.run_id, d.ref)
                     else:
                         self._settle(d, event, state)
         finally:
@@ -532,7 +530,7 @@ class _JobRun:
             return None  # stopping: nothing new starts
         ref = _ref(d)
         with self.recording():
-            state.intent_opened(OpenIntent(self.job.name, d.connection, d.model_id, self.run_id, 0))
+            state.intent_opened(OpenIntent(self.job.name, d.ref, self.run_id, 0))
             self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
         if self.halt.is_set():
             # This intent failed, or another worker's store did meanwhile: not sent (an
@@ -540,7 +538,7 @@ class _JobRun:
             # came meanwhile does not hold it back: its intent is written, so it is in flight.
             return None
         self.sent.set()
-        result = delete_and_settle(deleter, d.model_id, stop=self.options.stop)
+        result = delete_and_settle(deleter, d.ref.id, stop=self.options.stop)
         return ev.Outcome(
             self.job.name,
             self.run_id,
@@ -556,9 +554,9 @@ class _JobRun:
         """Counted first (it happened), then told, then the state's records closed."""
         self._count_final(d, event)
         self.fanout.emit_all(event)
-        state.intent_closed(self.run_id, d.connection, d.model_id)
+        state.intent_closed(self.run_id, d.ref)
         if self.job.grace is not None and event.result != "failed":
-            state.unmark(self.job.name, d.connection, d.model_id)
+            state.unmark(self.job.name, d.ref)
 
     def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:

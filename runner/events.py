@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal, Protocol, assert_never
 
 from runner.providers.base import DeleteOutcome
+from runner.ref import ResourceRef
 
 
 @dataclass
@@ -34,8 +35,9 @@ class Counts:
 
 @dataclass(frozen=True)
 class ModelRef:
-    connection: str
-    model_id: str
+    """The item an event is about (whatever its kind), with what a reader is told of it."""
+
+    ref: ResourceRef
     name: str | None = None
     reason: str = ""
 
@@ -107,8 +109,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Reconciled:
     job: str
-    connection: str
-    model_id: str
+    ref: ResourceRef
     intent_run_id: str
     intent_seq: int
     result: Literal["deleted", "present"]

@@ -16,7 +16,7 @@ from runner.connections import Listed
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
-from runner.ref import DEFAULT_KIND
+from runner.ref import ResourceRef
 from runner.state import Mark
 
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
@@ -27,8 +27,7 @@ _RANK = {"protected": 0, "delete": 1, "skip": 2, "absent": 3, "keep": 4, "nomatc
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    connection: str
-    model_id: str
+    ref: ResourceRef  # what is decided about: two kinds with one ID are two decisions
     name: str | None
     status: str | None
     age: timedelta | None
@@ -38,6 +37,16 @@ class Decision:
     target: int | None  # which target of the job decided (None: no target matched)
     protected: bool = False
     deletable_after: datetime | None = None  # grace: when a marked model may go
+
+    # Read-only views of ``ref``: the tests (and code of 0.2 still being merged) read a
+    # decision's connection and ID in many places; the runner itself names ``ref``.
+    @property
+    def connection(self) -> str:
+        return self.ref.connection
+
+    @property
+    def model_id(self) -> str:
+        return self.ref.id
 
 
 @dataclass
@@ -84,7 +93,7 @@ def age_text(record: ModelRecord, now: datetime) -> str:
 
 
 def _decision(
-    connection: str,
+    where: Listed,
     record: ModelRecord,
     now: datetime,
     action: Action,
@@ -94,8 +103,8 @@ def _decision(
 ) -> Decision:
     age, basis = age_of(record, now)
     return Decision(
-        connection, record.id, record.name, record.status, age, basis, action, reason, target,
-        protected,
+        ResourceRef.on(where[0], record.id, where[1]), record.name, record.status, age, basis,
+        action, reason, target, protected,
     )  # fmt: skip
 
 
@@ -150,7 +159,7 @@ def _target_decisions(
     unusable: Mapping[str, str],
     now: datetime,
 ) -> list[Decision]:
-    conn = target.connection
+    conn = (target.connection, target.kind)
     out: list[Decision] = []
 
     def protected(record: ModelRecord) -> bool:
@@ -198,12 +207,6 @@ def _target_decisions(
     return out
 
 
-def kind_of(job: Job, decision: Decision) -> str:
-    """The kind a deleting decision is about: its target's. A decision no target made
-    (nothing matched, an unusable record) deletes nothing and reads as a model."""
-    return DEFAULT_KIND if decision.target is None else job.targets[decision.target].kind
-
-
 def _rank(decision: Decision) -> int:
     return _RANK["protected"] if decision.protected else _RANK[decision.action]
 
@@ -214,9 +217,9 @@ def plan_job(
     specs: Mapping[Listed, KindSpec],
     now: datetime,
     *,
-    marks: Mapping[tuple[str, str], Mark] | None = None,
+    marks: Mapping[ResourceRef, Mark] | None = None,
     wall_now: datetime | None = None,
-    reviewed: Collection[tuple[str, str]] | None = None,
+    reviewed: Collection[ResourceRef] | None = None,
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
@@ -225,17 +228,18 @@ def plan_job(
     ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
     ``run --plan``) narrows deletes to the models a person reviewed.
     """
-    best: dict[tuple[str, str, str], Decision] = {}
+    best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
     for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets):
-        connection, kind = listed
+        connection = listed[0]
         records = inventories[listed]
         usable = []  # checked once here, not again by every target
         unusable: dict[str, str] = {}
         for record in records:
             if reason := _unusable(specs[listed], record):
-                key = (connection, kind, record.id or f"#{id(record)}")
-                best[key] = _decision(connection, record, now, "skip", reason, None)
+                decision = _decision(listed, record, now, "skip", reason, None)
+                # Items without an ID are each their own skip line.
+                best[decision.ref if record.id else (connection, id(record))] = decision
                 unusable[record.id] = reason
             else:
                 usable.append(record)
@@ -249,17 +253,16 @@ def plan_job(
                 continue
             decisions = _target_decisions(index, target, same_listing, usable, by_id, unusable, now)
             for decision in decisions:
-                key = (connection, kind, decision.model_id)
-                current = best.get(key)
+                current = best.get(decision.ref)
                 if current is None or _rank(decision) < _rank(current):
-                    best[key] = decision
+                    best[decision.ref] = decision
         for record in usable:  # only ids: targets here: what none of them named
             reason = "protected" if any(_protected(t, record) for t in same_listing) else ""
             decision = _decision(
-                connection, record, now, "keep" if reason else "nomatch",
+                listed, record, now, "keep" if reason else "nomatch",
                 reason or "not named in ids", None, protected=bool(reason),
             )  # fmt: skip
-            best.setdefault((connection, kind, record.id), decision)
+            best.setdefault(decision.ref, decision)
     plan = JobPlan(job, list(best.values()))
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
@@ -272,37 +275,38 @@ def plan_job(
     return plan
 
 
-def _apply_review(plan: JobPlan, reviewed: Collection[tuple[str, str]], now: datetime) -> None:
+def _apply_review(plan: JobPlan, reviewed: Collection[ResourceRef], now: datetime) -> None:
     """Delete only what is in the reviewed plan and still selected now; report the rest."""
     for i, d in enumerate(plan.decisions):
-        if d.action == "delete" and (d.connection, d.model_id) not in reviewed:
+        if d.action == "delete" and d.ref not in reviewed:
             plan.decisions[i] = dataclasses.replace(
                 d, action="keep", reason=f"not in the reviewed plan ({d.reason})"
             )
             plan.drift.append(plan.decisions[i])
-    decided = {(d.connection, d.model_id): d for d in plan.decisions}
-    for connection, model_id in sorted(reviewed):
-        current = decided.get((connection, model_id))
+    decided = {d.ref: d for d in plan.decisions}
+    for ref in sorted(reviewed):
+        current = decided.get(ref)
         if current is None:
-            gone = ModelRecord(id=model_id)
+            gone = ModelRecord(id=ref.id)
             why = "in the reviewed plan, no longer listed"
-            plan.decisions.append(_decision(connection, gone, now, "absent", why, None))
+            plan.decisions.append(
+                _decision((ref.connection, ref.kind), gone, now, "absent", why, None)
+            )
         elif current.action != "delete":
             why = f"in the reviewed plan, no longer selected: {current.reason}"
             plan.drift.append(dataclasses.replace(current, reason=why))
 
 
 def _apply_grace(
-    plan: JobPlan, grace: timedelta, marks: Mapping[tuple[str, str], Mark], wall_now: datetime
+    plan: JobPlan, grace: timedelta, marks: Mapping[ResourceRef, Mark], wall_now: datetime
 ) -> None:
     """Selected models are marked first and deleted only once their grace has passed."""
     selected = set()
     for i, d in enumerate(plan.decisions):
         if d.action != "delete":
             continue
-        key = (d.connection, d.model_id)
-        selected.add(key)
-        mark = marks.get(key)
+        selected.add(d.ref)
+        mark = marks.get(d.ref)
         if mark is None:
             after = wall_now + grace
             plan.decisions[i] = dataclasses.replace(
@@ -348,7 +352,7 @@ def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
         )
     if job.max_deletions_percent is not None:
         for (connection, kind), listed in usable_count.items():
-            count = sum(1 for d in deletes if (d.connection, kind_of(job, d)) == (connection, kind))
+            count = sum(1 for d in deletes if (d.ref.connection, d.ref.kind) == (connection, kind))
             if count * 100 > job.max_deletions_percent * listed:
                 problems.append(
                     f"job {job.name!r} would delete {count} of {listed} {kind}s on {connection},"

@@ -13,6 +13,7 @@ from runner.chain import Checked, read_lines, verify_lines
 from runner.clock import parse_instant, system_clock
 from runner.commands.common import load
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from runner.ref import ResourceRef, kind_prefix
 from runner.storage import open_storage
 from runner.tables import render
 
@@ -45,6 +46,15 @@ def _detail(record: dict[str, object]) -> str:
     if event == "audit.recovered":
         return f"torn line of {record.get('torn_bytes')} bytes"
     return ""
+
+
+def _item(record: dict[str, object]) -> str:
+    """The MODEL cell: the item's ID, with its kind when it is not a model (a record
+    of 0.2 has no kind: it is a model)."""
+    if not record.get("model_id") or "provider" not in record:
+        return "-"
+    ref = ResourceRef.from_fields(record)
+    return kind_prefix(ref) + ref.id
 
 
 def _since(record: dict[str, object], since: datetime | None) -> bool:
@@ -155,7 +165,7 @@ def _show(records: list[dict[str, object]], as_json: bool) -> None:
             str(r.get("event")),
             str(r.get("job") or "-"),
             str(r.get("provider") or "-"),
-            str(r.get("model_id") or "-"),
+            _item(r),
             _detail(r),
         ]
         for r in records

@@ -19,6 +19,7 @@ from runner.commands.common import load
 from runner.engine import PlanSet, RunOptions, RunReport, execute
 from runner.errors import ConfigError, StorageError
 from runner.outputs import check_output
+from runner.ref import kind_prefix
 from runner.report import render_markdown, render_outcome, render_plan, report_json
 
 FUTURE_SLACK = timedelta(minutes=5)  # clocks drift; a typo in a year does not
@@ -163,7 +164,8 @@ def print_report(report: RunReport, *, output: str, show_plans: bool) -> None:
         return
     for record in report.reconciled:
         print(
-            f"reconciled: {record.connection} {record.model_id!r} was {record.result}"
+            f"reconciled: {record.ref.connection} {kind_prefix(record.ref)}{record.ref.id!r}"
+            f" was {record.result}"
             " after an interrupted run"
         )
     for outcome in report.outcomes:
