@@ -14,8 +14,10 @@ from typing import Protocol
 from runner.durations import format_age
 from runner.providers.base import ACCEPTED_WITHIN, Deleter, DeleteResult, ProviderError
 
-FIRST_POLL = 2.0  # seconds: an accepted delete is seldom done at once
-MAX_POLL = 30.0  # seconds between polls at most, however long the deadline
+# Seconds before each poll: the first at once (a fast provider, or a simulator, is done
+# already, and a slow one costs one lookup), then 2 s doubling to at most 30 s.
+FIRST_PAUSE = 2.0
+MAX_PAUSE = 30.0
 
 
 class Timer(Protocol):
@@ -71,7 +73,7 @@ def wait_until_gone(
     timer = waits.timer
     deadline = timer.monotonic() + within.total_seconds()
     said, span = accepted.error or "accepted", format_age(within)
-    pause, polls = FIRST_POLL, 0
+    pause, polls = 0.0, 0
     while True:
         if timer.wait(stop, max(min(pause, deadline - timer.monotonic()), 0.0)):
             return accepted
@@ -95,7 +97,7 @@ def wait_until_gone(
                 else f"{said}; still present after {span} ({_polls(polls)})"
             )
             return replace(accepted, error=error, transient=False, accepted=None)
-        pause = min(pause * 2, MAX_POLL)
+        pause = min(pause * 2, MAX_PAUSE) if pause else FIRST_PAUSE
 
 
 def _polls(n: int) -> str:

@@ -173,7 +173,7 @@ def test_accepted_then_gone_is_deleted_after_polls(tmp_path: Path, sim: Simulato
     said = outcome(tmp_path)
     assert (said["result"], said["http_status"], said["attempts"]) == ("deleted", 202, 1)
     assert said["error"] == "accepted (HTTP 202); confirmed gone after 3 polls"
-    assert timer.waits == [2.0, 4.0, 8.0]  # backing off
+    assert timer.waits == [0.0, 2.0, 4.0]  # the first lookup at once, then backing off
     assert (sent(sim, "DELETE"), sent(sim, "GET")) == (1, 3)
     counts = end_of(report).counts
     assert (counts.deleted, counts.failed, counts.waiting) == (1, 0, 0)
@@ -189,7 +189,7 @@ def test_never_gone_is_failed_at_the_kinds_deadline(tmp_path: Path, sim: Simulat
     assert said["result"] == "failed"
     assert said["error"] == f"accepted (HTTP 202); still present after 10m ({polls} polls)"
     assert timer.now == ACCEPTED_WITHIN.total_seconds()  # the last poll is at the deadline
-    assert max(timer.waits) == 30.0 and polls == sent(sim, "GET") == 23  # 2+4+8+16, 19 x 30
+    assert max(timer.waits) == 30.0 and polls == sent(sim, "GET") == 24  # 0+2+4+8+16, 19 x 30
     assert end_of(report).status == "partial"
 
 
@@ -201,7 +201,7 @@ def test_a_second_pass_never_resends_an_accepted_delete(tmp_path: Path, sim: Sim
     assert sim.deleted == [("openai", OTHER)]
     assert (sent(sim, "DELETE"), sent(sim, "DELETE", OTHER)) == (1, 7)
     said = outcome(tmp_path)
-    assert said["error"] == "accepted (HTTP 202); still present after 30s (4 polls)"
+    assert said["error"] == "accepted (HTTP 202); still present after 30s (5 polls)"
     counts = end_of(report).counts
     assert (counts.deleted, counts.failed) == (1, 1)
 
@@ -224,7 +224,7 @@ def test_lookup_errors_until_the_deadline_leave_the_outcome_unknown(
     said = outcome(tmp_path)
     error = str(said["error"])
     assert said["result"] == "failed"
-    assert error.startswith("accepted (HTTP 202); could not look it up at the deadline (2m, 7")
+    assert error.startswith("accepted (HTTP 202); could not look it up at the deadline (2m, 8")
     assert error.endswith("; outcome unknown") and "HTTP 500" in error
     assert sent(sim, "DELETE") == 1
 
@@ -277,6 +277,17 @@ def test_the_accepted_declaration_reads_values_strictly() -> None:
     assert answer.accepts(202, {}, MODEL) is None
     assert not answer.confirms(202, body, MODEL)  # accepted is never done
     assert openai.SPEC.delete_answer.accepts(202, body, MODEL) is None  # undeclared
+
+
+def test_an_accepted_answer_may_be_the_whole_item() -> None:
+    # e.g. a deployment answered in its deleting state, with every field it has
+    deleting = DeleteAnswer({"name": str, "state": "DELETING"}, exact=False)
+    answer = DeleteAnswer(accepted=AcceptedAnswer(deleting, timedelta(minutes=30)))
+    item = {"name": "accounts/a/deployments/d", "state": "DELETING", "minReplicaCount": 1}
+    assert answer.accepts(200, item, "d") == timedelta(minutes=30)
+    assert answer.accepts(200, {**item, "state": "READY"}, "d") is None
+    assert answer.accepts(200, {"state": "DELETING"}, "d") is None  # a declared key missing
+    assert not answer.confirms(200, item, "d")
 
 
 def test_waiting_is_said_on_stderr() -> None:

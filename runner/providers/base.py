@@ -112,6 +112,9 @@ class DeleteAnswer:
     fields: Mapping[str, Any] = field(default_factory=dict)
     status: int = 200
     accepted: "AcceptedAnswer | None" = None  # None: every delete it answers is done
+    # False: the object may hold other keys too (an accepted answer that is the whole item,
+    # such as a deployment answered in its deleting state).
+    exact: bool = True
 
     def accepts(self, status: int | None, body: Any, model_id: str) -> timedelta | None:
         """How long the item may take to go, when this is the declared accepted answer."""
@@ -122,7 +125,8 @@ class DeleteAnswer:
     def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
         if status != self.status or not isinstance(body, dict):
             return False
-        if body.keys() != self.fields.keys():
+        keys, wanted = body.keys(), self.fields.keys()
+        if not (keys == wanted if self.exact else keys >= wanted):
             return False
         return all(_holds(want, body[key], model_id) for key, want in self.fields.items())
 
