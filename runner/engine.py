@@ -364,7 +364,7 @@ def apply(
             f"stopped: the state or audit store failed ({run.broken}); no delete was started"
             " after that, and the next run reconciles the deletes in flight",
         )
-    interrupted = options.stop.is_set() and (run.counts.skipped or run.counts.waiting) > 0
+    interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
     status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
     message = "interrupted: no new deletes were started" if interrupted else None
     if message and run.counts.waiting:
