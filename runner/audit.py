@@ -378,6 +378,14 @@ class AuditSink:
                 self.chain.append("delete.absent", run_id, fields)
             case ev.Intent(job=job, run_id=run_id, model=m):
                 self.chain.append("delete.intent", run_id, {"job": job, **_model(m)}, sync=True)
+            case ev.Waiting(job=job, run_id=run_id, model=m):
+                fields = {
+                    "job": job,
+                    **_model(m),
+                    "http_status": event.http_status,
+                    "within_seconds": int(event.within.total_seconds()),
+                }
+                self.chain.append("delete.waiting", run_id, fields)
             case ev.Outcome(job=job, run_id=run_id, model=m):
                 fields = {
                     "job": job,

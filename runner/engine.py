@@ -31,6 +31,7 @@ from runner.providers import REGISTRY
 from runner.providers.base import (
     ConnectOptions,
     Deleter,
+    DeleteResult,
     KindSpec,
     Lister,
     ModelRecord,
@@ -41,6 +42,7 @@ from runner.ref import ResourceRef
 from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
+from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
 
@@ -64,6 +66,7 @@ class RunOptions:
     plan_sha256: str | None = None
     second_pass_pause: float = SECOND_PASS_PAUSE
     claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
+    waits: Waits = field(default_factory=Waits)  # accepted deletes: the timer, a deadline
 
 
 @dataclass
@@ -375,11 +378,15 @@ def apply(
             f"stopped: the state or audit store failed ({run.broken}); no delete was started"
             " after that, and the next run reconciles the deletes in flight",
         )
-    interrupted = options.stop.is_set() and run.counts.skipped > 0
+    interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
     status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
-    return run.end(
-        state, status, "interrupted: no new deletes were started" if interrupted else None
-    )
+    message = "interrupted: no new deletes were started" if interrupted else None
+    if message and run.counts.waiting:
+        message += (
+            f"; {run.counts.waiting} accepted delete(s) not yet proven gone, which the next"
+            " run reconciles"
+        )
+    return run.end(state, status, message)
 
 
 class _JobRun:
@@ -506,6 +513,11 @@ class _JobRun:
                         with self._lock:
                             self.counts.skipped += 1
                             self.counts.pending += _holds_mark(d)
+                    elif isinstance(event, ev.Waiting):
+                        # Stopped while waiting: no outcome yet, and its intent stays open.
+                        with self._lock:
+                            self.counts.waiting += 1
+                            self.counts.pending += _holds_mark(d)
                     elif (
                         event.result == "failed"
                         and event.transient
@@ -523,9 +535,12 @@ class _JobRun:
                 pool.shutdown(wait=True)
         return held
 
-    def _delete_one(self, d: Decision, deleter: Deleter, state: StateStore) -> ev.Outcome | None:
+    def _delete_one(
+        self, d: Decision, deleter: Deleter, state: StateStore
+    ) -> ev.Outcome | ev.Waiting | None:
         """One delete, never without a durable intent: the state's (a crash after it is
-        reconciled from the state index) and the audit's. ``None``: not sent."""
+        reconciled from the state index) and the audit's. ``None``: not sent; ``Waiting``:
+        accepted, and the run stopped before a lookup proved it gone."""
         if self._stopping():
             return None  # stopping: nothing new starts
         ref = _ref(d)
@@ -538,7 +553,15 @@ class _JobRun:
             # came meanwhile does not hold it back: its intent is written, so it is in flight.
             return None
         self.sent.set()
-        result = delete_and_settle(deleter, d.ref.id, stop=self.options.stop)
+        result = delete_and_settle(
+            deleter,
+            d.ref.id,
+            stop=self.options.stop,
+            waits=self.options.waits,
+            on_accepted=lambda accepted: self._waiting(ref, accepted),
+        )
+        if result.accepted is not None:
+            return self._waiting_event(ref, result)
         return ev.Outcome(
             self.job.name,
             self.run_id,
@@ -549,6 +572,15 @@ class _JobRun:
             result.error,
             result.transient,
         )
+
+    def _waiting_event(self, ref: ev.ModelRef, accepted: DeleteResult) -> ev.Waiting:
+        within = self.options.waits.deadline(accepted)
+        return ev.Waiting(self.job.name, self.run_id, ref, accepted.http_status, within)
+
+    def _waiting(self, ref: ev.ModelRef, accepted: DeleteResult) -> None:
+        """Told before the wait starts, so the audit shows the item waiting, not deleted."""
+        with self.recording():
+            self.fanout.emit(self._waiting_event(ref, accepted))
 
     def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
         """Counted first (it happened), then told, then the state's records closed."""

@@ -200,6 +200,8 @@ def render_outcome(outcome: JobOutcome) -> str:
     )
     if outcome.plan is not None and outcome.plan.job.grace is not None:
         line += f", marked {c.marked}, pending {c.pending}"
+    if c.waiting:  # accepted, and the run stopped before a lookup proved them gone
+        line += f", waiting {c.waiting}"
     line += f" - {end.status} (run {outcome.run_id[:12]})"
     extra = [f"  absent: {item(r.ref)} ({r.reason})" for r in outcome.absent]
     if outcome.plan is not None:

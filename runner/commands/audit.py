@@ -39,6 +39,8 @@ def _detail(record: dict[str, object]) -> str:
         error = f" {record['error']}" if record.get("error") else ""
         result, status = record.get("result"), record.get("http_status")
         return f"{result} http={status} attempts={record.get('attempts')}{error}"
+    if event == "delete.waiting":
+        return f"accepted http={record.get('http_status')} within={record.get('within_seconds')}s"
     if event == "delete.reconciled":
         return f"{record.get('result')} (intent of run {str(record.get('intent_run_id'))[:12]})"
     if event in ("notify.sent", "notify.failed"):

@@ -9,7 +9,7 @@ that can delete. Specs are plain data: importing one imports no HTTP or vendor l
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
@@ -84,6 +84,10 @@ class DeleteResult:
     # A success status whose answer is not the type's declared one: only a lookup can say
     # whether the model is gone (runner.deletion settles it; no outcome keeps this set).
     unconfirmed: bool = False
+    # The provider accepted the delete and carries it out later (the type's declared
+    # ``DeleteAnswer.accepted``): the item is waiting until a lookup proves it gone, at most
+    # this long. runner.deletion settles it; only a run stopped while waiting keeps it set.
+    accepted: timedelta | None = None
 
 
 class _TheId:
@@ -92,6 +96,8 @@ class _TheId:
 
 
 THE_ID: Any = _TheId()  # in a DeleteAnswer: the deleted model's own ID
+# How long an accepted delete may take to come true unless its kind says otherwise.
+ACCEPTED_WITHIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -100,17 +106,40 @@ class DeleteAnswer:
     JSON object with exactly the keys of ``fields``. A field's value is a constant the
     answer must hold (``True`` is not ``1``), ``str`` for any string, or ``THE_ID`` for the
     model's own ID. A success status is never proof by itself: an HTML page, an error
-    object or another model's ID behind a 200 is not a delete."""
+    object or another model's ID behind a 200 is not a delete.
+
+    ``accepted`` declares the answer of a type that deletes later (a long-running delete:
+    Azure's 202): that answer is no delete either, only a promise a lookup must prove."""
 
     fields: Mapping[str, Any] = field(default_factory=dict)
     status: int = 200
+    accepted: "AcceptedAnswer | None" = None  # None: every delete it answers is done
+    # False: the object may hold other keys too (an accepted answer that is the whole item,
+    # such as a deployment answered in its deleting state).
+    exact: bool = True
+
+    def accepts(self, status: int | None, body: Any, model_id: str) -> timedelta | None:
+        """How long the item may take to go, when this is the declared accepted answer."""
+        if self.accepted is None or not self.accepted.answer.confirms(status, body, model_id):
+            return None
+        return self.accepted.within
 
     def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
         if status != self.status or not isinstance(body, dict):
             return False
-        if body.keys() != self.fields.keys():
+        keys, wanted = body.keys(), self.fields.keys()
+        if not (keys == wanted if self.exact else keys >= wanted):
             return False
         return all(_holds(want, body[key], model_id) for key, want in self.fields.items())
+
+
+@dataclass(frozen=True)
+class AcceptedAnswer:
+    """A type's answer to a delete it carries out later (``answer``, read like a done one),
+    and its deadline: an item still there ``within`` after it is ``failed``."""
+
+    answer: DeleteAnswer
+    within: timedelta = ACCEPTED_WITHIN
 
 
 def _holds(want: Any, got: Any, model_id: str) -> bool:

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -173,11 +174,14 @@ def delete_result(
     answer: DeleteAnswer, response: Response, model_id: str, names_model: bool
 ) -> DeleteResult:
     """A delete's answer, judged the same way for every HTTP provider: the type's declared
-    success ``answer`` deleted; any other 2xx unconfirmed, for a lookup to settle; a
-    not-found that proves the model absent (``names_model``) already absent; a bare
-    404/410 failed (a retired API or a wrong base_url must never look like success)."""
+    success ``answer`` deleted; its declared accepted answer accepted, for the item to be
+    waited for; any other 2xx unconfirmed, for a lookup to settle; a not-found that proves
+    the model absent (``names_model``) already absent; a bare 404/410 failed (a retired API
+    or a wrong base_url must never look like success)."""
     if answer.confirms(response.status, response.body, model_id):
         return DeleteResult("deleted", response.status, response.attempts)
+    if (within := answer.accepts(response.status, response.body, model_id)) is not None:
+        return accepted(response.status, response.attempts, within)
     if 200 <= response.status < 300:
         return unconfirmed(response.status, response.text, response.attempts)
     if names_model:
@@ -199,6 +203,12 @@ def unconfirmed(status: int | None, said: str, attempts: int) -> DeleteResult:
     (runner.deletion), with what was said summarised on one line."""
     error = f"HTTP {status} is not the answer a delete gives: {one_line(said) or 'an empty body'}"
     return DeleteResult("failed", status, attempts, error, unconfirmed=True)
+
+
+def accepted(status: int | None, attempts: int, within: timedelta) -> DeleteResult:
+    """The provider took the delete to carry out later: ``failed`` until a lookup proves
+    the item gone (runner.deletion waits, at most ``within``), never ``deleted`` before."""
+    return DeleteResult("failed", status, attempts, f"accepted (HTTP {status})", accepted=within)
 
 
 def names_id(message: str, model_id: str) -> bool:
