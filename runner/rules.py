@@ -10,8 +10,10 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
+from runner.cost import PriceOverride, monthly_cost
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
 from runner.providers.base import ModelRecord, ProviderSpec
@@ -36,6 +38,8 @@ class Decision:
     target: int | None  # which target of the job decided (None: no target matched)
     protected: bool = False
     deletable_after: datetime | None = None  # grace: when a marked model may go
+    monthly_cost: Decimal | None = None  # what it costs a month (runner.cost); None: unknown
+    cost_basis: str = ""  # how that cost was reached, for people
 
 
 @dataclass
@@ -93,8 +97,21 @@ def _decision(
     age, basis = age_of(record, now)
     return Decision(
         connection, record.id, record.name, record.status, age, basis, action, reason, target,
-        protected,
+        protected, monthly_cost=record.monthly_cost,
+        cost_basis=record.cost_basis or "unknown: not listed",
     )  # fmt: skip
+
+
+def priced(
+    records: Sequence[ModelRecord], spec: ProviderSpec, prices: Sequence[PriceOverride]
+) -> list[ModelRecord]:
+    """The records with their monthly cost, before any rule reads them (min_monthly_cost).
+    Every listed item is a model until kinds are wired in."""
+    out = []
+    for record in records:
+        cost, basis = monthly_cost(record, spec.type, "model", spec.price, prices)
+        out.append(dataclasses.replace(record, monthly_cost=cost, cost_basis=basis))
+    return out
 
 
 def _unusable(spec: ProviderSpec, record: ModelRecord) -> str | None:
@@ -209,17 +226,19 @@ def plan_job(
     marks: Mapping[tuple[str, str], Mark] | None = None,
     wall_now: datetime | None = None,
     reviewed: Collection[tuple[str, str]] | None = None,
+    prices: Sequence[PriceOverride] = (),
 ) -> JobPlan:
     """Every model of every connection the job uses gets exactly one decision.
 
     ``specs`` maps connection names to their provider's facts; ``marks`` are the job's
     grace marks and ``wall_now`` the wall clock that grace runs on (never ``--now``);
-    ``reviewed`` (from ``run --plan``) narrows deletes to the models a person reviewed.
+    ``reviewed`` (from ``run --plan``) narrows deletes to the models a person reviewed;
+    ``prices`` (the job file's) override the specs' price facts.
     """
     best: dict[tuple[str, str], Decision] = {}
     usable_count: dict[str, int] = {}
     for connection in dict.fromkeys(t.connection for t in job.targets):
-        records = inventories[connection]
+        records = priced(inventories[connection], specs[connection], prices)
         usable = []  # checked once here, not again by every target
         unusable: dict[str, str] = {}
         for record in records:
