@@ -20,7 +20,7 @@ _ORDER = {
     "delete": 0, "mark": 1, "pending": 2, "blocked": 3, "keep": 4, "absent": 5, "skip": 6,
     "nomatch": 7,
 }  # fmt: skip
-HEADERS = ["ID", "NAME", "STATUS", "AGE", "COST/MONTH", "DECISION", "REASON"]
+HEADERS = ["ID", "NAME", "STATUS", "AGE", "DECISION", "COST/MONTH", "REASON"]
 
 
 def describe_target(target: Target) -> str:
@@ -49,7 +49,7 @@ def cost_cell(decision: Decision) -> str:
 
 def _row(d: Decision) -> list[str]:
     return [
-        d.model_id or "?", d.name or "-", d.status or "-", age_cell(d), cost_cell(d), d.action,
+        d.model_id or "?", d.name or "-", d.status or "-", age_cell(d), d.action, cost_cell(d),
         d.reason,
     ]  # fmt: skip
 
