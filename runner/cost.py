@@ -10,7 +10,7 @@ declare prices without importing anything heavy.
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
@@ -148,13 +148,20 @@ def savings(costs: Iterable[Decimal | None]) -> Savings:
 
 def money(amount: Decimal) -> str:
     """Dollars rounded to the cent, for people: ``$1,234.50``."""
-    return f"${amount.quantize(CENT, ROUND_HALF_UP):,}"
+    return f"${_cents(amount):,}"
 
 
 def json_amount(amount: Decimal | None) -> float | None:
     """Dollars rounded to the cent as a JSON number (null when unknown). Exact as text:
     a float prints the shortest digits that read back as itself, so 1.95 stays 1.95."""
-    return None if amount is None else float(amount.quantize(CENT, ROUND_HALF_UP))
+    return None if amount is None else float(_cents(amount))
+
+
+def _cents(amount: Decimal) -> Decimal:
+    """Rounded to the cent with digits enough for any size: the default 28 would raise
+    for a provider that bills 10**30 units."""
+    digits = max(28, amount.adjusted() + 4)
+    return amount.quantize(CENT, ROUND_HALF_UP, Context(prec=digits))
 
 
 def rate(price: Decimal) -> str:

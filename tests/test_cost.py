@@ -117,6 +117,9 @@ def test_decimal_exactness_from_the_job_file_to_the_sum() -> None:
     # Rounded only where shown: half a cent rounds up, thousands are grouped.
     assert money(Decimal("0.005")) == "$0.01" and money(Decimal("1234.5")) == "$1,234.50"
     assert Savings(Decimal("6"), 1).text() == "saves about $6.00/month (1 with unknown cost)"
+    # A provider billing absurd units is priced, and shown, without an error.
+    cost, _ = monthly_cost(h100("1e30"), "together", "deployment", PriceFact(per_hour=Decimal(1)))
+    assert cost is not None and money(cost).startswith("$730,000,000,")
 
 
 def test_the_specs_declare_the_documented_prices_and_the_readme_shows_them() -> None:
