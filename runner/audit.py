@@ -31,6 +31,7 @@ from runner.chain import (
     verify_lines,
 )
 from runner.clock import Clock, rfc3339, system_clock
+from runner.cost import json_amount
 from runner.errors import StorageError
 from runner.files import create_private
 from runner.redaction import redact, secret_list
@@ -421,6 +422,9 @@ class AuditSink:
                     "dry_run": event.dry_run,
                     **dataclasses.asdict(event.counts),
                     "status": event.status,
+                    # What the deletes made save a month (cents; unknown costs counted apart).
+                    "estimated_monthly_savings": json_amount(event.savings.amount),
+                    "unknown_cost": event.savings.unknown,
                 }
                 if event.message:
                     fields["message"] = event.message

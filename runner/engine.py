@@ -16,11 +16,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
 from runner.connections import Listed, connections_used, kinds_used, open_listers
+from runner.cost import savings
 from runner.credentials import resolve_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
@@ -249,6 +251,7 @@ def plan(
             marks=state.marks(job.name) if job.grace is not None else None,
             wall_now=wall_now,
             reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
+            prices=job_file.prices,
         )
     return planset
 
@@ -406,6 +409,7 @@ class _JobRun:
         self.concurrency = concurrency
         self.sent = sent
         self.counts = ev.Counts()
+        self.saved: list[Decimal | None] = []  # the monthly cost of each delete made
         self.outcome = JobOutcome(
             job.name, run_id, plan, ev.RunEnded(job.name, run_id, False, "", self.counts)
         )
@@ -437,6 +441,8 @@ class _JobRun:
         for d in plan.decisions:
             if d.action == "delete":
                 self.counts.planned += 1
+                if self.options.dry_run:  # what a dry run would save: its planned deletes
+                    self.saved.append(d.monthly_cost)
                 self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
             elif d.action == "absent":
                 self.counts.already_absent += 1
@@ -593,6 +599,8 @@ class _JobRun:
     def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:
             self.counts.settled(event.result)
+            if event.result == "deleted":
+                self.saved.append(d.monthly_cost)
             if event.result == "failed":
                 self.outcome.failures.append(event)
                 self.counts.pending += _holds_mark(d)  # its mark stays for the next run
@@ -610,6 +618,7 @@ class _JobRun:
             message,
             self.started,
             ended,
+            savings(self.saved),
         )
         self.outcome.end = event
         with self.recording():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, assert_never
 
+from runner.cost import Savings
 from runner.providers.base import DeleteOutcome
 from runner.ref import ResourceRef
 
@@ -158,6 +159,9 @@ class RunEnded:
     message: str | None = None
     started: datetime | None = None
     ended: datetime | None = None
+    # What the deletes made save a month (a dry run: those it would make), and how many
+    # of them had an unknown cost (left out of the sum).
+    savings: Savings = field(default_factory=Savings)
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,20 @@ class Metrics:
             ["job"],
             registry=source,
         )
+        self.savings = Gauge(
+            "ftjanitor_estimated_monthly_savings_dollars",
+            "What the deletes of the job's last run save a month, in dollars (known costs"
+            " only). Dry runs excluded.",
+            ["job"],
+            registry=source,
+        )
+        self.retired = Counter(
+            "ftjanitor_deleted_monthly_cost_dollars_total",
+            "The monthly cost of every item deleted, in dollars (known costs only)."
+            " Dry runs excluded.",
+            ["job"],
+            registry=source,
+        )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_WithoutCreated(source))
 
@@ -175,6 +189,8 @@ class Metrics:
             self.last_success.labels(job)
             self.duration.labels(job)
             self.limit_tripped.labels(job)
+            self.savings.labels(job)
+            self.retired.labels(job)
 
     def set_next_run(self, job: str, when: datetime | None) -> None:
         """The scheduler's next fire time for ``job``; None removes the series (no next run)."""
@@ -237,6 +253,9 @@ class Metrics:
         self.runs.labels(event.job, status).inc()
         self.selected.labels(event.job).set(event.counts.planned)
         self.pending.labels(event.job).set(event.counts.pending)
+        saved = float(event.savings.amount)  # a metric is a float: rounded only here
+        self.savings.labels(event.job).set(saved)
+        self.retired.labels(event.job).inc(saved)
         if started is not None:
             self.duration.labels(event.job).observe(max(0.0, (ended - started).total_seconds()))
         if event.status == "ok":

@@ -43,6 +43,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from runner import __version__
+from runner.cost import Savings, json_amount
 from runner.errors import ConfigError
 from runner.events import (
     Event,
@@ -130,6 +131,7 @@ class _Batch:
     # deletion, not both.
     outcomes: dict[ResourceRef, Outcome] = field(default_factory=dict)
     limits: list[str] = field(default_factory=list)
+    savings: Savings = field(default_factory=Savings)  # of the deletes made (run.end's)
 
     def models(self, kind: Kind) -> list[ModelRef]:
         if kind == "marked":
@@ -160,6 +162,9 @@ def json_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, Any
     }
     if kind == "limit":
         body["message"] = _cap("; ".join(batch.limits))
+    if kind == "deleted":
+        body["estimated_monthly_savings"] = json_amount(batch.savings.amount)
+        body["unknown_cost"] = batch.savings.unknown
     return body
 
 
@@ -180,6 +185,8 @@ def slack_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, st
     """
     count = batch.count(kind)
     headline = _HEADLINES[kind].format(n=count, s="" if count == 1 else "s")
+    if kind == "deleted":
+        headline += f", {batch.savings.text()}"
     lines = [f"ftjanitor job {slack_escape(job)}: {headline} (run {slack_escape(run_id)})"]
     if kind == "limit":
         lines += [slack_escape(message) for message in batch.limits]
@@ -349,6 +356,7 @@ class Notifier:
             with self._lock:
                 batch = self._runs.pop(event.run_id, None)
             if batch is not None and not (event.dry_run or batch.dry_run):
+                batch.savings = event.savings
                 self._flush(event.job, event.run_id, batch)
             return
         with self._lock:

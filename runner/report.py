@@ -8,6 +8,7 @@ from typing import Any
 
 from runner import events as ev
 from runner.clock import rfc3339
+from runner.cost import Savings, json_amount, money, savings
 from runner.durations import format_age
 from runner.engine import JobOutcome, RunReport
 from runner.jobfile.model import Target
@@ -20,7 +21,7 @@ _ORDER = {
     "delete": 0, "mark": 1, "pending": 2, "blocked": 3, "keep": 4, "absent": 5, "skip": 6,
     "nomatch": 7,
 }  # fmt: skip
-HEADERS = ["ID", "NAME", "STATUS", "AGE", "DECISION", "REASON"]
+HEADERS = ["ID", "NAME", "STATUS", "AGE", "DECISION", "COST/MONTH", "REASON"]
 
 
 def describe_target(target: Target) -> str:
@@ -48,6 +49,10 @@ def age_cell(decision: Decision) -> str:
     return format_age(decision.age) + ("*" if decision.age_basis == "first seen" else "")
 
 
+def cost_cell(decision: Decision) -> str:
+    return "?" if decision.monthly_cost is None else money(decision.monthly_cost)
+
+
 def _row(d: Decision) -> list[str]:
     return [
         kind_prefix(d.ref) + (d.ref.id or "?"),
@@ -55,8 +60,14 @@ def _row(d: Decision) -> list[str]:
         d.status or "-",
         age_cell(d),
         d.action,
+        cost_cell(d),
         d.reason,
     ]
+
+
+def plan_savings(plan: JobPlan) -> Savings:
+    """What the plan's deletes would save a month (a limit-blocked plan deletes nothing)."""
+    return savings(d.monthly_cost for d in plan.deletes)
 
 
 def summary_counts(plan: JobPlan) -> Counter[str]:
@@ -78,7 +89,8 @@ def summary_line(plan: JobPlan) -> str:
         f"{c['skip']} skipped",
         f"{c['nomatch']} not matched by any rule",
     ]
-    return ", ".join(parts)
+    line = ", ".join(parts)
+    return f"{line}; {plan_savings(plan).text()}" if c["delete"] else line
 
 
 def render_plan(plan: JobPlan) -> str:
@@ -133,6 +145,16 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "target": d.target,
         "protected": d.protected,
         "deletable_after": rfc3339(d.deletable_after) if d.deletable_after else None,
+        "monthly_cost": json_amount(d.monthly_cost),
+        "cost_basis": d.cost_basis,
+    }
+
+
+def savings_json(total: Savings) -> dict[str, Any]:
+    """Dollars a month as a JSON number rounded to the cent, and the count left out."""
+    return {
+        "estimated_monthly_savings": json_amount(total.amount),
+        "unknown_cost": total.unknown,
     }
 
 
@@ -143,6 +165,7 @@ def end_json(end: ev.RunEnded | ev.RunSkipped) -> dict[str, Any]:
         "job": end.job,
         "dry_run": end.dry_run,
         **dataclasses.asdict(end.counts),
+        **savings_json(end.savings),
         "status": end.status,
         "message": end.message,
     }
@@ -150,6 +173,7 @@ def end_json(end: ev.RunEnded | ev.RunSkipped) -> dict[str, Any]:
 
 def report_json(report: RunReport) -> dict[str, Any]:
     jobs = []
+    planned: list[Savings] = []
     for outcome in report.outcomes:
         plan = outcome.plan
         entry: dict[str, Any] = {
@@ -162,12 +186,15 @@ def report_json(report: RunReport) -> dict[str, Any]:
             entry["limit"] = plan.limit_message
             entry["notes"] = plan.notes
             entry["summary"] = dict(summary_counts(plan))
+            planned.append(plan_savings(plan))
+            entry.update(savings_json(planned[-1]))
             entry["decisions"] = [decision_json(d) for d in plan.decisions]
             entry["drift"] = [decision_json(d) for d in plan.drift]
         jobs.append(entry)
     body: dict[str, Any] = {
         "now": rfc3339(report.now),
         "reconciled": [reconciled_json(r) for r in report.reconciled],
+        **savings_json(sum(planned, Savings())),
         "jobs": jobs,
     }
     if report.late_failure is not None:
@@ -203,7 +230,8 @@ def render_outcome(outcome: JobOutcome) -> str:
     if c.waiting:  # accepted, and the run stopped before a lookup proved them gone
         line += f", waiting {c.waiting}"
     line += f" - {end.status} (run {outcome.run_id[:12]})"
-    extra = [f"  absent: {item(r.ref)} ({r.reason})" for r in outcome.absent]
+    extra = [f"  {end.savings.text()}"] if c.deleted and not end.dry_run else []
+    extra += [f"  absent: {item(r.ref)} ({r.reason})" for r in outcome.absent]
     if outcome.plan is not None:
         extra += [f"  drift: {item(d.ref)}: {shown(d.reason)}" for d in outcome.plan.drift]
     extra += [f"  failed: {item(f.model.ref)}: {shown(f.error or '')}" for f in outcome.failures]
@@ -234,7 +262,8 @@ def code_span(text: str) -> str:
 def render_markdown(report: RunReport) -> str:
     """A plan that reads well as a pull-request comment: a summary per job, then a table
     per target with ID, name, age, decision and reason."""
-    lines = [f"## ftjanitor plan ({rfc3339(report.now)})", ""]
+    planned = sum((plan_savings(o.plan) for o in report.outcomes if o.plan), Savings())
+    lines = [f"## ftjanitor plan ({rfc3339(report.now)}): {planned.text()}", ""]
     for outcome in report.outcomes:
         plan = outcome.plan
         if plan is None:

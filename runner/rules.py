@@ -10,9 +10,11 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from runner.connections import Listed
+from runner.cost import PriceOverride, monthly_cost
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
@@ -37,6 +39,8 @@ class Decision:
     target: int | None  # which target of the job decided (None: no target matched)
     protected: bool = False
     deletable_after: datetime | None = None  # grace: when a marked model may go
+    monthly_cost: Decimal | None = None  # what it costs a month (runner.cost); None: unknown
+    cost_basis: str = ""  # how that cost was reached, for people
 
     # Read-only views of ``ref``: the tests (and code of 0.2 still being merged) read a
     # decision's connection and ID in many places; the runner itself names ``ref``.
@@ -104,8 +108,20 @@ def _decision(
     age, basis = age_of(record, now)
     return Decision(
         ResourceRef.on(where[0], record.id, where[1]), record.name, record.status, age, basis,
-        action, reason, target, protected,
+        action, reason, target, protected, monthly_cost=record.monthly_cost,
+        cost_basis=record.cost_basis or "unknown: not listed",
     )  # fmt: skip
+
+
+def priced(
+    records: Sequence[ModelRecord], spec: KindSpec, prices: Sequence[PriceOverride]
+) -> list[ModelRecord]:
+    """The records with their monthly cost, before any rule reads them (min_monthly_cost)."""
+    out = []
+    for record in records:
+        cost, basis = monthly_cost(record, spec.type, spec.kind, spec.price, prices)
+        out.append(dataclasses.replace(record, monthly_cost=cost, cost_basis=basis))
+    return out
 
 
 def _unusable(spec: KindSpec, record: ModelRecord) -> str | None:
@@ -220,19 +236,21 @@ def plan_job(
     marks: Mapping[ResourceRef, Mark] | None = None,
     wall_now: datetime | None = None,
     reviewed: Collection[ResourceRef] | None = None,
+    prices: Sequence[PriceOverride] = (),
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
     ``inventories`` and ``specs`` are keyed by (connection name, kind): a target is planned
     against its own kind's listing and facts. ``marks`` are the job's grace marks and
     ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
-    ``run --plan``) narrows deletes to the models a person reviewed.
+    ``run --plan``) narrows deletes to the models a person reviewed; ``prices`` (the job
+    file's) override the specs' price facts.
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
     for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets):
         connection = listed[0]
-        records = inventories[listed]
+        records = priced(inventories[listed], specs[listed], prices)
         usable = []  # checked once here, not again by every target
         unusable: dict[str, str] = {}
         for record in records:

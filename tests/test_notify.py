@@ -253,6 +253,10 @@ def test_json_body_for_outcomes(receiver: Callable[[str], Receiver], result: str
             "count": 2,
             "models": [model_item(ref) for ref in refs],
             "truncated": False,
+            # What the deletes save a month: run.end's (none here: RunEnded's default).
+            **(
+                {"estimated_monthly_savings": 0.0, "unknown_cost": 0} if result == "deleted" else {}
+            ),
         }
     ]
     headers = server.requests[0]["headers"]
@@ -332,7 +336,7 @@ def test_slack_body_names_job_count_and_models(receiver: Callable[[str], Receive
     assert list(body) == ["text"]
     lines = body["text"].split("\n")
     assert lines == [
-        "ftjanitor job nightly: 2 models deleted (run run-1)",
+        "ftjanitor job nightly: 2 models deleted, saves about $0.00/month (run run-1)",
         "• cohere ft-0001 (exp-1) — older than 30d",
         "• cohere ft-0002 — older than 30d",
     ]

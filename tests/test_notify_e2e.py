@@ -247,6 +247,8 @@ def test_each_event_kind_is_one_post_per_run_with_the_right_body(
         "count": 3,
         "models": models("sweep", "m-exp-1", "m-exp-2", "m-exp-4"),
         "truncated": False,
+        "estimated_monthly_savings": 0.0,  # Cohere has no price: all three are unknown
+        "unknown_cost": 3,
     }
     assert by_event["ftjanitor.failed"]["body"] == {
         "event": "ftjanitor.failed",
@@ -286,7 +288,8 @@ def test_each_event_kind_is_one_post_per_run_with_the_right_body(
     assert len(slack) == 4 and all(set(body) == {"text"} for body in slack)
     by_headline = {body["text"].splitlines()[0]: body["text"] for body in slack}
     assert set(by_headline) == {
-        f"ftjanitor job sweep: 3 models deleted (run {ids['sweep']})",
+        f"ftjanitor job sweep: 3 models deleted, saves about $0.00/month (3 with unknown cost)"
+        f" (run {ids['sweep']})",
         f"ftjanitor job sweep: 1 deletion failed (run {ids['sweep']})",
         f"ftjanitor job slow: 2 models marked for deletion (run {ids['slow']})",
         f"ftjanitor job capped: stopped by a safety limit, nothing deleted (run {ids['capped']})",
@@ -295,7 +298,7 @@ def test_each_event_kind_is_one_post_per_run_with_the_right_body(
         h.split(":", 1)[1].split("(run")[0].strip(): t.splitlines()[1:]
         for h, t in by_headline.items()
     }
-    assert sorted(lines["3 models deleted"]) == [
+    assert sorted(lines["3 models deleted, saves about $0.00/month (3 with unknown cost)"]) == [
         f"• cohere m-exp-{i} (exp-{i}) — {reasons[(ids['sweep'], f'm-exp-{i}')]}" for i in (1, 2, 4)
     ]
     assert lines["1 deletion failed"] == [

@@ -96,7 +96,8 @@ def test_summary_line_counts_every_action() -> None:
         ],
     )
     assert summary_line(plan) == (
-        "1 to delete, 2 kept (1 protected), 1 already absent, 1 skipped, 2 not matched by any rule"
+        "1 to delete, 2 kept (1 protected), 1 already absent, 1 skipped, 2 not matched by any"
+        " rule; saves about $0.00/month (1 with unknown cost)"
     )
     blocked = JobPlan(job(), [decision("a", "blocked"), decision("b", "blocked")])
     assert summary_line(blocked).startswith("0 to delete, 2 blocked by the limit, 0 kept")
@@ -120,7 +121,7 @@ def test_plan_table_names_the_limit_notes_and_first_sightings() -> None:
     lines = render_plan(plan).splitlines()
     assert lines[0] == "job sweep  (max_deletions 1)"
     assert lines[1] == "  target 1  cohere: name 'exp-*', older_than 30d"
-    assert lines[2].split() == ["ID", "NAME", "STATUS", "AGE", "DECISION", "REASON"]
+    assert lines[2].split() == ["ID", "NAME", "STATUS", "AGE", "DECISION", "COST/MONTH", "REASON"]
     assert lines[3].split()[:5] == ["m-1", "exp-a", "STATUS_READY", "40d", "blocked"]
     assert lines[4].split()[:5] == ["m-2", "exp-\\u202eb", "STATUS_READY", "2d*", "blocked"]
     assert lines[5] == (
@@ -183,6 +184,7 @@ def test_outcome_lines_for_plan_and_run_with_escaped_provider_text() -> None:
     lines = render_outcome(outcome(False, "partial", failures=[failed], absent=[absent]))
     assert lines.splitlines() == [
         "job sweep: deleted 2, already absent 1, failed 1, skipped 0 - partial (run 0123456789ab)",
+        "  saves about $0.00/month",
         "  absent: bfl gone\\nx (listed by ID, not found at provider)",
         "  failed: cohere m-1: bad\\u2028request\\x1b[2J",
     ]

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from runner.cost import PriceOverride
 from runner.cron import CronSpec, EverySpec
 from runner.ref import DEFAULT_KIND
 from runner.selectors.base import Selector, from_options, in_check_order, option
@@ -118,4 +119,5 @@ class JobFile:
     audit_log: Path | None  # None: the audit chain lives in the state database
     state: StateRef
     notify: tuple[NotifyTarget, ...] = ()
+    prices: tuple[PriceOverride, ...] = ()  # the job file's prices:, first match wins
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says

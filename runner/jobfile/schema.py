@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from runner.cost import KEYS as PRICE_KEYS
+from runner.cost import price_schema
 from runner.durations import MAX_DAYS
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec
@@ -119,6 +121,35 @@ def _kind(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     }
 
 
+def prices_schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
+    """Top-level ``prices:``: overrides of the built-in price facts, first match wins.
+    Its selectors are globs; that each matches a type or a kind, and that exactly one
+    price is given, the validator checks."""
+    glob = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "pattern": _NO_CONTROL,
+        "x-error": "is not a glob (1 to 256 characters, no control characters)",
+    }
+    return {
+        "type": "array",
+        "maxItems": 1000,
+        "description": "Prices overriding the built-in facts; the first matching entry wins.",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "type": {**glob, "description": f"a glob over {', '.join(sorted(specs))}"},
+                "kind": {**glob, "description": "a glob over the type's kinds"},
+                **{key: {**glob, "description": "a glob"} for key in PRICE_KEYS},
+                "per_hour": {**price_schema(), "description": "dollars per billed unit-hour"},
+                "per_month": {**price_schema(), "description": "dollars per item a month"},
+            },
+        },
+    }
+
+
 def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     types = sorted(specs)
     return {
@@ -179,6 +210,7 @@ def _schema(
                 "x-hide-value": True,
             },
             "notify": notify_schema(),
+            "prices": prices_schema(specs),
             "jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("job")},
         },
         "$defs": {

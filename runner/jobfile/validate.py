@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from urllib.parse import urlsplit
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from runner.cost import KEYS as PRICE_KEYS
+from runner.cost import PriceFact, PriceOverride, decimal_of
 from runner.cron import CronSpec, EverySpec, parse_schedule
 from runner.durations import parse_duration
 from runner.files import location_warnings
@@ -547,6 +550,51 @@ class _Checker:
             )
         return (state, audit) if len(self.errors) == before else None
 
+    def check_prices(self, data: dict[str, Any]) -> tuple[PriceOverride, ...]:
+        """``prices:`` as overrides, in order. Each needs exactly one price, and each
+        selector must be able to match something: a typo would silently price nothing."""
+        out: list[PriceOverride] = []
+        for index, entry in self.items(data, "prices", ()):  # whole entries the schema took
+            override = self.price(entry, ("prices", index), index)
+            if override is not None:
+                out.append(override)
+        return tuple(out)
+
+    def price(self, entry: dict[str, Any], path: NodePath, index: int) -> PriceOverride | None:
+        given = [key for key in ("per_hour", "per_month") if key in entry]
+        if len(given) != 1:
+            where = (*path, given[-1]) if given else path
+            self.error(where, "give one price: per_hour or per_month" + (
+                ", not both" if given else ""
+            ))  # fmt: skip
+            return None
+        amount = decimal_of(entry[given[0]])
+        if amount is None:
+            self.error(
+                (*path, given[0]), f"{_short(entry[given[0]])} is not a price: not a finite number"
+            )
+            return None
+        types = [t for t in REGISTRY if fnmatchcase(t, entry.get("type", "*"))]
+        if not types:
+            self.error((*path, "type"), f"{entry['type']!r} matches no provider type ({_types()})")
+            return None
+        kinds = {kind for t in types for kind in REGISTRY[t].kinds}
+        if "kind" in entry and not any(fnmatchcase(k, entry["kind"]) for k in kinds):
+            named = entry.get("type", "any type")
+            self.error(
+                (*path, "kind"),
+                f"{entry['kind']!r} matches no kind of {named} (kinds: {_listing(kinds)})",
+            )
+            return None
+        hourly = given[0] == "per_hour"
+        fact = PriceFact(
+            per_hour=amount if hourly else None,
+            per_month=None if hourly else amount,
+            source=f"prices[{index}]",
+        )
+        selectors = {key: entry[key] for key in ("type", "kind", *PRICE_KEYS) if key in entry}
+        return PriceOverride(fact, index, **selectors)
+
     def check_notify(self, data: dict[str, Any]) -> None:
         entries = data.get("notify")
         if not isinstance(entries, list):
@@ -618,6 +666,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
     jobs = checker.check_jobs(data)
     storage = checker.check_storage(data)
     checker.check_notify(data)
+    prices = checker.check_prices(data)
     errors = [diagnostic for _, diagnostic in rejected] + checker.errors
     if not errors and (storage is None or not _complete(data, jobs)):
         raise AssertionError("a part of the file was dropped without an error")
@@ -634,6 +683,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         audit_log=audit_log,
         state=state,
         notify=notify_targets(data.get("notify") or ()),
+        prices=prices,
     )
 
 

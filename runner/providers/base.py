@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
+from runner.cost import PriceFact
 from runner.errors import OutcomeUnknown, ProviderError
 from runner.ref import DEFAULT_KIND
 
@@ -61,6 +62,10 @@ class ModelRecord:
     billing: "Billing | None" = None  # what its cost is computed from; None: unknown
     # A commitment (Bedrock PT) it may not be deleted before; an unreadable one is a problem.
     committed_until: datetime | None = None
+    # What it costs a month (None: unknown) and why: set by the planner from the price
+    # facts and the job file's prices: (runner.cost), never by a provider.
+    monthly_cost: Decimal | None = None
+    cost_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +263,7 @@ class KindSpecOf(Generic[L]):
     name_source: str = "name"  # what name: globs match, for people
     not_found_proof: str = ""  # what proves an item already absent, for people
     id_rule: Callable[[str], str | None] = unsafe_id_reason
+    price: PriceFact | None = None  # the default price (PROVIDERS.md); None: unknown
 
     def lifecycle(self, status: str | None) -> Lifecycle:
         if status in self.gone:

@@ -17,10 +17,12 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from runner import __version__
 from runner.clock import rfc3339
+from runner.cost import PriceFact
 from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
@@ -478,6 +480,11 @@ MODEL = KindSpecOf(
     name_source="modelName",
     not_found_proof="error code ResourceNotFoundException",
     id_rule=model_name_reason,
+    price=PriceFact(
+        per_month=Decimal("1.95"),
+        source="aws-samples amazon-bedrock-workshop#222 (custom model storage)",
+        date="2026-12",
+    ),
 )
 
 SPEC = ProviderSpecOf(

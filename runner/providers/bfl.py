@@ -98,6 +98,7 @@ MODEL = KindSpecOf(
     details_for_age=True,
     name_source="the finetune ID",
     not_found_proof="a 404, confirmed by a listing without the ID",
+    price=None,  # storage of a fine-tune is undocumented: unknown unless prices: says
 )
 
 SPEC = ProviderSpecOf(

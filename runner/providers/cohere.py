@@ -122,6 +122,7 @@ MODEL = KindSpecOf(
     has_base_model=True,
     has_last_used=True,
     not_found_proof="a 404 whose message names the model",
+    price=None,  # storage of a fine-tune is undocumented: unknown unless prices: says
 )
 
 SPEC = ProviderSpecOf(

@@ -180,6 +180,7 @@ MODEL = KindSpecOf(
     name_source="displayName, else the model ID",
     not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
     id_rule=model_id_reason,
+    price=None,  # storage of a fine-tune is undocumented: unknown unless prices: says
 )
 
 SPEC = ProviderSpecOf(

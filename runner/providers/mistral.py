@@ -1,8 +1,10 @@
 """Mistral fine-tuned models: ``GET /v1/models`` (unpaged, base cards too, tagged by
 ``type``) and ``DELETE /v1/models/{id}``; only ``type: fine-tuned`` cards are candidates."""
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from runner.cost import PriceFact
 from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
@@ -63,6 +65,9 @@ MODEL = KindSpecOf(
     has_base_model=True,
     name_source="name, else the ID",
     not_found_proof="a 404 whose message names the model",
+    price=PriceFact(
+        per_month=Decimal(2), source="docs.mistral.ai (fine-tuned model storage)", date="2026-12"
+    ),
 )
 
 SPEC = ProviderSpecOf(

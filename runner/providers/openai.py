@@ -1,8 +1,10 @@
 """OpenAI fine-tuned models: ``GET /v1/models`` (unpaged, base models too) and
 ``DELETE /v1/models/{id}``; only IDs starting ``ft:`` are fine-tunes."""
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from runner.cost import PriceFact
 from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
@@ -91,6 +93,10 @@ MODEL = KindSpecOf(
     name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
     not_found_proof="a 404 with error code model_not_found",
     id_rule=fine_tune_id_reason,
+    # No storage fee is documented: $0 until the pricing page says otherwise.
+    price=PriceFact(
+        per_month=Decimal(0), source="openai.com/api/pricing", date="2026-12", guess=True
+    ),
 )
 
 SPEC = ProviderSpecOf(

@@ -1,8 +1,12 @@
-"""The README's provider table, written from the registered specs so it cannot drift.
+"""The README's provider and price tables, written from the registered specs so they
+cannot drift.
 
-``python -m runner.providers.table`` prints it; a test checks the README holds it.
+``python -m runner.providers.table`` prints them; a test checks the README holds them.
 """
 
+from decimal import Decimal
+
+from runner.cost import PriceFact, money, rate
 from runner.providers import REGISTRY
 from runner.providers.base import KindSpec, ProviderSpec
 from runner.selectors import REGISTRY as SELECTORS
@@ -41,5 +45,33 @@ def provider_table() -> str:
     return "\n".join(lines)
 
 
+def _price(fact: PriceFact | None) -> str:
+    if fact is None:
+        return "unknown: set it in `prices:`"
+    if fact.per_hour is not None:
+        text = f"{rate(fact.per_hour)}/hour per {fact.unit or 'unit'}"
+    else:
+        text = f"{money(fact.per_month or Decimal(0))}/month"
+    return text + (" (a guess: check it)" if fact.guess else "")
+
+
+def price_table() -> str:
+    """Each type's and kind's default price for what it lists, with its source and date."""
+    lines = ["| type | kind | lists | default price | source |", "|---|---|---|---|---|"]
+    for name in sorted(REGISTRY):
+        spec = REGISTRY[name]
+        for kind_name in spec.kind_order():
+            kind = spec.kinds[kind_name]
+            fact = kind.price
+            source = "undocumented" if fact is None else fact.source
+            date = f" ({fact.date})" if fact is not None and fact.date else ""
+            lines.append(
+                f"| `{name}` | `{kind_name}` | {kind.listed} | {_price(fact)} | {source}{date} |"
+            )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(provider_table())
+    print()
+    print(price_table())

@@ -146,6 +146,7 @@ MODEL = KindSpecOf(
     name_source="suffix, else model_output_name",
     not_found_proof="a 404 whose error.message names the job ID",
     id_rule=job_id_reason,
+    price=None,  # storage of a fine-tune is undocumented: unknown unless prices: says
 )
 
 SPEC = ProviderSpecOf(
