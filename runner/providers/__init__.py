@@ -10,8 +10,11 @@ from runner.discovery import plugins
 from runner.providers.base import ProviderSpec
 
 # The shared machinery every provider builds on; ``http`` loads requests.
-SHARED = ("base", "http", "table", "wire")
+SHARED = ("base", "hosting", "http", "table", "wire")
 
+# A module exposing ``KIND`` is another kind of a type (``together_deployment``), not a type.
 REGISTRY: dict[str, ProviderSpec] = {
-    module.SPEC.type: module.SPEC for module in plugins(__name__, __path__, SHARED)
+    module.SPEC.type: module.SPEC
+    for module in plugins(__name__, __path__, SHARED)
+    if not hasattr(module, "KIND")
 }

@@ -1,0 +1,244 @@
+"""Bedrock's ``kind: deployment``: Provisioned Throughput, through the bedrock connection's
+boto3 client (ListProvisionedModelThroughputs, GetProvisionedModelThroughput,
+DeleteProvisionedModelThroughput).
+
+A PT is billed per model unit and hour until deleted; one under commitment cannot be
+deleted before ``commitmentExpirationTime`` (the engine never sends that delete: AWS's
+answer to it is undocumented). What it serves is a custom model's ARN, named here by the
+account's model ID (its ``modelName``); a foundation model is none of the account's models.
+"""
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from runner.providers import bedrock
+from runner.providers.base import (
+    Billing,
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    ProviderError,
+)
+from runner.providers.bedrock import BedrockLister, model_name_reason
+from runner.providers.hosting import count
+from runner.providers.wire import one_line
+
+LIST = "list_provisioned_model_throughputs"
+LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
+FOUNDATION = ":foundation-model/"
+# A commitment that cannot be read is taken as one still running: the PT is kept.
+UNREADABLE_COMMITMENT = "commitment date unreadable: kept"
+
+
+def pt_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a provisionedModelName (the same rule as a custom model's)."""
+    if model_name_reason(name) is None:
+        return None
+    return (
+        "is not a Provisioned Throughput name: 1 to 63 letters or digits, each optionally"
+        " followed by one '-' or '_' (the provisionedModelName, not an ARN)"
+    )
+
+
+def _arn(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith("arn:") else None
+
+
+def _commitment(item: Mapping[str, Any]) -> tuple[datetime | None, str | None]:
+    """(committed_until, problem). botocore hands a datetime; a commitment without a
+    readable end (a duration but no time, a time of another type) keeps the PT."""
+    raw = item.get("commitmentExpirationTime")
+    if raw is None:
+        if item.get("commitmentDuration") is not None:
+            return None, UNREADABLE_COMMITMENT
+        return None, None
+    until = bedrock._instant(raw)
+    return (until, None) if until is not None else (None, UNREADABLE_COMMITMENT)
+
+
+def _foundation(item: Mapping[str, Any]) -> str | None:
+    """The foundation model ID after ``foundation-model/`` in ``foundationModelArn``."""
+    arn = _arn(item.get("foundationModelArn"))
+    return arn.split(FOUNDATION, 1)[1] or None if arn and FOUNDATION in arn else None
+
+
+def _billing(item: Mapping[str, Any]) -> Billing | None:
+    units, base = count(item.get("modelUnits")), _foundation(item)
+    if units is None or base is None:
+        return None  # unknown: the price is per base model
+    return Billing(units, "model unit", {"base_model": base})
+
+
+def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
+    """One ProvisionedModelSummary -> a record. ``names``: the account's custom model ARNs
+    -> their names. What it serves: the models behind ``modelArn`` and, while it is being
+    updated to another model, ``desiredModelArn`` too."""
+    if not isinstance(item, Mapping):
+        return ModelRecord(id="", problem="listed item is not an object")
+    name = item.get("provisionedModelName")
+    if not isinstance(name, str) or not name:
+        return ModelRecord(id="", problem="listed item has no provisionedModelName")
+    status = item.get("status")
+    status = status if isinstance(status, str) and status else None
+    created = item.get("creationTime")
+    created_at = bedrock._instant(created)
+    committed_until, problem = _commitment(item)
+    if reason := pt_name_reason(name):
+        problem = f"provisionedModelName {reason}"
+    elif problem is None and created is not None and created_at is None:
+        problem = f"unreadable creationTime {str(created)[:60]!r}"
+    return ModelRecord(
+        id=name,
+        name=name,
+        status=status,
+        lifecycle=KIND.lifecycle(status),
+        created_at=created_at,
+        base_model=_foundation(item),
+        problem=problem,
+        serves=_serves(item, names),
+        billing=_billing(item),
+        committed_until=committed_until,
+    )
+
+
+def _serves(item: Mapping[str, Any], names: Mapping[str, str]) -> tuple[str, ...]:
+    served: list[str] = []
+    for key in ("modelArn", "desiredModelArn"):
+        arn = _arn(item.get(key))
+        if arn is None or FOUNDATION in arn:
+            continue  # a base model is none of the account's models
+        # A custom model the account does not list (shared in, or gone) keeps its ARN: the
+        # engine then says it serves a model the account does not list.
+        model = names.get(arn, arn)
+        if model not in served:
+            served.append(model)
+    return tuple(served)
+
+
+class ProvisionedThroughputs:
+    """Lists and looks up the PTs of a bedrock connection, on its session (the model
+    lister's boto3 client, pacing and messages)."""
+
+    def __init__(self, session: BedrockLister):
+        self.session = session
+        self.spec = session.spec  # the type's facts; this kind's are KIND
+        self.label = session.label
+        # A lost answer to a delete is told apart from one never sent, as for models;
+        # unique_id: a second lister on the same client does not register it twice.
+        session.client.meta.events.register(
+            "needs-retry.bedrock.DeleteProvisionedModelThroughput",
+            session.note_attempt,
+            unique_id="ftjanitor-pt-delete",
+        )
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        summaries = list(self.session.pages(LISTING, LIST, "provisionedModelSummaries"))
+        for item in summaries:
+            if isinstance(item, Mapping) and _arn(item.get("modelArn")) is None:
+                # What it serves is unknown, so no model of this connection may be judged
+                # free of it: the whole listing fails rather than guess.
+                shown = one_line(repr(item.get("provisionedModelName"))[:80])
+                raise ProviderError(
+                    f"{self.label}: {LISTING}: Provisioned Throughput {shown} has no readable"
+                    " modelArn, so what it serves is unknown; nothing is deleted"
+                )
+        names = self._model_names(summaries)
+        for item in summaries:
+            yield record_from(item, names)
+
+    def _model_names(self, summaries: list[Any]) -> dict[str, str]:
+        """The account's custom model ARNs -> names, read only when a PT serves one."""
+        arns = {
+            _arn(item.get(key))
+            for item in summaries
+            if isinstance(item, Mapping)
+            for key in ("modelArn", "desiredModelArn")
+        }
+        if not any(arn and FOUNDATION not in arn for arn in arns):
+            return {}
+        what = "listing custom models (ListCustomModels)"
+        names: dict[str, str] = {}
+        for model in self.session.pages(what, "list_custom_models", "modelSummaries", isOwned=True):
+            if isinstance(model, Mapping):
+                arn, name = _arn(model.get("modelArn")), model.get("modelName")
+                if arn and isinstance(name, str) and name:
+                    names[arn] = name
+        return names
+
+    def _get(self, name: str) -> Mapping[str, Any]:
+        if reason := pt_name_reason(name):
+            raise ProviderError(f"{self.label}: {name!r} {reason}")
+        client = self.session.client
+        return self.session._call(
+            f"looking up Provisioned Throughput {name} (GetProvisionedModelThroughput)",
+            lambda: client.get_provisioned_model_throughput(provisionedModelId=name),
+            not_found_passes=True,
+        )
+
+    def exists(self, model_id: str) -> bool:
+        return self.details_or_none(model_id) is not None
+
+    def details_or_none(self, model_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self._get(model_id)
+        except ClientError as error:
+            # Only ResourceNotFoundException gets here: its code is the proof, never a 404.
+            if bedrock._code(error) == bedrock.NOT_FOUND:
+                return None
+            raise
+        plain = bedrock._plain(found)
+        return plain if isinstance(plain, dict) else {}
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        found = self.details_or_none(model_id)
+        if found is None:
+            raise ProviderError(f"{self.label}: Provisioned Throughput {model_id} does not exist")
+        return found
+
+    def close(self) -> None:
+        self.session.close()  # botocore's close may be called again by the model lister
+
+
+class ProvisionedThroughputDeleter:
+    """The only object that can delete a PT: built from a lister in a real run."""
+
+    def __init__(self, lister: ProvisionedThroughputs):
+        self.lister = lister
+
+    def delete(self, model_id: str) -> DeleteResult:
+        session = self.lister.session
+        if reason := pt_name_reason(model_id):
+            return DeleteResult("failed", None, 0, session.line(f"refusing {model_id!r}: {reason}"))
+        client = session.client
+        return session.delete_with(
+            ("Provisioned Throughput", model_id),
+            lambda: client.delete_provisioned_model_throughput(provisionedModelId=model_id),
+            KIND.delete_answer,
+            "refused: Bedrock says it conflicts (under commitment, or still changing?)",
+        )
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
+
+
+KIND = KindSpecOf(
+    type="bedrock",
+    kind="deployment",
+    listed="Provisioned Throughputs (ListProvisionedModelThroughputs)",
+    deleted="the Provisioned Throughput (DeleteProvisionedModelThroughput)",
+    lister=ProvisionedThroughputs,
+    deleter=ProvisionedThroughputDeleter,
+    delete_answer=DeleteAnswer(),  # HTTP 200, no fields
+    statuses=("InService", "Failed", "Creating", "Updating"),
+    in_progress=frozenset({"Creating", "Updating"}),
+    failed=frozenset({"Failed"}),
+    has_base_model=True,
+    serves_models=True,
+    name_source="provisionedModelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=pt_name_reason,
+)
