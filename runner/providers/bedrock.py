@@ -259,10 +259,14 @@ class BedrockLister:
         for item in self.pages(what, "list_custom_models", "modelSummaries", isOwned=True):
             yield record_from(item)
 
-    def pages(self, what: str, operation: str, key: str, **params: Any) -> Iterator[Any]:
+    def pages(
+        self, what: str, operation: str, key: str, *, required: bool = False, **params: Any
+    ) -> Iterator[Any]:
         """Every item under ``key`` across the pages of a list ``operation`` (its paginator,
         ``params`` sent with each page). Each failure, a malformed page and a page token
-        that comes back twice stop with one line naming ``what`` (never an endless loop)."""
+        that comes back twice stop with one line naming ``what`` (never an endless loop).
+        ``required``: a page without ``key`` is malformed too (botocore reads a 200 that is
+        not JSON as an empty page)."""
         paginator = self.client.get_paginator(operation)  # type: ignore[call-overload]
         pages = iter(
             paginator.paginate(
@@ -274,10 +278,11 @@ class BedrockLister:
             page = self._call(what, lambda: next(pages, None))
             if page is None:
                 return
-            items: Any = page.get(key, [])
+            items: Any = page.get(key, None if required else [])
             if not isinstance(items, list):
+                said = "is missing" if items is None else "is not a list"
                 raise ProviderError(
-                    f"{self.label}: {what} returned a malformed page ({key} is not a list)"
+                    f"{self.label}: {what} returned a malformed page ({key} {said})"
                 )
             yield from items
             token: Any = page.get("nextToken")

@@ -134,7 +134,10 @@ class ProvisionedThroughputs:
         )
 
     def list_models(self) -> Iterator[ModelRecord]:
-        summaries = list(self.session.pages(LISTING, LIST, "provisionedModelSummaries"))
+        # Required: an empty listing read from a page that is not one would hide every PT.
+        summaries = list(
+            self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
+        )
         for item in summaries:
             if isinstance(item, Mapping) and _arn(item.get("modelArn")) is None:
                 # What it serves is unknown, so no model of this connection may be judged
