@@ -182,6 +182,10 @@ def test_together_hostile_items_are_records_with_a_problem(sim: Simulator) -> No
         (Fault("status", path="/v1/endpoints", status=404, times=1), "looks retired"),
         (Fault("status", path="/v1/endpoints/endpoint-a", status=403), "reading endpoint"),
         (Fault("status", path="/v1/fine-tunes", status=401), "to see what is served"),
+        (
+            Fault("body", path="/v1/endpoints/endpoint-a", status=200, body='{"id": "endpoint-b"}'),
+            "another endpoint's details",
+        ),
     ],
 )
 def test_together_a_listing_gone_wrong_is_one_clear_error(

@@ -327,6 +327,20 @@ class BedrockLister:
         plain = _plain(model)
         return plain if isinstance(plain, dict) else {}
 
+    def lookup(self, what: str, call: Callable[[], Mapping[str, Any]]) -> dict[str, Any] | None:
+        """One Get call's answer as JSON-ready data; None when its
+        ResourceNotFoundException proves the item absent (the code, never the status)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self._call(what, call, not_found_passes=True)
+        except ClientError as error:
+            if _code(error) == NOT_FOUND:
+                return None
+            raise
+        plain = _plain(found)
+        return plain if isinstance(plain, dict) else {}
+
     def close(self) -> None:
         self.client.close()
 

@@ -170,34 +170,20 @@ class ProvisionedThroughputs:
                     names[arn] = name
         return names
 
-    def _get(self, name: str) -> Mapping[str, Any]:
+    def _lookup(self, name: str) -> dict[str, Any] | None:
         if reason := pt_name_reason(name):
             raise ProviderError(f"{self.label}: {name!r} {reason}")
         client = self.session.client
-        return self.session._call(
+        return self.session.lookup(
             f"looking up Provisioned Throughput {name} (GetProvisionedModelThroughput)",
             lambda: client.get_provisioned_model_throughput(provisionedModelId=name),
-            not_found_passes=True,
         )
 
     def exists(self, model_id: str) -> bool:
-        return self.details_or_none(model_id) is not None
-
-    def details_or_none(self, model_id: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            found = self._get(model_id)
-        except ClientError as error:
-            # Only ResourceNotFoundException gets here: its code is the proof, never a 404.
-            if bedrock._code(error) == bedrock.NOT_FOUND:
-                return None
-            raise
-        plain = bedrock._plain(found)
-        return plain if isinstance(plain, dict) else {}
+        return self._lookup(model_id) is not None
 
     def details(self, model_id: str) -> dict[str, Any]:
-        found = self.details_or_none(model_id)
+        found = self._lookup(model_id)
         if found is None:
             raise ProviderError(f"{self.label}: Provisioned Throughput {model_id} does not exist")
         return found

@@ -141,6 +141,12 @@ class DedicatedEndpoints(HttpLister):
             return None
         if response.status != 200 or not isinstance(response.body, dict):
             raise failure(self.client.label, f"reading endpoint {endpoint_id!r}", response)
+        if response.body.get("id") != endpoint_id:
+            # Another endpoint's details would be mapped onto this one's ID.
+            raise ProviderError(
+                f"{self.client.label}: reading endpoint {endpoint_id!r} answered with"
+                " another endpoint's details"
+            )
         return {**item, **response.body}
 
     def _jobs(self) -> dict[str, str]:
