@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner import events as ev
-from runner.chain import GENESIS, Verdict, dumps, record_hash, seal, verify_lines
+from runner.chain import (
+    GENESIS,
+    MAX_LINE_BYTES,
+    Verdict,
+    dumps,
+    read_lines,
+    record_hash,
+    seal,
+    verify_lines,
+)
 from runner.clock import Clock, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.files import create_private
@@ -64,18 +73,27 @@ class AuditChain(Protocol):
     def close(self) -> None: ...
 
 
+class _TailTooLong(Exception):
+    """The file ends in a line longer than any record: not ours to read whole."""
+
+
 def _last_lines(fd: int) -> tuple[bytes | None, bytes]:
-    """(last complete line or None, torn tail after it) read from the end of the file."""
-    size = os.fstat(fd).st_size
-    data = b""
-    offset = size
-    while offset > 0:
+    """(last complete line or None, torn tail after it) read from the end of the file:
+    backwards, until the newline before the last complete line (two newlines seen), in
+    chunks joined once, so a long tail costs its length, not its length squared."""
+    chunks: list[bytes] = []
+    newlines = total = 0
+    offset = os.fstat(fd).st_size
+    while offset > 0 and newlines < 2:
         step = min(_TAIL_CHUNK, offset)
         offset -= step
-        data = os.pread(fd, step, offset) + data
-        body = data[:-1] if data.endswith(b"\n") else data
-        if b"\n" in body or offset == 0:
-            break
+        chunk = os.pread(fd, step, offset)
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+        total += len(chunk)
+        if newlines < 2 and total > 2 * MAX_LINE_BYTES:  # a record and a torn tail, at most
+            raise _TailTooLong
+    data = b"".join(reversed(chunks))
     if not data:
         return None, b""
     torn = b"" if data.endswith(b"\n") else data.rsplit(b"\n", 1)[-1]
@@ -129,7 +147,13 @@ class AuditLog:
         size = os.fstat(self.fd).st_size
         if size == self._size:
             return
-        last, torn = _last_lines(self.fd)
+        try:
+            last, torn = _last_lines(self.fd)
+        except _TailTooLong:
+            raise StorageError(
+                f"{self.path}: ends in a line longer than {MAX_LINE_BYTES} bytes, which"
+                " ftjanitor never writes; run `ftjanitor audit verify` on it"
+            ) from None
         self.seq, self.prev = 0, GENESIS
         if last is not None:
             try:
@@ -194,12 +218,15 @@ class AuditLog:
 
     def lines(self) -> Iterator[bytes]:
         with open(self.path, "rb") as handle:
-            yield from handle
+            yield from read_lines(handle)
 
     def line_at(self, seq: int) -> bytes | None:
         """From the tail when it is the last record (the usual case: a long log is not read
         through), else by reading the file."""
-        last, _ = _last_lines(self.fd)
+        try:
+            last, _ = _last_lines(self.fd)
+        except _TailTooLong:
+            return None  # no record of ours is that long
         for line in itertools.chain([last] if last else [], self.lines()):
             if _seq_of(line) == seq:
                 return line
@@ -224,6 +251,8 @@ def _flocked(fd: int) -> Iterator[None]:
 def records_of(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """The readable records, in order (verify first if you need to trust them)."""
     for line in lines:
+        if len(line) > MAX_LINE_BYTES:
+            continue  # cut by read_lines: never a whole record
         try:
             record = json.loads(line)
         except ValueError:
@@ -242,12 +271,12 @@ def _seq_of(line: bytes) -> object:
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as handle:
-        yield from records_of(handle)
+        yield from records_of(read_lines(handle))
 
 
 def verify(path: Path) -> Verdict:
     with open(path, "rb") as handle:
-        return verify_lines(handle)
+        return verify_lines(read_lines(handle))
 
 
 _ANCHORED = {
@@ -303,8 +332,8 @@ def head_problem(chain: AuditChain, anchor: tuple[int, str] | None) -> str | Non
     )
 
 
-def _model(ref: ev.ModelRef) -> dict[str, Any]:
-    return {"provider": ref.connection, "model_id": ref.model_id}
+def _model(model: ev.ModelRef) -> dict[str, Any]:
+    return dict(model.ref.fields())
 
 
 class AuditSink:
@@ -349,6 +378,14 @@ class AuditSink:
                 self.chain.append("delete.absent", run_id, fields)
             case ev.Intent(job=job, run_id=run_id, model=m):
                 self.chain.append("delete.intent", run_id, {"job": job, **_model(m)}, sync=True)
+            case ev.Waiting(job=job, run_id=run_id, model=m):
+                fields = {
+                    "job": job,
+                    **_model(m),
+                    "http_status": event.http_status,
+                    "within_seconds": int(event.within.total_seconds()),
+                }
+                self.chain.append("delete.waiting", run_id, fields)
             case ev.Outcome(job=job, run_id=run_id, model=m):
                 fields = {
                     "job": job,
@@ -362,8 +399,7 @@ class AuditSink:
             case ev.Reconciled():
                 fields = {
                     "job": event.job,
-                    "provider": event.connection,
-                    "model_id": event.model_id,
+                    **event.ref.fields(),
                     "intent_run_id": event.intent_run_id,
                     "result": event.result,
                 }

@@ -13,12 +13,15 @@ chains it to the record before (64 zeros for the first). Anyone can recheck it::
 
 import hashlib
 import json
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 VERSION = 1
 GENESIS = "0" * 64
+# A bound on memory, not a format rule: far above any record ftjanitor writes (a provider's
+# whole answer is at most 16 MiB), so only a line that was never a record is refused.
+MAX_LINE_BYTES = 64 * 1024 * 1024
 RESERVED = frozenset({"v", "seq", "ts", "event", "run_id", "prev", "hash"})
 
 
@@ -66,6 +69,17 @@ class Verdict:
     last_hash: str = GENESIS
 
 
+def read_lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """A log's lines, each read at most ``MAX_LINE_BYTES + 1`` at a time: a longer line is
+    yielded cut (``checked_lines`` refuses it) and the rest of it skipped in chunks, so a
+    hostile multi-gigabyte line never sits in memory."""
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
 def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
     """Walk the chain, yielding each line once it is known good, and return the verdict.
     A torn line is accepted only right before its audit.recovered, so it is yielded with
@@ -77,6 +91,8 @@ def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
         return Verdict(False, count, f"line {line_number}: {problem}", seq + 1, seq, prev)
 
     for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_BYTES:
+            return broken(number, f"a line longer than {MAX_LINE_BYTES} bytes: not a record")
         if not line.endswith(b"\n"):
             return broken(
                 number, "torn last line (a crash mid-write?); the next run records audit.recovered"
@@ -118,10 +134,20 @@ def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
     )  # fmt: skip
 
 
+class Checked:
+    """The chain's lines, each yielded once it is known good; ``verdict`` holds the
+    outcome once the walk has ended (a reader shows or exports only what it vouches for)."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = lines
+        self.verdict = Verdict(False, 0, "not read")
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.verdict = yield from checked_lines(self._lines)
+
+
 def verify_lines(lines: Iterable[bytes]) -> Verdict:
-    walk = checked_lines(lines)
-    while True:
-        try:
-            next(walk)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    checked = Checked(lines)
+    for _ in checked:
+        pass
+    return checked.verdict

@@ -24,6 +24,7 @@ from runner.errors import (
     StorageError,
 )
 from runner.jobfile.diagnostics import JobFileError
+from runner.ref import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from runner.engine import RunReport  # only runs import the engine (and HTTP)
@@ -71,6 +72,12 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("inventory", help="list what each connection can see")
     p.add_argument("jobfile", metavar="JOBFILE", help="the job file (YAML)")
     p.add_argument("--provider", metavar="NAME", help="only this connection")
+    p.add_argument(
+        "--kind",
+        default=DEFAULT_KIND,
+        metavar="KIND",
+        help="what to list: model (the default) or another kind of the connections' types",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable list on stdout")
 
     p = sub.add_parser("plan", help="show what a run would delete (sends nothing mutating)")
@@ -176,7 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     try:
-        args = build_parser(simulate="simulate" in args_list).parse_args(args_list)
+        parser = build_parser(simulate="simulate" in args_list)
+        args, extra = parser.parse_known_args(args_list)
+        # argparse fills an optional positional (audit's AUDIT_LOG) only from words before
+        # the first option: `audit show --json LOG` leaves LOG over, and it is that one.
+        late = len(extra) == 1 and not extra[0].startswith("-")
+        if late and args.command == "audit" and args.audit_log is None:
+            args.audit_log, extra = extra[0], []
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         module = importlib.import_module(f"runner.commands.{args.command}")
         return exit_code(module.run(args))
     except JobFileError as exc:

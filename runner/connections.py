@@ -1,35 +1,51 @@
-"""Opening what a run needs from providers: listers for the connections it uses."""
+"""Opening what a run needs from providers: listers for the (connection, kind) pairs it uses."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 
 from runner.jobfile.model import Connection, JobFile
 from runner.providers import REGISTRY
 from runner.providers.base import ConnectOptions, Lister
 
+# What a lister, an inventory, a kind's facts and a deleter are keyed by.
+Listed = tuple[str, str]  # (connection name, kind)
+
 
 def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> list[Connection]:
     """The connections the selected jobs' targets use, in declaration order."""
+    used = kinds_used(job_file, jobs)
+    return [c for name, c in job_file.connections.items() if name in used]
+
+
+def kinds_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Each connection the selected jobs use, with the kinds their targets select there
+    (in target order): only those kinds are listed."""
     wanted = None if jobs is None else set(jobs)  # an empty list selects nothing
-    names = {
-        target.connection
-        for job in job_file.jobs
-        if wanted is None or job.name in wanted
-        for target in job.targets
-    }
-    return [c for name, c in job_file.connections.items() if name in names]
+    used: dict[str, list[str]] = {}
+    for job in job_file.jobs:
+        if wanted is None or job.name in wanted:
+            for target in job.targets:
+                kinds = used.setdefault(target.connection, [])
+                if target.kind not in kinds:
+                    kinds.append(target.kind)
+    return used
 
 
 def open_listers(
     connections: list[Connection],
+    kinds: Mapping[str, Sequence[str]],
     options: ConnectOptions,
     keys: Mapping[str, str | None],
     stack: ExitStack,
-) -> dict[str, Lister]:
-    """Connect every connection (keys were checked before); closed with the stack."""
-    listers = {}
+) -> dict[Listed, Lister]:
+    """Connect every connection once (keys were checked before) and make a lister for
+    each kind ``kinds`` names on it. A kind's lister borrows the connection's session,
+    so the session alone is closed, with the stack."""
+    listers: dict[Listed, Lister] = {}
     for connection in connections:
-        lister = REGISTRY[connection.type].connect(connection, keys[connection.name], options)
-        stack.callback(lister.close)
-        listers[connection.name] = lister
+        spec = REGISTRY[connection.type]
+        session = spec.connect(connection, keys[connection.name], options)
+        stack.callback(session.close)
+        for kind in kinds.get(connection.name, ()):
+            listers[connection.name, kind] = spec.kinds[kind].lister(session)
     return listers

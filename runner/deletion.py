@@ -1,10 +1,12 @@
 """One delete, settled: an answer lost in transit is resolved by looking, never guessed."""
 
+import dataclasses
 import random
 import threading
 from collections.abc import Callable
 
 from runner.providers.base import Deleter, DeleteResult, OutcomeUnknown, ProviderError
+from runner.waiting import Waits, wait_until_gone
 
 SETTLE_ROUNDS = 3
 
@@ -15,6 +17,8 @@ def delete_and_settle(
     *,
     pause: Callable[[int], float] | None = None,
     stop: threading.Event | None = None,
+    waits: Waits | None = None,
+    on_accepted: Callable[[DeleteResult], None] | None = None,
 ) -> DeleteResult:
     """Delete; if no answer came, check whether the model still exists.
 
@@ -25,6 +29,10 @@ def delete_and_settle(
     An answer that is not the type's declared success (an HTML page or an error behind a
     200) is settled by looking too: gone is ``deleted``, still there ``failed`` with what
     the provider said. It is never sent again: the provider did answer.
+
+    An answer that accepts the delete for later is told to ``on_accepted`` and then waited
+    for (runner.waiting): ``deleted`` only once a lookup proves the item gone. Stopped while
+    waiting, the accepted result comes back unsettled (``accepted`` still set).
     """
     pause = pause or backoff
     stop = stop or threading.Event()
@@ -55,6 +63,11 @@ def delete_and_settle(
             return DeleteResult("failed", None, attempts + 1, str(exc))
         if result.unconfirmed:
             return _by_lookup(deleter, model_id, result, result.attempts + attempts)
+        if result.accepted is not None:
+            result = dataclasses.replace(result, attempts=result.attempts + attempts)
+            if on_accepted is not None:
+                on_accepted(result)
+            return wait_until_gone(deleter, model_id, result, stop, waits or Waits())
         return DeleteResult(
             result.result,
             result.http_status,

@@ -20,26 +20,29 @@ from datetime import datetime
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
-from runner.connections import connections_used, open_listers
+from runner.connections import Listed, connections_used, kinds_used, open_listers
 from runner.credentials import resolve_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
 from runner.inventory import take_inventory
-from runner.jobfile.model import Job, JobFile
+from runner.jobfile.model import Connection, Job, JobFile
 from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
 from runner.providers.base import (
     ConnectOptions,
     Deleter,
+    DeleteResult,
+    KindSpec,
     Lister,
     ModelRecord,
-    ProviderSpec,
     RetryPolicy,
 )
 from runner.ratelimit import Limiters
+from runner.ref import ResourceRef
 from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
+from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
 
@@ -59,10 +62,11 @@ class RunOptions:
     limiters: Limiters = field(default_factory=Limiters)
     notice: Callable[[str], None] | None = None
     sinks: list[ev.Sink] = field(default_factory=list)  # more subscribers (terminal, metrics)
-    reviewed: Mapping[str, Collection[tuple[str, str]]] | None = None  # run --plan
+    reviewed: Mapping[str, Collection[ResourceRef]] | None = None  # run --plan
     plan_sha256: str | None = None
     second_pass_pause: float = SECOND_PASS_PAUSE
     claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
+    waits: Waits = field(default_factory=Waits)  # accepted deletes: the timer, a deadline
 
 
 @dataclass
@@ -161,8 +165,9 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                         busy[job.name] = "this fire time already ran (another daemon ran it)"
             active = [job for job in jobs if job.name not in busy]
             connect = ConnectOptions(options.limiters, options.policy, options.notice)
+            names = [j.name for j in active]
             listers = open_listers(
-                connections_used(job_file, [j.name for j in active]), connect, keys, stack
+                connections_used(job_file, names), kinds_used(job_file, names), connect, keys, stack
             )
             reconciled = [] if options.dry_run else _reconcile(state, listers, active, fanout)
             planset = plan(job_file, active, listers, state, options)
@@ -198,35 +203,41 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
 def plan(
     job_file: JobFile,
     jobs: list[Job],
-    listers: Mapping[str, Lister],
+    listers: Mapping[Listed, Lister],
     state: StateStore,
     options: RunOptions,
 ) -> PlanSet:
-    """Inventory every connection the jobs use, then decide per job.
+    """Inventory every kind the jobs use on each connection, then decide per job.
 
     Sends the providers only reads. Its one write is to the state: the first sighting of
     each model at a provider without creation times (ages count from it), in dry runs too.
     """
     wall_now = options.clock()
     now = options.now or wall_now
-    inventories: dict[str, list[ModelRecord]] = {}
-    failures: dict[str, ProviderError] = {}
-    for connection in connections_used(job_file, [j.name for j in jobs]):
-        need_ages = any(
-            t.needs_ages for j in jobs for t in j.targets if t.connection == connection.name
-        )
-        try:
-            inventories[connection.name] = take_inventory(
-                listers[connection.name], connection, state, wall_now, need_ages
+    inventories: dict[Listed, list[ModelRecord]] = {}
+    failures: dict[Listed, ProviderError] = {}
+    specs: dict[Listed, KindSpec] = {}
+    names = [j.name for j in jobs]
+    for connection, kinds in _each_kind(job_file, names):
+        for kind in kinds:
+            key = (connection.name, kind)
+            specs[key] = REGISTRY[connection.type].kinds[kind]
+            need_ages = any(
+                t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
             )
-        except ProviderError as exc:
-            failures[connection.name] = exc
-    specs: dict[str, ProviderSpec] = {
-        name: REGISTRY[c.type] for name, c in job_file.connections.items()
-    }
+            try:
+                inventories[key] = take_inventory(
+                    listers[key], connection, state, wall_now, need_ages
+                )
+            except ProviderError as exc:
+                failures[key] = exc
     planset = PlanSet(job_file, now, {})
     for job in jobs:
-        failed = [failures[t.connection] for t in job.targets if t.connection in failures]
+        failed = [
+            failures[t.connection, t.kind]
+            for t in job.targets
+            if (t.connection, t.kind) in failures
+        ]
         if failed:
             planset.errors[job.name] = failed[0]
             continue
@@ -242,20 +253,27 @@ def plan(
     return planset
 
 
+def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:
+    kinds = kinds_used(job_file, jobs)
+    return [(c, kinds[c.name]) for c in connections_used(job_file, jobs)]
+
+
 def _wants_deletes(planset: PlanSet) -> bool:
     return any(p.deletes for p in planset.plans.values())
 
 
 def _deleters(
-    planset: PlanSet, listers: Mapping[str, Lister], stack: ExitStack, job_file: JobFile
-) -> dict[str, Deleter]:
-    """The only place deleters are built: after the plan, for a real run."""
-    names = {d.connection for p in planset.plans.values() for d in p.deletes}
+    planset: PlanSet, listers: Mapping[Listed, Lister], stack: ExitStack, job_file: JobFile
+) -> dict[Listed, Deleter]:
+    """The only place deleters are built: after the plan, for a real run, one for each
+    (connection, kind) with something to delete, from that kind's own lister."""
+    keys = {(d.ref.connection, d.ref.kind) for p in planset.plans.values() for d in p.deletes}
     out = {}
-    for name in sorted(names):
-        spec = REGISTRY[job_file.connections[name].type]
-        out[name] = spec.deleter(listers[name])
-        closer = getattr(out[name], "close", None)
+    for key in sorted(keys):
+        name, kind = key
+        spec = REGISTRY[job_file.connections[name].type].kinds[kind]
+        out[key] = spec.deleter(listers[key])
+        closer = getattr(out[key], "close", None)
         if closer is not None:
             stack.callback(closer)
     return out
@@ -263,7 +281,7 @@ def _deleters(
 
 def _reconcile(
     state: StateStore,
-    listers: Mapping[str, Lister],
+    listers: Mapping[Listed, Lister],
     jobs: list[Job],
     fanout: ev.Fanout,
 ) -> list[ev.Reconciled]:
@@ -272,23 +290,22 @@ def _reconcile(
     Only our own jobs' intents: holding a job's lock proves no live run owns them."""
     done = []
     for intent in state.open_intents([j.name for j in jobs]):
-        lister = listers.get(intent.connection)
+        ref = intent.ref
+        # Each kind is looked up among its own kind's items (another kind's listing would
+        # not show it, and absent there it would read as deleted); a kind this run does not
+        # list is settled by a later run.
+        lister = listers.get((ref.connection, ref.kind))
         if lister is None:
-            continue  # that connection is not part of this run; a later run settles it
+            continue
         try:
-            present = lister.exists(intent.model_id)
+            present = lister.exists(ref.id)
         except (ProviderError, ValueError):
             continue
         event = ev.Reconciled(
-            intent.job,
-            intent.connection,
-            intent.model_id,
-            intent.run_id,
-            intent.seq,
-            "present" if present else "deleted",
+            intent.job, ref, intent.run_id, intent.seq, "present" if present else "deleted"
         )
         fanout.emit(event)
-        state.intent_closed(intent.run_id, intent.connection, intent.model_id)
+        state.intent_closed(intent.run_id, ref)
         done.append(event)
     return done
 
@@ -300,13 +317,13 @@ def _skip(job: Job, why: str, fanout: ev.Fanout, options: RunOptions) -> JobOutc
 
 
 def _ref(d: Decision) -> ev.ModelRef:
-    return ev.ModelRef(d.connection, d.model_id, d.name, d.reason)
+    return ev.ModelRef(d.ref, d.name, d.reason)
 
 
 def apply(
     planset: PlanSet,
     job: Job,
-    deleters: Mapping[str, Deleter],
+    deleters: Mapping[Listed, Deleter],
     state: StateStore,
     fanout: ev.Fanout,
     options: RunOptions,
@@ -361,11 +378,15 @@ def apply(
             f"stopped: the state or audit store failed ({run.broken}); no delete was started"
             " after that, and the next run reconciles the deletes in flight",
         )
-    interrupted = options.stop.is_set() and run.counts.skipped > 0
+    interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
     status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
-    return run.end(
-        state, status, "interrupted: no new deletes were started" if interrupted else None
-    )
+    message = "interrupted: no new deletes were started" if interrupted else None
+    if message and run.counts.waiting:
+        message += (
+            f"; {run.counts.waiting} accepted delete(s) not yet proven gone, which the next"
+            " run reconciles"
+        )
+    return run.end(state, status, message)
 
 
 class _JobRun:
@@ -430,24 +451,26 @@ class _JobRun:
         """Marks and unmarks: a real run's only writes besides deletes."""
         now = self.options.clock()
         for d, after in plan.marks():
-            state.mark(self.job.name, Mark(d.connection, d.model_id, now, after))
+            state.mark(self.job.name, Mark(d.ref, now, after))
             self.counts.marked += 1
             self.counts.pending += 1
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, _ref(d), after))
-        decided = {(d.connection, d.model_id): d for d in plan.decisions}
+        decided = {d.ref: d for d in plan.decisions}
         for mark in plan.postponed:
             # The same mark with the later date its longer grace gives: recorded and told
             # like a mark, so that date is the one every later run keeps to.
             state.mark(self.job.name, mark)
             self.counts.marked += 1
-            ref = _ref(decided[(mark.connection, mark.model_id)])
+            ref = _ref(decided[mark.ref])
             self.fanout.emit(ev.Marked(self.job.name, self.run_id, ref, mark.deletable_after))
         for mark in plan.unmarks:
-            state.unmark(self.job.name, mark.connection, mark.model_id)
-            ref = ev.ModelRef(mark.connection, mark.model_id, None, "no longer selected")
+            state.unmark(self.job.name, mark.ref)
+            ref = ev.ModelRef(mark.ref, None, "no longer selected")
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
-    def delete_all(self, plan: JobPlan, deleters: Mapping[str, Deleter], state: StateStore) -> None:
+    def delete_all(
+        self, plan: JobPlan, deleters: Mapping[Listed, Deleter], state: StateStore
+    ) -> None:
         retry = self._pass(plan.deletes, deleters, state, final=False)
         if (
             retry
@@ -464,7 +487,7 @@ class _JobRun:
     def _pass(
         self,
         decisions: list[Decision],
-        deleters: Mapping[str, Deleter],
+        deleters: Mapping[Listed, Deleter],
         state: StateStore,
         *,
         final: bool,
@@ -473,12 +496,14 @@ class _JobRun:
         returns the transient failures held back for a second pass."""
         pools = {
             name: ThreadPoolExecutor(max_workers=self.concurrency[name])
-            for name in sorted({d.connection for d in decisions})
+            for name in sorted({d.ref.connection for d in decisions})
         }
         held: dict[Decision, ev.Outcome] = {}
         try:
             futures = {
-                pools[d.connection].submit(self._delete_one, d, deleters[d.connection], state): d
+                pools[d.ref.connection].submit(
+                    self._delete_one, d, deleters[d.ref.connection, d.ref.kind], state
+                ): d
                 for d in decisions
             }
             for future in as_completed(futures):  # recorded as each one settles
@@ -487,6 +512,11 @@ class _JobRun:
                     if event is None:
                         with self._lock:
                             self.counts.skipped += 1
+                            self.counts.pending += _holds_mark(d)
+                    elif isinstance(event, ev.Waiting):
+                        # Stopped while waiting: no outcome yet, and its intent stays open.
+                        with self._lock:
+                            self.counts.waiting += 1
                             self.counts.pending += _holds_mark(d)
                     elif (
                         event.result == "failed"
@@ -497,7 +527,7 @@ class _JobRun:
                         # Recorded as it happened, then tried once more after the others.
                         held[d] = event
                         self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                        state.intent_closed(self.run_id, d.connection, d.model_id)
+                        state.intent_closed(self.run_id, d.ref)
                     else:
                         self._settle(d, event, state)
         finally:
@@ -505,14 +535,17 @@ class _JobRun:
                 pool.shutdown(wait=True)
         return held
 
-    def _delete_one(self, d: Decision, deleter: Deleter, state: StateStore) -> ev.Outcome | None:
+    def _delete_one(
+        self, d: Decision, deleter: Deleter, state: StateStore
+    ) -> ev.Outcome | ev.Waiting | None:
         """One delete, never without a durable intent: the state's (a crash after it is
-        reconciled from the state index) and the audit's. ``None``: not sent."""
+        reconciled from the state index) and the audit's. ``None``: not sent; ``Waiting``:
+        accepted, and the run stopped before a lookup proved it gone."""
         if self._stopping():
             return None  # stopping: nothing new starts
         ref = _ref(d)
         with self.recording():
-            state.intent_opened(OpenIntent(self.job.name, d.connection, d.model_id, self.run_id, 0))
+            state.intent_opened(OpenIntent(self.job.name, d.ref, self.run_id, 0))
             self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
         if self.halt.is_set():
             # This intent failed, or another worker's store did meanwhile: not sent (an
@@ -520,7 +553,15 @@ class _JobRun:
             # came meanwhile does not hold it back: its intent is written, so it is in flight.
             return None
         self.sent.set()
-        result = delete_and_settle(deleter, d.model_id, stop=self.options.stop)
+        result = delete_and_settle(
+            deleter,
+            d.ref.id,
+            stop=self.options.stop,
+            waits=self.options.waits,
+            on_accepted=lambda accepted: self._waiting(ref, accepted),
+        )
+        if result.accepted is not None:
+            return self._waiting_event(ref, result)
         return ev.Outcome(
             self.job.name,
             self.run_id,
@@ -532,13 +573,22 @@ class _JobRun:
             result.transient,
         )
 
+    def _waiting_event(self, ref: ev.ModelRef, accepted: DeleteResult) -> ev.Waiting:
+        within = self.options.waits.deadline(accepted)
+        return ev.Waiting(self.job.name, self.run_id, ref, accepted.http_status, within)
+
+    def _waiting(self, ref: ev.ModelRef, accepted: DeleteResult) -> None:
+        """Told before the wait starts, so the audit shows the item waiting, not deleted."""
+        with self.recording():
+            self.fanout.emit(self._waiting_event(ref, accepted))
+
     def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
         """Counted first (it happened), then told, then the state's records closed."""
         self._count_final(d, event)
         self.fanout.emit_all(event)
-        state.intent_closed(self.run_id, d.connection, d.model_id)
+        state.intent_closed(self.run_id, d.ref)
         if self.job.grace is not None and event.result != "failed":
-            state.unmark(self.job.name, d.connection, d.model_id)
+            state.unmark(self.job.name, d.ref)
 
     def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:

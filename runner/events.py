@@ -3,10 +3,11 @@ metrics are subscribers, so no outcome is ever reported differently in two place
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, assert_never
 
 from runner.providers.base import DeleteOutcome
+from runner.ref import ResourceRef
 
 
 @dataclass
@@ -18,6 +19,9 @@ class Counts:
     skipped: int = 0
     marked: int = 0
     pending: int = 0
+    # Accepted deletes not yet proven gone when the run ended: only a run stopped while
+    # waiting has any (their intents stay open for the next run to reconcile).
+    waiting: int = 0
 
     def settled(self, outcome: DeleteOutcome) -> None:
         """Count one final delete outcome."""
@@ -34,8 +38,9 @@ class Counts:
 
 @dataclass(frozen=True)
 class ModelRef:
-    connection: str
-    model_id: str
+    """The item an event is about (whatever its kind), with what a reader is told of it."""
+
+    ref: ResourceRef
     name: str | None = None
     reason: str = ""
 
@@ -92,6 +97,18 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The provider accepted the delete to carry it out later: the item is polled until it
+    is gone or ``within`` has passed, and its ``Outcome`` follows (none if the run stops)."""
+
+    job: str
+    run_id: str
+    model: ModelRef
+    http_status: int | None
+    within: timedelta
+
+
+@dataclass(frozen=True)
 class Outcome:
     job: str
     run_id: str
@@ -107,8 +124,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Reconciled:
     job: str
-    connection: str
-    model_id: str
+    ref: ResourceRef
     intent_run_id: str
     intent_seq: int
     result: Literal["deleted", "present"]
@@ -159,6 +175,7 @@ Event = (
     | Unmarked
     | Absent
     | Intent
+    | Waiting
     | Outcome
     | Reconciled
     | LimitTripped

@@ -201,10 +201,10 @@ class Metrics:
         elif isinstance(event, Outcome):
             if not self._is_dry(event.run_id):
                 result = event.result if event.result in DELETION_RESULTS else OTHER
-                self.deletions.labels(event.job, event.model.connection, result).inc()
+                self.deletions.labels(event.job, event.model.ref.connection, result).inc()
         elif isinstance(event, Absent):
             if not self._is_dry(event.run_id):
-                self.deletions.labels(event.job, event.model.connection, "already_absent").inc()
+                self.deletions.labels(event.job, event.model.ref.connection, "already_absent").inc()
         elif isinstance(event, LimitTripped):
             if not self._is_dry(event.run_id):
                 self.limit_tripped.labels(event.job).inc()
@@ -212,7 +212,7 @@ class Metrics:
             self._run_ended(event)
         elif isinstance(event, RunSkipped):
             self.runs.labels(event.job, "skipped").inc()
-        # Planned, Marked, Unmarked, Intent, Reconciled, Notified: nothing to count.
+        # Planned, Marked, Unmarked, Intent, Waiting, Reconciled, Notified: nothing to count.
 
     def _run_started(self, event: RunStarted) -> None:
         with self._lock:

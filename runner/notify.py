@@ -56,6 +56,7 @@ from runner.events import (
 )
 from runner.jobfile.model import NotifyTarget
 from runner.redaction import MIN_SECRET, redact, secret_list
+from runner.ref import ResourceRef, kind_prefix
 from runner.webhook_url import webhook_url
 
 Kind = Literal["marked", "deleted", "failed", "limit"]
@@ -124,10 +125,10 @@ class _Batch:
 
     job: str
     dry_run: bool = False
-    marked: dict[tuple[str, str], Marked] = field(default_factory=dict)
+    marked: dict[ResourceRef, Marked] = field(default_factory=dict)
     # The latest outcome per model wins: a transient failure retried into a deletion is a
     # deletion, not both.
-    outcomes: dict[tuple[str, str], Outcome] = field(default_factory=dict)
+    outcomes: dict[ResourceRef, Outcome] = field(default_factory=dict)
     limits: list[str] = field(default_factory=list)
 
     def models(self, kind: Kind) -> list[ModelRef]:
@@ -149,8 +150,7 @@ def json_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, Any
         "count": batch.count(kind),
         "models": [
             {
-                "provider": _cap(model.connection),
-                "model_id": _cap(model.model_id),
+                **{key: _cap(value) for key, value in model.ref.fields().items()},
                 "name": None if model.name is None else _cap(model.name),
                 "reason": _cap(model.reason),
             }
@@ -189,12 +189,13 @@ def slack_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, st
             key: event.deletable_after.isoformat() for key, event in batch.marked.items()
         }
         for model in models[:SLACK_LINES]:
-            line = f"• {slack_escape(model.connection)} {slack_escape(model.model_id)}"
+            ref = model.ref
+            line = f"• {slack_escape(ref.connection)} {slack_escape(kind_prefix(ref) + ref.id)}"
             if model.name is not None:
                 line += f" ({slack_escape(model.name)})"
             if model.reason:
                 line += f" — {slack_escape(model.reason)}"
-            after = marked_after.get((model.connection, model.model_id))
+            after = marked_after.get(ref)
             if kind == "marked" and after:
                 line += f" (deletable after {after})"
             lines.append(line)
@@ -358,11 +359,10 @@ class Notifier:
                 if batch.dry_run:
                     return
                 if isinstance(event, Marked):
-                    batch.marked[(event.model.connection, event.model.model_id)] = event
+                    batch.marked[event.model.ref] = event
                 elif isinstance(event, Outcome):
-                    key = (event.model.connection, event.model.model_id)
-                    batch.outcomes.pop(key, None)
-                    batch.outcomes[key] = event
+                    batch.outcomes.pop(event.model.ref, None)
+                    batch.outcomes[event.model.ref] = event
                 else:
                     batch.limits.append(event.message)
             # Notified (our own reports, looping back through the stream) and every other

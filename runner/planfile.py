@@ -32,6 +32,7 @@ from runner.errors import ConfigError, StorageError
 from runner.files import NotReadable, read_bounded
 from runner.jobfile.model import JobFile
 from runner.jobfile.validate import strict_validator
+from runner.ref import ResourceRef
 from runner.rules import JobPlan
 from runner.text import shown
 
@@ -109,13 +110,8 @@ def build(
             {
                 "job": plan.job.name,
                 "deletes": [
-                    {
-                        "provider": d.connection,
-                        "model_id": d.model_id,
-                        "name": d.name,
-                        "reason": d.reason,
-                    }
-                    for d in sorted(plan.deletes, key=lambda d: (d.connection, d.model_id))
+                    {**d.ref.fields(), "name": d.name, "reason": d.reason}
+                    for d in sorted(plan.deletes, key=lambda d: d.ref)
                 ],
             }
             for plan in plans
@@ -143,10 +139,10 @@ def write(path: Path, body: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Reviewed:
-    """A checked plan file: which models each job may delete."""
+    """A checked plan file: which items each job may delete."""
 
     sha256: str
-    deletes: dict[str, set[tuple[str, str]]]  # job -> {(connection, model_id)}
+    deletes: dict[str, set[ResourceRef]]  # job -> its reviewed deletes
 
 
 def load(
@@ -170,7 +166,7 @@ def load(
     if wall_now >= expires:
         raise ConfigError(f"{where}: the plan expired at {rfc3339(expires)}; make a new plan")
     known = {job.name for job in job_file.jobs}
-    deletes: dict[str, set[tuple[str, str]]] = {}
+    deletes: dict[str, set[ResourceRef]] = {}
     for entry in body["jobs"]:
         name = entry["job"]
         if name not in known:
@@ -179,7 +175,8 @@ def load(
             )
         if name in deletes:
             raise ConfigError(f"{where}: names job {shown(repr(name))} twice")
-        deletes[name] = {(d["provider"], d["model_id"]) for d in entry["deletes"]}
+        # An entry of 0.2 has no kind: it is a model (ResourceRef reads it so).
+        deletes[name] = {ResourceRef.from_fields(d) for d in entry["deletes"]}
     return Reviewed(body["sha256"], deletes)
 
 
@@ -278,6 +275,9 @@ def _describe(body: Any, error: Any) -> str:
         problem = "must be " + " or ".join(_KINDS.get(str(n), str(n)) for n in names)
     elif error.validator == "required":
         problem = "lacks " + repr(next(k for k in wanted if k not in instance))
+    elif error.validator == "enum":
+        known = ", ".join(str(v) for v in wanted)
+        problem = f"is {shown(repr(instance))[:80]}, which this ftjanitor does not know ({known})"
     elif error.validator == "additionalProperties":
         extra = sorted(k for k in instance if k not in error.schema.get("properties", {}))
         problem = f"has an unknown field {shown(repr(extra[0]))}"

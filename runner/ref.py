@@ -39,5 +39,10 @@ class ResourceRef:
         return cls.on(connection, str(record["model_id"]), str(record.get("kind", DEFAULT_KIND)))
 
     def __str__(self) -> str:
-        prefix = "" if self.kind == DEFAULT_KIND else f"{self.kind} "
-        return f"{prefix}{self.id} on {self.connection}"
+        return f"{kind_prefix(self)}{self.id} on {self.connection}"
+
+
+def kind_prefix(ref: ResourceRef) -> str:
+    """``deployment `` before an ID of another kind, nothing before a model's: lines and
+    rows about models read as they did before there were kinds."""
+    return "" if ref.kind == DEFAULT_KIND else f"{ref.kind} "

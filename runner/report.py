@@ -11,6 +11,7 @@ from runner.clock import rfc3339
 from runner.durations import format_age
 from runner.engine import JobOutcome, RunReport
 from runner.jobfile.model import Target
+from runner.ref import ResourceRef, kind_prefix
 from runner.rules import Decision, JobPlan
 from runner.tables import render
 from runner.text import shown
@@ -36,6 +37,11 @@ def describe_target(target: Target) -> str:
     return f"{target.connection}: " + ", ".join(parts)
 
 
+def item(ref: ResourceRef) -> str:
+    """One item in a line of text: its connection, its kind if not a model, its ID."""
+    return f"{ref.connection} {kind_prefix(ref)}{shown(ref.id)}"
+
+
 def age_cell(decision: Decision) -> str:
     if decision.age is None:
         return "-"
@@ -43,7 +49,14 @@ def age_cell(decision: Decision) -> str:
 
 
 def _row(d: Decision) -> list[str]:
-    return [d.model_id or "?", d.name or "-", d.status or "-", age_cell(d), d.action, d.reason]
+    return [
+        kind_prefix(d.ref) + (d.ref.id or "?"),
+        d.name or "-",
+        d.status or "-",
+        age_cell(d),
+        d.action,
+        d.reason,
+    ]
 
 
 def summary_counts(plan: JobPlan) -> Counter[str]:
@@ -79,7 +92,7 @@ def render_plan(plan: JobPlan) -> str:
     for index, target in enumerate(job.targets):
         rows = sorted(
             (d for d in plan.decisions if d.target == index),
-            key=lambda d: (_ORDER[d.action], d.model_id),
+            key=lambda d: (_ORDER[d.action], d.ref.id, d.ref.kind),
         )
         lines.append(f"  target {index + 1}  {shown(describe_target(target))}")
         if rows:
@@ -108,8 +121,9 @@ def render_plan(plan: JobPlan) -> str:
 
 def decision_json(d: Decision) -> dict[str, Any]:
     return {
-        "connection": d.connection,
-        "id": d.model_id,
+        "connection": d.ref.connection,
+        "kind": d.ref.kind,
+        "id": d.ref.id,
         "name": d.name,
         "status": d.status,
         "age_seconds": int(d.age.total_seconds()) if d.age is not None else None,
@@ -142,7 +156,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             "job": outcome.job,
             "run_id": outcome.run_id,
             "end": end_json(outcome.end),
-            "absent": [r.model_id for r in outcome.absent],
+            "absent": [r.ref.id for r in outcome.absent],
         }
         if plan is not None:
             entry["limit"] = plan.limit_message
@@ -153,12 +167,24 @@ def report_json(report: RunReport) -> dict[str, Any]:
         jobs.append(entry)
     body: dict[str, Any] = {
         "now": rfc3339(report.now),
-        "reconciled": [vars(r) for r in report.reconciled],
+        "reconciled": [reconciled_json(r) for r in report.reconciled],
         "jobs": jobs,
     }
     if report.late_failure is not None:
         body["error"] = report.late_failure
     return body
+
+
+def reconciled_json(r: ev.Reconciled) -> dict[str, Any]:
+    return {
+        "job": r.job,
+        "connection": r.ref.connection,
+        "kind": r.ref.kind,
+        "model_id": r.ref.id,
+        "intent_run_id": r.intent_run_id,
+        "intent_seq": r.intent_seq,
+        "result": r.result,
+    }
 
 
 def render_outcome(outcome: JobOutcome) -> str:
@@ -174,17 +200,13 @@ def render_outcome(outcome: JobOutcome) -> str:
     )
     if outcome.plan is not None and outcome.plan.job.grace is not None:
         line += f", marked {c.marked}, pending {c.pending}"
+    if c.waiting:  # accepted, and the run stopped before a lookup proved them gone
+        line += f", waiting {c.waiting}"
     line += f" - {end.status} (run {outcome.run_id[:12]})"
-    extra = [f"  absent: {r.connection} {shown(r.model_id)} ({r.reason})" for r in outcome.absent]
+    extra = [f"  absent: {item(r.ref)} ({r.reason})" for r in outcome.absent]
     if outcome.plan is not None:
-        extra += [
-            f"  drift: {d.connection} {shown(d.model_id)}: {shown(d.reason)}"
-            for d in outcome.plan.drift
-        ]
-    extra += [
-        f"  failed: {f.model.connection} {shown(f.model.model_id)}: {shown(f.error or '')}"
-        for f in outcome.failures
-    ]
+        extra += [f"  drift: {item(d.ref)}: {shown(d.reason)}" for d in outcome.plan.drift]
+    extra += [f"  failed: {item(f.model.ref)}: {shown(f.error or '')}" for f in outcome.failures]
     if end.message:
         extra.append(f"  {end.message}")
     return "\n".join([line, *extra])
@@ -230,7 +252,7 @@ def render_markdown(report: RunReport) -> str:
         for index, target in enumerate(plan.job.targets):
             rows = sorted(
                 (d for d in plan.decisions if d.target == index),
-                key=lambda d: (_ORDER[d.action], d.model_id),
+                key=lambda d: (_ORDER[d.action], d.ref.id, d.ref.kind),
             )
             lines += ["", f"**target {index + 1}**: {code_span(describe_target(target))}", ""]
             table = ["| " + " | ".join(MARKDOWN_HEADERS) + " |", "|---|---|---|---|---|"]
@@ -238,7 +260,7 @@ def render_markdown(report: RunReport) -> str:
                 "| "
                 + " | ".join(
                     (
-                        code_span(d.model_id) if d.model_id else "?",
+                        kind_prefix(d.ref) + (code_span(d.ref.id) if d.ref.id else "?"),
                         code_span(d.name) if d.name else "-",
                         age_cell(d),
                         d.action,

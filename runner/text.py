@@ -1,5 +1,12 @@
 """Provider text is untrusted: escaped before it reaches a terminal, table or log line."""
 
+import re
+from typing import Any
+
+# JSON can carry a lone surrogate (``"\\ud800"``); UTF-8 cannot, so one would break every
+# write downstream (audit hash, plan file, state, terminal). Python leaves only lone ones in
+# a ``str``: a well-formed pair is already decoded to its character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -23,3 +30,16 @@ def _escape(char: str) -> str:
         if code < 0x10000
         else f"\\U{code:08x}"
     )
+
+
+def well_formed(value: Any) -> Any:
+    """A provider's decoded answer with every lone surrogate, in strings and keys, written
+    as its escape text (``\\ud800``). It arrives that way, so nothing later can fail to
+    encode it; an ID that held one now holds a backslash, which the ID rule refuses."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: _escape(m.group()), value)
+    if isinstance(value, dict):
+        return {well_formed(k): well_formed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [well_formed(v) for v in value]
+    return value

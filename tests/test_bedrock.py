@@ -171,16 +171,17 @@ def test_spec_declares_the_provider() -> None:
     assert spec.default_api_key_env is None and spec.default_base_url is None
     assert spec.required_fields == ("region",)
     assert set(spec.connection_fields) == {"region", "endpoint_url", "profile"}
-    assert spec.lifecycle("Creating") == "in_progress"
-    assert spec.lifecycle("Failed") == "failed"
-    assert spec.lifecycle("Active") == "ready"
-    assert spec.lifecycle(None) == "ready"
-    assert spec.connect is bedrock.connect and spec.deleter is bedrock.deleter
+    model = spec.kinds["model"]
+    assert model.lifecycle("Creating") == "in_progress"
+    assert model.lifecycle("Failed") == "failed"
+    assert model.lifecycle("Active") == "ready"
+    assert model.lifecycle(None) == "ready"
+    assert spec.connect is bedrock.connect and model.deleter is bedrock.deleter
 
 
 @pytest.mark.parametrize("name", ["m", "exp-7", "a_b-c", "A1b2", "x" * 63])
 def test_id_rule_accepts_model_names(name: str) -> None:
-    assert bedrock.SPEC.id_rule(name) is None
+    assert bedrock.MODEL.id_rule(name) is None
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_id_rule_accepts_model_names(name: str) -> None:
     ],
 )
 def test_id_rule_refuses_what_is_not_a_model_name(name: str) -> None:
-    reason = bedrock.SPEC.id_rule(name)
+    reason = bedrock.MODEL.id_rule(name)
     assert reason and "custom model name" in reason
 
 
@@ -289,7 +290,7 @@ def test_exists_and_details(moto: MotoServer) -> None:
 def test_delete_then_gone_from_a_fresh_listing(moto: MotoServer) -> None:
     seed(moto, "exp-a", "exp-b")
     provider = lister(moto.url)
-    result = bedrock.SPEC.deleter(provider).delete("exp-a")
+    result = bedrock.MODEL.deleter(provider).delete("exp-a")
     assert (result.result, result.http_status, result.attempts, result.error) == (
         "deleted",
         200,
@@ -297,7 +298,7 @@ def test_delete_then_gone_from_a_fresh_listing(moto: MotoServer) -> None:
         None,
     )
     assert [r.id for r in lister(moto.url).list_models()] == ["exp-b"]
-    assert bedrock.SPEC.deleter(provider).exists("exp-a") is False
+    assert bedrock.MODEL.deleter(provider).exists("exp-a") is False
 
 
 def test_delete_of_an_absent_name_is_already_absent(moto: MotoServer) -> None:

@@ -50,7 +50,7 @@ def declared(kind: str, status: int, raw: str) -> bool:
         body = json.loads(body_for(raw, kind)) if raw else None
     except ValueError:
         return False
-    return REGISTRY[kind].delete_answer.confirms(status, body, MODEL[kind])
+    return REGISTRY[kind].kinds["model"].delete_answer.confirms(status, body, MODEL[kind])
 
 
 CASES = [
@@ -79,7 +79,9 @@ def answer(status: int, body: str) -> list[Fault]:
 
 
 def test_every_type_declares_its_answer_and_cases_cover_each() -> None:
-    assert all(isinstance(spec.delete_answer, DeleteAnswer) for spec in REGISTRY.values())
+    assert all(
+        isinstance(spec.kinds["model"].delete_answer, DeleteAnswer) for spec in REGISTRY.values()
+    )
     assert set(MODEL) == set(HTTP_TYPES)
     for kind in HTTP_TYPES:
         assert sum(1 for case in CASES if case.values[0] == kind) >= len(BAD_ANSWERS) - 1

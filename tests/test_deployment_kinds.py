@@ -306,9 +306,9 @@ def test_fireworks_hostile_items_are_records_with_a_problem(sim: Simulator) -> N
     records = [r for r in fireworks(sim)[0].list_models()]
     by_problem = sorted(r.problem or "" for r in records)
     assert by_problem == [
-        "id Fireworks deployment IDs are 1-63 lowercase letters, digits and hyphens",
         "listed deployment name 'accounts/someone-else/deployments/dep-b' is not under"
         f" accounts/{ACCOUNT}/deployments/",
+        "name Fireworks deployment IDs are 1-63 lowercase letters, digits and hyphens",
         "unreadable createTime 'not a time'",
     ]
 
@@ -368,7 +368,13 @@ def test_fireworks_a_soft_delete_answer_is_accepted(sim: Simulator) -> None:
     deleting = {"name": f"accounts/{ACCOUNT}/deployments/dep-b", "state": "DELETING"}
     sim.faults = [Fault("body", method="DELETE", status=200, body=json.dumps(deleting))]
     soft = deleter.delete("dep-b")
-    assert (soft.result, soft.unconfirmed) == ("deleted", False)
+    # Accepted, not done: waiting until a lookup no longer finds it (runner.waiting).
+    assert (soft.result, soft.unconfirmed) == ("failed", False)
+    declared = fireworks_deployment.KIND.delete_answer.accepted
+    assert declared is not None and soft.accepted == declared.within
+    # The whole deployment may come back: other fields do not spoil the answer.
+    sim.faults = [Fault("body", method="DELETE", body=json.dumps({**deleting, "x": 1}), status=200)]
+    assert deleter.delete("dep-b").accepted is not None
     # Another deployment's answer, or another state, proves nothing.
     for other in (
         {**deleting, "name": f"accounts/{ACCOUNT}/deployments/dep-c"},
@@ -376,7 +382,20 @@ def test_fireworks_a_soft_delete_answer_is_accepted(sim: Simulator) -> None:
     ):
         sim.faults = [Fault("body", method="DELETE", status=200, body=json.dumps(other))]
         odd = deleter.delete("dep-b")
-        assert (odd.result, odd.unconfirmed) == ("failed", True)
+        assert (odd.result, odd.unconfirmed, odd.accepted) == ("failed", True, None)
+
+
+def test_fireworks_deleting_and_deleted_states_are_never_deleted_again(sim: Simulator) -> None:
+    kind = fireworks_deployment.KIND
+    assert (kind.lifecycle("DELETING"), kind.lifecycle("DELETED")) == ("in_progress", "deleted")
+    lister, deleter = fireworks(sim)
+    held = sim.accounts.fireworks_deployments[ACCOUNT]
+    held["dep-b"]["state"] = "DELETING"
+    assert deleter.exists("dep-b")  # still there
+    held["dep-b"]["state"] = "DELETED"
+    assert not deleter.exists("dep-b")  # a lookup that finds it DELETED proves it gone
+    (listed,) = [r for r in lister.list_models() if r.id == "dep-b"]
+    assert listed.lifecycle == "deleted"
 
 
 def test_fireworks_a_lost_delete_answer_is_settled_by_lookup(sim: Simulator) -> None:

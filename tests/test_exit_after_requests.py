@@ -233,7 +233,7 @@ class FailingStore:
                 self.failed = True
                 raise StorageError("state/ftjanitor.sqlite3: disk I/O error")
             self._write("intent_opened", intent)
-            self.intents.append(intent.model_id)
+            self.intents.append(intent.ref.id)
 
     def _write(self, name: str, *args: Any) -> Any:
         if self.failed and not self.recovers:

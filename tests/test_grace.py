@@ -19,6 +19,7 @@ from runner.clock import rfc3339
 from runner.engine import RunOptions, RunReport, execute
 from runner.events import RunEnded
 from runner.jobfile.validate import load_job_file
+from runner.ref import ResourceRef
 from runner.report import render_outcome, render_plan, report_json
 from runner.simulator import Accounts, Simulator, cohere_model
 from runner.state import Mark
@@ -94,7 +95,7 @@ def of_run(tmp_path: Path, report: RunReport, event: str) -> list[dict[str, Any]
 def marks(job: str) -> dict[str, Mark]:
     state = open_state(load_job_file(job).state)
     try:
-        return {model_id: m for (_, model_id), m in state.marks("graceful").items()}
+        return {ref.id: m for ref, m in state.marks("graceful").items()}
     finally:
         state.close()
 
@@ -369,7 +370,7 @@ def test_reviewed_plans_keep_marks_and_delete_only_reviewed_due_models(
     assert new_due == at + timedelta(hours=1) + GRACE
     # Reviewed after the first grace ran out: exactly those four are in the plan and go.
     reviewed, at = review(job, WALL + GRACE + timedelta(seconds=1), tmp_path)
-    assert reviewed.deletes == {"graceful": {("cohere", m) for m in SELECTED}}
+    assert reviewed.deletes == {"graceful": {ResourceRef.on("cohere", m) for m in SELECTED}}
     applied = apply_reviewed(job, reviewed, at + timedelta(hours=1))
     assert exit_code(applied) == 0
     assert sorted(gsim.deleted) == sorted(("cohere", m) for m in SELECTED)
@@ -387,6 +388,6 @@ def test_reviewed_plans_keep_marks_and_delete_only_reviewed_due_models(
     assert [(d.model_id, d.action) for d in plan.drift] == [("m-new", "keep")]
     assert "not in the reviewed plan" in plan.drift[0].reason
     reviewed, at = review(job, new_due + timedelta(hours=2), tmp_path)
-    assert reviewed.deletes == {"graceful": {("cohere", "m-new")}}
+    assert reviewed.deletes == {"graceful": {ResourceRef.on("cohere", "m-new")}}
     assert exit_code(apply_reviewed(job, reviewed, at + timedelta(minutes=5))) == 0
     assert ("cohere", "m-new") in gsim.deleted and marks(job) == {}

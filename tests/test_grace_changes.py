@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from runner.clock import rfc3339
 from runner.engine import RunOptions, RunReport, execute
 from runner.jobfile.validate import load_job_file
+from runner.ref import ResourceRef
 from runner.report import render_plan, report_json
 from runner.rules import deletable_after
 from runner.simulator import Simulator
@@ -93,7 +94,7 @@ providers:
     def marks(self) -> dict[str, Mark]:
         state = open_state(load_job_file(str(self.path)).state)
         try:
-            return {model_id: m for (_, model_id), m in state.marks("graceful").items()}
+            return {ref.id: m for ref, m in state.marks("graceful").items()}
         finally:
             state.close()
 
@@ -199,10 +200,10 @@ def test_deletable_after_never_comes_forward_whatever_the_graces(
 ) -> None:
     """A run records the date a grace gives when it is later; no later grace, longer or
     shorter, ever makes a mark deletable before a date once recorded."""
-    mark = Mark("c", "m", marked, marked + first)
+    mark = Mark(ResourceRef.on("c", "m"), marked, marked + first)
     told = [mark.deletable_after]
     for grace in (second, third):
         after = deletable_after(mark, grace)
         assert after >= max(told) and after >= marked + grace
-        mark = Mark("c", "m", marked, after)  # what a real run records
+        mark = Mark(ResourceRef.on("c", "m"), marked, after)  # what a real run records
         told.append(after)

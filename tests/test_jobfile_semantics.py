@@ -172,7 +172,7 @@ def test_paths_compare_through_symlinks(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_status_rules_follow_the_spec(tmp_path: Path, kind: str) -> None:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     if not spec.statuses:
         assert errors(tmp_path, one_target(kind, status=["READY"])) == [
             f"jobs[0].targets[0].status: {kind} reports no status: a status rule could never match"
@@ -188,7 +188,7 @@ def test_status_rules_follow_the_spec(tmp_path: Path, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_base_model_and_unused_for_follow_the_spec(tmp_path: Path, kind: str) -> None:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     data = one_target(kind, base_model="base-*", unused_for="30d")
     expected = []
     if not spec.has_base_model:
@@ -197,7 +197,9 @@ def test_base_model_and_unused_for_follow_the_spec(tmp_path: Path, kind: str) ->
             " a base_model rule could never match"
         )
     if not spec.has_last_used:
-        able = ", ".join(sorted(s.type for s in REGISTRY.values() if s.has_last_used))
+        able = ", ".join(
+            sorted(s.type for s in REGISTRY.values() if s.kinds["model"].has_last_used)
+        )
         expected.append(
             f"jobs[0].targets[0].unused_for: {kind} does not report last use:"
             f" an unused_for rule could never match (types that do: {able})"
@@ -273,7 +275,7 @@ def test_no_base_url_where_the_spec_has_none(tmp_path: Path, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_ids_follow_the_spec_id_rule(tmp_path: Path, kind: str) -> None:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     for model_id in ("gpt-4o-mini", "ft:gpt-4o-mini:acme:x:AbC1", "my_model-1", "a" * 70):
         data = one_target(kind, ids=[model_id])
         reason = spec.id_rule(model_id)
@@ -287,8 +289,8 @@ def test_ids_follow_the_spec_id_rule(tmp_path: Path, kind: str) -> None:
 
 
 def test_openai_ids_must_be_fine_tunes() -> None:
-    assert REGISTRY["openai"].id_rule("gpt-4o-mini") is not None
-    assert REGISTRY["openai"].id_rule("ft:gpt-4o-mini:acme:exp:AbC123xy") is None
+    assert REGISTRY["openai"].kinds["model"].id_rule("gpt-4o-mini") is not None
+    assert REGISTRY["openai"].kinds["model"].id_rule("ft:gpt-4o-mini:acme:exp:AbC123xy") is None
 
 
 # -- checks see only what the schema accepted ----------------------------------------------

@@ -31,6 +31,7 @@ from runner.events import (
 )
 from runner.health import HealthServer, format_listen, parse_listen
 from runner.metrics import CONTENT_TYPE, Metrics
+from runner.ref import ResourceRef
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 Labels = tuple[tuple[str, str], ...]
@@ -54,7 +55,9 @@ def value(m: Metrics, name: str, **labels: str) -> float | None:
 
 
 def ref(model_id: str, connection: str = "cohere-prod") -> ModelRef:
-    return ModelRef(connection, model_id, name=f"name-of-{model_id}", reason=f"old {model_id}")
+    return ModelRef(
+        ResourceRef.on(connection, model_id), name=f"name-of-{model_id}", reason=f"old {model_id}"
+    )
 
 
 class Run:
@@ -296,7 +299,7 @@ def test_no_model_id_or_name_in_the_exposition() -> None:
         m.emit(Intent("j", "r1", model))
         m.emit(Absent("j", "r1", model))
         m.emit(Outcome("j", "r1", model, "failed", 500, 3, f"HTTP 500 for {model_id}"))
-        m.emit(Reconciled("j", "cohere-prod", model_id, "r0", 4, "deleted"))
+        m.emit(Reconciled("j", ResourceRef.on("cohere-prod", model_id), "r0", 4, "deleted"))
     m.emit(Notified("j", "r1", "slack", "run", False, 2, "ft-7f3a9c-unique-model: boom"))
     m.emit(LimitTripped("j", "r1", f"limit: {secret_ids[0]}"))
     run.end("partial", counts=Counts(planned=2, failed=2))

@@ -39,6 +39,7 @@ from runner.notify import (
     slack_escape,
     url_secrets,
 )
+from runner.ref import ResourceRef
 from tests.helpers import refused_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -152,7 +153,11 @@ def target(
 
 
 def model(i: int, name: str | None = "exp", conn: str = "cohere") -> ModelRef:
-    return ModelRef(conn, f"ft-{i:04d}", None if name is None else f"{name}-{i}", "older than 30d")
+    return ModelRef(
+        ResourceRef.on(conn, f"ft-{i:04d}"),
+        None if name is None else f"{name}-{i}",
+        "older than 30d",
+    )
 
 
 def started(run_id: str = "run-1", job: str = "nightly", dry_run: bool = False) -> RunStarted:
@@ -216,8 +221,9 @@ def play(notifier: Notifier, *events: Event, run_id: str = "run-1", dry_run: boo
 
 def model_item(ref: ModelRef) -> dict[str, Any]:
     return {
-        "provider": ref.connection,
-        "model_id": ref.model_id,
+        "provider": ref.ref.connection,
+        "kind": "model",
+        "model_id": ref.ref.id,
         "name": ref.name,
         "reason": ref.reason,
     }
@@ -338,8 +344,7 @@ def test_slack_escapes_mentions_links_and_control_characters(
     server = receiver("ok")
     notifier, _ = make(server.url, target(fmt="slack", events=("failed",)))
     evil = ModelRef(
-        "co<!channel>",
-        "ft-1\x1b[31m",
+        ResourceRef.on("co<!channel>", "ft-1\x1b[31m"),
         "<@here> & <https://evil.example|click>\nftjanitor job prod: 0 models deleted\u2028x\x85y",
         "reason\r\x00",
     )

@@ -222,6 +222,7 @@ def test_each_event_kind_is_one_post_per_run_with_the_right_body(
         return [
             {
                 "provider": "cohere",
+                "kind": "model",
                 "model_id": model_id,
                 "name": model_id.removeprefix("m-"),
                 "reason": reasons[(ids[job_name], model_id)],

@@ -83,7 +83,9 @@ def test_every_provider_type_has_a_contract_fixture() -> None:
     assert {case.kind for case in CASES} | set(ELSEWHERE) == set(REGISTRY)
     assert not {case.kind for case in CASES} & set(ELSEWHERE)
     for case in CASES:  # a type with in-progress statuses says which of its models are
-        assert (case.in_progress is None) == (not REGISTRY[case.kind].in_progress), case.kind
+        assert (case.in_progress is None) == (not REGISTRY[case.kind].kinds["model"].in_progress), (
+            case.kind
+        )
 
 
 # -- the provider, through its lister and deleter ------------------------------------------
@@ -268,12 +270,13 @@ def test_status_and_base_model_are_refused_on_types_without_them(
     spec = REGISTRY[kind]
     needed = {"account_id": "acme", "region": "us-east-1"}  # what a type may require
     fields = {name: needed[name] for name in spec.required_fields}
-    value = f"[{spec.statuses[0]}]" if rule == "status" and spec.statuses else '"x-*"'
+    model = spec.kinds["model"]
+    value = f"[{model.statuses[0]}]" if rule == "status" and model.statuses else '"x-*"'
     target = f"{{provider: {kind}, {rule}: {value}}}"
     code, _, err = cli(
         capsys, "validate", write_job(tmp_path, job_yaml({kind: fields}, one_job("j", [target])))
     )
-    if has(spec):
+    if has(model):
         assert code == 0, err
     else:
         assert code == 2 and rule in err, err

@@ -111,7 +111,7 @@ def test_hostile_items_become_records_with_a_problem_never_a_crash(sim: Simulato
     assert all(r.id == "" for r in records[:4])
     ctl, huge, year_9999, odd, new, no_name = records[4:]  # the list-kind item is left out
     assert (ctl.id, ctl.name, ctl.problem) == ("ctl\x07\x1b[31m", "bell\x07", None)
-    assert REGISTRY["fireworks"].id_rule(ctl.id) is not None  # never reaches a path
+    assert REGISTRY["fireworks"].kinds["model"].id_rule(ctl.id) is not None  # never reaches a path
     assert huge.problem is not None and huge.problem.startswith("unreadable createTime '1000")
     assert huge.status is None
     assert year_9999.problem == "unreadable createTime '9999-12-31T23:00:00-05:00'"
@@ -191,7 +191,7 @@ def test_a_connection_without_an_account_is_refused_before_any_request(sim: Simu
     ],
 )
 def test_id_rule(model_id: str, reason: str | None) -> None:
-    assert REGISTRY["fireworks"].id_rule(model_id) == reason
+    assert REGISTRY["fireworks"].kinds["model"].id_rule(model_id) == reason
 
 
 @pytest.mark.parametrize(

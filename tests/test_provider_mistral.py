@@ -99,7 +99,9 @@ def test_hostile_items_never_crash_and_never_hide_a_problem() -> None:
         None,
         None,
     )
-    assert REGISTRY["mistral"].id_rule("ft:control\x07id") is not None  # never deleted
+    assert (
+        REGISTRY["mistral"].kinds["model"].id_rule("ft:control\x07id") is not None
+    )  # never deleted
 
 
 def test_exists_and_details(sim: Simulator) -> None:

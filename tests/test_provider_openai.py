@@ -17,7 +17,7 @@ from runner.simulator import core as sim_core
 from tests.conftest import NOW, Both, provider, seed_accounts
 from tests.helpers import selector
 
-OPENAI = REGISTRY["openai"].delete_answer
+OPENAI = REGISTRY["openai"].kinds["model"].delete_answer
 
 KEY = "sk-test-openai-7d41c0"
 BASES = {
@@ -98,7 +98,9 @@ def test_hostile_items_never_crash_and_never_hide_a_problem() -> None:
     assert "gpt-base-model" not in by_id  # a base model, even a broken one, is never listed
     control = by_id["ft:b:o:ctl\x1b[31m\nx:i1"]
     assert control.name == "ctl\x1b[31m\nx" and control.problem is None  # escaped when shown
-    assert REGISTRY["openai"].id_rule(control.id) is not None  # never deleted: unsafe ID
+    assert (
+        REGISTRY["openai"].kinds["model"].id_rule(control.id) is not None
+    )  # never deleted: unsafe ID
     assert by_id["ft:b:o:huge:i2"].problem == "unreadable created '1000000000000000000000000000000'"
     assert by_id["ft:b:o:negative:i3"].problem is not None
     assert by_id["ft:b:o:text-time:i4"].problem == "unreadable created '2026-01-01'"
@@ -111,12 +113,15 @@ def test_hostile_items_never_crash_and_never_hide_a_problem() -> None:
     checkpoint = by_id["ft:b:o:ckpt:i8:ckpt-step-10"]
     assert (checkpoint.name, checkpoint.created_at) == ("ckpt", datetime.fromtimestamp(0, UTC))
     assert (by_id["ft:short"].name, by_id["ft:short"].base_model) == (None, "short")
-    assert REGISTRY["openai"].id_rule("ft:" + "z" * 300) == "ID is longer than 256 characters"
-    assert REGISTRY["openai"].id_rule("ft:b:o:id/with/slash:i9") is not None
+    assert (
+        REGISTRY["openai"].kinds["model"].id_rule("ft:" + "z" * 300)
+        == "ID is longer than 256 characters"
+    )
+    assert REGISTRY["openai"].kinds["model"].id_rule("ft:b:o:id/with/slash:i9") is not None
 
 
 def test_id_rule_keeps_base_models_out_and_allows_colons() -> None:
-    rule = REGISTRY["openai"].id_rule
+    rule = REGISTRY["openai"].kinds["model"].id_rule
     assert rule(BASELINE) is None
     assert rule("gpt-4o-mini-2024-07-18") == (
         "OpenAI fine-tune IDs start with 'ft:' (base models are never deleted)"

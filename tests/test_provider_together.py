@@ -98,7 +98,7 @@ def test_hostile_items_become_records_with_a_problem_never_a_crash(sim: Simulato
     ]
     ctl, huge, minimal, year_one, far, new = records[4:]
     assert (ctl.id, ctl.name, ctl.problem) == ("ft-ctl\x07\x1b[31m", "bell\x07", None)
-    assert REGISTRY["together"].id_rule(ctl.id) is not None  # never reaches a path
+    assert REGISTRY["together"].kinds["model"].id_rule(ctl.id) is not None  # never reaches a path
     assert huge.problem is not None and huge.problem.startswith("unreadable created_at '1000")
     assert (huge.name, huge.status) == (None, None)
     assert (minimal.name, minimal.status, minimal.created_at, minimal.problem) == (
@@ -131,7 +131,7 @@ def test_exists_and_details(sim: Simulator) -> None:
     ],
 )
 def test_id_rule(model_id: str, reason: str | None) -> None:
-    assert REGISTRY["together"].id_rule(model_id) == reason
+    assert REGISTRY["together"].kinds["model"].id_rule(model_id) == reason
 
 
 # -- the engine, through the CLI ------------------------------------------------------

@@ -148,7 +148,7 @@ def test_read_timeout_on_delete_is_settled(sim: Simulator) -> None:
 
     options = ConnectOptions(Limiters(), RetryPolicy(read_timeout=0.3))
     slow = REGISTRY["cohere"].connect(connection(sim, "cohere"), COHERE_KEY, options)
-    result = delete_and_settle(REGISTRY["cohere"].deleter(slow), "sim-cohere-0007")
+    result = delete_and_settle(REGISTRY["cohere"].kinds["model"].deleter(slow), "sim-cohere-0007")
     assert result.result in ("deleted", "already_absent")
     assert sim.deleted == [("cohere", "sim-cohere-0007")]
 
@@ -262,5 +262,7 @@ def test_production_default_pacing_is_applied(tmp_path: Path) -> None:
     (conn,) = load_job_file(str(path)).connections.values()
     assert conn.requests_per_minute == REGISTRY["cohere"].default_requests_per_minute == 500
     with ExitStack() as stack:
-        listers = open_listers([conn], ConnectOptions(Limiters()), {"cohere": COHERE_KEY}, stack)
-        assert listers["cohere"].client.limiter.interval == 60 / 500  # type: ignore[attr-defined]
+        kinds = {"cohere": ["model"]}
+        options = ConnectOptions(Limiters())
+        listers = open_listers([conn], kinds, options, {"cohere": COHERE_KEY}, stack)
+        assert listers["cohere", "model"].client.limiter.interval == 60 / 500  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import pytest
 from runner import events as ev
 from runner.engine import JobOutcome
 from runner.jobfile.model import Job, Target
+from runner.ref import ResourceRef
 from runner.report import (
     describe_target,
     render_outcome,
@@ -64,8 +65,7 @@ def decision(
 ) -> Decision:
     age = None if days is None else timedelta(days=days)
     return Decision(
-        "cohere",
-        model_id,
+        ResourceRef.on("cohere", model_id),
         name,
         "STATUS_READY",
         age,
@@ -171,13 +171,15 @@ def test_outcome_lines_for_plan_and_run_with_escaped_provider_text() -> None:
     failed = ev.Outcome(
         "sweep",
         "r",
-        ev.ModelRef("cohere", "m-1"),
+        ev.ModelRef(ResourceRef.on("cohere", "m-1")),
         "failed",
         400,
         1,
         "bad\u2028request\x1b[2J",
     )
-    absent = ev.ModelRef("bfl", "gone\nx", reason="listed by ID, not found at provider")
+    absent = ev.ModelRef(
+        ResourceRef.on("bfl", "gone\nx"), reason="listed by ID, not found at provider"
+    )
     lines = render_outcome(outcome(False, "partial", failures=[failed], absent=[absent]))
     assert lines.splitlines() == [
         "job sweep: deleted 2, already absent 1, failed 1, skipped 0 - partial (run 0123456789ab)",

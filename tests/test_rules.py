@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from runner.jobfile.model import Job, Target
 from runner.providers.base import ModelRecord
-from runner.providers.cohere import SPEC as COHERE
+from runner.providers.cohere import MODEL as COHERE
 from runner.rules import plan_job
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-SPECS = {"c": COHERE}
+SPECS = {("c", "model"): COHERE}
 D30 = timedelta(days=30)
 
 
@@ -29,7 +29,9 @@ def model(
 def decide(
     targets: list[Target], records: list[ModelRecord], limit: int = 50
 ) -> dict[str, tuple[str, str]]:
-    plan = plan_job(Job("j", tuple(targets), max_deletions=limit), {"c": records}, SPECS, NOW)
+    plan = plan_job(
+        Job("j", tuple(targets), max_deletions=limit), {("c", "model"): records}, SPECS, NOW
+    )
     return {d.model_id: (d.action, d.reason) for d in plan.decisions}
 
 
@@ -112,7 +114,7 @@ def test_explicit_ids_present_missing_protected_and_deleted() -> None:
 
 def test_max_deletions_blocks_every_delete() -> None:
     records = [model(f"m{i}", 99) for i in range(5)]
-    plan = plan_job(Job("j", (older(),), max_deletions=4), {"c": records}, SPECS, NOW)
+    plan = plan_job(Job("j", (older(),), max_deletions=4), {("c", "model"): records}, SPECS, NOW)
     assert plan.deletes == []
     assert (
         plan.limit_message is not None
@@ -125,7 +127,7 @@ def test_max_deletions_blocks_every_delete() -> None:
 def test_missing_ids_do_not_count_toward_the_limit() -> None:
     plan = plan_job(
         Job("j", (Target(connection="c", ids=("x", "y", "z")),), max_deletions=0),
-        {"c": []},
+        {("c", "model"): []},
         SPECS,
         NOW,
     )
@@ -147,7 +149,7 @@ def test_unsafe_and_unusable_provider_records_are_skipped() -> None:
 def test_first_sighting_ages_and_note() -> None:
     fresh = ModelRecord(id="lora", name="lora", first_seen=NOW)
     seasoned = ModelRecord(id="old", name="old", first_seen=NOW - timedelta(days=20))
-    plan = plan_job(Job("j", (older(14),)), {"c": [fresh, seasoned]}, SPECS, NOW)
+    plan = plan_job(Job("j", (older(14),)), {("c", "model"): [fresh, seasoned]}, SPECS, NOW)
     got = {d.model_id: d for d in plan.decisions}
     assert got["old"].action == "delete" and got["old"].reason.startswith(
         "older_than 14d: first seen"

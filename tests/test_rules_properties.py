@@ -18,14 +18,14 @@ from runner.engine import RunOptions, execute
 from runner.jobfile.model import Job, Target
 from runner.jobfile.validate import load_job_file
 from runner.providers.base import ModelRecord, unsafe_id_reason
-from runner.providers.cohere import SPEC as COHERE
+from runner.providers.cohere import MODEL as COHERE
 from runner.rules import Decision, JobPlan, plan_job
 from runner.simulator import Accounts, Simulator, cohere_model
 from tests.conftest import COHERE_KEY, FAST, PROPERTY_TALLY
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CONN = "cohere"
-SPECS = {CONN: COHERE}
+SPECS = {(CONN, "model"): COHERE}
 SAFE_IDS = [f"m-{i:02d}" for i in range(30)]
 UNSAFE_IDS = ["has space", "a/b", "x..y"]  # listed by a hostile provider: never deletable
 NAMES = ["exp-a", "exp-b", "exp-old", "prod-chat", "support-v1", "", None]
@@ -137,7 +137,7 @@ def newest_first(records: list[ModelRecord]) -> list[ModelRecord]:
 
 
 def plan(job: Job, records: list[ModelRecord]) -> JobPlan:
-    return plan_job(job, {CONN: records}, SPECS, NOW)
+    return plan_job(job, {(CONN, "model"): records}, SPECS, NOW)
 
 
 def unlimited(job: Job) -> Job:

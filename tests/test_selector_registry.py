@@ -21,7 +21,7 @@ from runner.jobfile.diagnostics import JobFileError
 from runner.jobfile.model import Job, Target
 from runner.jobfile.validate import load_job_file
 from runner.providers import REGISTRY as PROVIDERS
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.providers.table import provider_table
 from runner.report import describe_target
 from runner.rules import plan_job
@@ -49,7 +49,7 @@ class IdPrefix(Selector):
         return cls(value)
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         return None if spec.has_last_used else f"{spec.type} cannot use id_prefix (test rule)"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
@@ -102,9 +102,10 @@ def test_a_registered_rule_is_in_the_schema_and_the_provider_table(
 ) -> None:
     target = schema_module.build_schema()["$defs"]["target"]["properties"]
     assert target["id_prefix"] == IdPrefix.schema
-    rows = {row.split(" | ")[0]: row for row in provider_table().splitlines()}
+    rows = {tuple(row.split(" | ")[:2]): row for row in provider_table().splitlines()}
     for kind, spec in PROVIDERS.items():
-        assert ("`id_prefix`" in rows[f"| `{kind}`"]) == spec.has_last_used
+        for name, facts in spec.kinds.items():
+            assert ("`id_prefix`" in rows[f"| `{kind}`", f"`{name}`"]) == facts.has_last_used
     _forget_built_schema()
     del REGISTRY[IdPrefix.key]
     try:
@@ -125,7 +126,12 @@ def test_a_registered_rule_validates_selects_and_is_described(
         ModelRecord(id=mid, name=mid, status="STATUS_READY", created_at=NOW - timedelta(days=1))
         for mid in ("exp-1", "prod-1")
     ]
-    plan = plan_job(loaded.jobs[0], {"conn": records}, {"conn": PROVIDERS["cohere"]}, NOW)
+    plan = plan_job(
+        loaded.jobs[0],
+        {("conn", "model"): records},
+        {("conn", "model"): PROVIDERS["cohere"].kinds["model"]},
+        NOW,
+    )
     got = {d.model_id: (d.action, d.reason) for d in plan.decisions}
     assert got == {
         "exp-1": ("delete", "status STATUS_READY; ID starts with 'exp'"),
@@ -139,7 +145,11 @@ def test_a_registered_rule_counts_as_a_rule_and_reports_at_its_line(
     # Alone, it satisfies "a target needs a rule" and lets keep_latest apply.
     assert load_job_file(job_file(tmp_path, "cohere", id_prefix="exp", keep_latest=1))
     # A type that needs no connection fields, so the only problems are the rule's.
-    kind = next(k for k, s in PROVIDERS.items() if not s.has_last_used and not s.required_fields)
+    kind = next(
+        k
+        for k, s in PROVIDERS.items()
+        if not s.kinds["model"].has_last_used and not s.required_fields
+    )
     assert problems(job_file(tmp_path, kind, id_prefix="exp-")) == [
         "9:5: jobs[0].targets[0].id_prefix: a prefix must not end with '-' (test rule)",
         f"9:5: jobs[0].targets[0].id_prefix: {kind} cannot use id_prefix (test rule)",
@@ -210,7 +220,10 @@ def test_an_age_miss_is_too_young_only_when_every_other_rule_matched() -> None:
         young_failed, id="b", status="STATUS_READY", lifecycle="ready"
     )
     plan = plan_job(
-        Job("j", (target,)), {"c": [young_failed, young_ready]}, {"c": PROVIDERS["cohere"]}, NOW
+        Job("j", (target,)),
+        {("c", "model"): [young_failed, young_ready]},
+        {("c", "model"): PROVIDERS["cohere"].kinds["model"]},
+        NOW,
     )
     got = {d.model_id: d.action for d in plan.decisions}
     assert got == {"a": "nomatch", "b": "keep"}

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from runner.errors import ConfigError, StorageError
+from runner.ref import ResourceRef
 from runner.state import Mark, OpenIntent, StateRef, StateStore
 from runner.state.open import open_audit_chain, open_state
 from runner.state.pgurl import check_url, display
@@ -212,32 +213,37 @@ def test_fire_time_is_claimed_once_across_processes(ref: StateRef) -> None:
 
 
 def test_marks(store: StateStore) -> None:
-    first = Mark("cohere", "m1", T0, T0 + 7 * DAY)
-    second = Mark("bfl", "m2", T0 + DAY, T0 + 8 * DAY)
+    first = Mark(ResourceRef.on("cohere", "m1"), T0, T0 + 7 * DAY)
+    second = Mark(ResourceRef.on("bfl", "m2"), T0 + DAY, T0 + 8 * DAY)
     assert store.marks("sweep") == {}
     store.mark("sweep", first)
     store.mark("sweep", second)
-    store.mark("other", Mark("cohere", "m1", T0, T0 + DAY))
-    assert store.marks("sweep") == {("cohere", "m1"): first, ("bfl", "m2"): second}
-    again = Mark("cohere", "m1", T0 + 2 * DAY, T0 + 9 * DAY)
+    store.mark("other", Mark(ResourceRef.on("cohere", "m1"), T0, T0 + DAY))
+    assert store.marks("sweep") == {
+        ResourceRef.on("cohere", "m1"): first,
+        ResourceRef.on("bfl", "m2"): second,
+    }
+    again = Mark(ResourceRef.on("cohere", "m1"), T0 + 2 * DAY, T0 + 9 * DAY)
     store.mark("sweep", again)  # marking again replaces
-    store.unmark("sweep", "bfl", "m2")
-    store.unmark("sweep", "bfl", "never-marked")
-    assert store.marks("sweep") == {("cohere", "m1"): again}
-    assert store.marks("other") == {("cohere", "m1"): Mark("cohere", "m1", T0, T0 + DAY)}
+    store.unmark("sweep", ResourceRef.on("bfl", "m2"))
+    store.unmark("sweep", ResourceRef.on("bfl", "never-marked"))
+    assert store.marks("sweep") == {ResourceRef.on("cohere", "m1"): again}
+    assert store.marks("other") == {
+        ResourceRef.on("cohere", "m1"): Mark(ResourceRef.on("cohere", "m1"), T0, T0 + DAY)
+    }
 
 
 def test_open_intents_by_job(store: StateStore) -> None:
-    a1 = OpenIntent("a", "cohere", "m1", "run-1", 4)
-    a2 = OpenIntent("a", "bfl", "m2", "run-1", 6)
-    b1 = OpenIntent("b", "cohere", "m1", "run-2", 9)
+    a1 = OpenIntent("a", ResourceRef.on("cohere", "m1"), "run-1", 4)
+    a2 = OpenIntent("a", ResourceRef.on("bfl", "m2"), "run-1", 6)
+    b1 = OpenIntent("b", ResourceRef.on("cohere", "m1"), "run-2", 9)
     for intent in (b1, a2, a1):
         store.intent_opened(intent)
     assert store.open_intents(["a"]) == [a1, a2]
     assert store.open_intents(["a", "b", "c"]) == [a1, a2, b1]
     assert store.open_intents([]) == []
-    store.intent_closed("run-1", "cohere", "m1")
-    store.intent_closed("run-1", "cohere", "not-open")
+    store.intent_closed("run-1", ResourceRef.on("cohere", "m1"))
+    store.intent_closed("run-1", ResourceRef.on("cohere", "not-open"))
     assert store.open_intents(["a", "b"]) == [a2, b1]
 
 
@@ -252,7 +258,7 @@ def test_one_store_shared_by_threads(store: StateStore) -> None:
                 if store.claim_fire_time("nightly", T0 + timedelta(minutes=i)):
                     wins.append(i)
                 store.sight(f"c{n}", [f"m{i}"], T0)
-                store.mark("sweep", Mark(f"c{n}", f"m{i}", T0, T0 + DAY))
+                store.mark("sweep", Mark(ResourceRef.on(f"c{n}", f"m{i}"), T0, T0 + DAY))
                 store.set_audit_head(f"log{n}", i, "a" * 64)
         except BaseException as error:  # reported below, in the test's thread
             errors.append(error)
@@ -318,8 +324,8 @@ def test_audit_head(store: StateStore) -> None:
 
 
 def test_reopening_keeps_everything(ref: StateRef) -> None:
-    mark = Mark("cohere", "m1", T0, T0 + DAY)
-    intent = OpenIntent("nightly", "cohere", "m2", "run-1", 5)
+    mark = Mark(ResourceRef.on("cohere", "m1"), T0, T0 + DAY)
+    intent = OpenIntent("nightly", ResourceRef.on("cohere", "m2"), "run-1", 5)
     with closing(open_state(ref)) as first:
         first.sight("bfl", ["x"], T0)
         first.run_started("run-1", "nightly", "schedule", False, T0, fire_time=T0)
@@ -332,10 +338,10 @@ def test_reopening_keeps_everything(ref: StateRef) -> None:
         assert second.last_run("nightly") == T0
         assert second.last_fire_time("nightly") == T0
         assert second.claim_fire_time("nightly", T0) is False
-        assert second.marks("nightly") == {("cohere", "m1"): mark}
+        assert second.marks("nightly") == {ResourceRef.on("cohere", "m1"): mark}
         assert second.open_intents(["nightly"]) == [intent]
         assert second.audit_head("log") == (5, "f" * 64)
-    expected = [1, 2] if ref.path is not None else [1]
+    expected = [1, 2, 3] if ref.path is not None else [1, 2]
     assert schema_versions(ref) == expected
 
 
@@ -370,9 +376,9 @@ def test_sqlite_migrates_a_01_file_in_place(tmp_path: Path) -> None:
         assert state.last_run("nightly") == datetime(2026, 5, 1, 3, tzinfo=UTC)
         state.run_started("r1", "nightly", "schedule", False, T0, fire_time=T0)
         assert state.claim_fire_time("nightly", T0)
-        state.mark("nightly", Mark("bfl", "new", T0, T0 + DAY))
+        state.mark("nightly", Mark(ResourceRef.on("bfl", "new"), T0, T0 + DAY))
         assert state.last_run("nightly") == T0
-    assert schema_versions(StateRef(path=path)) == [1, 2]
+    assert schema_versions(StateRef(path=path)) == [1, 2, 3]
     with closing(sqlite3.connect(path)) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
         fire = db.execute("SELECT fire_time FROM runs WHERE run_id = 'r1'").fetchone()
@@ -559,6 +565,7 @@ def test_a_password_in_the_url_is_refused(url: str) -> None:
         assert "ftjanitor@db.example:5432/prod" in message
 
 
+@pytest.mark.usefixtures("pg_url")  # the session's database, where the schema is made
 def test_pgpassword_is_used(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
     url = pg_server.create_schema(owner=PASSWORD_ROLE)
     ref = StateRef(url=url)
@@ -578,7 +585,7 @@ def test_pgpassword_is_used(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PGPASSWORD", pg_server.password)
     with closing(open_state(ref)) as state:
         assert state.claim_fire_time("nightly", T0)
-    assert schema_versions(ref) == [1]
+    assert schema_versions(ref) == [1, 2]
     pg_server.drop_schema(url)
 
 

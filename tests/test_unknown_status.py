@@ -16,7 +16,7 @@ from runner.simulator import Simulator, load_seed
 from tests.conftest import NOW
 from tests.simjobs import HTTP_TYPES, KEYS, NOW_ARG, write_job
 
-STATUS_TYPES = sorted(kind for kind, spec in REGISTRY.items() if spec.statuses)
+STATUS_TYPES = sorted(kind for kind, spec in REGISTRY.items() if spec.kinds["model"].statuses)
 NEW, READY = "ft-new-1", "ft-ready-1"  # IDs every type's ID rule accepts
 HOSTILE = "NEWSTATUS\x1b[31m"
 # Where each simulated type's seed puts the status word.
@@ -30,29 +30,31 @@ TARGETS = {
 
 
 def record(kind: str, model_id: str, status: str, days: int) -> ModelRecord:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     created = NOW - timedelta(days=days)
     return ModelRecord(model_id, "exp", status, spec.lifecycle(status), created)
 
 
 def ready_word(kind: str) -> str:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     return next(s for s in spec.statuses if spec.lifecycle(s) == "ready")
 
 
 def test_the_simulated_types_with_statuses_are_all_covered() -> None:
-    assert set(STATUS_FIELD) == {k for k in HTTP_TYPES if REGISTRY[k].statuses}
+    assert set(STATUS_FIELD) == {k for k in HTTP_TYPES if REGISTRY[k].kinds["model"].statuses}
     assert {"openai", "mistral", "bfl"}.isdisjoint(STATUS_TYPES)
 
 
 @pytest.mark.parametrize("rule", sorted(TARGETS))
 @pytest.mark.parametrize("kind", STATUS_TYPES)
 def test_an_unknown_status_is_skipped_by_every_rule(kind: str, rule: str) -> None:
-    spec = REGISTRY[kind]
+    spec = REGISTRY[kind].kinds["model"]
     assert spec.lifecycle(HOSTILE) == "unknown" and spec.lifecycle(None) == "ready"
     # The older one is the unknown one: keep_latest keeps the ready one and deletes none.
     models = [record(kind, NEW, HOSTILE, 90), record(kind, READY, ready_word(kind), 60)]
-    plan = plan_job(Job("j", (TARGETS[rule],)), {"c": models}, {"c": spec}, NOW)
+    plan = plan_job(
+        Job("j", (TARGETS[rule],)), {("c", "model"): models}, {("c", "model"): spec}, NOW
+    )
     decided = {d.model_id: d for d in plan.decisions}
     assert decided[NEW].action == "skip"
     assert decided[NEW].reason.startswith("unknown status 'NEWSTATUS\\x1b[31m'")

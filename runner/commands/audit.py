@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.audit import head_problem, records_of
-from runner.chain import Verdict, checked_lines, verify_lines
+from runner.chain import Checked, read_lines, verify_lines
 from runner.clock import parse_instant, system_clock
 from runner.commands.common import load
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from runner.ref import ResourceRef, kind_prefix
 from runner.storage import open_storage
 from runner.tables import render
 
@@ -38,6 +39,8 @@ def _detail(record: dict[str, object]) -> str:
         error = f" {record['error']}" if record.get("error") else ""
         result, status = record.get("result"), record.get("http_status")
         return f"{result} http={status} attempts={record.get('attempts')}{error}"
+    if event == "delete.waiting":
+        return f"accepted http={record.get('http_status')} within={record.get('within_seconds')}s"
     if event == "delete.reconciled":
         return f"{record.get('result')} (intent of run {str(record.get('intent_run_id'))[:12]})"
     if event in ("notify.sent", "notify.failed"):
@@ -45,6 +48,15 @@ def _detail(record: dict[str, object]) -> str:
     if event == "audit.recovered":
         return f"torn line of {record.get('torn_bytes')} bytes"
     return ""
+
+
+def _item(record: dict[str, object]) -> str:
+    """The MODEL cell: the item's ID, with its kind when it is not a model (a record
+    of 0.2 has no kind: it is a model)."""
+    if not record.get("model_id") or "provider" not in record:
+        return "-"
+    ref = ResourceRef.from_fields(record)
+    return kind_prefix(ref) + ref.id
 
 
 def _since(record: dict[str, object], since: datetime | None) -> bool:
@@ -64,7 +76,7 @@ def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes
         if not path.is_file():
             raise ConfigError(f"{path}: no such audit log")
         with open(path, "rb") as handle:
-            yield str(path), iter(handle), None
+            yield str(path), read_lines(handle), None
         return
     if args.audit_log:
         raise ConfigError("audit: give AUDIT_LOG or --job-file, not both")
@@ -89,12 +101,10 @@ def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes
 def _export(name: str, lines: Iterator[bytes], head: str | None) -> int:
     """The chain's lines, verified as they go: an export is evidence, so it stops at the
     first damage rather than pass on what it cannot vouch for, and says so on stderr."""
-    walk = checked_lines(lines)
-    try:
-        while True:
-            sys.stdout.buffer.write(next(walk))
-    except StopIteration as done:
-        verdict: Verdict = done.value
+    checked = Checked(lines)
+    for line in checked:
+        sys.stdout.buffer.write(line)
+    verdict = checked.verdict
     sys.stdout.flush()
     if not verdict.ok:
         print(
@@ -123,15 +133,33 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.action == "export":
             return _export(name, lines, head)
+        checked = Checked(lines)
         records = [
             r
-            for r in records_of(lines)
+            for r in records_of(checked)
             if (args.job is None or r.get("job") == args.job) and _since(r, args.since)
         ]
-    if args.json:
+        verdict = checked.verdict
+    _show(records, args.json)
+    # What is shown was checked as it was read: nothing after damage is shown as if true.
+    if not verdict.ok:
+        print(
+            f"{name}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message};"
+            f" showed only the records before it",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if head:
+        print(f"{name}: TRUNCATED or replaced: {head}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _show(records: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
         for record in records:
             print(json.dumps(record, ensure_ascii=False))
-        return EXIT_OK
+        return
     rows = [
         [
             str(r.get("seq")),
@@ -139,10 +167,9 @@ def run(args: argparse.Namespace) -> int:
             str(r.get("event")),
             str(r.get("job") or "-"),
             str(r.get("provider") or "-"),
-            str(r.get("model_id") or "-"),
+            _item(r),
             _detail(r),
         ]
         for r in records
     ]
     print(render(["SEQ", "TIME", "EVENT", "JOB", "PROVIDER", "MODEL", "DETAIL"], rows))
-    return EXIT_OK

@@ -12,8 +12,11 @@ from runner.connections import connections_used, open_listers
 from runner.credentials import resolve_keys
 from runner.errors import EXIT_OK, ConfigError
 from runner.inventory import take_inventory
+from runner.jobfile.model import Connection
+from runner.providers import REGISTRY
 from runner.providers.base import ConnectOptions
 from runner.ratelimit import Limiters
+from runner.ref import DEFAULT_KIND
 from runner.rules import age_of, age_text
 from runner.state.open import open_state
 from runner.tables import render
@@ -27,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         if not connections:
             known = ", ".join(job_file.connections)
             raise ConfigError(f"no connection {args.provider!r} in {args.jobfile} ({known})")
+    connections = _having(connections, args.kind)
     keys = resolve_keys(connections, os.environ)
     now = system_clock()
     report = []
@@ -34,15 +38,18 @@ def run(args: argparse.Namespace) -> int:
         state = open_state(job_file.state)
         stack.callback(state.close)
         options = ConnectOptions(Limiters(), notice=notice)
-        providers = open_listers(connections, options, keys, stack)
+        kinds = {c.name: [args.kind] for c in connections}
+        listers = open_listers(connections, kinds, options, keys, stack)
         for connection in connections:
-            records = take_inventory(providers[connection.name], connection, state, now, False)
+            lister = listers[connection.name, args.kind]
+            records = take_inventory(lister, connection, state, now, False)
             if args.json:
                 for r in records:
                     age, basis = age_of(r, now)
                     report.append(
                         {
                             "connection": connection.name,
+                            "kind": args.kind,
                             "id": r.id,
                             "name": r.name,
                             "status": r.status,
@@ -57,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                         }
                     )
                 continue
-            print(f"{connection.name} ({connection.base_url}): {len(records)} fine-tunes")
+            what = "fine-tunes" if args.kind == DEFAULT_KIND else f"{args.kind}s"
+            print(f"{connection.name} ({connection.base_url}): {len(records)} {what}")
             rows = [
                 [r.id or "?", r.name or "-", r.status or "-", age_text(r, now), r.problem or ""]
                 for r in records
@@ -67,3 +75,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     return EXIT_OK
+
+
+def _having(connections: list[Connection], kind: str) -> list[Connection]:
+    """The connections whose type has ``kind``; none is a mistake in the command line."""
+    having = [c for c in connections if kind in REGISTRY[c.type].kinds]
+    if connections and not having:
+        lacking = sorted({c.type for c in connections})
+        kinds = "; ".join(f"{t}: {REGISTRY[t].kind_names()}" for t in lacking)
+        raise ConfigError(f"--kind {kind[:64]!r}: no connection's type has it ({kinds})")
+    return having

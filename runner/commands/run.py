@@ -16,10 +16,12 @@ from runner import events as ev
 from runner import planfile
 from runner.clock import system_clock
 from runner.commands.common import load
+from runner.durations import format_age
 from runner.engine import PlanSet, RunOptions, RunReport, execute
 from runner.errors import ConfigError, StorageError
 from runner.outputs import check_output
-from runner.report import render_markdown, render_outcome, render_plan, report_json
+from runner.ref import kind_prefix
+from runner.report import item, render_markdown, render_outcome, render_plan, report_json
 
 FUTURE_SLACK = timedelta(minutes=5)  # clocks drift; a typo in a year does not
 
@@ -41,6 +43,19 @@ class Progress:
             if self.done == self.total:
                 self.stream.write("\n")
             self.stream.flush()
+
+
+class SayWaiting:
+    """A run-event subscriber: an accepted delete may be polled for minutes, so it is said
+    out loud (on stderr, terminal or not) and a run never looks hung."""
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Waiting):
+            notice(
+                f"waiting for {item(event.model.ref)}: the"
+                f" delete was accepted (HTTP {event.http_status}); looking it up until it is"
+                f" gone, at most {format_age(event.within)}"
+            )
 
 
 def _terminal() -> TextIO:
@@ -132,6 +147,8 @@ def execute_command(
             return RunReport(PlanSet(job_file, args.now or system_clock(), {}), [], [])
     stop = threading.Event()
     extra: list[ev.Sink] = list(sinks or [])
+    if not dry_run:
+        extra.append(SayWaiting())
     if not dry_run and sys.stderr.isatty():
         extra.append(Progress(sys.stderr))
     options = RunOptions(
@@ -163,7 +180,8 @@ def print_report(report: RunReport, *, output: str, show_plans: bool) -> None:
         return
     for record in report.reconciled:
         print(
-            f"reconciled: {record.connection} {record.model_id!r} was {record.result}"
+            f"reconciled: {record.ref.connection} {kind_prefix(record.ref)}{record.ref.id!r}"
+            f" was {record.result}"
             " after an interrupted run"
         )
     for outcome in report.outcomes:

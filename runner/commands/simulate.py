@@ -27,6 +27,7 @@ FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
     "seconds": float,
     "retry_after": float,
     "api": str,
+    "polls": int,
 }
 EPILOG = f"""\
 where each provider is served:
@@ -56,6 +57,7 @@ fault syntax (--fault, repeatable; the first matching fault applies to a request
   NAME    {", ".join(FAULT_OPTIONS)}
   e.g. status:DELETE,status=503,times=2   delay:GET,seconds=0.5,probability=0.1
        status::/openai/v1/models,status=410,after=3   repeat_token,api=fireworks
+       accepted:DELETE,status=202,polls=3 (found by 3 more lookups, then gone)
 
 admin routes (no auth, never faulted):
   GET  /_sim/requests   every request so far, as JSON (method, path, status, api, fault,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runner.cron import CronSpec, EverySpec
+from runner.ref import DEFAULT_KIND
 from runner.selectors.base import Selector, from_options, in_check_order, option
 from runner.state import StateRef
 
@@ -44,6 +45,7 @@ class Target:
     keep_latest: int | None
     protect: tuple[str, ...]
     match_all: bool
+    kind: str  # what it selects at that connection: one of its type's kinds
 
     def __init__(
         self,
@@ -54,12 +56,14 @@ class Target:
         keep_latest: int | None = None,
         protect: tuple[str, ...] = (),
         match_all: bool = False,
+        kind: str = DEFAULT_KIND,
         **rules: Any,
     ) -> None:
         given = (*selectors, *from_options(rules))
         for name, value in (
             ("connection", connection), ("ids", ids), ("selectors", in_check_order(given)),
             ("keep_latest", keep_latest), ("protect", protect), ("match_all", match_all),
+            ("kind", kind),
         ):  # fmt: skip
             object.__setattr__(self, name, value)
 

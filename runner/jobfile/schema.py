@@ -108,6 +108,17 @@ def notify_schema() -> dict[str, Any]:
     }
 
 
+def _kind(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
+    """Every kind some type has; which kinds a target's own type has, the validator checks."""
+    kinds = sorted({kind for spec in specs.values() for kind in spec.kinds})
+    per_type = "; ".join(f"{name}: {spec.kind_names()}" for name, spec in sorted(specs.items()))
+    return {
+        "enum": kinds,
+        "description": f"What the target deletes at its connection (default model). {per_type}",
+        "x-error": f"is not a resource kind ({', '.join(kinds)})",
+    }
+
+
 def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     types = sorted(specs)
     return {
@@ -224,6 +235,7 @@ def _schema(
                 "required": ["provider"],
                 "properties": {
                     "provider": _ref("name"),
+                    "kind": _kind(specs),
                     "ids": {
                         "type": "array",
                         "minItems": 1,

@@ -1,18 +1,20 @@
-"""The one provider interface: facts declared in a spec, a lister, and a deleter.
+"""The one provider interface: a type's spec, which opens a session, and for each kind
+of resource it has, the kind's facts, a lister and a deleter.
 
-A dry run is handed listers only. A deleter is built from a lister by ``spec.deleter``,
-which only the apply phase of a real run calls, so a dry run holds nothing that can
-delete. Specs are plain data: importing one imports no HTTP or vendor library.
+A dry run is handed listers only. A deleter is built from a lister by its kind's
+``deleter``, which only the apply phase of a real run calls, so a dry run holds nothing
+that can delete. Specs are plain data: importing one imports no HTTP or vendor library.
 """
 
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from runner.errors import OutcomeUnknown, ProviderError
+from runner.ref import DEFAULT_KIND
 
 if TYPE_CHECKING:
     from runner.jobfile.model import Connection
@@ -82,6 +84,10 @@ class DeleteResult:
     # A success status whose answer is not the type's declared one: only a lookup can say
     # whether the model is gone (runner.deletion settles it; no outcome keeps this set).
     unconfirmed: bool = False
+    # The provider accepted the delete and carries it out later (the type's declared
+    # ``DeleteAnswer.accepted``): the item is waiting until a lookup proves it gone, at most
+    # this long. runner.deletion settles it; only a run stopped while waiting keeps it set.
+    accepted: timedelta | None = None
 
 
 class _TheId:
@@ -90,6 +96,8 @@ class _TheId:
 
 
 THE_ID: Any = _TheId()  # in a DeleteAnswer: the deleted model's own ID
+# How long an accepted delete may take to come true unless its kind says otherwise.
+ACCEPTED_WITHIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -98,17 +106,40 @@ class DeleteAnswer:
     JSON object with exactly the keys of ``fields``. A field's value is a constant the
     answer must hold (``True`` is not ``1``), ``str`` for any string, or ``THE_ID`` for the
     model's own ID. A success status is never proof by itself: an HTML page, an error
-    object or another model's ID behind a 200 is not a delete."""
+    object or another model's ID behind a 200 is not a delete.
+
+    ``accepted`` declares the answer of a type that deletes later (a long-running delete:
+    Azure's 202): that answer is no delete either, only a promise a lookup must prove."""
 
     fields: Mapping[str, Any] = field(default_factory=dict)
     status: int = 200
+    accepted: "AcceptedAnswer | None" = None  # None: every delete it answers is done
+    # False: the object may hold other keys too (an accepted answer that is the whole item,
+    # such as a deployment answered in its deleting state).
+    exact: bool = True
+
+    def accepts(self, status: int | None, body: Any, model_id: str) -> timedelta | None:
+        """How long the item may take to go, when this is the declared accepted answer."""
+        if self.accepted is None or not self.accepted.answer.confirms(status, body, model_id):
+            return None
+        return self.accepted.within
 
     def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
         if status != self.status or not isinstance(body, dict):
             return False
-        if body.keys() != self.fields.keys():
+        keys, wanted = body.keys(), self.fields.keys()
+        if not (keys == wanted if self.exact else keys >= wanted):
             return False
         return all(_holds(want, body[key], model_id) for key, want in self.fields.items())
+
+
+@dataclass(frozen=True)
+class AcceptedAnswer:
+    """A type's answer to a delete it carries out later (``answer``, read like a done one),
+    and its deadline: an item still there ``within`` after it is ``failed``."""
+
+    answer: DeleteAnswer
+    within: timedelta = ACCEPTED_WITHIN
 
 
 def _holds(want: Any, got: Any, model_id: str) -> bool:
@@ -143,7 +174,7 @@ class ConnectOptions:
 
 
 class Lister(Protocol):
-    spec: "ProviderSpec"
+    spec: "KindSpec"  # the kind it lists
 
     def list_models(self) -> Iterator[ModelRecord]: ...
 
@@ -168,51 +199,32 @@ L = TypeVar("L", bound=Lister)
 @dataclass(frozen=True)
 class ProviderSpecOf(Generic[L]):
     """Facts about a provider type: the validator, the rules, the schema and the README's
-    provider table read these, never the provider's name.
+    provider table read these, never the provider's name. What it lists and deletes are
+    its ``kinds``, each with its own facts (``model`` for every type).
 
-    ``L`` is the type's own lister class: ``connect`` makes one and ``deleter`` is built
-    from one, so a deleter gets its lister's real type, checked where the spec is written.
+    ``L`` is what the type's ``connect`` opens: the connection's session, which is also
+    the ``model`` kind's lister (HTTP listers carry ``.client``, Bedrock's its boto3 client);
+    every other kind builds its lister from it.
     """
 
     type: str
     title: str
-    listed: str  # what is listed, for people
-    deleted: str  # what is deleted, for people
     credential: Credential
     default_api_key_env: str | None
     default_base_url: str | None  # None: the vendor SDK's own endpoint
     default_requests_per_minute: int
     connect: Callable[["Connection", str | None, ConnectOptions], L]
-    deleter: Callable[[L], Deleter]
-    delete_answer: DeleteAnswer  # what proves a delete happened; anything else is settled
+    kinds: Mapping[str, "KindSpec"]
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()  # what a status: rule may name; empty: no status at all
-    in_progress: frozenset[str] = frozenset()  # never selected unless a status: rule names it
-    failed: frozenset[str] = frozenset()
-    gone: frozenset[str] = frozenset()  # already deleted: never deleted again
-    has_created_at: bool = True  # else ages come from the runner's first sighting
-    details_for_age: bool = False  # fetch details when a rule needs an age (may carry one)
-    has_base_model: bool = False
-    has_last_used: bool = False
-    name_source: str = "name"  # what name: globs match, for people
-    not_found_proof: str = ""  # what proves a model already absent, for people
-    id_rule: Callable[[str], str | None] = unsafe_id_reason
 
-    def lifecycle(self, status: str | None) -> Lifecycle:
-        if status in self.gone:
-            return "deleted"
-        if status in self.in_progress:
-            return "in_progress"
-        if status in self.failed:
-            return "failed"
-        # No status at all (moto leaves Bedrock's out) is no word to misread: it passes.
-        if status is not None and self.statuses and status not in self.statuses:
-            # A word added after this list was written may mean busy as well as done:
-            # rules never select it (the plan skips it, naming the word).
-            return "unknown"
-        return "ready"
+    def kind_order(self) -> list[str]:
+        """The type's kinds, ``model`` first, then by name: how people are shown them."""
+        return sorted(self.kinds, key=lambda k: (k != DEFAULT_KIND, k))
+
+    def kind_names(self) -> str:
+        return ", ".join(self.kind_order())
 
 
 @dataclass(frozen=True)
@@ -260,6 +272,11 @@ class KindSpecOf(Generic[L]):
             # rules never select it (the plan skips it, naming the word).
             return "unknown"
         return "ready"
+
+
+def itself(session: L) -> L:
+    """The ``model`` kind's lister: the session ``connect`` opened lists models."""
+    return session
 
 
 KindSpec: TypeAlias = KindSpecOf[Any]

@@ -16,8 +16,8 @@ settles it by looking.
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from runner import __version__
 from runner.clock import rfc3339
@@ -26,14 +26,18 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     OutcomeUnknown,
     ProviderError,
     ProviderSpecOf,
     RetryPolicy,
+    itself,
 )
+from runner.providers.mapping import SDK_DATETIME, Id, RecordMap, Text, Time, map_records, utc
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
+from runner.text import well_formed
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -97,67 +101,33 @@ def model_name_reason(model_id: str) -> str | None:
     )
 
 
-def _aware(value: datetime) -> datetime:
-    # moto sends creationTime without a zone (botocore then builds a naive datetime);
-    # AWS always sends one. A naive time is taken as UTC.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+def _foundation_model(arn: str) -> str | None:
+    match = _FOUNDATION_MODEL.search(arn)
+    return match.group(1) if match else None
 
 
-def _instant(value: Any) -> datetime | None:
-    """A creation time from botocore (a datetime) or, defensively, an ISO 8601 string."""
-    if isinstance(value, datetime):
-        return _aware(value)
-    if isinstance(value, str) and value:
-        try:
-            return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-        except ValueError:
-            return None
-    return None
-
-
-def _base_model(item: Mapping[str, Any]) -> str | None:
-    name = item.get("baseModelName")
-    if isinstance(name, str) and name:
-        return name
-    arn = item.get("baseModelArn")  # required by the API too; its last segment is the name
-    if isinstance(arn, str) and (match := _FOUNDATION_MODEL.search(arn)):
-        return match.group(1)
-    return None
+# One CustomModelSummary. modelStatus is always sent by AWS; moto leaves it out.
+CUSTOM_MODELS = RecordMap(
+    id=Id("modelName", check=model_name_reason),
+    name=Text("modelName"),
+    status=Text("modelStatus"),
+    created_at=Time("creationTime", SDK_DATETIME),
+    # baseModelArn is required by the API too; its last segment is the name.
+    base_model=(Text("baseModelName"), Text("baseModelArn", via=_foundation_model)),
+)
 
 
 def record_from(item: Any) -> ModelRecord:
-    """One CustomModelSummary -> a record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, Mapping):
-        return ModelRecord(id="", problem="listed item is not an object")
-    name = item.get("modelName")
-    if not isinstance(name, str) or not name:
-        return ModelRecord(id="", problem="listed item has no modelName")
-    status = item.get("modelStatus")  # always sent by AWS; moto leaves it out
-    status = status if isinstance(status, str) and status else None
-    created = item.get("creationTime")
-    created_at = _instant(created)
-    problem = None
-    if reason := model_name_reason(name):
-        problem = f"modelName {reason}"
-    elif created is not None and created_at is None:
-        problem = f"unreadable creationTime {str(created)[:60]!r}"
-    return ModelRecord(
-        id=name,
-        name=name,
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        base_model=_base_model(item),
-        problem=problem,
-    )
+    """One CustomModelSummary -> a record, as the listing reads it (for a caller holding
+    one summary); unusable items carry a reason, not a crash. ``CUSTOM_MODELS`` leaves no
+    item out, so there is always one."""
+    return next(map_records(CUSTOM_MODELS, (item,), MODEL))
 
 
 def _plain(value: Any) -> Any:
     """GetCustomModel's answer as JSON-ready data: datetimes become RFC 3339 strings."""
     if isinstance(value, datetime):
-        return rfc3339(_aware(value))
+        return rfc3339(utc(value))
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items() if k != "ResponseMetadata"}
     if isinstance(value, list | tuple):
@@ -198,7 +168,7 @@ class BedrockLister:
     account and region. Thread-safe: one botocore client, per-thread retry notes."""
 
     def __init__(self, connection: "Connection", client: "BedrockClient", secrets: list[str]):
-        self.spec = SPEC
+        self.spec = MODEL
         self.connection = connection
         self.client = client
         self.label = f"connection {connection.name}"
@@ -239,7 +209,8 @@ class BedrockLister:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return call()
+            # botocore decodes JSON as json does: a lone surrogate escape stays one.
+            return cast(T, well_formed(call()))
         except ClientError as error:
             if not_found_passes and _code(error) == NOT_FOUND:
                 raise
@@ -256,8 +227,8 @@ class BedrockLister:
     def list_models(self) -> Iterator[ModelRecord]:
         what = "listing custom models (ListCustomModels)"
         # isOwned: shared-in models belong to another account, not ours to delete.
-        for item in self.pages(what, "list_custom_models", "modelSummaries", isOwned=True):
-            yield record_from(item)
+        items = self.pages(what, "list_custom_models", "modelSummaries", isOwned=True)
+        yield from map_records(CUSTOM_MODELS, items, MODEL)
 
     def pages(
         self, what: str, operation: str, key: str, *, required: bool = False, **params: Any
@@ -363,7 +334,7 @@ class BedrockLister:
         return self.delete_with(
             ("custom model", model_id),
             lambda: self.client.delete_custom_model(modelIdentifier=model_id),
-            SPEC.delete_answer,
+            MODEL.delete_answer,
             "in use: delete its Provisioned Throughput and custom model deployments first",
         )
 
@@ -532,19 +503,34 @@ def deleter(lister: BedrockLister) -> BedrockDeleter:
     return BedrockDeleter(lister)
 
 
+MODEL = KindSpecOf(
+    type="bedrock",
+    kind="model",
+    listed="custom models (ListCustomModels)",
+    deleted="the custom model (DeleteCustomModel)",
+    lister=itself,
+    deleter=deleter,
+    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    statuses=("Active", "Creating", "Failed"),
+    in_progress=frozenset({"Creating"}),
+    failed=frozenset({"Failed"}),
+    has_created_at=True,
+    has_base_model=True,
+    name_source="modelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=model_name_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="bedrock",
     title="AWS Bedrock",
-    listed="custom models (ListCustomModels)",
-    deleted="the custom model (DeleteCustomModel)",
     credential="aws",
     default_api_key_env=None,
     default_base_url=None,
     # Control-plane calls; botocore's standard mode retries any ThrottlingException.
     default_requests_per_minute=600,
     connect=connect,
-    deleter=deleter,
-    delete_answer=DeleteAnswer(),  # DeleteCustomModel: HTTP 200, no fields
+    kinds={"model": MODEL},
     connection_fields={
         "region": {
             "type": "string",
@@ -556,12 +542,4 @@ SPEC = ProviderSpecOf(
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
     },
     required_fields=("region",),
-    statuses=("Active", "Creating", "Failed"),
-    in_progress=frozenset({"Creating"}),
-    failed=frozenset({"Failed"}),
-    has_created_at=True,
-    has_base_model=True,
-    name_source="modelName",
-    not_found_proof="error code ResourceNotFoundException",
-    id_rule=model_name_reason,
 )

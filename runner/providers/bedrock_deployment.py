@@ -8,11 +8,10 @@ answer to it is undocumented). What it serves is a custom model's ARN, named her
 account's model ID (its ``modelName``); a foundation model is none of the account's models.
 """
 
+import dataclasses
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
-from runner.providers import bedrock
 from runner.providers.base import (
     Billing,
     DeleteAnswer,
@@ -23,6 +22,16 @@ from runner.providers.base import (
 )
 from runner.providers.bedrock import BedrockLister, model_name_reason
 from runner.providers.hosting import count
+from runner.providers.mapping import (
+    SDK_DATETIME,
+    Computed,
+    Id,
+    RecordMap,
+    Scope,
+    Text,
+    Time,
+    map_records,
+)
 from runner.providers.wire import one_line
 
 LIST = "list_provisioned_model_throughputs"
@@ -46,75 +55,66 @@ def _arn(value: Any) -> str | None:
     return value if isinstance(value, str) and value.startswith("arn:") else None
 
 
-def _commitment(item: Mapping[str, Any]) -> tuple[datetime | None, str | None]:
-    """(committed_until, problem). botocore hands a datetime; a commitment without a
-    readable end (a duration but no time, a time of another type) keeps the PT."""
-    raw = item.get("commitmentExpirationTime")
-    if raw is None:
-        if item.get("commitmentDuration") is not None:
-            return None, UNREADABLE_COMMITMENT
-        return None, None
-    until = bedrock._instant(raw)
-    return (until, None) if until is not None else (None, UNREADABLE_COMMITMENT)
+def _foundation(arn: str) -> str | None:
+    """The foundation model ID after ``foundation-model/`` in a foundation model ARN."""
+    return arn.split(FOUNDATION, 1)[1] or None if FOUNDATION in arn else None
 
 
-def _foundation(item: Mapping[str, Any]) -> str | None:
-    """The foundation model ID after ``foundation-model/`` in ``foundationModelArn``."""
+def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     arn = _arn(item.get("foundationModelArn"))
-    return arn.split(FOUNDATION, 1)[1] or None if arn and FOUNDATION in arn else None
-
-
-def _billing(item: Mapping[str, Any]) -> Billing | None:
-    units, base = count(item.get("modelUnits")), _foundation(item)
-    if units is None or base is None:
+    units, base = count(item.get("modelUnits")), arn and _foundation(arn)
+    if units is None or not base:
         return None  # unknown: the price is per base model
     return Billing(units, "model unit", {"base_model": base})
 
 
+# One ProvisionedModelSummary; what it serves is read against the account's custom models
+# (``serving``), which the listing reads alongside.
+PROVISIONED = RecordMap(
+    id=Id("provisionedModelName", check=pt_name_reason),
+    name=Text("provisionedModelName"),
+    status=Text("status"),
+    created_at=Time("creationTime", SDK_DATETIME),
+    base_model=Text("foundationModelArn", via=_foundation),
+    billing=Computed(_billing),
+    committed_until=Time("commitmentExpirationTime", SDK_DATETIME),
+)
+
+
+def serving(names: Mapping[str, str]) -> Computed:
+    """What a PT serves: the models behind ``modelArn`` and, while it is being updated to
+    another model, ``desiredModelArn`` too, by name (``names``: the account's custom model
+    ARNs -> their names)."""
+
+    def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
+        found: list[str] = []
+        for key in ("modelArn", "desiredModelArn"):
+            arn = _arn(item.get(key))
+            if arn is None or FOUNDATION in arn:
+                continue  # a base model is none of the account's models
+            # A custom model the account does not list (shared in, or gone) keeps its ARN:
+            # the engine then says it serves a model the account does not list.
+            model = names.get(arn, arn)
+            if model not in found:
+                found.append(model)
+        return tuple(found)
+
+    return Computed(served)
+
+
 def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
-    """One ProvisionedModelSummary -> a record. ``names``: the account's custom model ARNs
-    -> their names. What it serves: the models behind ``modelArn`` and, while it is being
-    updated to another model, ``desiredModelArn`` too."""
-    if not isinstance(item, Mapping):
-        return ModelRecord(id="", problem="listed item is not an object")
-    name = item.get("provisionedModelName")
-    if not isinstance(name, str) or not name:
-        return ModelRecord(id="", problem="listed item has no provisionedModelName")
-    status = item.get("status")
-    status = status if isinstance(status, str) and status else None
-    created = item.get("creationTime")
-    created_at = bedrock._instant(created)
-    committed_until, problem = _commitment(item)
-    if reason := pt_name_reason(name):
-        problem = f"provisionedModelName {reason}"
-    elif problem is None and created is not None and created_at is None:
-        problem = f"unreadable creationTime {str(created)[:60]!r}"
-    return ModelRecord(
-        id=name,
-        name=name,
-        status=status,
-        lifecycle=KIND.lifecycle(status),
-        created_at=created_at,
-        base_model=_foundation(item),
-        problem=problem,
-        serves=_serves(item, names),
-        billing=_billing(item),
-        committed_until=committed_until,
-    )
-
-
-def _serves(item: Mapping[str, Any], names: Mapping[str, str]) -> tuple[str, ...]:
-    served: list[str] = []
-    for key in ("modelArn", "desiredModelArn"):
-        arn = _arn(item.get(key))
-        if arn is None or FOUNDATION in arn:
-            continue  # a base model is none of the account's models
-        # A custom model the account does not list (shared in, or gone) keeps its ARN: the
-        # engine then says it serves a model the account does not list.
-        model = names.get(arn, arn)
-        if model not in served:
-            served.append(model)
-    return tuple(served)
+    """One ProvisionedModelSummary -> a record (``PROVISIONED`` never leaves one out)."""
+    rmap = dataclasses.replace(PROVISIONED, serves=serving(names))
+    record = next(map_records(rmap, (item,), KIND))
+    if (
+        record.problem is None
+        and isinstance(item, Mapping)
+        and item.get("commitmentExpirationTime") is None
+        and item.get("commitmentDuration") is not None
+    ):
+        # Committed, with no end said: taken as running, never deleted.
+        return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
+    return record
 
 
 class ProvisionedThroughputs:
@@ -123,7 +123,7 @@ class ProvisionedThroughputs:
 
     def __init__(self, session: BedrockLister):
         self.session = session
-        self.spec = session.spec  # the type's facts; this kind's are KIND
+        self.spec = KIND
         self.label = session.label
         # A lost answer to a delete is told apart from one never sent, as for models;
         # unique_id: a second lister on the same client does not register it twice.
@@ -189,7 +189,7 @@ class ProvisionedThroughputs:
         return found
 
     def close(self) -> None:
-        self.session.close()  # botocore's close may be called again by the model lister
+        """Nothing of its own: the session it borrows is closed with the connection."""
 
 
 class ProvisionedThroughputDeleter:

@@ -7,10 +7,13 @@ from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
 )
+from runner.providers.mapping import ITS_ID, Id, RecordMap, Text, map_records
 from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
 
 if TYPE_CHECKING:
@@ -21,21 +24,15 @@ DETAILS = "/v1/finetune_details"
 DELETE = "/v1/delete_finetune"
 
 
-def record_from(item: Any) -> ModelRecord:
-    """Strings are IDs; objects may carry ``id`` or ``finetune_id``; anything else is skipped."""
-    if isinstance(item, str) and item:
-        return ModelRecord(id=item, name=item)
-    if isinstance(item, dict):
-        model_id = item.get("id", item.get("finetune_id"))
-        if isinstance(model_id, str) and model_id:
-            name = item.get("name")
-            return ModelRecord(id=model_id, name=name if isinstance(name, str) else model_id)
-    return ModelRecord(id="", problem=f"listed item {str(item)[:40]!r} is not a finetune ID")
+# Strings are IDs; objects may carry ``id`` or ``finetune_id``; anything else is skipped.
+FINETUNES = RecordMap(
+    id=Id("id", also=("finetune_id",)), name=(Text("name"), ITS_ID), bare="a finetune ID"
+)
 
 
 class BflLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def _ids(self) -> list[Any]:
         response = self.client.request("GET", LIST)
@@ -57,12 +54,11 @@ class BflLister(HttpLister):
         return items
 
     def list_models(self) -> Iterator[ModelRecord]:
-        for item in self._ids():
-            yield record_from(item)
+        yield from map_records(FINETUNES, self._ids(), MODEL)
 
     def exists(self, model_id: str) -> bool:
         # No documented single-finetune lookup with a defined not-found: the list is the truth.
-        return any(record_from(item).id == model_id for item in self._ids())
+        return any(record.id == model_id for record in map_records(FINETUNES, self._ids(), MODEL))
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", DETAILS, params={"finetune_id": model_id})
@@ -84,19 +80,15 @@ class BflDeleter(HttpDeleter[BflLister]):
             if not listed:
                 return DeleteResult("already_absent", 404, response.attempts)
             return DeleteResult("failed", 404, response.attempts, "HTTP 404 but still listed")
-        return delete_result(SPEC.delete_answer, response, model_id, names_model=False)
+        return delete_result(MODEL.delete_answer, response, model_id, names_model=False)
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="bfl",
-    title="Black Forest Labs",
+    kind="model",
     listed="finetune IDs (/v1/my_finetunes)",
     deleted="the finetune (POST /v1/delete_finetune)",
-    credential="api_key",
-    default_api_key_env="BFL_API_KEY",
-    default_base_url="https://api.us1.bfl.ai",
-    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
-    connect=http(lambda key: {"x-key": key}, BflLister),
+    lister=itself,
     deleter=BflDeleter,
     # All four are required [doc]; their values are undocumented but for the ID.
     delete_answer=DeleteAnswer(
@@ -106,4 +98,15 @@ SPEC = ProviderSpecOf(
     details_for_age=True,
     name_source="the finetune ID",
     not_found_proof="a 404, confirmed by a listing without the ID",
+)
+
+SPEC = ProviderSpecOf(
+    type="bfl",
+    title="Black Forest Labs",
+    credential="api_key",
+    default_api_key_env="BFL_API_KEY",
+    default_base_url="https://api.us1.bfl.ai",
+    default_requests_per_minute=600,  # undocumented for utility endpoints; a polite pace
+    connect=http(lambda key: {"x-key": key}, BflLister),
+    kinds={"model": MODEL},
 )

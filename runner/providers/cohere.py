@@ -3,7 +3,15 @@
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from runner.providers.base import DeleteAnswer, DeleteResult, ModelRecord, ProviderSpecOf
+from runner.providers.base import (
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    ProviderSpecOf,
+    itself,
+)
+from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, as_sent, map_records
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -16,7 +24,6 @@ from runner.providers.wire import (
     http,
     pages,
     path_segment,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -38,46 +45,30 @@ LISTING = Paging(
 )
 
 
-def record_from(item: Any) -> ModelRecord:
-    """One listed item -> a compact record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    model_id = item.get("id")
-    if not isinstance(model_id, str) or not model_id:
-        return ModelRecord(id="", problem="listed item has no id")
-    name = item.get("name")
-    status = item.get("status")
-    status = status if isinstance(status, str) else None
-    created = item.get("created_at")
-    created_at = timestamp(created)
-    settings = item.get("settings")
-    base = settings.get("base_model") if isinstance(settings, dict) else None
-    base_name = base.get("name") if isinstance(base, dict) else None
-    return ModelRecord(
-        id=model_id,
-        name=name if isinstance(name, str) else None,
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        last_used=timestamp(item.get("last_used")),
-        base_model=base_name if isinstance(base_name, str) else None,
-        problem=None if created is None or created_at else f"unreadable created_at {created!r}",
-    )
-
-
 def names_model(response: Response, model_id: str) -> bool:
     """Cohere's documented not-found answer names the model: "finetuned model <id> not
     found". A bare 404 (a retired API, a wrong base_url) proves nothing about the model."""
     return response.status == 404 and model_id in error_message(response)
 
 
+FINETUNED_MODELS = RecordMap(
+    id=Id("id"),
+    name=Text("name"),
+    status=Text("status"),
+    # Shown as sent: a number stays one ("unreadable created_at 12345"), as Cohere's plan
+    # reasons always read.
+    created_at=Time("created_at", RFC3339, shown=as_sent),
+    last_used=Time("last_used", RFC3339),
+    base_model=Text("settings.base_model.name"),
+)
+
+
 class CohereLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
-        for item in pages(self.client, LISTING):
-            yield record_from(item)
+        yield from map_records(FINETUNED_MODELS, pages(self.client, LISTING), MODEL)
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
@@ -88,7 +79,7 @@ class CohereLister(HttpLister):
         body = response.body
         model = body.get("finetuned_model") if isinstance(body, dict) else None
         status = model.get("status") if isinstance(model, dict) else None
-        return SPEC.lifecycle(status if isinstance(status, str) else None) != "deleted"
+        return MODEL.lifecycle(status if isinstance(status, str) else None) != "deleted"
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", f"{COLLECTION}/{path_segment(model_id)}")
@@ -102,20 +93,16 @@ class CohereDeleter(HttpDeleter[CohereLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="cohere",
-    title="Cohere",
+    kind="model",
     listed="fine-tuned models (/v1/finetuning/finetuned-models)",
     deleted="the fine-tuned model",
-    credential="api_key",
-    default_api_key_env="COHERE_API_KEY",
-    default_base_url="https://api.cohere.com",
-    default_requests_per_minute=500,  # Cohere's documented default per key
-    connect=http(bearer, CohereLister),
+    lister=itself,
     deleter=CohereDeleter,
     delete_answer=DeleteAnswer(),  # 200 {}
     statuses=(
@@ -135,4 +122,15 @@ SPEC = ProviderSpecOf(
     has_base_model=True,
     has_last_used=True,
     not_found_proof="a 404 whose message names the model",
+)
+
+SPEC = ProviderSpecOf(
+    type="cohere",
+    title="Cohere",
+    credential="api_key",
+    default_api_key_env="COHERE_API_KEY",
+    default_base_url="https://api.cohere.com",
+    default_requests_per_minute=500,  # Cohere's documented default per key
+    connect=http(bearer, CohereLister),
+    kinds={"model": MODEL},
 )

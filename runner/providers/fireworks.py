@@ -12,9 +12,21 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
+)
+from runner.providers.mapping import (
+    ITS_ID,
+    RFC3339,
+    Id,
+    Only,
+    RecordMap,
+    Text,
+    Time,
+    map_records,
 )
 from runner.providers.wire import (
     HttpDeleter,
@@ -28,8 +40,6 @@ from runner.providers.wire import (
     names_id,
     pages,
     path_segment,
-    text,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -62,38 +72,6 @@ def model_id_reason(model_id: str) -> str | None:
     return None
 
 
-def record_from(item: Any, account: str) -> ModelRecord | None:
-    """One listed model -> a compact record; None for a model that is not a fine-tune.
-    Unusable items carry a reason, never a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    kind = item.get("kind")
-    if not isinstance(kind, str) or kind not in FINE_TUNE_KINDS:
-        return None
-    name = text(item.get("name"))
-    prefix = f"accounts/{account}/models/"
-    model_id = name[len(prefix) :] if name and name.startswith(prefix) else None
-    if not model_id or "/" in model_id:
-        # A model of another account, or no name at all: its ID at this account is unknown.
-        shown = "" if name is None else f" {name[:80]!r}"
-        return ModelRecord(id="", problem=f"listed model name{shown} is not under {prefix}")
-    state = text(item.get("state"))
-    created = item.get("createTime")
-    created_at = timestamp(created)
-    peft = item.get("peftDetails")
-    return ModelRecord(
-        id=model_id,
-        name=text(item.get("displayName")) or model_id,
-        status=state,
-        lifecycle=SPEC.lifecycle(state),
-        created_at=created_at,
-        base_model=text(peft.get("baseModel")) if isinstance(peft, dict) else None,
-        problem=None
-        if created is None or created_at
-        else f"unreadable createTime {str(created)[:60]!r}",
-    )
-
-
 def names_model(response: Response, resource: str) -> bool:
     """Fireworks' not-found is gRPC-gateway's 404 ``{"code": 5, "message": "model
     accounts/<acct>/models/<id> not found"}``. It counts only when the message names the
@@ -111,9 +89,20 @@ def names_model(response: Response, resource: str) -> bool:
     )
 
 
+# The ID is the last segment of the resource name, within the connection's account.
+MODELS = RecordMap(
+    id=Id("name", under="accounts/{account}/models/"),
+    name=(Text("displayName"), ITS_ID),
+    status=Text("state"),
+    created_at=Time("createTime", RFC3339),
+    base_model=Text("peftDetails.baseModel"),
+    only=Only("kind", FINE_TUNE_KINDS),
+)
+
+
 class FireworksLister(HttpLister):
     def __init__(self, client: "HttpClient", account: str):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
         self.account = account
         self.collection = f"/v1/accounts/{path_segment(account)}/models"
 
@@ -134,9 +123,9 @@ class FireworksLister(HttpLister):
             what="the Fireworks models API",
             hint=f"the base_url is wrong, or account_id {self.account!r} is not your account",
         )
-        for item in pages(self.client, listing):
-            if (record := record_from(item, self.account)) is not None:
-                yield record
+        yield from map_records(
+            MODELS, pages(self.client, listing), MODEL, {"account": self.account}
+        )
 
     def exists(self, model_id: str) -> bool:
         response = self.client.request("GET", self.model_path(model_id))
@@ -157,7 +146,7 @@ class FireworksDeleter(HttpDeleter[FireworksLister]):
     def delete(self, model_id: str) -> DeleteResult:
         response = self.client.request("DELETE", self.lister.model_path(model_id))
         absent = self.lister.absent(response, model_id)
-        result = delete_result(SPEC.delete_answer, response, model_id, absent)
+        result = delete_result(MODEL.delete_answer, response, model_id, absent)
         if result.result == "failed" and response.status in DEPLOYED_STATUSES:
             hint = f"{result.error} (is it still deployed? undeploy it first)"
             return dataclasses.replace(result, error=hint)
@@ -177,18 +166,31 @@ def connect(
     )
 
 
+MODEL = KindSpecOf(
+    type="fireworks",
+    kind="model",
+    listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",
+    deleted="the model (DELETE /v1/accounts/{account_id}/models/{id})",
+    lister=itself,
+    deleter=FireworksDeleter,
+    delete_answer=DeleteAnswer(),  # 200 {}
+    statuses=("READY", "STATE_UNSPECIFIED", "UPLOADING"),
+    in_progress=frozenset({"UPLOADING"}),
+    has_base_model=True,
+    name_source="displayName, else the model ID",
+    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
+    id_rule=model_id_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="fireworks",
     title="Fireworks AI",
-    listed="models of the account (/v1/accounts/{account_id}/models), fine-tune addons only",
-    deleted="the model (DELETE /v1/accounts/{account_id}/models/{id})",
     credential="api_key",
     default_api_key_env="FIREWORKS_API_KEY",
     default_base_url="https://api.fireworks.ai",
     default_requests_per_minute=600,  # undocumented for the control plane: a polite guess
     connect=connect,
-    deleter=FireworksDeleter,
-    delete_answer=DeleteAnswer(),  # 200 {}
+    kinds={"model": MODEL},
     connection_fields={
         "account_id": {
             "type": "string",
@@ -198,10 +200,4 @@ SPEC = ProviderSpecOf(
         },
     },
     required_fields=("account_id",),
-    statuses=("READY", "STATE_UNSPECIFIED", "UPLOADING"),
-    in_progress=frozenset({"UPLOADING"}),
-    has_base_model=True,
-    name_source="displayName, else the model ID",
-    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/models/<id>",
-    id_rule=model_id_reason,
 )

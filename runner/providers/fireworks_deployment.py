@@ -8,11 +8,14 @@ with the deployment itself, ``state: DELETING``; it is gone once a lookup no lon
 The delete is never sent with ``ignoreChecks``.
 """
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.providers.base import (
+    THE_ID,
+    AcceptedAnswer,
     Billing,
     DeleteAnswer,
     DeleteResult,
@@ -22,6 +25,17 @@ from runner.providers.base import (
 )
 from runner.providers.fireworks import PAGE_SIZE, RESOURCE_ID, FireworksLister, names_model
 from runner.providers.hosting import count
+from runner.providers.mapping import (
+    ITS_ID,
+    RFC3339,
+    Computed,
+    Id,
+    RecordMap,
+    Scope,
+    Text,
+    Time,
+    map_records,
+)
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -31,9 +45,6 @@ from runner.providers.wire import (
     failure,
     pages,
     path_segment,
-    text,
-    timestamp,
-    unreadable,
 )
 
 _RESOURCE_ID = re.compile(RESOURCE_ID)
@@ -50,49 +61,48 @@ def deployment_id_reason(deployment_id: str) -> str | None:
 
 def _under(name: Any, prefix: str) -> str | None:
     """The ID in a resource name ``prefix + ID``, or None when it is not one."""
-    name = text(name)
-    found = name[len(prefix) :] if name and name.startswith(prefix) else None
+    found = name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
     return found if found and "/" not in found else None
 
 
-def _billing(item: Mapping[str, Any]) -> Billing | None:
+def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     """``acceleratorCount`` × ``minReplicaCount`` (absent: 0, scaled to zero)."""
-    accelerator = text(item.get("acceleratorType"))
+    accelerator = item.get("acceleratorType")
     per_replica = count(item.get("acceleratorCount"))
     replicas = count(item.get("minReplicaCount", 0))
-    if accelerator is None or per_replica is None or replicas is None:
+    if not isinstance(accelerator, str) or not accelerator:
+        return None
+    if per_replica is None or replicas is None:
         return None
     return Billing(per_replica * replicas, accelerator, {"accelerator": accelerator})
 
 
-def record_from(item: Any, account: str, loras: Mapping[str, list[str]]) -> ModelRecord:
-    """One listed deployment -> a record. ``loras``: deployment ID -> the account's models
-    deployed on it."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    prefix = f"accounts/{account}/deployments/"
-    deployment_id = _under(item.get("name"), prefix)
-    if deployment_id is None:
-        shown = "" if text(item.get("name")) is None else f" {str(item['name'])[:80]!r}"
-        return ModelRecord(id="", problem=f"listed deployment name{shown} is not under {prefix}")
-    if reason := deployment_id_reason(deployment_id):
-        return ModelRecord(id=deployment_id, problem=f"id {reason}")
-    state = text(item.get("state"))
-    created = item.get("createTime")
-    created_at = timestamp(created)
-    served = [m for m in [_under(item.get("baseModel"), f"accounts/{account}/models/")] if m]
-    served += [m for m in loras.get(deployment_id, []) if m not in served]
-    return ModelRecord(
-        id=deployment_id,
-        name=text(item.get("displayName")) or deployment_id,
-        status=state,
-        lifecycle=KIND.lifecycle(state),
-        created_at=created_at,
-        base_model=text(item.get("baseModel")),
-        problem=unreadable("createTime", created, created_at),
-        serves=tuple(served),
-        billing=_billing(item),
-    )
+# One listed deployment; the ID is the last segment of its name, within the account. What
+# it serves needs the LoRAs deployed on it too (``serving``), which the listing reads.
+DEPLOYMENTS = RecordMap(
+    id=Id("name", under="accounts/{account}/deployments/", check=deployment_id_reason),
+    name=(Text("displayName"), ITS_ID),
+    status=Text("state"),
+    created_at=Time("createTime", RFC3339),
+    base_model=Text("baseModel"),
+    billing=Computed(_billing),
+)
+
+
+def serving(loras: Mapping[str, list[str]]) -> Computed:
+    """What a deployment serves: its ``baseModel`` when that is one of the account's
+    models, then each of the account's models deployed on it (``loras``: deployment ID ->
+    those models)."""
+
+    def served(item: Mapping[str, Any], scope: Scope) -> tuple[str, ...]:
+        account = scope["account"]
+        own = _under(item.get("baseModel"), f"accounts/{account}/models/")
+        found = [own] if own else []
+        deployment = _under(item.get("name"), f"accounts/{account}/deployments/")
+        found += [m for m in loras.get(deployment or "", []) if m not in found]
+        return tuple(found)
+
+    return Computed(served)
 
 
 class Deployments(HttpLister):
@@ -100,7 +110,7 @@ class Deployments(HttpLister):
     lister: its read-only client and account)."""
 
     def __init__(self, session: FireworksLister):
-        super().__init__(session.client, session.spec)  # the type's facts; this kind's: KIND
+        super().__init__(session.client, KIND)
         self.account = session.account
         self.collection = f"/v1/accounts/{path_segment(self.account)}/deployments"
 
@@ -120,8 +130,8 @@ class Deployments(HttpLister):
         listing = self._paging(self.collection, "deployments", "deployments")
         deployments = list(pages(self.client, listing))
         loras = self._loras() if deployments else {}
-        for item in deployments:
-            yield record_from(item, self.account, loras)
+        rmap = dataclasses.replace(DEPLOYMENTS, serves=serving(loras))
+        yield from map_records(rmap, deployments, KIND, {"account": self.account})
 
     def _loras(self) -> dict[str, list[str]]:
         """Deployment ID -> the account's models deployed on it (multi-LoRA serving)."""
@@ -148,7 +158,11 @@ class Deployments(HttpLister):
             return False
         if response.status != 200:
             raise failure(self.client.label, f"looking up {model_id!r}", response)
-        return True  # DELETING is still there: only a lookup that finds none proves it gone
+        # DELETING is still there; a lookup that finds none, or finds it DELETED, proves
+        # it gone.
+        body = response.body
+        state = body.get("state") if isinstance(body, dict) else None
+        return KIND.lifecycle(state if isinstance(state, str) else None) != "deleted"
 
     def details(self, model_id: str) -> dict[str, Any]:
         response = self.client.request("GET", self.path(model_id))
@@ -156,28 +170,18 @@ class Deployments(HttpLister):
             raise failure(self.client.label, f"details of {model_id!r}", response)
         return response.body
 
+    def close(self) -> None:
+        """Nothing of its own: the client it borrows is closed with the connection."""
+
 
 class DeploymentDeleter(HttpDeleter[Deployments]):
     def delete(self, model_id: str) -> DeleteResult:
         lister = self.lister
         response = self.client.request("DELETE", lister.path(model_id))
-        if self._deleting(response, model_id):
-            # h13: accepted
-            return DeleteResult("deleted", response.status, response.attempts)
-        return delete_result(
-            KIND.delete_answer, response, model_id, lister.absent(response, model_id)
-        )
-
-    def _deleting(self, response: Response, deployment_id: str) -> bool:
-        """The soft delete's other answer: this deployment itself, now DELETING."""
-        body = response.body
-        name = f"accounts/{self.lister.account}/deployments/{deployment_id}"
-        return (
-            response.status == 200
-            and isinstance(body, dict)
-            and body.get("name") == name
-            and body.get("state") == DELETING
-        )
+        # The answers are judged by the deployment's resource name: an accepted answer is
+        # the deployment itself, which names itself so.
+        name = f"accounts/{lister.account}/deployments/{model_id}"
+        return delete_result(KIND.delete_answer, response, name, lister.absent(response, model_id))
 
 
 KIND = KindSpecOf(
@@ -187,11 +191,16 @@ KIND = KindSpecOf(
     deleted="the deployment (DELETE /v1/accounts/{account_id}/deployments/{id})",
     lister=Deployments,
     deleter=DeploymentDeleter,
-    # 200 {}; or the deployment itself in state DELETING (DeploymentDeleter._deleting).
-    delete_answer=DeleteAnswer(),
-    statuses=("READY", "FAILED", "CREATING", "UPDATING", "DELETING"),
+    # Done: 200 {}. Accepted: the deployment itself in state DELETING, which is waiting
+    # until a lookup no longer finds it (THE_ID: its resource name, DeploymentDeleter).
+    delete_answer=DeleteAnswer(
+        accepted=AcceptedAnswer(DeleteAnswer({"name": THE_ID, "state": DELETING}, exact=False))
+    ),
+    statuses=("READY", "FAILED", "CREATING", "UPDATING", "DELETING", "DELETED"),
+    # Listed while DELETING or DELETED, it is never sent a delete again.
     in_progress=frozenset({"CREATING", "UPDATING", "DELETING"}),
     failed=frozenset({"FAILED"}),
+    gone=frozenset({"DELETED"}),
     has_base_model=True,
     serves_models=True,
     name_source="displayName, else the deployment ID",

@@ -3,6 +3,7 @@ limiter, safe path building, bounded bodies and one-line error messages.
 """
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,9 +25,12 @@ from runner.providers.base import RetryPolicy
 from runner.providers.wire import Response, one_line
 from runner.ratelimit import RateLimiter
 from runner.redaction import REDACTED, redact, secret_list
+from runner.text import well_formed
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A JSON escape of a lone surrogate half (\ud800-\udfff), in either case.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 NOTICE_AFTER = 2.0  # seconds: a wait this long is said out loud, so a run never looks hung
 
 
@@ -180,6 +184,8 @@ class HttpClient:
         text = self.redact(content[:400].decode("utf-8", "replace"))
         try:
             body = redact(json.loads(content), self._secrets) if content else None
+            if _ESCAPED_SURROGATE.search(content):  # rare: walk the answer only then
+                body = well_formed(body)
         except ValueError:
             body = None
         return Response(raw.status_code, body, text, attempts, raw.headers)

@@ -1,23 +1,23 @@
 """OpenAI fine-tuned models: ``GET /v1/models`` (unpaged, base models too) and
 ``DELETE /v1/models/{id}``; only IDs starting ``ft:`` are fine-tunes."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
-    ModelRecord,
+    KindSpecOf,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
+from runner.providers.mapping import UNIX_SECONDS, Id, Only, RecordMap, Text, Time
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
     Response,
     bearer,
     http,
-    unix_time,
-    unreadable,
 )
 
 if TYPE_CHECKING:
@@ -36,40 +36,36 @@ def fine_tune_id_reason(model_id: str) -> str | None:
     return None
 
 
+def _suffix(model_id: str) -> str | None:
+    parts = model_id.split(":")
+    return parts[3] if len(parts) >= 5 else None
+
+
+def _base(model_id: str) -> str | None:
+    return model_id.split(":")[1]
+
+
+# Base models are left out of the listing rather than listed with a problem: an account
+# sees dozens of them, none its own, and as skip lines they would bury every plan; a model
+# that is never listed can never be selected either. Fine-tune IDs are
+# ``ft:BASE:ORG:SUFFIX:ID`` (a checkpoint adds ``:ckpt-step-N``): SUFFIX is the name (none
+# when empty), BASE the base model.
+MODELS = RecordMap(
+    id=Id("id"),
+    name=Text("id", via=_suffix),
+    created_at=Time("created", UNIX_SECONDS),
+    base_model=Text("id", via=_base),
+    only=Only("id", prefix=FINE_TUNE),
+)
+
+
 class OpenAILister(CollectionLister):
     collection = "/v1/models"
     api = "OpenAI models API"
+    records = MODELS
 
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
-
-    def record(self, item: Any) -> ModelRecord | None:
-        """A listed model as a record; None for a base model.
-
-        Base models are left out of the listing rather than listed with a problem: an
-        account sees dozens of them, none its own, and as skip lines they would bury
-        every plan; a model that is never listed can never be selected either.
-        Fine-tune IDs are ``ft:BASE:ORG:SUFFIX:ID`` (a checkpoint adds ``:ckpt-step-N``):
-        SUFFIX is the name (none when empty), BASE the base model.
-        """
-        if not isinstance(item, dict):
-            return ModelRecord(id="", problem="listed item is not an object")
-        model_id = item.get("id")
-        if not isinstance(model_id, str) or not model_id:
-            return ModelRecord(id="", problem="listed item has no id")
-        if not model_id.startswith(FINE_TUNE):
-            return None
-        parts = model_id.split(":")
-        suffix = parts[3] if len(parts) >= 5 else ""
-        created = item.get("created")
-        created_at = unix_time(created)
-        return ModelRecord(
-            id=model_id,
-            name=suffix or None,
-            created_at=created_at,
-            base_model=parts[1] or None,
-            problem=unreadable("created", created, created_at),
-        )
+        super().__init__(client, MODEL)
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """Only the error code proves a model absent: OpenAI's 404 for an unknown path says
@@ -83,11 +79,23 @@ class OpenAILister(CollectionLister):
         )
 
 
+MODEL = KindSpecOf(
+    type="openai",
+    kind="model",
+    listed="models whose ID starts with ft: (GET /v1/models)",
+    deleted="the fine-tuned model (needs an organisation Owner's key)",
+    lister=itself,
+    deleter=CollectionDeleter,
+    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
+    has_base_model=True,
+    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
+    not_found_proof="a 404 with error code model_not_found",
+    id_rule=fine_tune_id_reason,
+)
+
 SPEC = ProviderSpecOf(
     type="openai",
     title="OpenAI",
-    listed="models whose ID starts with ft: (GET /v1/models)",
-    deleted="the fine-tuned model (needs an organisation Owner's key)",
     credential="api_key",
     default_api_key_env="OPENAI_API_KEY",
     default_base_url="https://api.openai.com",
@@ -95,10 +103,5 @@ SPEC = ProviderSpecOf(
     # request limit, and a 429 is honoured (Retry-After) if the real one is lower.
     default_requests_per_minute=500,
     connect=http(bearer, OpenAILister),
-    deleter=CollectionDeleter,
-    delete_answer=DeleteAnswer({"id": THE_ID, "object": "model", "deleted": True}),
-    has_base_model=True,
-    name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
-    not_found_proof="a 404 with error code model_not_found",
-    id_rule=fine_tune_id_reason,
+    kinds={"model": MODEL},
 )

@@ -4,11 +4,11 @@
 """
 
 from runner.providers import REGISTRY
-from runner.providers.base import ProviderSpec
+from runner.providers.base import KindSpec, ProviderSpec
 from runner.selectors import REGISTRY as SELECTORS
 
 
-def _rules(spec: ProviderSpec) -> str:
+def _rules(spec: KindSpec) -> str:
     rules = ["`ids`"]
     for key, rule in SELECTORS.items():
         if rule.unusable(spec) is None:
@@ -24,15 +24,20 @@ def _credentials(spec: ProviderSpec) -> str:
 
 
 def provider_table() -> str:
+    """One row per kind of each type (``model`` first): what it lists and deletes and
+    which rules it can use come from the kind, the credentials from the type."""
     lines = [
-        "| type | lists | deletes | rules | credentials |",
-        "|---|---|---|---|---|",
+        "| type | kind | lists | deletes | rules | credentials |",
+        "|---|---|---|---|---|---|",
     ]
     for name in sorted(REGISTRY):
         spec = REGISTRY[name]
-        lines.append(
-            f"| `{name}` | {spec.listed} | {spec.deleted} | {_rules(spec)} | {_credentials(spec)} |"
-        )
+        for kind_name in spec.kind_order():
+            kind = spec.kinds[kind_name]
+            lines.append(
+                f"| `{name}` | `{kind_name}` | {kind.listed} | {kind.deleted} | {_rules(kind)}"
+                f" | {_credentials(spec)} |"
+            )
     return "\n".join(lines)
 
 

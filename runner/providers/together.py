@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from runner.providers.base import (
     DeleteAnswer,
     DeleteResult,
+    KindSpecOf,
     ModelRecord,
     ProviderError,
     ProviderSpecOf,
+    itself,
     unsafe_id_reason,
 )
+from runner.providers.mapping import RFC3339, Id, RecordMap, Text, Time, map_records
 from runner.providers.wire import (
     HttpDeleter,
     HttpLister,
@@ -26,8 +29,6 @@ from runner.providers.wire import (
     http,
     names_id,
     path_segment,
-    text,
-    timestamp,
 )
 
 if TYPE_CHECKING:
@@ -47,29 +48,6 @@ def job_id_reason(model_id: str) -> str | None:
     return None
 
 
-def record_from(item: Any) -> ModelRecord:
-    """One listed job -> a compact record; unusable items carry a reason, not a crash."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    job_id = text(item.get("id"))
-    if job_id is None:
-        return ModelRecord(id="", problem="listed item has no id")
-    status = text(item.get("status"))
-    created = item.get("created_at")
-    created_at = timestamp(created)
-    return ModelRecord(
-        id=job_id,
-        name=text(item.get("suffix")) or text(item.get("model_output_name")),
-        status=status,
-        lifecycle=SPEC.lifecycle(status),
-        created_at=created_at,
-        base_model=text(item.get("model")),
-        problem=None
-        if created is None or created_at
-        else f"unreadable created_at {str(created)[:60]!r}",
-    )
-
-
 def names_model(response: Response, job_id: str) -> bool:
     """Together's documented not-found is a 404 in its OpenAPI error shape whose
     ``error.message`` names the job ("Fine-tune job 'ft-...' not found"). A bare 404 (a
@@ -80,9 +58,18 @@ def names_model(response: Response, job_id: str) -> bool:
     return response.status == 404 and isinstance(message, str) and names_id(message, job_id)
 
 
+JOBS = RecordMap(
+    id=Id("id"),
+    name=(Text("suffix"), Text("model_output_name")),
+    status=Text("status"),
+    created_at=Time("created_at", RFC3339),
+    base_model=Text("model"),
+)
+
+
 class TogetherLister(HttpLister):
     def __init__(self, client: "HttpClient"):
-        super().__init__(client, SPEC)
+        super().__init__(client, MODEL)
 
     def list_models(self) -> Iterator[ModelRecord]:
         response = self.client.request("GET", COLLECTION)
@@ -100,8 +87,7 @@ class TogetherLister(HttpLister):
                 f"{self.client.label}: listing fine-tune jobs returned a malformed body"
                 " (expected an object with a data list)"
             )
-        for item in jobs:
-            yield record_from(item)
+        yield from map_records(JOBS, jobs, MODEL)
 
     def _job(self, job_id: str) -> Response:
         return self.client.request("GET", f"{COLLECTION}/{path_segment(job_id)}")
@@ -126,20 +112,16 @@ class TogetherDeleter(HttpDeleter[TogetherLister]):
         # No ``force`` parameter: Together documents it as deprecated and unused.
         response = self.client.request("DELETE", f"{COLLECTION}/{path_segment(model_id)}")
         return delete_result(
-            SPEC.delete_answer, response, model_id, names_model(response, model_id)
+            MODEL.delete_answer, response, model_id, names_model(response, model_id)
         )
 
 
-SPEC = ProviderSpecOf(
+MODEL = KindSpecOf(
     type="together",
-    title="Together AI",
+    kind="model",
     listed="fine-tune jobs (/v1/fine-tunes)",
     deleted="the fine-tune job (DELETE /v1/fine-tunes/{id})",
-    credential="api_key",
-    default_api_key_env="TOGETHER_API_KEY",
-    default_base_url="https://api.together.xyz",
-    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
-    connect=http(bearer, TogetherLister),
+    lister=itself,
     deleter=TogetherDeleter,
     delete_answer=DeleteAnswer({"message": str}),
     statuses=(
@@ -164,4 +146,15 @@ SPEC = ProviderSpecOf(
     name_source="suffix, else model_output_name",
     not_found_proof="a 404 whose error.message names the job ID",
     id_rule=job_id_reason,
+)
+
+SPEC = ProviderSpecOf(
+    type="together",
+    title="Together AI",
+    credential="api_key",
+    default_api_key_env="TOGETHER_API_KEY",
+    default_base_url="https://api.together.xyz",
+    default_requests_per_minute=600,  # undocumented for fine-tune endpoints: a polite guess
+    connect=http(bearer, TogetherLister),
+    kinds={"model": MODEL},
 )

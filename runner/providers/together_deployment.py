@@ -8,6 +8,7 @@ fine-tune jobs, so what it serves is the job whose ``model_output_name`` it name
 model is none of the account's models). ``DELETE /v1/endpoints/{id}`` answers 204.
 """
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,17 @@ from runner.providers.base import (
     unsafe_id_reason,
 )
 from runner.providers.hosting import count
-from runner.providers.together import COLLECTION as JOBS
+from runner.providers.mapping import (
+    RFC3339,
+    Computed,
+    Id,
+    RecordMap,
+    Scope,
+    Text,
+    Time,
+    map_records,
+)
+from runner.providers.together import COLLECTION as FINE_TUNES
 from runner.providers.together import TogetherLister, names_model
 from runner.providers.wire import (
     HttpDeleter,
@@ -34,9 +45,6 @@ from runner.providers.wire import (
     delete_result,
     failure,
     path_segment,
-    text,
-    timestamp,
-    unreadable,
 )
 
 ENDPOINTS = "/v1/endpoints"
@@ -60,42 +68,42 @@ def endpoint_id_reason(endpoint_id: str) -> str | None:
     return None
 
 
-def _billing(item: Mapping[str, Any], state: str | None) -> Billing | None:
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     """N GPUs of ``hardware`` (``Nx_...``) for each of ``autoscaling.min_replicas``."""
-    hardware = text(item.get("hardware"))
+    hardware = _text(item.get("hardware"))
     match = _HARDWARE.fullmatch(hardware) if hardware else None
     scaling = item.get("autoscaling")
     replicas = count(scaling.get("min_replicas")) if isinstance(scaling, dict) else None
     if hardware is None or match is None or replicas is None:
         return None
-    units = Decimal(0) if state == STOPPED else int(match.group(1)) * replicas
+    units = Decimal(0) if item.get("state") == STOPPED else int(match.group(1)) * replicas
     return Billing(units, match.group(2), {"hardware": hardware})
 
 
-def record_from(item: Any, jobs: Mapping[str, str]) -> ModelRecord:
-    """One endpoint (its listing and details merged) -> a record. ``jobs``: the account's
-    model output names -> their job IDs."""
-    if not isinstance(item, dict):
-        return ModelRecord(id="", problem="listed item is not an object")
-    endpoint_id = text(item.get("id"))
-    if endpoint_id is None:
-        return ModelRecord(id="", problem="listed item has no id")
-    state = text(item.get("state"))
-    created = item.get("created_at")
-    created_at = timestamp(created)
-    served = jobs.get(text(item.get("model")) or "")
-    if reason := endpoint_id_reason(endpoint_id):
-        return ModelRecord(id=endpoint_id, problem=f"id {reason}")
-    return ModelRecord(
-        id=endpoint_id,
-        name=text(item.get("display_name")) or text(item.get("name")),
-        status=state,
-        lifecycle=KIND.lifecycle(state),
-        created_at=created_at,
-        problem=unreadable("created_at", created, created_at),
-        serves=(served,) if served else (),
-        billing=_billing(item, state),
-    )
+# One endpoint, its listing and details merged. What it serves is read against the
+# account's fine-tune jobs (``serving``), which the listing reads alongside.
+ENDPOINT = RecordMap(
+    id=Id("id", check=endpoint_id_reason),
+    name=(Text("display_name"), Text("name")),
+    status=Text("state"),
+    created_at=Time("created_at", RFC3339),
+    billing=Computed(_billing),
+)
+
+
+def serving(jobs: Mapping[str, str]) -> Computed:
+    """What an endpoint serves: the job whose output is the model it names (``jobs``: the
+    account's model output names -> their job IDs); a base model is none of them."""
+
+    def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
+        job = jobs.get(_text(item.get("model")) or "")
+        return (job,) if job else ()
+
+    return Computed(served)
 
 
 class DedicatedEndpoints(HttpLister):
@@ -103,7 +111,7 @@ class DedicatedEndpoints(HttpLister):
     model lister, whose read-only client it shares)."""
 
     def __init__(self, session: TogetherLister):
-        super().__init__(session.client, session.spec)  # the type's facts; this kind's: KIND
+        super().__init__(session.client, KIND)
 
     def list_models(self) -> Iterator[ModelRecord]:
         label = self.client.label
@@ -127,13 +135,12 @@ class DedicatedEndpoints(HttpLister):
         with ThreadPoolExecutor(max_workers=max(1, self.client.concurrency)) as pool:
             items = list(pool.map(self._detailed, mine))
         jobs = self._jobs() if any(isinstance(i, dict) and i.get("model") for i in items) else {}
-        for item in items:
-            if item is not None:
-                yield record_from(item, jobs)
+        rmap = dataclasses.replace(ENDPOINT, serves=serving(jobs))
+        yield from map_records(rmap, (i for i in items if i is not None), KIND)
 
     def _detailed(self, item: Any) -> Any:
         """A listed endpoint with its details merged in; None when it is gone meanwhile."""
-        endpoint_id = text(item.get("id")) if isinstance(item, dict) else None
+        endpoint_id = _text(item.get("id")) if isinstance(item, dict) else None
         if endpoint_id is None or endpoint_id_reason(endpoint_id):
             return item  # its record says what is wrong; no request for it
         response = self._get(endpoint_id)
@@ -151,7 +158,7 @@ class DedicatedEndpoints(HttpLister):
 
     def _jobs(self) -> dict[str, str]:
         """The account's fine-tune jobs by the model they made (what an endpoint names)."""
-        response = self.client.request("GET", JOBS)
+        response = self.client.request("GET", FINE_TUNES)
         body = response.body
         jobs = body.get("data") if response.status == 200 and isinstance(body, dict) else None
         if not isinstance(jobs, list):
@@ -160,8 +167,8 @@ class DedicatedEndpoints(HttpLister):
             )
         found: dict[str, str] = {}
         for job in jobs:
-            output = text(job.get("model_output_name")) if isinstance(job, dict) else None
-            if output and (job_id := text(job.get("id"))):
+            output = _text(job.get("model_output_name")) if isinstance(job, dict) else None
+            if output and (job_id := _text(job.get("id"))):
                 found[output] = job_id
         return found
 
@@ -181,6 +188,9 @@ class DedicatedEndpoints(HttpLister):
         if response.status != 200 or not isinstance(response.body, dict):
             raise failure(self.client.label, f"details of {model_id!r}", response)
         return response.body
+
+    def close(self) -> None:
+        """Nothing of its own: the client it borrows is closed with the connection."""
 
 
 class DedicatedEndpointDeleter(HttpDeleter[DedicatedEndpoints]):

@@ -3,22 +3,22 @@
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
-from runner.clock import parse_instant
 from runner.errors import ConfigError
 from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    KindSpec,
     Lister,
     ModelRecord,
     ProviderError,
-    ProviderSpec,
     unsafe_id_reason,
 )
+from runner.providers.mapping import RecordMap, map_records
 from runner.text import shown
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class Response:
 class HttpLister:
     """What every lister on the HTTP core shares: its read-only client."""
 
-    def __init__(self, client: "HttpClient", spec: ProviderSpec):
+    def __init__(self, client: "HttpClient", spec: KindSpec):
         self.client = client
         self.spec = spec
 
@@ -73,17 +73,14 @@ class HttpDeleter(Generic[HL]):
 class CollectionLister(HttpLister):
     """An API whose models sit in one unpaged collection (OpenAI's and Mistral's
     ``/v1/models``): ``GET collection`` lists them under ``key``, ``GET collection/{id}``
-    looks one up, ``DELETE collection/{id}`` deletes one. A subclass says how to read a
-    listed item and what answer proves a model absent; both lookups and deletes use that
-    one proof, so a bare 404 never makes a model that may exist look gone."""
+    looks one up, ``DELETE collection/{id}`` deletes one. A subclass declares how a listed
+    item reads (``records``) and says what answer proves a model absent; both lookups and
+    deletes use that one proof, so a bare 404 never makes a model that may exist look gone."""
 
     collection: str
     api: str  # named in errors, e.g. "OpenAI models API"
     key = "data"
-
-    def record(self, item: Any) -> ModelRecord | None:
-        """A listed item as a record; None for a model that is never a candidate."""
-        raise NotImplementedError
+    records: "RecordMap"  # what it lists; its ``only`` leaves out models never candidates
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """Whether a not-found answer proves this model absent."""
@@ -110,9 +107,7 @@ class CollectionLister(HttpLister):
                 f"{label}: listing {self.collection} returned a malformed body (expected an"
                 f" object with a {self.key} list)"
             )
-        for item in items:
-            if (record := self.record(item)) is not None:
-                yield record
+        yield from map_records(self.records, items, self.spec)
 
     def _lookup(self, model_id: str) -> dict[str, Any] | None:
         response = self.client.request("GET", self.model_path(model_id))
@@ -175,48 +170,18 @@ def http(
     return connect
 
 
-def text(value: Any) -> str | None:
-    """A listed field that should be a non-empty string, or None when it is anything else."""
-    return value if isinstance(value, str) and value else None
-
-
-def timestamp(value: Any) -> datetime | None:
-    """An RFC 3339 string -> aware UTC, or None when absent or unreadable."""
-    try:
-        return parse_instant(value)
-    except (ValueError, TypeError, OverflowError):  # Overflow: year 1 or 9999 moved into UTC
-        return None
-
-
-def unreadable(field: str, raw: Any, parsed: datetime | None) -> str | None:
-    """A record's problem when a time is present but unreadable: its age is unknown, so
-    it is never deleted (an absent time is no problem: age rules just cannot match)."""
-    if raw is None or parsed is not None:
-        return None
-    return f"unreadable {field} {str(raw)[:60]!r}"
-
-
-def unix_time(value: Any) -> datetime | None:
-    """Unix seconds -> aware UTC, or None when absent, not a number or out of range."""
-    from datetime import UTC
-
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def delete_result(
     answer: DeleteAnswer, response: Response, model_id: str, names_model: bool
 ) -> DeleteResult:
     """A delete's answer, judged the same way for every HTTP provider: the type's declared
-    success ``answer`` deleted; any other 2xx unconfirmed, for a lookup to settle; a
-    not-found that proves the model absent (``names_model``) already absent; a bare
-    404/410 failed (a retired API or a wrong base_url must never look like success)."""
+    success ``answer`` deleted; its declared accepted answer accepted, for the item to be
+    waited for; any other 2xx unconfirmed, for a lookup to settle; a not-found that proves
+    the model absent (``names_model``) already absent; a bare 404/410 failed (a retired API
+    or a wrong base_url must never look like success)."""
     if answer.confirms(response.status, response.body, model_id):
         return DeleteResult("deleted", response.status, response.attempts)
+    if (within := answer.accepts(response.status, response.body, model_id)) is not None:
+        return accepted(response.status, response.attempts, within)
     if 200 <= response.status < 300:
         return unconfirmed(response.status, response.text, response.attempts)
     if names_model:
@@ -238,6 +203,12 @@ def unconfirmed(status: int | None, said: str, attempts: int) -> DeleteResult:
     (runner.deletion), with what was said summarised on one line."""
     error = f"HTTP {status} is not the answer a delete gives: {one_line(said) or 'an empty body'}"
     return DeleteResult("failed", status, attempts, error, unconfirmed=True)
+
+
+def accepted(status: int | None, attempts: int, within: timedelta) -> DeleteResult:
+    """The provider took the delete to carry out later: ``failed`` until a lookup proves
+    the item gone (runner.deletion waits, at most ``within``), never ``deleted`` before."""
+    return DeleteResult("failed", status, attempts, f"accepted (HTTP {status})", accepted=within)
 
 
 def names_id(message: str, model_id: str) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from runner.durations import format_age, parse_duration
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 
 # Every registered selector by key, in ``order``: the order of the job schema's fields and
 # of every list of rules shown to users.
@@ -64,17 +64,17 @@ class Selector(ABC):
         """The rule from its schema-checked value, or None after reporting why not."""
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         """Why a target at this provider type could never match with this rule (None: it
         can). The validator reports it at the field; the README's table leaves it out."""
         return None
 
     @classmethod  # noqa: B027 -- an optional hook: most values fit every provider type
-    def check(cls, spec: ProviderSpec, field: Field) -> None:
+    def check(cls, spec: KindSpec, field: Field) -> None:
         """Report the values this provider type does not have (the rule is usable)."""
 
     @classmethod
-    def reads(cls, spec: ProviderSpec) -> str | None:
+    def reads(cls, spec: KindSpec) -> str | None:
         """What the rule reads at this provider type, for the README's provider table."""
         return None
 

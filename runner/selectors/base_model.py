@@ -5,7 +5,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, register
 
 
@@ -23,7 +23,7 @@ class BaseModel(Selector):
         return cls(value)
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         if spec.has_base_model:
             return None
         return f"{spec.type} reports no base model: a base_model rule could never match"

@@ -5,7 +5,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, register
 
 
@@ -23,7 +23,7 @@ class Name(Selector):
         return cls(value)
 
     @classmethod
-    def reads(cls, spec: ProviderSpec) -> str | None:
+    def reads(cls, spec: KindSpec) -> str | None:
         return spec.name_source
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:

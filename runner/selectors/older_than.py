@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, age_verdict, parse_age, register
 
 
@@ -26,7 +26,7 @@ class OlderThan(Selector):
         return None if limit is None else cls(limit, value)
 
     @classmethod
-    def reads(cls, spec: ProviderSpec) -> str | None:
+    def reads(cls, spec: KindSpec) -> str | None:
         return "creation time" if spec.has_created_at else "first sighting"
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, register
 
 
@@ -30,13 +30,13 @@ class Status(Selector):
         return cls(tuple(value))
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         if spec.statuses:
             return None
         return f"{spec.type} reports no status: a status rule could never match"
 
     @classmethod
-    def check(cls, spec: ProviderSpec, field: Field) -> None:
+    def check(cls, spec: KindSpec, field: Field) -> None:
         allowed = ", ".join(sorted(spec.statuses))
         for index, status in field.items():
             if status not in spec.statuses:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from runner.providers import REGISTRY as PROVIDERS
-from runner.providers.base import ModelRecord, ProviderSpec
+from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, age_verdict, parse_age, register
 
 
@@ -26,10 +26,16 @@ class UnusedFor(Selector):
         return None if limit is None else cls(limit, value)
 
     @classmethod
-    def unusable(cls, spec: ProviderSpec) -> str | None:
+    def unusable(cls, spec: KindSpec) -> str | None:
         if spec.has_last_used:
             return None
-        able = ", ".join(sorted(s.type for s in PROVIDERS.values() if s.has_last_used))
+        able = ", ".join(
+            sorted(
+                p.type
+                for p in PROVIDERS.values()
+                if spec.kind in p.kinds and p.kinds[spec.kind].has_last_used
+            )
+        )
         return (
             f"{spec.type} does not report last use: an unused_for rule could never match"
             f" (types that do: {able or 'none'})"

@@ -96,7 +96,8 @@ NAME_PREFIXES = ["exp", "prod", "tmp", "sweep", "eval", "demo"]
 
 def _digest(text: str) -> str:
     """The 12 lowercase characters that end Bedrock's ARNs, stable for a name."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    # surrogatepass: a hostile seed may hold a lone surrogate the wire then sends escaped.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def foundation_arn(base: str) -> str:

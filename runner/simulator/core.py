@@ -35,6 +35,7 @@ FAULT_KINDS = (
     "overlap",
     "duplicate",
     "body",
+    "accepted",
 )
 DEFAULT_FIREWORKS_ACCOUNT = "sim-account"
 # What a fault or the rate limiter says, in each provider's own error shape.
@@ -59,7 +60,10 @@ class Fault:
     20 MB body), overlap (paged lists start each next page one item early, so a page's
     last item is listed again), duplicate (a list answer lists its first item again at the
     end, with ``changes`` applied to that copy when given), body (answer ``status`` with
-    ``body`` as it is, without acting: a 2xx that says anything).
+    ``body`` as it is, without acting: a 2xx that says anything), accepted (a long-running
+    delete: answer ``status`` with ``body`` without acting, then let ``polls`` lookups of
+    the same path still find the item, listed as before, and carry the delete out on the
+    next one; ``polls`` None: it never goes).
     """
 
     kind: str
@@ -76,12 +80,17 @@ class Fault:
     api: str | None = None  # only this provider type; None = any
     body: str = ""  # kind body: the answer's raw text
     changes: dict[str, Any] | None = None  # kind duplicate: fields the copy says otherwise
+    polls: int | None = None  # kind accepted: lookups that still find the item
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
             raise ValueError(f"every must be a whole number of at least 1, not {self.every!r}")
+        if self.polls is not None and (
+            isinstance(self.polls, bool) or not isinstance(self.polls, int) or self.polls < 0
+        ):
+            raise ValueError(f"polls must be a whole number of at least 0, not {self.polls!r}")
         if self.api is not None and self.api not in REGISTRY:
             raise ValueError(f"unknown provider type {self.api!r} (one of {', '.join(REGISTRY)})")
 
@@ -367,6 +376,9 @@ class Simulator:
         self.fault_seen: dict[int, int] = {}
         self.requests: list[Logged] = []
         self.deleted: list[tuple[str, str]] = []  # (api, id) in the order they happened
+        # Deletes a fault ``accepted``: (api, path below the mount) -> lookups left before
+        # the delete is carried out (None: never).
+        self.accepted: dict[tuple[str, str], int | None] = {}
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -473,6 +485,27 @@ class Simulator:
             return None
         _, wire, below = max(options, key=lambda option: option[0])
         return wire, below
+
+    def accept(self, wire: Wire, request: Request, polls: int | None) -> None:
+        with self.lock:
+            self.accepted[(wire.kind, request.path)] = polls
+
+    def looked_up(self, wire: Wire, request: Request, headers: Message) -> None:
+        """A GET of a path whose delete was accepted: counted, and the last one it is
+        found by carries the delete out first (as the same caller, through its route)."""
+        key = (wire.kind, request.path)
+        with self.lock:
+            if key not in self.accepted:
+                return
+            left = self.accepted[key]
+            if left is None:
+                return
+            if left > 0:
+                self.accepted[key] = left - 1
+                return
+            del self.accepted[key]
+        deleting = Request("DELETE", request.path, {}, b"", None, request.variant)
+        self.handle(wire, deleting, headers)
 
     def handle(self, wire: Wire, request: Request, headers: Message) -> Answer:
         if denied := wire.authorize(headers, self.keys.get(wire.kind)):
@@ -600,12 +633,16 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                     body = wire.error(status, message, request.variant)
                     self._send(status, body, fault.retry_after, wire)
                     return
-                if fault and fault.kind == "body":
+                if fault and fault.kind == "accepted":
+                    sim.accept(wire, request, fault.polls)
+                if fault and fault.kind in ("body", "accepted"):
                     status = fault.status
                     json_like = fault.body.lstrip().startswith(("{", "["))
                     kind = "application/json" if json_like else "text/html"
                     self._send_raw(status, fault.body.encode(), kind)
                     return
+                if method == "GET":
+                    sim.looked_up(wire, request, self.headers)
                 status, body = sim.handle(wire, request, self.headers)
                 if fault and fault.kind == "duplicate":
                     body = _listed_twice(body, fault.changes)

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from runner.ref import DEFAULT_KIND, ResourceRef
+
 
 @dataclass(frozen=True)
 class StateRef:
@@ -27,8 +29,7 @@ class StateRef:
 
 @dataclass(frozen=True)
 class Mark:
-    connection: str
-    model_id: str
+    ref: ResourceRef
     marked_at: datetime
     deletable_after: datetime
 
@@ -36,8 +37,7 @@ class Mark:
 @dataclass(frozen=True)
 class OpenIntent:
     job: str
-    connection: str
-    model_id: str
+    ref: ResourceRef
     run_id: str
     seq: int  # the audit record of the intent
 
@@ -46,8 +46,11 @@ class StateStore(Protocol):
     def close(self) -> None: ...
 
     # first sightings: ages for providers that report no creation time
-    def sight(self, connection: str, model_ids: Iterable[str], at: datetime) -> dict[str, datetime]:
-        """Record first sightings at ``at`` (never earlier ones); first_seen of every ID."""
+    def sight(
+        self, connection: str, model_ids: Iterable[str], at: datetime, kind: str = DEFAULT_KIND
+    ) -> dict[str, datetime]:
+        """Record first sightings at ``at`` (never earlier ones); first_seen of every ID
+        of that kind on that connection."""
         ...
 
     # run history and fire times
@@ -76,16 +79,16 @@ class StateStore(Protocol):
         ...
 
     # grace marks
-    def marks(self, job: str) -> dict[tuple[str, str], Mark]: ...
+    def marks(self, job: str) -> dict[ResourceRef, Mark]: ...
 
     def mark(self, job: str, mark: Mark) -> None: ...
 
-    def unmark(self, job: str, connection: str, model_id: str) -> None: ...
+    def unmark(self, job: str, ref: ResourceRef) -> None: ...
 
     # delete intents without an outcome yet (indexed: reconciling is O(open intents))
     def intent_opened(self, intent: OpenIntent) -> None: ...
 
-    def intent_closed(self, run_id: str, connection: str, model_id: str) -> None: ...
+    def intent_closed(self, run_id: str, ref: ResourceRef) -> None: ...
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]: ...
 

@@ -29,12 +29,13 @@ from runner.chain import GENESIS, dumps, seal
 from runner.clock import Clock, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.redaction import redact, secret_list
+from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark, OpenIntent
 from runner.state.pgurl import check_url, display
 
 Connection = psycopg.Connection[TupleRow]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CONNECT_TIMEOUT = 10  # seconds; libpq's own bound on each connection attempt
 IDLE_CHECK_SECONDS = 30.0  # a connection idle longer is checked before use
 _PAGE = 1000  # audit lines read per query
@@ -97,6 +98,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             hash text NOT NULL
         )""",
         f"INSERT INTO ftjanitor_audit_log_tip (seq, hash) VALUES (0, '{GENESIS}')",
+    ),
+    # 0.3: sightings, marks and intents are keyed by kind too; what 0.2 wrote is a model.
+    # The default only fills the rows already there: every writer names the kind.
+    2: tuple(
+        statement
+        for table, key in (
+            ("ftjanitor_sightings", "connection, kind, model_id"),
+            ("ftjanitor_marks", "job, connection, kind, model_id"),
+            ("ftjanitor_intents", "run_id, connection, kind, model_id"),
+        )
+        for statement in (
+            f"ALTER TABLE {table} ADD COLUMN kind text NOT NULL DEFAULT 'model'",
+            f"ALTER TABLE {table} ALTER COLUMN kind DROP DEFAULT",
+            f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})",
+        )
     ),
 }
 
@@ -245,18 +261,20 @@ class PostgresState:
 
     # first sightings
 
-    def sight(self, connection: str, model_ids: Iterable[str], at: datetime) -> dict[str, datetime]:
+    def sight(
+        self, connection: str, model_ids: Iterable[str], at: datetime, kind: str = DEFAULT_KIND
+    ) -> dict[str, datetime]:
         ids = sorted(set(model_ids))  # one insertion order for all writers: no deadlocks
         with self._link.transaction() as conn:
             conn.execute(
-                "INSERT INTO ftjanitor_sightings (connection, model_id, first_seen)"
-                " SELECT %s, id, %s FROM unnest(%s::text[]) AS id ON CONFLICT DO NOTHING",
-                (connection, at, ids),
+                "INSERT INTO ftjanitor_sightings (connection, kind, model_id, first_seen)"
+                " SELECT %s, %s, id, %s FROM unnest(%s::text[]) AS id ON CONFLICT DO NOTHING",
+                (connection, kind, at, ids),
             )
             rows = conn.execute(
                 "SELECT model_id, first_seen FROM ftjanitor_sightings"
-                " WHERE connection = %s AND model_id = ANY(%s::text[])",
-                (connection, ids),
+                " WHERE connection = %s AND kind = %s AND model_id = ANY(%s::text[])",
+                (connection, kind, ids),
             ).fetchall()
         return {model_id: seen.astimezone(UTC) for model_id, seen in rows}
 
@@ -309,66 +327,75 @@ class PostgresState:
 
     # grace marks
 
-    def marks(self, job: str) -> dict[tuple[str, str], Mark]:
+    def marks(self, job: str) -> dict[ResourceRef, Mark]:
         with self._link.session() as conn:
             rows = conn.execute(
-                "SELECT connection, model_id, marked_at, deletable_after FROM ftjanitor_marks"
-                " WHERE job = %s",
+                "SELECT connection, kind, model_id, marked_at, deletable_after"
+                " FROM ftjanitor_marks WHERE job = %s",
                 (job,),
             ).fetchall()
-        return {
-            (connection, model_id): Mark(
-                connection, model_id, marked_at.astimezone(UTC), deletable_after.astimezone(UTC)
+        marks = (
+            Mark(
+                ResourceRef.on(connection, model_id, kind),
+                at.astimezone(UTC),
+                after.astimezone(UTC),
             )
-            for connection, model_id, marked_at, deletable_after in rows
-        }
+            for connection, kind, model_id, at, after in rows
+        )
+        return {mark.ref: mark for mark in marks}
 
     def mark(self, job: str, mark: Mark) -> None:
+        ref = mark.ref
         with self._link.session() as conn:
             conn.execute(
                 "INSERT INTO ftjanitor_marks"
-                " (job, connection, model_id, marked_at, deletable_after)"
-                " VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (job, connection, model_id) DO UPDATE"
+                " (job, connection, kind, model_id, marked_at, deletable_after)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (job, connection, kind, model_id) DO UPDATE"
                 " SET marked_at = EXCLUDED.marked_at, deletable_after = EXCLUDED.deletable_after",
-                (job, mark.connection, mark.model_id, mark.marked_at, mark.deletable_after),
+                (job, ref.connection, ref.kind, ref.id, mark.marked_at, mark.deletable_after),
             )
 
-    def unmark(self, job: str, connection: str, model_id: str) -> None:
+    def unmark(self, job: str, ref: ResourceRef) -> None:
         with self._link.session() as conn:
             conn.execute(
-                "DELETE FROM ftjanitor_marks WHERE job = %s AND connection = %s AND model_id = %s",
-                (job, connection, model_id),
+                "DELETE FROM ftjanitor_marks"
+                " WHERE job = %s AND connection = %s AND kind = %s AND model_id = %s",
+                (job, ref.connection, ref.kind, ref.id),
             )
 
     # open delete intents
 
     def intent_opened(self, intent: OpenIntent) -> None:
+        ref = intent.ref
         with self._link.session() as conn:
             conn.execute(
-                "INSERT INTO ftjanitor_intents (run_id, connection, model_id, job, seq)"
-                " VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (run_id, connection, model_id) DO UPDATE"
+                "INSERT INTO ftjanitor_intents (run_id, connection, kind, model_id, job, seq)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (run_id, connection, kind, model_id) DO UPDATE"
                 " SET job = EXCLUDED.job, seq = EXCLUDED.seq",
-                (intent.run_id, intent.connection, intent.model_id, intent.job, intent.seq),
+                (intent.run_id, ref.connection, ref.kind, ref.id, intent.job, intent.seq),
             )
 
-    def intent_closed(self, run_id: str, connection: str, model_id: str) -> None:
+    def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
         with self._link.session() as conn:
             conn.execute(
                 "DELETE FROM ftjanitor_intents"
-                " WHERE run_id = %s AND connection = %s AND model_id = %s",
-                (run_id, connection, model_id),
+                " WHERE run_id = %s AND connection = %s AND kind = %s AND model_id = %s",
+                (run_id, ref.connection, ref.kind, ref.id),
             )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:
         with self._link.session() as conn:
             rows = conn.execute(
-                "SELECT job, connection, model_id, run_id, seq FROM ftjanitor_intents"
+                "SELECT job, connection, kind, model_id, run_id, seq FROM ftjanitor_intents"
                 " WHERE job = ANY(%s::text[]) ORDER BY seq, job",
                 (sorted(set(jobs)),),
             ).fetchall()
-        return [OpenIntent(*row) for row in rows]
+        return [
+            OpenIntent(job, ResourceRef.on(connection, model_id, kind), run_id, seq)
+            for job, connection, kind, model_id, run_id, seq in rows
+        ]
 
     # per-job locks
 

@@ -22,9 +22,10 @@ from typing import Any
 from runner.clock import parse_instant, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.files import create_private
+from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark, OpenIntent
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_SECONDS = 30.0  # how long a statement waits for another process's write to end
 _CHUNK = 500  # bound parameters per statement stay far below SQLite's limit
 
@@ -79,6 +80,46 @@ _MIGRATIONS: dict[int, str] = {
             seq INTEGER NOT NULL,
             hash TEXT NOT NULL
         );
+    """,
+    # 0.3: sightings, marks and intents are keyed by kind too (what 0.2 wrote is a model).
+    # SQLite cannot change a primary key in place: each table is rebuilt and copied.
+    3: """
+        CREATE TABLE sightings_3 (
+            connection TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (connection, kind, model_id)
+        );
+        INSERT INTO sightings_3 SELECT connection, 'model', model_id, first_seen FROM sightings;
+        DROP TABLE sightings;
+        ALTER TABLE sightings_3 RENAME TO sightings;
+        CREATE TABLE marks_3 (
+            job TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            marked_at TEXT NOT NULL,
+            deletable_after TEXT NOT NULL,
+            PRIMARY KEY (job, connection, kind, model_id)
+        );
+        INSERT INTO marks_3
+            SELECT job, connection, 'model', model_id, marked_at, deletable_after FROM marks;
+        DROP TABLE marks;
+        ALTER TABLE marks_3 RENAME TO marks;
+        CREATE TABLE intents_3 (
+            run_id TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            job TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (run_id, connection, kind, model_id)
+        );
+        INSERT INTO intents_3 SELECT run_id, connection, 'model', model_id, job, seq FROM intents;
+        DROP TABLE intents;
+        ALTER TABLE intents_3 RENAME TO intents;
+        CREATE INDEX intents_by_job ON intents (job);
     """,
 }
 _OURS = {"schema_version", "sightings", "runs", "fire_times", "marks", "intents", "audit_heads"}
@@ -242,18 +283,21 @@ class SqliteState:
 
     # first sightings
 
-    def sight(self, connection: str, model_ids: Iterable[str], at: datetime) -> dict[str, datetime]:
+    def sight(
+        self, connection: str, model_ids: Iterable[str], at: datetime, kind: str = DEFAULT_KIND
+    ) -> dict[str, datetime]:
         ids = list(dict.fromkeys(model_ids))
         stamp = rfc3339(at)
         with self._write() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO sightings VALUES (?, ?, ?)",
-                ((connection, model_id, stamp) for model_id in ids),
+                "INSERT OR IGNORE INTO sightings (connection, kind, model_id, first_seen)"
+                " VALUES (?, ?, ?, ?)",
+                ((connection, kind, model_id, stamp) for model_id in ids),
             )
             rows = db.execute(
-                "SELECT model_id, first_seen FROM sightings WHERE connection = ?"
+                "SELECT model_id, first_seen FROM sightings WHERE connection = ? AND kind = ?"
                 " AND model_id IN (SELECT value FROM json_each(?))",
-                (connection, json.dumps(ids)),
+                (connection, kind, json.dumps(ids)),
             ).fetchall()
         return {model_id: parse_instant(seen) for model_id, seen in rows}
 
@@ -309,53 +353,61 @@ class SqliteState:
 
     # grace marks
 
-    def marks(self, job: str) -> dict[tuple[str, str], Mark]:
+    def marks(self, job: str) -> dict[ResourceRef, Mark]:
         rows = self._query(
-            "SELECT connection, model_id, marked_at, deletable_after FROM marks WHERE job = ?",
+            "SELECT connection, kind, model_id, marked_at, deletable_after FROM marks"
+            " WHERE job = ?",
             (job,),
         )
-        return {
-            (connection, model_id): Mark(
-                connection, model_id, parse_instant(marked_at), parse_instant(deletable_after)
+        marks = (
+            Mark(
+                ResourceRef.on(connection, model_id, kind), parse_instant(at), parse_instant(after)
             )
-            for connection, model_id, marked_at, deletable_after in rows
-        }
+            for connection, kind, model_id, at, after in rows
+        )
+        return {mark.ref: mark for mark in marks}
 
     def mark(self, job: str, mark: Mark) -> None:
+        ref = mark.ref
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO marks"
+                " (job, connection, kind, model_id, marked_at, deletable_after)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     job,
-                    mark.connection,
-                    mark.model_id,
+                    ref.connection,
+                    ref.kind,
+                    ref.id,
                     rfc3339(mark.marked_at),
                     rfc3339(mark.deletable_after),
                 ),
             )
 
-    def unmark(self, job: str, connection: str, model_id: str) -> None:
+    def unmark(self, job: str, ref: ResourceRef) -> None:
         with self._write() as db:
             db.execute(
-                "DELETE FROM marks WHERE job = ? AND connection = ? AND model_id = ?",
-                (job, connection, model_id),
+                "DELETE FROM marks WHERE job = ? AND connection = ? AND kind = ? AND model_id = ?",
+                (job, ref.connection, ref.kind, ref.id),
             )
 
     # open delete intents
 
     def intent_opened(self, intent: OpenIntent) -> None:
+        ref = intent.ref
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO intents (run_id, connection, model_id, job, seq)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (intent.run_id, intent.connection, intent.model_id, intent.job, intent.seq),
+                "INSERT OR REPLACE INTO intents (run_id, connection, kind, model_id, job, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (intent.run_id, ref.connection, ref.kind, ref.id, intent.job, intent.seq),
             )
 
-    def intent_closed(self, run_id: str, connection: str, model_id: str) -> None:
+    def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
         with self._write() as db:
             db.execute(
-                "DELETE FROM intents WHERE run_id = ? AND connection = ? AND model_id = ?",
-                (run_id, connection, model_id),
+                "DELETE FROM intents"
+                " WHERE run_id = ? AND connection = ? AND kind = ? AND model_id = ?",
+                (run_id, ref.connection, ref.kind, ref.id),
             )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:
@@ -364,11 +416,14 @@ class SqliteState:
         for start in range(0, len(names), _CHUNK):
             chunk = names[start : start + _CHUNK]
             rows = self._query(
-                "SELECT job, connection, model_id, run_id, seq FROM intents"
+                "SELECT job, connection, kind, model_id, run_id, seq FROM intents"
                 f" WHERE job IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            found.extend(OpenIntent(*row) for row in rows)
+            found.extend(
+                OpenIntent(job, ResourceRef.on(connection, model_id, kind), run_id, seq)
+                for job, connection, kind, model_id, run_id, seq in rows
+            )
         return sorted(found, key=lambda intent: (intent.seq, intent.job))
 
     # per-job locks
