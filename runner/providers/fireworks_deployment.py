@@ -4,8 +4,10 @@ on the fireworks connection's HTTP client.
 A deployment serves its ``baseModel`` when that names one of the account's models, plus each
 LoRA a deployed model puts on it (``/v1/accounts/{acct}/deployedModels``, the SDK's ``lora``
 resource). It is billed per accelerator and replica. A delete is soft: Fireworks may answer
-with the deployment itself, ``state: DELETING``; it is gone once a lookup no longer finds it.
-The delete is never sent with ``ignoreChecks``.
+with the deployment itself, ``state: DELETING``. That answer is accepted, not done: the
+deployment is waiting until a lookup no longer finds it (or finds it ``DELETED``), and a
+listing that shows it DELETING or DELETED never has it deleted again. The delete is never
+sent with ``ignoreChecks``.
 """
 
 import dataclasses
