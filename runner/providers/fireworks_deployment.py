@@ -13,8 +13,10 @@ sent with ``ignoreChecks``.
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
+from runner.cost import PriceFact, PriceOverride
 from runner.providers.base import (
     THE_ID,
     AcceptedAnswer,
@@ -208,4 +210,18 @@ KIND = KindSpecOf(
     name_source="displayName, else the deployment ID",
     not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/deployments/<id>",
     id_rule=deployment_id_reason,
+    # Per accelerator-hour while replicas run (acceleratorCount x minReplicaCount). The
+    # pricing page gives the A100 80 GB; other accelerators are unknown until prices: says.
+    prices_by=(
+        PriceOverride(
+            PriceFact(
+                per_hour=Decimal("3.89"),
+                unit="GPU",
+                source="fireworks.ai/pricing (on-demand deployments, A100 80 GB)",
+                date="2026-12",
+            ),
+            None,
+            accelerator="NVIDIA_A100_80GB",
+        ),
+    ),
 )

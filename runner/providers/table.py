@@ -72,8 +72,7 @@ def price_table() -> str:
             rows: list[tuple[str, PriceFact | None]] = [
                 (f" ({_selectors(e)})", e.fact) for e in kind.prices_by
             ]
-            if kind.price is not None or not rows:
-                rows.append(("", kind.price))
+            rows.append((" (anything else)" if rows else "", kind.price))
             for where, fact in rows:
                 source = "undocumented" if fact is None else fact.source
                 date = f" ({fact.date})" if fact is not None and fact.date else ""
