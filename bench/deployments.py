@@ -149,10 +149,13 @@ def check(found: dict[str, tuple[Figure, float]]) -> tuple[str, float, bool]:
 
 
 def report(found: dict[str, tuple[Figure, float]]) -> None:
-    print(f"{'scenario':<62} {'wall s':>7} {'requests':>9} {'bound s':>8} {'ratio':>6}")
+    print(f"{'scenario':<62} {'wall s':>7} {'requests':>9} {'bound s':>8} {'ratio':>6} {'MiB':>6}")
     for figure, limit in found.values():
         ratio = f"{figure.wall / limit:6.2f}" if limit else f"{'-':>6}"
-        print(f"{figure.name:<62} {figure.wall:7.2f} {figure.requests:9d} {limit:8.2f} {ratio}")
+        rss = f"{figure.rss:6.1f}" if figure.rss is not None else f"{'-':>6}"
+        print(
+            f"{figure.name:<62} {figure.wall:7.2f} {figure.requests:9d} {limit:8.2f} {ratio} {rss}"
+        )
 
 
 def main() -> None:
