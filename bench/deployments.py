@@ -4,16 +4,16 @@ A simulator in its own process (25 ms per request) holds 167 Bedrock Provisioned
 Throughputs, 167 Together dedicated endpoints and 166 Fireworks deployments, all 40 days
 old. One job with one ``kind: deployment`` target per type (``older_than: 30d``, all of
 them) is planned, then run, on fresh simulator state; each is timed as a whole process,
-median of --runs. Three connections, concurrency 8 each.
+median of --runs. Three connections, concurrency 8 each (--concurrency N).
 
 The bound is what the network allows for the requests the simulator logged, per type:
 its listing requests one after another (a page needs the previous page's token) and its
-item requests (Together's detail reads, the deletes) spread over its 8 connections. The
+item requests (Together's detail reads, the deletes) spread over its concurrency C. The
 types are independent, so each phase takes as long as its slowest type; the deletes start
 once the whole plan is made (the plan's limits count every item first):
 
-    bound = max over types (lists x lat + item reads x lat / 8)
-          + max over types (deletes x lat / 8)
+    bound = max over types (lists x lat + item reads x lat / C)
+          + max over types (deletes x lat / C)
 
 The same run at zero latency is the runner's own time (start-up, boto3, audit and state
 writes per delete), which the network's wait can at best hide.
@@ -94,13 +94,14 @@ def phases(requests: list[dict[str, Any]]) -> dict[str, Counter[str]]:
     """Per type, its requests as lists (one after another), item reads and deletes (each
     spread over the connection's concurrency). An item request names a seeded ID."""
     found: dict[str, Counter[str]] = {t: Counter() for t in PER_TYPE}
+    seeded = {t: set(ids(t)) for t in PER_TYPE}
     for r in requests:
         if r["api"] not in found:
             continue
         last = r["path"].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         if r["method"] == "DELETE":
             what = "deletes"
-        elif last in set(ids(r["api"])):
+        elif last in seeded[r["api"]]:
             what = "item reads"
         else:
             what = "lists"
