@@ -23,10 +23,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_age(delta: timedelta) -> str:
-    """A short human age: 83d, 5h, 12m, 40s (largest whole unit)."""
+    """A short human age: 83d, 5h, 12m, 40s (largest whole unit); "future" for an item
+    created after the clock it is judged by (a --now in the past), never a negative age."""
     seconds = int(delta.total_seconds())
     if seconds < 0:
-        return f"-{format_age(-delta)}"
+        return "future"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"

@@ -149,6 +149,8 @@ def age_verdict(
         return Verdict(False, f"no {basis} time, so no age for {label}")
     age = max(now - since, timedelta(0))
     told = f"{basis} {since:%Y-%m-%d}, {format_age(age)} ago"
+    if since > now:  # a --now before the item existed: no age, and never "0s ago"
+        told = f"{basis} {since:%Y-%m-%d}, after the rules' clock ({now:%Y-%m-%d})"
     if age <= limit:
         return Verdict(False, f"too young: {told}, not over {label} {text}", too_young=True)
     return Verdict(True, f"{label} {text}: {told}")
