@@ -12,7 +12,7 @@ from runner.cost import Savings, json_amount, money, savings
 from runner.durations import format_age
 from runner.engine import JobOutcome, RunReport
 from runner.jobfile.model import Target
-from runner.ref import ResourceRef, kind_prefix
+from runner.ref import DEFAULT_KIND, ResourceRef, kind_prefix
 from runner.rules import Decision, JobPlan
 from runner.tables import render
 from runner.text import shown
@@ -35,7 +35,8 @@ def describe_target(target: Target) -> str:
         parts.append(f"keep_latest {target.keep_latest}")
     if target.protect:
         parts.append(f"protect ({len(target.protect)})")
-    return f"{target.connection}: " + ", ".join(parts)
+    kind = "" if target.kind == DEFAULT_KIND else f" {target.kind}s"
+    return f"{target.connection}{kind}: " + ", ".join(parts)
 
 
 def item(ref: ResourceRef) -> str:

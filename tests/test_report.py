@@ -157,6 +157,9 @@ def test_describe_target_lists_every_rule() -> None:
         " older_than 30d, unused_for 7d, keep_latest 2, protect (1)"
     )
     assert describe_target(Target("cohere", match_all=True)) == "cohere: match_all"
+    assert describe_target(Target("aws", kind="deployment", match_all=True)) == (
+        "aws deployments: match_all"
+    )
 
 
 def outcome(dry_run: bool, status: str, **extra: object) -> JobOutcome:
