@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import runner.providers
 from runner.discovery import plugins
-from runner.providers import REGISTRY, SHARED
+from runner.providers import REGISTRY, SHARED, together_deployment
 from runner.providers.base import Billing, ModelRecord
 from runner.providers.mapping import (
     ITS_ID,
@@ -78,6 +78,8 @@ def readable(rmap: RecordMap) -> dict[str, Any]:
     """An item the map lists, with an ID it accepts."""
     only = rmap.only
     ident = "model-1"
+    if rmap is together_deployment.ENDPOINT:  # its check wants the prefix Together gives
+        ident = together_deployment.ENDPOINT_PREFIX + ident
     if only is not None and only.path == rmap.id.path and only.prefix:
         ident = only.prefix + ident
     if rmap.id.under:

@@ -17,7 +17,7 @@ from runner.providers.base import KindSpec, ProviderSpec
 from runner.ref import DEFAULT_KIND
 
 # The shared machinery every provider builds on; ``http`` loads requests.
-SHARED = ("base", "http", "mapping", "table", "wire")
+SHARED = ("base", "hosting", "http", "mapping", "table", "wire")
 
 
 def registry(modules: Iterable[ModuleType]) -> dict[str, ProviderSpec]:

@@ -228,11 +228,22 @@ class BedrockLister:
 
     def list_models(self) -> Iterator[ModelRecord]:
         what = "listing custom models (ListCustomModels)"
-        paginator = self.client.get_paginator("list_custom_models")
+        # isOwned: shared-in models belong to another account, not ours to delete.
+        items = self.pages(what, "list_custom_models", "modelSummaries", isOwned=True)
+        yield from map_records(CUSTOM_MODELS, items, MODEL)
+
+    def pages(
+        self, what: str, operation: str, key: str, *, required: bool = False, **params: Any
+    ) -> Iterator[Any]:
+        """Every item under ``key`` across the pages of a list ``operation`` (its paginator,
+        ``params`` sent with each page). Each failure, a malformed page and a page token
+        that comes back twice stop with one line naming ``what`` (never an endless loop).
+        ``required``: a page without ``key`` is malformed too (botocore reads a 200 that is
+        not JSON as an empty page)."""
+        paginator = self.client.get_paginator(operation)  # type: ignore[call-overload]
         pages = iter(
             paginator.paginate(
-                isOwned=True,  # shared-in models belong to another account: not ours to delete
-                PaginationConfig={"PageSize": max(1, min(PAGE_SIZE, 1000))},
+                **params, PaginationConfig={"PageSize": max(1, min(PAGE_SIZE, 1000))}
             )
         )
         seen: set[str] = set()
@@ -240,12 +251,13 @@ class BedrockLister:
             page = self._call(what, lambda: next(pages, None))
             if page is None:
                 return
-            summaries: Any = page.get("modelSummaries", [])
-            if not isinstance(summaries, list):
+            items: Any = page.get(key, None if required else [])
+            if not isinstance(items, list):
+                said = "is missing" if items is None else "is not a list"
                 raise ProviderError(
-                    f"{self.label}: {what} returned a malformed page (modelSummaries is not a list)"
+                    f"{self.label}: {what} returned a malformed page ({key} {said})"
                 )
-            yield from map_records(CUSTOM_MODELS, summaries, MODEL)
+            yield from items
             token: Any = page.get("nextToken")
             if isinstance(token, str) and token:
                 if token in seen:
@@ -288,6 +300,20 @@ class BedrockLister:
         plain = _plain(model)
         return plain if isinstance(plain, dict) else {}
 
+    def lookup(self, what: str, call: Callable[[], Mapping[str, Any]]) -> dict[str, Any] | None:
+        """One Get call's answer as JSON-ready data; None when its
+        ResourceNotFoundException proves the item absent (the code, never the status)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self._call(what, call, not_found_passes=True)
+        except ClientError as error:
+            if _code(error) == NOT_FOUND:
+                return None
+            raise
+        plain = _plain(found)
+        return plain if isinstance(plain, dict) else {}
+
     def close(self) -> None:
         self.client.close()
 
@@ -305,6 +331,26 @@ class BedrockLister:
             self._notes.maybe_applied = True
 
     def delete(self, model_id: str) -> DeleteResult:
+        if reason := model_name_reason(model_id):
+            return DeleteResult("failed", None, 0, self.line(f"refusing {model_id!r}: {reason}"))
+        return self.delete_with(
+            ("custom model", model_id),
+            lambda: self.client.delete_custom_model(modelIdentifier=model_id),
+            MODEL.delete_answer,
+            "in use: delete its Provisioned Throughput and custom model deployments first",
+        )
+
+    def delete_with(
+        self,
+        item: tuple[str, str],
+        call: Callable[[], Mapping[str, Any]],
+        answer: DeleteAnswer,
+        in_use: str,
+    ) -> DeleteResult:
+        """One delete call of ``item`` (noun, ID), judged as every Bedrock delete is: the
+        kind's ``answer`` deleted, ResourceNotFoundException already absent, a
+        ConflictException failed with the ``in_use`` hint, a lost answer OutcomeUnknown.
+        The operation's needs-retry hook must be ``note_attempt``."""
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -313,13 +359,12 @@ class BedrockLister:
             NoCredentialsError,
         )
 
-        if reason := model_name_reason(model_id):
-            return DeleteResult("failed", None, 0, self.line(f"refusing {model_id!r}: {reason}"))
+        what = f"{item[0]} {item[1]}"
         self._notes.maybe_applied = False
         try:
-            response = self.client.delete_custom_model(modelIdentifier=model_id)
+            response = call()
         except ClientError as error:
-            return self._delete_error(model_id, error)
+            return self._delete_error(what, error, in_use)
         except NoCredentialsError:
             return DeleteResult("failed", None, 0, no_credentials(self.connection).args[0])
         except (BotoCoreError, *_UNREADABLE) as error:
@@ -327,19 +372,18 @@ class BedrockLister:
             not_sent = isinstance(error, EndpointConnectionError | ConnectTimeoutError)
             sent = bool(getattr(self._notes, "maybe_applied", False)) or not not_sent
             raise OutcomeUnknown(
-                f"{self.label}: no usable answer to deleting custom model {model_id}:"
-                f" {self.describe(error)}",
+                f"{self.label}: no usable answer to deleting {what}: {self.describe(error)}",
                 sent=sent,
             ) from None
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         # botocore drops the body of an answer whose shape has no fields: what is left to
         # judge is the status and any field it did parse.
         said = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-        if MODEL.delete_answer.confirms(status, said, model_id):
+        if answer.confirms(status, said, item[1]):
             return DeleteResult("deleted", status, _attempts(response))
         return unconfirmed(status, self.line(repr(_plain(said))), _attempts(response))
 
-    def _delete_error(self, model_id: str, error: "ClientError") -> DeleteResult:
+    def _delete_error(self, what: str, error: "ClientError", in_use: str) -> DeleteResult:
         code, status = _code(error), _status(error)
         attempts = _attempts(error.response)
         message = self.describe(error)
@@ -347,7 +391,7 @@ class BedrockLister:
         if maybe_applied and (code == NOT_FOUND or _is_transient(code, status)):
             # An earlier attempt lost its answer: it may have been the one that deleted it.
             raise OutcomeUnknown(
-                f"{self.label}: deleting custom model {model_id}: an attempt lost its answer"
+                f"{self.label}: deleting {what}: an attempt lost its answer"
                 f" and the last one said {message}",
                 sent=True,
             )
@@ -357,10 +401,7 @@ class BedrockLister:
             return DeleteResult("failed", status, attempts, message, transient=True)
         if code == "ConflictException":
             # The hint goes first: one_line cuts long AWS messages at 200 characters.
-            message = self.line(
-                "in use: delete its Provisioned Throughput and custom model deployments first"
-                f" (AWS: {message})"
-            )
+            message = self.line(f"{in_use} (AWS: {message})")
         return DeleteResult("failed", status, attempts, message)
 
 

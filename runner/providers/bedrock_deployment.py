@@ -1,0 +1,233 @@
+"""Bedrock's ``kind: deployment``: Provisioned Throughput, through the bedrock connection's
+boto3 client (ListProvisionedModelThroughputs, GetProvisionedModelThroughput,
+DeleteProvisionedModelThroughput).
+
+A PT is billed per model unit and hour until deleted; one under commitment cannot be
+deleted before ``commitmentExpirationTime`` (the engine never sends that delete: AWS's
+answer to it is undocumented). What it serves is a custom model's ARN, named here by the
+account's model ID (its ``modelName``); a foundation model is none of the account's models.
+"""
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.providers.base import (
+    Billing,
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    ProviderError,
+)
+from runner.providers.bedrock import BedrockLister, model_name_reason
+from runner.providers.hosting import count
+from runner.providers.mapping import (
+    SDK_DATETIME,
+    Computed,
+    Id,
+    RecordMap,
+    Scope,
+    Text,
+    Time,
+    map_records,
+)
+from runner.providers.wire import one_line
+
+LIST = "list_provisioned_model_throughputs"
+LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
+FOUNDATION = ":foundation-model/"
+# A commitment that cannot be read is taken as one still running: the PT is kept.
+UNREADABLE_COMMITMENT = "commitment date unreadable: kept"
+
+
+def pt_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a provisionedModelName (the same rule as a custom model's)."""
+    if model_name_reason(name) is None:
+        return None
+    return (
+        "is not a Provisioned Throughput name: 1 to 63 letters or digits, each optionally"
+        " followed by one '-' or '_' (the provisionedModelName, not an ARN)"
+    )
+
+
+def _arn(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith("arn:") else None
+
+
+def _foundation(arn: str) -> str | None:
+    """The foundation model ID after ``foundation-model/`` in a foundation model ARN."""
+    return arn.split(FOUNDATION, 1)[1] or None if FOUNDATION in arn else None
+
+
+def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
+    arn = _arn(item.get("foundationModelArn"))
+    units, base = count(item.get("modelUnits")), arn and _foundation(arn)
+    if units is None or not base:
+        return None  # unknown: the price is per base model
+    return Billing(units, "model unit", {"base_model": base})
+
+
+# One ProvisionedModelSummary; what it serves is read against the account's custom models
+# (``serving``), which the listing reads alongside.
+PROVISIONED = RecordMap(
+    id=Id("provisionedModelName", check=pt_name_reason),
+    name=Text("provisionedModelName"),
+    status=Text("status"),
+    created_at=Time("creationTime", SDK_DATETIME),
+    base_model=Text("foundationModelArn", via=_foundation),
+    billing=Computed(_billing),
+    committed_until=Time("commitmentExpirationTime", SDK_DATETIME),
+)
+
+
+def serving(names: Mapping[str, str]) -> Computed:
+    """What a PT serves: the models behind ``modelArn`` and, while it is being updated to
+    another model, ``desiredModelArn`` too, by name (``names``: the account's custom model
+    ARNs -> their names)."""
+
+    def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
+        found: list[str] = []
+        for key in ("modelArn", "desiredModelArn"):
+            arn = _arn(item.get(key))
+            if arn is None or FOUNDATION in arn:
+                continue  # a base model is none of the account's models
+            # A custom model the account does not list (shared in, or gone) keeps its ARN:
+            # the engine then says it serves a model the account does not list.
+            model = names.get(arn, arn)
+            if model not in found:
+                found.append(model)
+        return tuple(found)
+
+    return Computed(served)
+
+
+def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
+    """One ProvisionedModelSummary -> a record (``PROVISIONED`` never leaves one out)."""
+    rmap = dataclasses.replace(PROVISIONED, serves=serving(names))
+    record = next(map_records(rmap, (item,), KIND))
+    if (
+        record.problem is None
+        and isinstance(item, Mapping)
+        and item.get("commitmentExpirationTime") is None
+        and item.get("commitmentDuration") is not None
+    ):
+        # Committed, with no end said: taken as running, never deleted.
+        return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
+    return record
+
+
+class ProvisionedThroughputs:
+    """Lists and looks up the PTs of a bedrock connection, on its session (the model
+    lister's boto3 client, pacing and messages)."""
+
+    def __init__(self, session: BedrockLister):
+        self.session = session
+        self.spec = KIND
+        self.label = session.label
+        # A lost answer to a delete is told apart from one never sent, as for models;
+        # unique_id: a second lister on the same client does not register it twice.
+        session.client.meta.events.register(
+            "needs-retry.bedrock.DeleteProvisionedModelThroughput",
+            session.note_attempt,
+            unique_id="ftjanitor-pt-delete",
+        )
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        # Required: an empty listing read from a page that is not one would hide every PT.
+        summaries = list(
+            self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
+        )
+        for item in summaries:
+            if isinstance(item, Mapping) and _arn(item.get("modelArn")) is None:
+                # What it serves is unknown, so no model of this connection may be judged
+                # free of it: the whole listing fails rather than guess.
+                shown = one_line(repr(item.get("provisionedModelName"))[:80])
+                raise ProviderError(
+                    f"{self.label}: {LISTING}: Provisioned Throughput {shown} has no readable"
+                    " modelArn, so what it serves is unknown; nothing is deleted"
+                )
+        names = self._model_names(summaries)
+        for item in summaries:
+            yield record_from(item, names)
+
+    def _model_names(self, summaries: list[Any]) -> dict[str, str]:
+        """The account's custom model ARNs -> names, read only when a PT serves one."""
+        arns = {
+            _arn(item.get(key))
+            for item in summaries
+            if isinstance(item, Mapping)
+            for key in ("modelArn", "desiredModelArn")
+        }
+        if not any(arn and FOUNDATION not in arn for arn in arns):
+            return {}
+        what = "listing custom models (ListCustomModels)"
+        names: dict[str, str] = {}
+        for model in self.session.pages(what, "list_custom_models", "modelSummaries", isOwned=True):
+            if isinstance(model, Mapping):
+                arn, name = _arn(model.get("modelArn")), model.get("modelName")
+                if arn and isinstance(name, str) and name:
+                    names[arn] = name
+        return names
+
+    def _lookup(self, name: str) -> dict[str, Any] | None:
+        if reason := pt_name_reason(name):
+            raise ProviderError(f"{self.label}: {name!r} {reason}")
+        client = self.session.client
+        return self.session.lookup(
+            f"looking up Provisioned Throughput {name} (GetProvisionedModelThroughput)",
+            lambda: client.get_provisioned_model_throughput(provisionedModelId=name),
+        )
+
+    def exists(self, model_id: str) -> bool:
+        return self._lookup(model_id) is not None
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        found = self._lookup(model_id)
+        if found is None:
+            raise ProviderError(f"{self.label}: Provisioned Throughput {model_id} does not exist")
+        return found
+
+    def close(self) -> None:
+        """Nothing of its own: the session it borrows is closed with the connection."""
+
+
+class ProvisionedThroughputDeleter:
+    """The only object that can delete a PT: built from a lister in a real run."""
+
+    def __init__(self, lister: ProvisionedThroughputs):
+        self.lister = lister
+
+    def delete(self, model_id: str) -> DeleteResult:
+        session = self.lister.session
+        if reason := pt_name_reason(model_id):
+            return DeleteResult("failed", None, 0, session.line(f"refusing {model_id!r}: {reason}"))
+        client = session.client
+        return session.delete_with(
+            ("Provisioned Throughput", model_id),
+            lambda: client.delete_provisioned_model_throughput(provisionedModelId=model_id),
+            KIND.delete_answer,
+            "refused: Bedrock says it conflicts (under commitment, or still changing?)",
+        )
+
+    def exists(self, model_id: str) -> bool:
+        return self.lister.exists(model_id)
+
+
+KIND = KindSpecOf(
+    type="bedrock",
+    kind="deployment",
+    listed="Provisioned Throughputs (ListProvisionedModelThroughputs)",
+    deleted="the Provisioned Throughput (DeleteProvisionedModelThroughput)",
+    lister=ProvisionedThroughputs,
+    deleter=ProvisionedThroughputDeleter,
+    delete_answer=DeleteAnswer(),  # HTTP 200, no fields
+    statuses=("InService", "Failed", "Creating", "Updating"),
+    in_progress=frozenset({"Creating", "Updating"}),
+    failed=frozenset({"Failed"}),
+    has_base_model=True,
+    serves_models=True,
+    name_source="provisionedModelName",
+    not_found_proof="error code ResourceNotFoundException",
+    id_rule=pt_name_reason,
+)

@@ -1,0 +1,209 @@
+"""Fireworks' ``kind: deployment``: deployments (``/v1/accounts/{acct}/deployments``, paged),
+on the fireworks connection's HTTP client.
+
+A deployment serves its ``baseModel`` when that names one of the account's models, plus each
+LoRA a deployed model puts on it (``/v1/accounts/{acct}/deployedModels``, the SDK's ``lora``
+resource). It is billed per accelerator and replica. A delete is soft: Fireworks may answer
+with the deployment itself, ``state: DELETING``; it is gone once a lookup no longer finds it.
+The delete is never sent with ``ignoreChecks``.
+"""
+
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.providers.base import (
+    THE_ID,
+    AcceptedAnswer,
+    Billing,
+    DeleteAnswer,
+    DeleteResult,
+    KindSpecOf,
+    ModelRecord,
+    unsafe_id_reason,
+)
+from runner.providers.fireworks import PAGE_SIZE, RESOURCE_ID, FireworksLister, names_model
+from runner.providers.hosting import count
+from runner.providers.mapping import (
+    ITS_ID,
+    RFC3339,
+    Computed,
+    Id,
+    RecordMap,
+    Scope,
+    Text,
+    Time,
+    map_records,
+)
+from runner.providers.wire import (
+    HttpDeleter,
+    HttpLister,
+    Paging,
+    Response,
+    delete_result,
+    failure,
+    pages,
+    path_segment,
+)
+
+_RESOURCE_ID = re.compile(RESOURCE_ID)
+DELETING = "DELETING"
+
+
+def deployment_id_reason(deployment_id: str) -> str | None:
+    if reason := unsafe_id_reason(deployment_id):
+        return reason
+    if not _RESOURCE_ID.match(deployment_id):
+        return "Fireworks deployment IDs are 1-63 lowercase letters, digits and hyphens"
+    return None
+
+
+def _under(name: Any, prefix: str) -> str | None:
+    """The ID in a resource name ``prefix + ID``, or None when it is not one."""
+    found = name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
+    return found if found and "/" not in found else None
+
+
+def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
+    """``acceleratorCount`` × ``minReplicaCount`` (absent: 0, scaled to zero)."""
+    accelerator = item.get("acceleratorType")
+    per_replica = count(item.get("acceleratorCount"))
+    replicas = count(item.get("minReplicaCount", 0))
+    if not isinstance(accelerator, str) or not accelerator:
+        return None
+    if per_replica is None or replicas is None:
+        return None
+    return Billing(per_replica * replicas, accelerator, {"accelerator": accelerator})
+
+
+# One listed deployment; the ID is the last segment of its name, within the account. What
+# it serves needs the LoRAs deployed on it too (``serving``), which the listing reads.
+DEPLOYMENTS = RecordMap(
+    id=Id("name", under="accounts/{account}/deployments/", check=deployment_id_reason),
+    name=(Text("displayName"), ITS_ID),
+    status=Text("state"),
+    created_at=Time("createTime", RFC3339),
+    base_model=Text("baseModel"),
+    billing=Computed(_billing),
+)
+
+
+def serving(loras: Mapping[str, list[str]]) -> Computed:
+    """What a deployment serves: its ``baseModel`` when that is one of the account's
+    models, then each of the account's models deployed on it (``loras``: deployment ID ->
+    those models)."""
+
+    def served(item: Mapping[str, Any], scope: Scope) -> tuple[str, ...]:
+        account = scope["account"]
+        own = _under(item.get("baseModel"), f"accounts/{account}/models/")
+        found = [own] if own else []
+        deployment = _under(item.get("name"), f"accounts/{account}/deployments/")
+        found += [m for m in loras.get(deployment or "", []) if m not in found]
+        return tuple(found)
+
+    return Computed(served)
+
+
+class Deployments(HttpLister):
+    """Lists and looks up a fireworks connection's deployments, on its session (the model
+    lister: its read-only client and account)."""
+
+    def __init__(self, session: FireworksLister):
+        super().__init__(session.client, KIND)
+        self.account = session.account
+        self.collection = f"/v1/accounts/{path_segment(self.account)}/deployments"
+
+    def _paging(self, path: str, items_key: str, noun: str) -> Paging:
+        return Paging(
+            path=path,
+            params={"pageSize": PAGE_SIZE},
+            token_param="pageToken",
+            items_key=items_key,
+            token_key="nextPageToken",
+            noun=noun,
+            what="the Fireworks deployments API",
+            hint=f"the base_url is wrong, or account_id {self.account!r} is not your account",
+        )
+
+    def list_models(self) -> Iterator[ModelRecord]:
+        listing = self._paging(self.collection, "deployments", "deployments")
+        deployments = list(pages(self.client, listing))
+        loras = self._loras() if deployments else {}
+        rmap = dataclasses.replace(DEPLOYMENTS, serves=serving(loras))
+        yield from map_records(rmap, deployments, KIND, {"account": self.account})
+
+    def _loras(self) -> dict[str, list[str]]:
+        """Deployment ID -> the account's models deployed on it (multi-LoRA serving)."""
+        path = f"/v1/accounts/{path_segment(self.account)}/deployedModels"
+        found: dict[str, list[str]] = {}
+        for item in pages(self.client, self._paging(path, "deployedModels", "deployed models")):
+            if not isinstance(item, dict):
+                continue
+            model = _under(item.get("model"), f"accounts/{self.account}/models/")
+            on = _under(item.get("deployment"), f"accounts/{self.account}/deployments/")
+            if model and on and model not in found.setdefault(on, []):
+                found[on].append(model)
+        return found
+
+    def path(self, deployment_id: str) -> str:
+        return f"{self.collection}/{path_segment(deployment_id)}"
+
+    def absent(self, response: Response, deployment_id: str) -> bool:
+        return names_model(response, f"accounts/{self.account}/deployments/{deployment_id}")
+
+    def exists(self, model_id: str) -> bool:
+        response = self.client.request("GET", self.path(model_id))
+        if self.absent(response, model_id):
+            return False
+        if response.status != 200:
+            raise failure(self.client.label, f"looking up {model_id!r}", response)
+        # DELETING is still there; a lookup that finds none, or finds it DELETED, proves
+        # it gone.
+        body = response.body
+        state = body.get("state") if isinstance(body, dict) else None
+        return KIND.lifecycle(state if isinstance(state, str) else None) != "deleted"
+
+    def details(self, model_id: str) -> dict[str, Any]:
+        response = self.client.request("GET", self.path(model_id))
+        if response.status != 200 or not isinstance(response.body, dict):
+            raise failure(self.client.label, f"details of {model_id!r}", response)
+        return response.body
+
+    def close(self) -> None:
+        """Nothing of its own: the client it borrows is closed with the connection."""
+
+
+class DeploymentDeleter(HttpDeleter[Deployments]):
+    def delete(self, model_id: str) -> DeleteResult:
+        lister = self.lister
+        response = self.client.request("DELETE", lister.path(model_id))
+        # The answers are judged by the deployment's resource name: an accepted answer is
+        # the deployment itself, which names itself so.
+        name = f"accounts/{lister.account}/deployments/{model_id}"
+        return delete_result(KIND.delete_answer, response, name, lister.absent(response, model_id))
+
+
+KIND = KindSpecOf(
+    type="fireworks",
+    kind="deployment",
+    listed="deployments of the account (/v1/accounts/{account_id}/deployments)",
+    deleted="the deployment (DELETE /v1/accounts/{account_id}/deployments/{id})",
+    lister=Deployments,
+    deleter=DeploymentDeleter,
+    # Done: 200 {}. Accepted: the deployment itself in state DELETING, which is waiting
+    # until a lookup no longer finds it (THE_ID: its resource name, DeploymentDeleter).
+    delete_answer=DeleteAnswer(
+        accepted=AcceptedAnswer(DeleteAnswer({"name": THE_ID, "state": DELETING}, exact=False))
+    ),
+    statuses=("READY", "FAILED", "CREATING", "UPDATING", "DELETING", "DELETED"),
+    # Listed while DELETING or DELETED, it is never sent a delete again.
+    in_progress=frozenset({"CREATING", "UPDATING", "DELETING"}),
+    failed=frozenset({"FAILED"}),
+    gone=frozenset({"DELETED"}),
+    has_base_model=True,
+    serves_models=True,
+    name_source="displayName, else the deployment ID",
+    not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/deployments/<id>",
+    id_rule=deployment_id_reason,
+)
