@@ -1,9 +1,11 @@
 """Selection: pure functions from (job, inventory, now, marks) to one decision per model.
 
 Order, as the README fixes it: rules pick matches (ANDed inside a target, targets ORed),
-protected models are set aside first, keep_latest keeps the newest of the rest, grace
-turns a selection into a mark until its time has come, and the limits (max_deletions,
-max_deletions_percent) block the whole job when what it would delete now exceeds them.
+protected models are set aside first, keep_latest keeps the newest of the rest, then what
+ties kinds together (commitments, what a deployment serves, protection along that chain)
+blocks or adds deletes, grace turns a selection into a mark until its time has come, and
+the limits (max_deletions, max_deletions_percent) block the whole job when what it would
+delete now exceeds them.
 """
 
 import dataclasses

@@ -369,3 +369,36 @@ def test_with_deployments_at_a_type_without_deployments_is_refused(
         " with_deployments has nothing to delete (types that have one: bedrock, fireworks,"
         " together)"
     )
+
+
+# -- inventory --kind deployment: what hosts what ------------------------------------------------
+
+
+def test_inventory_of_deployments_shows_what_each_serves_its_cost_and_state(
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = "prices:\n  - {type: together, kind: deployment, per_hour: 2.50}\n"
+    text = job_yaml({"conn": connection(sim, "together")}, one_job("j", [OLD_MODELS]), prices)
+    path = write_job(tmp_path, text)
+    code, out, _ = cli(capsys, "inventory", path, "--kind", "deployment")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["ID", "NAME", "STATUS", "AGE", "SERVES", "COST/MONTH", "NOTE"]
+    (row,) = [line for line in lines if line.startswith("endpoint-c ")]
+    # Priced as the planner prices it: 1 GPU x 1 replica at the file's $2.50/h, 730 h.
+    assert "ft-job-2" in row and "STARTED" in row and "$1,825.00" in row
+    code, out, _ = cli(capsys, "inventory", path, "--kind", "deployment", "--json")
+    by_id = {r["id"]: r for r in json.loads(out)}
+    assert by_id["endpoint-c"]["serves"] == ["ft-job-2"]
+    assert by_id["endpoint-c"]["monthly_cost"] == 1825.0
+    assert by_id["endpoint-base"]["serves"] == []
+    assert not any(r.mutating for r in sim.requests)
+
+
+def test_inventory_notes_a_commitment(
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = job(tmp_path, sim, OLD_MODELS, type_="bedrock")
+    code, out, _ = cli(capsys, "inventory", path, "--kind", "deployment")
+    (row,) = [line for line in out.splitlines() if line.startswith("pt-committed ")]
+    assert code == 0 and "ft-0" in row and row.endswith("committed until 2099-01-01")
