@@ -319,8 +319,10 @@ def plan_job(
         # After grace: a review covers what goes now. A mark deletes nothing, and a model
         # the rules still select stays marked even when it is not in the reviewed plan.
         _apply_review(plan, reviewed, now)
+    _hold_unaccompanied(plan)
     _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
+    plan.notes.extend(_unlisted_served(records, specs))
     return plan
 
 
@@ -433,6 +435,37 @@ class _Chain:
         if host.lifecycle == "in_progress":
             return "blocked", f"{name} is {host.status} (in progress)"
         return None
+
+
+def _hold_unaccompanied(plan: JobPlan) -> None:
+    """A model due now whose deployment grace or a review holds back is not deleted now
+    either (the run would skip it): the plan says so, and its mark, if any, stays."""
+    actions = {d.ref: d.action for d in plan.decisions}
+    for i, d in enumerate(plan.decisions):
+        held = [ref for ref in d.after if actions.get(ref) != "delete"]
+        if d.action == "delete" and held:
+            why = f"its deployment {held[0].id} is not deleted now ({actions.get(held[0])})"
+            plan.decisions[i] = dataclasses.replace(d, action="blocked", reason=why)
+
+
+def _unlisted_served(
+    records: Mapping[Listed, Sequence[ModelRecord]], specs: Mapping[Listed, KindSpec]
+) -> list[str]:
+    """Deployments serving a model the connection's model listing lacks (shared in, gone):
+    nothing of ours to block or delete, so they are told, not silently passed over."""
+    notes = []
+    for (connection, kind), listing in records.items():
+        models = records.get((connection, DEFAULT_KIND))
+        if models is None or not specs[connection, kind].serves_models:
+            continue
+        ids = {m.id for m in models}
+        for host in listing:
+            for served in (s for s in host.serves if s not in ids):
+                notes.append(
+                    f"{connection}: {kind} {host.id} serves {served}, which is not among"
+                    f" the {DEFAULT_KIND}s it lists (shared in, or gone)"
+                )
+    return notes
 
 
 def _apply_review(plan: JobPlan, reviewed: Collection[ResourceRef], now: datetime) -> None:

@@ -5,13 +5,20 @@ protecting either one protects the chain; ``served_model:`` selects deployments.
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.audit import read_records
+from runner.jobfile.model import Job, Target
+from runner.providers import REGISTRY
+from runner.providers.base import ModelRecord
+from runner.ref import ResourceRef
+from runner.rules import Decision, plan_job
 from runner.simulator import Fault, Simulator, load_seed
+from runner.state import Mark
 from tests.conftest import NOW
 from tests.helpers import TEST_PACE, cli, job_yaml, one_job, plan_decisions, run_now, write_job
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
@@ -402,3 +409,72 @@ def test_inventory_notes_a_commitment(
     code, out, _ = cli(capsys, "inventory", path, "--kind", "deployment")
     (row,) = [line for line in out.splitlines() if line.startswith("pt-committed ")]
     assert code == 0 and "ft-0" in row and row.endswith("committed until 2099-01-01")
+
+
+# -- the planner alone: grace, in-progress deployments, unlisted models ---------------------------
+
+TOGETHER = REGISTRY["together"]
+MODELS, DEPLOYMENTS = ("t", "model"), ("t", "deployment")
+SPECS = {MODELS: TOGETHER.kinds["model"], DEPLOYMENTS: TOGETHER.kinds["deployment"]}
+LONG_AGO = NOW - timedelta(days=90)
+
+
+def plan_of(
+    job_: Job, deployments: list[ModelRecord], **options: Any
+) -> dict[tuple[str, str], Decision]:
+    models = [ModelRecord(id=f"ft-{n}", status="completed", created_at=LONG_AGO) for n in (1, 2)]
+    inventories = {MODELS: models, DEPLOYMENTS: deployments}
+    plan = plan_job(job_, inventories, SPECS, NOW, **options)
+    return {(d.ref.kind, d.ref.id): d for d in plan.decisions}
+
+
+def endpoint(name: str, *serves: str, status: str = "STARTED") -> ModelRecord:
+    lifecycle = SPECS[DEPLOYMENTS].lifecycle(status)
+    return ModelRecord(
+        id=name, status=status, lifecycle=lifecycle, created_at=LONG_AGO, serves=serves
+    )
+
+
+OLD_WITH = Target("t", older_than=timedelta(days=30), older_than_text="30d", with_deployments=True)
+
+
+def test_a_model_due_whose_deployment_grace_holds_is_not_deleted_now() -> None:
+    ref = ResourceRef.on("t", "ft-1", "model")
+    mark = Mark(ref, NOW - timedelta(days=3), NOW - timedelta(days=2))  # its grace is over
+    job_ = Job("g", (OLD_WITH,), grace=timedelta(days=1), grace_text="1d")
+    decisions = plan_of(job_, [endpoint("endpoint-1", "ft-1")], marks={ref: mark}, wall_now=NOW)
+    assert decisions["deployment", "endpoint-1"].action == "mark"  # first selected now
+    held = decisions["model", "ft-1"]
+    assert (held.action, held.reason) == (
+        "blocked",
+        "its deployment endpoint-1 is not deleted now (mark)",
+    )
+    assert held.deletable_after is not None  # its mark stays
+
+
+def test_a_deployment_in_progress_or_unreadable_blocks_its_model() -> None:
+    busy = endpoint("endpoint-1", "ft-1", status="PENDING")
+    odd = endpoint("endpoint-2", "ft-2", status="SOMETHING_NEW")
+    decisions = plan_of(Job("p", (OLD_WITH,)), [busy, odd])
+    assert decisions["model", "ft-1"].reason == "its deployment endpoint-1 is PENDING (in progress)"
+    assert decisions["model", "ft-2"].action == "blocked"
+    assert decisions["model", "ft-2"].reason.startswith(
+        "its deployment endpoint-2 cannot be deleted: unknown status 'SOMETHING_NEW'"
+    )
+    assert ("deployment", "endpoint-1") not in decisions
+
+
+def test_a_deployment_serving_two_models_is_planned_once_and_both_wait_for_it() -> None:
+    decisions = plan_of(Job("two", (OLD_WITH,)), [endpoint("endpoint-1", "ft-1", "ft-2")])
+    host = ResourceRef.on("t", "endpoint-1", "deployment")
+    assert decisions["model", "ft-1"].after == decisions["model", "ft-2"].after == (host,)
+    assert decisions["deployment", "endpoint-1"].action == "delete"
+
+
+def test_a_deployment_serving_a_model_not_listed_is_told_in_a_note() -> None:
+    models = {MODELS: [], DEPLOYMENTS: [endpoint("endpoint-1", "ft-elsewhere")]}
+    plan = plan_job(Job("n", (OLD_WITH,)), models, SPECS, NOW)
+    assert plan.notes == [
+        "t: deployment endpoint-1 serves ft-elsewhere, which is not among the models it"
+        " lists (shared in, or gone)"
+    ]
