@@ -25,6 +25,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.deployments
 
 clean:
 	rm -rf $(VENV) .demo build dist *.egg-info

@@ -119,10 +119,12 @@ jobs:
     return path
 
 
-def timed(cmd: list[str]) -> tuple[float, float | None]:
-    """Wall seconds and peak RSS (MiB, when the command reports it) of one process."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MiB, when the command reports it) of one process, with
+    the keys and ``env`` added to its environment."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **KEYS})
+    environ = {**os.environ, **KEYS, **(env or {})}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=environ)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])}... exited {done.returncode}: {done.stderr[-800:]}")
@@ -138,20 +140,29 @@ def ftj(*args: str) -> list[str]:
 
 
 def scenario(
-    figure: Figure, runs: int, sim_args: list[str], command: Callable[[Sim], list[str]]
+    figure: Figure,
+    runs: int,
+    sim_args: list[str],
+    command: Callable[[Sim], list[str]],
+    env: dict[str, str] | None = None,
+    requests: list[list[dict[str, Any]]] | None = None,
 ) -> Figure:
+    """``runs`` timings of ``command``, each against a fresh simulator; each run's request
+    log is appended to ``requests`` when given (a bound computed from what was sent)."""
     for _ in range(runs):
         sim = Sim(sim_args)
         try:
-            wall, peak = timed(command(sim))
-            requests = sim.requests()
+            wall, peak = timed(command(sim), env)
+            log = sim.requests()
         finally:
             sim.stop()
+        if requests is not None:
+            requests.append(log)
         figure.seconds.append(wall)
         if peak is not None:
             figure.peak_mib.append(peak)
-        figure.requests = len(requests)
-        figure.throttled = sum(1 for r in requests if r["status"] == 429)
+        figure.requests = len(log)
+        figure.throttled = sum(1 for r in log if r["status"] == 429)
     return figure
 
 

@@ -46,7 +46,9 @@ class PriceOverride:
     """
 
     fact: PriceFact
-    index: int  # its place in prices:, named in cost_basis so a reader can find it
+    # Its place in prices:, named in cost_basis so a reader can find it; None for a kind's
+    # own price by the provider's words (KindSpec.prices_by), a built-in fact.
+    index: int | None
     type: str | None = None
     kind: str | None = None
     base_model: str | None = None
@@ -100,12 +102,15 @@ def monthly_cost(
     kind: str,
     fact: PriceFact | None,
     overrides: Sequence[PriceOverride] = (),
+    built_in: Sequence[PriceOverride] = (),
 ) -> tuple[Decimal | None, str]:
-    """(cost a month, or None when unknown; how it was reached, for people)."""
+    """(cost a month, or None when unknown; how it was reached, for people). The job
+    file's ``overrides`` come first, then the kind's prices by the provider's own words
+    (``built_in``: Together's by hardware), then its one ``fact``."""
     keys = _keys(record)
-    chosen = next((o for o in overrides if o.matches(type_, kind, keys)), None)
+    chosen = next((o for o in (*overrides, *built_in) if o.matches(type_, kind, keys)), None)
     price = chosen.fact if chosen is not None else fact
-    told = f" (prices[{chosen.index}])" if chosen is not None else ""
+    told = f" (prices[{chosen.index}])" if chosen is not None and chosen.index is not None else ""
     if price is not None and price.per_month is not None:
         word = _MONTHLY_WORDS.get(kind, kind)
         return price.per_month, f"{word} {money(price.per_month)}/month{told}"

@@ -124,7 +124,7 @@ def priced(
     """The records with their monthly cost, before any rule reads them (min_monthly_cost)."""
     out = []
     for record in records:
-        cost, basis = monthly_cost(record, spec.type, spec.kind, spec.price, prices)
+        cost, basis = monthly_cost(record, spec.type, spec.kind, spec.price, prices, spec.prices_by)
         out.append(dataclasses.replace(record, monthly_cost=cost, cost_basis=basis))
     return out
 

@@ -106,6 +106,20 @@ def test_the_first_matching_override_wins_and_globs_match_the_billing_keys() -> 
     assert monthly_cost(record, "mistral", "model", None, override)[0] == Decimal(3)
 
 
+def test_a_kinds_prices_by_its_own_words_come_after_the_job_files_and_before_its_fact() -> None:
+    built_in = [PriceOverride(PriceFact(per_hour=Decimal("3.99")), None, hardware="*h100*")]
+    default = PriceFact(per_hour=Decimal("9.95"))
+    cost, basis = monthly_cost(h100("1"), "together", "deployment", default, (), built_in)
+    assert (cost, basis) == (Decimal("2912.70"), "1 × nvidia_h100 at $3.99/h")  # no prices[i]
+    job_file = [PriceOverride(PriceFact(per_hour=Decimal(1)), 0, hardware="*")]
+    cost, basis = monthly_cost(h100("1"), "together", "deployment", default, job_file, built_in)
+    assert (cost, basis) == (Decimal(730), "1 × nvidia_h100 at $1.00/h (prices[0])")
+    other = ModelRecord(id="e", billing=Billing(Decimal(1), "x", {"hardware": "1x_a10"}))
+    assert monthly_cost(other, "together", "deployment", default, (), built_in)[0] == Decimal(
+        "7263.50"
+    )
+
+
 def test_decimal_exactness_from_the_job_file_to_the_sum() -> None:
     assert decimal_of(3.99) == Decimal("3.99")  # never 3.9900000000000002131...
     assert decimal_of(0.1) == Decimal("0.1") and decimal_of(2) == Decimal(2)

@@ -151,3 +151,19 @@ def test_a_fireworks_delete_answered_deleting_ends_deleted_once_a_lookup_finds_i
     (outcome,) = [r for r in records if r["event"] == "delete.outcome"]
     assert (outcome["kind"], outcome["result"]) == ("deployment", "deleted")
     assert outcome["error"].startswith("accepted (HTTP 200); confirmed gone")
+
+
+def test_deployment_costs_follow_the_price_facts_and_the_job_files_prices(
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Together's default endpoint: 1 H100 per replica, 1 replica at least: $3.99 x 730 h.
+    path = deployment_job(tmp_path, sim, "together", "older_than: 30d")
+    decisions = plan_decisions(capsys, path)
+    assert decisions["endpoint-old"]["monthly_cost"] == 2912.7
+    assert decisions["endpoint-old"]["cost_basis"] == "1 × nvidia_h100_80gb_sxm at $3.99/h"
+    # The job file's prices: come first.
+    text = Path(path).read_text(encoding="utf-8")
+    Path(path).write_text(text + "prices:\n  - {type: together, hardware: '*h100*', per_hour: 2}\n")
+    decisions = plan_decisions(capsys, path)
+    assert decisions["endpoint-old"]["monthly_cost"] == 1460.0
+    assert decisions["endpoint-old"]["cost_basis"].endswith("at $2.00/h (prices[0])")

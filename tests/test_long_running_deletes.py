@@ -2,8 +2,8 @@
 carry out later is waiting until a lookup proves the item gone, within a deadline, and is
 never reported deleted before that.
 
-No shipped type declares an accepted answer yet (a Fireworks deployment answered in state
-DELETING and Azure's 202 will), so these tests declare one on OpenAI's wire: the facts are
+The one shipped accepted answer is a Fireworks deployment's DELETING (end to end in
+tests/test_deployment_cli.py); these tests declare one on OpenAI's wire: the facts are
 the test's, the requests are real, through the real client to the simulator, whose fault
 ``accepted`` answers 202 and keeps the item for N more lookups. Time is virtual: a
 ten-minute deadline passes in no time.

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
-from runner.cost import PriceFact
+from runner.cost import PriceFact, PriceOverride
 from runner.errors import OutcomeUnknown, ProviderError
 from runner.ref import DEFAULT_KIND
 
@@ -269,6 +269,9 @@ class KindSpecOf(Generic[L]):
     not_found_proof: str = ""  # what proves an item already absent, for people
     id_rule: Callable[[str], str | None] = unsafe_id_reason
     price: PriceFact | None = None  # the default price (PROVIDERS.md); None: unknown
+    # Prices by the provider's own words (hardware, accelerator), before ``price``; each
+    # with its source, as ``price`` has. The job file's prices: come before both.
+    prices_by: tuple[PriceOverride, ...] = ()
 
     def lifecycle(self, status: str | None) -> Lifecycle:
         if status in self.gone:

@@ -3,9 +3,10 @@ boto3 client (ListProvisionedModelThroughputs, GetProvisionedModelThroughput,
 DeleteProvisionedModelThroughput).
 
 A PT is billed per model unit and hour until deleted; one under commitment cannot be
-deleted before ``commitmentExpirationTime`` (the engine never sends that delete: AWS's
-answer to it is undocumented). What it serves is a custom model's ARN, named here by the
-account's model ID (its ``modelName``); a foundation model is none of the account's models.
+deleted before ``commitmentExpirationTime``, which its record carries (``committed_until``)
+for the engine to block on: AWS's answer to that delete is undocumented. What it serves is
+a custom model's ARN, named here by the account's model ID (its ``modelName``); a
+foundation model is none of the account's models.
 """
 
 import dataclasses

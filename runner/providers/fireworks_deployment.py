@@ -4,15 +4,19 @@ on the fireworks connection's HTTP client.
 A deployment serves its ``baseModel`` when that names one of the account's models, plus each
 LoRA a deployed model puts on it (``/v1/accounts/{acct}/deployedModels``, the SDK's ``lora``
 resource). It is billed per accelerator and replica. A delete is soft: Fireworks may answer
-with the deployment itself, ``state: DELETING``; it is gone once a lookup no longer finds it.
-The delete is never sent with ``ignoreChecks``.
+with the deployment itself, ``state: DELETING``. That answer is accepted, not done: the
+deployment is waiting until a lookup no longer finds it (or finds it ``DELETED``), and a
+listing that shows it DELETING or DELETED never has it deleted again. The delete is never
+sent with ``ignoreChecks``.
 """
 
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
+from runner.cost import PriceFact, PriceOverride
 from runner.providers.base import (
     THE_ID,
     AcceptedAnswer,
@@ -206,4 +210,18 @@ KIND = KindSpecOf(
     name_source="displayName, else the deployment ID",
     not_found_proof="a 404 NOT_FOUND (code 5) whose message names accounts/<acct>/deployments/<id>",
     id_rule=deployment_id_reason,
+    # Per accelerator-hour while replicas run (acceleratorCount x minReplicaCount). The
+    # pricing page gives the A100 80 GB; other accelerators are unknown until prices: says.
+    prices_by=(
+        PriceOverride(
+            PriceFact(
+                per_hour=Decimal("3.89"),
+                unit="GPU",
+                source="fireworks.ai/pricing (on-demand deployments, A100 80 GB)",
+                date="2026-12",
+            ),
+            None,
+            accelerator="NVIDIA_A100_80GB",
+        ),
+    ),
 )

@@ -6,7 +6,7 @@ cannot drift.
 
 from decimal import Decimal
 
-from runner.cost import PriceFact, money, rate
+from runner.cost import PriceFact, PriceOverride, money, rate
 from runner.providers import REGISTRY
 from runner.providers.base import KindSpec, ProviderSpec
 from runner.selectors import REGISTRY as SELECTORS
@@ -55,19 +55,31 @@ def _price(fact: PriceFact | None) -> str:
     return text + (" (a guess: check it)" if fact.guess else "")
 
 
+def _selectors(entry: PriceOverride) -> str:
+    said = {"base_model": entry.base_model, "hardware": entry.hardware}
+    said["accelerator"] = entry.accelerator
+    return ", ".join(f"{key} `{glob}`" for key, glob in said.items() if glob is not None)
+
+
 def price_table() -> str:
-    """Each type's and kind's default price for what it lists, with its source and date."""
+    """Each type's and kind's default prices for what it lists, with source and date: the
+    prices by the provider's own words first (as they are matched), then the one fact."""
     lines = ["| type | kind | lists | default price | source |", "|---|---|---|---|---|"]
     for name in sorted(REGISTRY):
         spec = REGISTRY[name]
         for kind_name in spec.kind_order():
             kind = spec.kinds[kind_name]
-            fact = kind.price
-            source = "undocumented" if fact is None else fact.source
-            date = f" ({fact.date})" if fact is not None and fact.date else ""
-            lines.append(
-                f"| `{name}` | `{kind_name}` | {kind.listed} | {_price(fact)} | {source}{date} |"
-            )
+            rows: list[tuple[str, PriceFact | None]] = [
+                (f" ({_selectors(e)})", e.fact) for e in kind.prices_by
+            ]
+            rows.append((" (anything else)" if rows else "", kind.price))
+            for where, fact in rows:
+                source = "undocumented" if fact is None else fact.source
+                date = f" ({fact.date})" if fact is not None and fact.date else ""
+                lines.append(
+                    f"| `{name}` | `{kind_name}` | {kind.listed} | {_price(fact)}{where} |"
+                    f" {source}{date} |"
+                )
     return "\n".join(lines)
 
 

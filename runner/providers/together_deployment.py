@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+from runner.cost import PriceFact, PriceOverride
 from runner.providers.base import (
     Billing,
     DeleteAnswer,
@@ -216,4 +217,19 @@ KIND = KindSpecOf(
     name_source="display_name, else name",
     not_found_proof="a 404 whose error.message names the endpoint ID",
     id_rule=endpoint_id_reason,
+    # Per GPU-hour while not stopped; the Nx_ of the hardware ID and min_replicas count the
+    # GPUs (Billing). Other hardware is unknown until the job file's prices: says.
+    prices_by=tuple(
+        PriceOverride(
+            PriceFact(
+                per_hour=Decimal(rate),
+                unit="GPU",
+                source="docs.together.ai dedicated-endpoints/pricing",
+                date="2026-12",
+            ),
+            None,
+            hardware=hardware,
+        )
+        for hardware, rate in (("*h100*", "3.99"), ("*h200*", "5.49"), ("*b200*", "9.95"))
+    ),
 )

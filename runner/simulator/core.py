@@ -577,17 +577,21 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve("POST")
 
+        # The request being answered: its status is logged before the answer leaves, so a
+        # client that has its answer always finds it in the log.
+        entry: Logged | None = None
+
         def _serve(self, method: str) -> None:
+            self.entry = None
             parts = urlsplit(self.path)
             path = parts.path
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length else b""
             if path.startswith("/_sim/"):
-                entry = Logged(time.time(), method, path, 0, "admin")
-                sim.arrived(entry)
+                self.entry = Logged(time.time(), method, path, 0, "admin")
+                sim.arrived(self.entry)
                 status, body = sim.admin(method, path, raw_body)
                 self._send(status, body)
-                sim.answered(entry, status)
                 return
             mounted = sim.mount(path)
             if mounted is None:  # only when no wire claims the root
@@ -606,6 +610,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 wire.mutating(method, below),
             )
             sim.arrived(entry)
+            self.entry = entry
             request = Request(
                 method,
                 below,
@@ -614,7 +619,6 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 fault,
                 sim.variants.get(wire.kind, ""),
             )
-            status = 0
             try:
                 if sim.latency:
                     time.sleep(sim.latency)
@@ -623,7 +627,6 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 if fault and fault.kind == "drop_before":
                     raise _Drop
                 if sim.over_rate_limit(wire.kind):
-                    status = 429
                     body = wire.error(429, STATUS_MESSAGES[429], request.variant)
                     self._send(429, body, sim.rate_limit_retry_after, wire)
                     return
@@ -649,7 +652,6 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 if fault and fault.kind == "drop_after":
                     raise _Drop
                 if fault and fault.kind == "garbage":
-                    status = 200
                     self._send_raw(200, b"<html>upstream proxy error</html>{not json", "text/html")
                 elif fault and fault.kind == "huge_body":
                     self._send_raw(
@@ -658,12 +660,10 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(status, body, wire=wire)
             except _Drop:
-                status = -1
+                sim.answered(entry, -1)
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-            finally:
-                sim.answered(entry, status)
 
         def _send(
             self,
@@ -687,6 +687,8 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             retry_after: float | None = None,
             headers: Mapping[str, str] | None = None,
         ) -> None:
+            if self.entry is not None:
+                sim.answered(self.entry, status)
             self.send_response(status)
             if payload:
                 self.send_header("Content-Type", content_type)

@@ -250,6 +250,8 @@ class PostgresState:
         self.url = url
         self.name = display(url)
         self._link = _Link(url, "state")
+        # Job -> the session holding its lock: an intent is written only while it lives.
+        self._held: dict[str, Connection] = {}
         try:
             ensure_schema(self._link)
         except BaseException:
@@ -367,6 +369,7 @@ class PostgresState:
     # open delete intents
 
     def intent_opened(self, intent: OpenIntent) -> None:
+        self._lock_alive(intent.job)
         ref = intent.ref
         with self._link.session() as conn:
             conn.execute(
@@ -417,9 +420,12 @@ class PostgresState:
                 holder = None if row and row[0] else self._holder(conn, key)
             except psycopg.Error as error:
                 raise StorageError(f"{self.name}: job lock {job!r}: {_one_line(error)}") from None
+            if holder is None:
+                self._held[job] = conn
             try:
                 yield holder
             finally:
+                self._held.pop(job, None)
                 if holder is None:
                     # Released before we return: closing alone lets the server drop the
                     # lock a moment later, and a run right after ours would find it held.
@@ -427,6 +433,21 @@ class PostgresState:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         finally:
             conn.close()  # ends the session, and with it the lock if still held
+
+    def _lock_alive(self, job: str) -> None:
+        """Before each intent: the session holding the job's lock still lives. A server
+        restart or a killed session ends the lock silently, and another process could
+        then run the same job; no delete is started once that may be so."""
+        conn = self._held.get(job)
+        if conn is None:
+            return  # no lock taken here (plan, tests of the store alone)
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error as error:
+            raise StorageError(
+                f"{self.name}: the lock on job {job!r} was lost with its session"
+                f" ({_one_line(error)}); no delete is started without it"
+            ) from None
 
     @staticmethod
     def _holder(conn: Connection, key: int) -> int:
