@@ -387,6 +387,9 @@ class AuditSink:
                     "within_seconds": int(event.within.total_seconds()),
                 }
                 self.chain.append("delete.waiting", run_id, fields)
+            case ev.Held(job=job, run_id=run_id, model=m):
+                fields = {"job": job, **_model(m), "reason": m.reason}
+                self.chain.append("delete.skipped", run_id, fields)
             case ev.Outcome(job=job, run_id=run_id, model=m):
                 fields = {
                     "job": job,

@@ -3,9 +3,10 @@
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 
-from runner.jobfile.model import Connection, JobFile
+from runner.jobfile.model import Connection, JobFile, Target
 from runner.providers import REGISTRY
 from runner.providers.base import ConnectOptions, Lister
+from runner.ref import DEFAULT_KIND
 
 # What a lister, an inventory, a kind's facts and a deleter are keyed by.
 Listed = tuple[str, str]  # (connection name, kind)
@@ -18,17 +19,29 @@ def connections_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> li
 
 
 def kinds_used(job_file: JobFile, jobs: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Each connection the selected jobs use, with the kinds their targets select there
-    (in target order): only those kinds are listed."""
+    """Each connection the selected jobs use, with the kinds their targets need listed
+    there (in target order): only those kinds are listed."""
     wanted = None if jobs is None else set(jobs)  # an empty list selects nothing
     used: dict[str, list[str]] = {}
     for job in job_file.jobs:
         if wanted is None or job.name in wanted:
             for target in job.targets:
                 kinds = used.setdefault(target.connection, [])
-                if target.kind not in kinds:
-                    kinds.append(target.kind)
+                for _, kind in listings_of(job_file, target):
+                    if kind not in kinds:
+                        kinds.append(kind)
     return used
+
+
+def listings_of(job_file: JobFile, target: Target) -> list[Listed]:
+    """What planning a target reads: its own kind's listing and, for a model target, the
+    listings of the kinds hosting models on its connection (whether a deployment serves
+    a model decides whether it can go)."""
+    own = (target.connection, target.kind)
+    if target.kind != DEFAULT_KIND:
+        return [own]
+    spec = REGISTRY[job_file.connections[target.connection].type]
+    return [own, *((target.connection, kind) for kind in spec.hosting_kinds())]
 
 
 def open_listers(

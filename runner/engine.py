@@ -21,7 +21,7 @@ from decimal import Decimal
 from runner import events as ev
 from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
-from runner.connections import Listed, connections_used, kinds_used, open_listers
+from runner.connections import Listed, connections_used, kinds_used, listings_of, open_listers
 from runner.cost import savings
 from runner.credentials import resolve_keys
 from runner.deletion import delete_and_settle
@@ -32,6 +32,7 @@ from runner.notify import Notifier, resolve_urls, url_secrets
 from runner.providers import REGISTRY
 from runner.providers.base import (
     ConnectOptions,
+    DeleteOutcome,
     Deleter,
     DeleteResult,
     KindSpec,
@@ -235,10 +236,12 @@ def plan(
                 failures[key] = exc
     planset = PlanSet(job_file, now, {})
     for job in jobs:
+        # A model target fails with its hosting kinds' listing too: never "not served".
         failed = [
-            failures[t.connection, t.kind]
+            failures[key]
             for t in job.targets
-            if (t.connection, t.kind) in failures
+            for key in listings_of(job_file, t)
+            if key in failures
         ]
         if failed:
             planset.errors[job.name] = failed[0]
@@ -373,7 +376,7 @@ def apply(
         if options.dry_run:
             return run.end(state, "ok", None)
         run.grace(plan, state)
-        run.delete_all(plan, deleters, state)
+        run.delete_all(plan, deleters, state, _hosting(planset.job_file))
     if run.broken is not None:
         return run.end(
             state,
@@ -410,6 +413,7 @@ class _JobRun:
         self.sent = sent
         self.counts = ev.Counts()
         self.saved: list[Decimal | None] = []  # the monthly cost of each delete made
+        self.results: dict[ResourceRef, DeleteOutcome] = {}  # each final delete outcome
         self.outcome = JobOutcome(
             job.name, run_id, plan, ev.RunEnded(job.name, run_id, False, "", self.counts)
         )
@@ -475,9 +479,38 @@ class _JobRun:
             self.fanout.emit(ev.Unmarked(self.job.name, self.run_id, ref))
 
     def delete_all(
-        self, plan: JobPlan, deleters: Mapping[Listed, Deleter], state: StateStore
+        self,
+        plan: JobPlan,
+        deleters: Mapping[Listed, Deleter],
+        state: StateStore,
+        hosting: Collection[Listed],
     ) -> None:
-        retry = self._pass(plan.deletes, deleters, state, final=False)
+        """In two stages: the items of ``hosting`` kinds (deployments) first, then the
+        rest, each sent only once everything it waits for (``after``) is gone."""
+        stages: tuple[list[Decision], list[Decision]] = ([], [])
+        for d in plan.deletes:
+            stages[(d.ref.connection, d.ref.kind) not in hosting].append(d)
+        for stage in stages:
+            self._stage([d for d in stage if self._ready(d)], deleters, state)
+
+    def _ready(self, d: Decision) -> bool:
+        """Whether what ``d`` waits for is gone; if not, it is skipped, and told why."""
+        gone = ("deleted", "already_absent")
+        missing = [ref for ref in d.after if self.results.get(ref) not in gone]
+        if not missing:
+            return True
+        with self._lock:
+            self.counts.skipped += 1
+            self.counts.pending += _holds_mark(d)
+        why = f"its deployment {missing[0].id} was not deleted"
+        with self.recording():
+            self.fanout.emit(ev.Held(self.job.name, self.run_id, ev.ModelRef(d.ref, d.name, why)))
+        return False
+
+    def _stage(
+        self, decisions: list[Decision], deleters: Mapping[Listed, Deleter], state: StateStore
+    ) -> None:
+        retry = self._pass(decisions, deleters, state, final=False)
         if (
             retry
             and not self.halt.is_set()
@@ -599,6 +632,7 @@ class _JobRun:
     def _count_final(self, d: Decision, event: ev.Outcome) -> None:
         with self._lock:
             self.counts.settled(event.result)
+            self.results[d.ref] = event.result
             if event.result == "deleted":
                 self.saved.append(d.monthly_cost)
             if event.result == "failed":
@@ -627,6 +661,15 @@ class _JobRun:
             state.run_ended(self.run_id, status, ended)
         self.outcome.storage_error = self.broken
         return self.outcome
+
+
+def _hosting(job_file: JobFile) -> set[Listed]:
+    """The (connection, kind) pairs whose items host models: they are deleted first."""
+    return {
+        (name, kind)
+        for name, connection in job_file.connections.items()
+        for kind in REGISTRY[connection.type].hosting_kinds()
+    }
 
 
 def _holds_mark(d: Decision) -> bool:

@@ -110,6 +110,16 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A planned delete never sent: an item it waits for (a served model's deployment)
+    was not deleted in this run. Its intent is never written; ``model.reason`` says why."""
+
+    job: str
+    run_id: str
+    model: ModelRef
+
+
+@dataclass(frozen=True)
 class Outcome:
     job: str
     run_id: str
@@ -180,6 +190,7 @@ Event = (
     | Absent
     | Intent
     | Waiting
+    | Held
     | Outcome
     | Reconciled
     | LimitTripped

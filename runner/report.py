@@ -35,6 +35,8 @@ def describe_target(target: Target) -> str:
         parts.append(f"keep_latest {target.keep_latest}")
     if target.protect:
         parts.append(f"protect ({len(target.protect)})")
+    if target.with_deployments:
+        parts.append("with_deployments")
     kind = "" if target.kind == DEFAULT_KIND else f" {target.kind}s"
     return f"{target.connection}{kind}: " + ", ".join(parts)
 
@@ -148,6 +150,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "deletable_after": rfc3339(d.deletable_after) if d.deletable_after else None,
         "monthly_cost": json_amount(d.monthly_cost),
         "cost_basis": d.cost_basis,
+        # What must be deleted first (a served model's deployments, with_deployments).
+        "after": [{"kind": r.kind, "id": r.id} for r in d.after],
     }
 
 

@@ -1,9 +1,11 @@
 """Selection: pure functions from (job, inventory, now, marks) to one decision per model.
 
 Order, as the README fixes it: rules pick matches (ANDed inside a target, targets ORed),
-protected models are set aside first, keep_latest keeps the newest of the rest, grace
-turns a selection into a mark until its time has come, and the limits (max_deletions,
-max_deletions_percent) block the whole job when what it would delete now exceeds them.
+protected models are set aside first, keep_latest keeps the newest of the rest, then what
+ties kinds together (commitments, what a deployment serves, protection along that chain)
+blocks or adds deletes, grace turns a selection into a mark until its time has come, and
+the limits (max_deletions, max_deletions_percent) block the whole job when what it would
+delete now exceeds them.
 """
 
 import dataclasses
@@ -11,14 +13,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from runner.connections import Listed
 from runner.cost import PriceOverride, monthly_cost
 from runner.durations import format_age
 from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
-from runner.ref import ResourceRef
+from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark
 
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
@@ -41,6 +43,9 @@ class Decision:
     deletable_after: datetime | None = None  # grace: when a marked model may go
     monthly_cost: Decimal | None = None  # what it costs a month (runner.cost); None: unknown
     cost_basis: str = ""  # how that cost was reached, for people
+    # What must be gone before this is sent (a model's deployments, with_deployments):
+    # the engine deletes those first and skips this unless each of them was deleted.
+    after: tuple[ResourceRef, ...] = ()
 
     # Read-only views of ``ref``: the tests (and code of 0.2 still being merged) read a
     # decision's connection and ID in many places; the runner itself names ``ref``.
@@ -227,6 +232,27 @@ def _rank(decision: Decision) -> int:
     return _RANK["protected"] if decision.protected else _RANK[decision.action]
 
 
+def _order(job: Job, decision: Decision) -> tuple[int, bool]:
+    """Which of two targets' decisions about one item stands: the better rank, then the
+    one whose target deletes a served model with its deployments."""
+    target = job.targets[decision.target] if decision.target is not None else None
+    return _rank(decision), not (target is not None and target.with_deployments)
+
+
+def _priced_listings(
+    job: Job,
+    inventories: Mapping[Listed, Sequence[ModelRecord]],
+    specs: Mapping[Listed, KindSpec],
+    prices: Sequence[PriceOverride],
+) -> dict[Listed, list[ModelRecord]]:
+    """The listings the job's targets read, priced: their own kinds' and, on a model
+    target's connection, those of the kinds hosting models (listed for it by the engine)."""
+    own = list(dict.fromkeys((t.connection, t.kind) for t in job.targets))
+    models = {c for c, k in own if k == DEFAULT_KIND}
+    hosting = [k for k in inventories if k[0] in models and k in specs and specs[k].serves_models]
+    return {k: priced(inventories[k], specs[k], prices) for k in dict.fromkeys(own + hosting)}
+
+
 def plan_job(
     job: Job,
     inventories: Mapping[Listed, Sequence[ModelRecord]],
@@ -248,12 +274,12 @@ def plan_job(
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
+    records = _priced_listings(job, inventories, specs, prices)
     for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets):
         connection = listed[0]
-        records = priced(inventories[listed], specs[listed], prices)
         usable = []  # checked once here, not again by every target
         unusable: dict[str, str] = {}
-        for record in records:
+        for record in records[listed]:
             if reason := _unusable(specs[listed], record):
                 decision = _decision(listed, record, now, "skip", reason, None)
                 # Items without an ID are each their own skip line.
@@ -261,10 +287,7 @@ def plan_job(
                 unusable[record.id] = reason
             else:
                 usable.append(record)
-        # The base of max_deletions_percent: models that are there. A deleted model the
-        # provider still lists (Cohere's STATUS_DELETED) must not dilute it.
-        usable_count[listed] = sum(1 for r in usable if r.lifecycle != "deleted")
-        by_id = {r.id: r for r in records}
+        by_id = {r.id: r for r in records[listed]}
         same_listing = [t for t in job.targets if (t.connection, t.kind) == listed]
         for index, target in enumerate(job.targets):
             if (target.connection, target.kind) != listed:
@@ -272,7 +295,7 @@ def plan_job(
             decisions = _target_decisions(index, target, same_listing, usable, by_id, unusable, now)
             for decision in decisions:
                 current = best.get(decision.ref)
-                if current is None or _rank(decision) < _rank(current):
+                if current is None or _order(job, decision) < _order(job, current):
                     best[decision.ref] = decision
         for record in usable:  # only ids: targets here: what none of them named
             reason = "protected" if any(_protected(t, record) for t in same_listing) else ""
@@ -281,6 +304,14 @@ def plan_job(
                 reason or "not named in ids", None, protected=bool(reason),
             )  # fmt: skip
             best.setdefault(decision.ref, decision)
+    for listed, listing in records.items():
+        # The base of max_deletions_percent: items that are there. A deleted model the
+        # provider still lists (Cohere's STATUS_DELETED) must not dilute it.
+        usable_count[listed] = sum(
+            1 for r in listing if not _unusable(specs[listed], r) and r.lifecycle != "deleted"
+        )
+    # Before grace, review and limits, so that they apply to every item it plans.
+    _apply_dependencies(best, job, records, specs, now)
     plan = JobPlan(job, list(best.values()))
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
@@ -288,9 +319,153 @@ def plan_job(
         # After grace: a review covers what goes now. A mark deletes nothing, and a model
         # the rules still select stays marked even when it is not in the reviewed plan.
         _apply_review(plan, reviewed, now)
+    _hold_unaccompanied(plan)
     _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
+    plan.notes.extend(_unlisted_served(records, specs))
     return plan
+
+
+def _apply_dependencies(
+    best: dict[Any, Decision],
+    job: Job,
+    records: Mapping[Listed, Sequence[ModelRecord]],
+    specs: Mapping[Listed, KindSpec],
+    now: datetime,
+) -> None:
+    """What ties kinds together, on the decisions about to be planned: a committed item is
+    never deleted; a deployment serving a protected model is kept; a model a deployment
+    serves is blocked, or with ``with_deployments`` planned after its deployments."""
+    chain = _Chain(job, records, specs, now)
+    for ref, d in list(best.items()):
+        if d.action != "delete":
+            continue
+        record = chain.record(d.ref)
+        if record.committed_until is not None and record.committed_until > now:
+            why = f"committed until {record.committed_until:%Y-%m-%d}"
+            best[ref] = dataclasses.replace(d, action="blocked", reason=why)
+        elif (kept := chain.protection((d.ref.connection, d.ref.kind), record)) is not None:
+            best[ref] = dataclasses.replace(d, action="keep", reason=kept, protected=True)
+    for ref, d in list(best.items()):
+        hosts = chain.hosts(d.ref) if d.action == "delete" else []
+        if not hosts:
+            continue
+        target = job.targets[d.target] if d.target is not None else None
+        if target is None or not target.with_deployments:
+            names = [h.id for _, h in hosts]
+            shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
+            best[ref] = dataclasses.replace(
+                d, action="blocked", reason=f"served by deployment {shown}"
+            )
+            continue
+        # All of its deployments go, or none of them: a model that stays keeps its hosting.
+        held = next(filter(None, (chain.holds(listed, host) for listed, host in hosts)), None)
+        if held is not None:
+            best[ref] = dataclasses.replace(d, action=held[0], reason=held[1])
+            continue
+        refs = []
+        for listed, host in hosts:
+            refs.append(host_ref := ResourceRef.on(listed[0], host.id, listed[1]))
+            if (current := best.get(host_ref)) is None or current.action != "delete":
+                why = f"hosts {d.ref.id} (with_deployments)"
+                best[host_ref] = _decision(listed, host, now, "delete", why, d.target)
+        best[ref] = dataclasses.replace(d, after=tuple(refs))
+
+
+class _Chain:
+    """The job's listings seen across kinds: who hosts whom, and what is protected."""
+
+    def __init__(
+        self,
+        job: Job,
+        records: Mapping[Listed, Sequence[ModelRecord]],
+        specs: Mapping[Listed, KindSpec],
+        now: datetime,
+    ):
+        self.job, self.specs, self.now = job, specs, now
+        self.by_ref = {
+            ResourceRef.on(c, r.id, k): r for (c, k), rs in records.items() for r in rs if r.id
+        }
+        self.served_by: dict[tuple[str, str], list[tuple[Listed, ModelRecord]]] = {}
+        for listed, listing in records.items():
+            if specs[listed].serves_models:
+                for host in listing:
+                    if host.lifecycle == "deleted":
+                        continue  # gone already: it serves nothing
+                    for model_id in dict.fromkeys(host.serves):
+                        self.served_by.setdefault((listed[0], model_id), []).append((listed, host))
+        self.protected_models = {
+            (c, r.id)
+            for (c, k), rs in records.items()
+            if k == DEFAULT_KIND
+            for r in rs
+            if any(_protected(t, r) for t in job.targets if (t.connection, t.kind) == (c, k))
+        }
+
+    def record(self, ref: ResourceRef) -> ModelRecord:
+        return self.by_ref.get(ref) or ModelRecord(id=ref.id)
+
+    def hosts(self, ref: ResourceRef) -> list[tuple[Listed, ModelRecord]]:
+        """The listed deployments serving a model (none for another kind)."""
+        if ref.kind != DEFAULT_KIND:
+            return []
+        return self.served_by.get((ref.connection, ref.id), [])
+
+    def protection(self, listed: Listed, host: ModelRecord) -> str | None:
+        """Why an item of a hosting kind is protected: named in a protect: of its kind, or
+        serving a model that is (None: it is not, or its kind hosts nothing)."""
+        if not self.specs[listed].serves_models:
+            return None
+        if any(_protected(t, host) for t in self.job.targets if (t.connection, t.kind) == listed):
+            return "protected"
+        for model_id in host.serves:
+            if (listed[0], model_id) in self.protected_models:
+                return f"serves protected model {model_id}"
+        return None
+
+    def holds(self, listed: Listed, host: ModelRecord) -> tuple[Action, str] | None:
+        """Why a deployment a model waits for cannot go now, and so neither can the model."""
+        name = f"its deployment {host.id}"
+        if (kept := self.protection(listed, host)) is not None:
+            return "keep", f"{name} is protected" + ("" if kept == "protected" else f" ({kept})")
+        if host.committed_until is not None and host.committed_until > self.now:
+            return "blocked", f"{name} is committed until {host.committed_until:%Y-%m-%d}"
+        if problem := _unusable(self.specs[listed], host):
+            return "blocked", f"{name} cannot be deleted: {problem}"
+        if host.lifecycle == "in_progress":
+            return "blocked", f"{name} is {host.status} (in progress)"
+        return None
+
+
+def _hold_unaccompanied(plan: JobPlan) -> None:
+    """A model due now whose deployment grace or a review holds back is not deleted now
+    either (the run would skip it): the plan says so, and its mark, if any, stays."""
+    actions = {d.ref: d.action for d in plan.decisions}
+    for i, d in enumerate(plan.decisions):
+        held = [ref for ref in d.after if actions.get(ref) != "delete"]
+        if d.action == "delete" and held:
+            why = f"its deployment {held[0].id} is not deleted now ({actions.get(held[0])})"
+            plan.decisions[i] = dataclasses.replace(d, action="blocked", reason=why)
+
+
+def _unlisted_served(
+    records: Mapping[Listed, Sequence[ModelRecord]], specs: Mapping[Listed, KindSpec]
+) -> list[str]:
+    """Deployments serving a model the connection's model listing lacks (shared in, gone):
+    nothing of ours to block or delete, so they are told, not silently passed over."""
+    notes = []
+    for (connection, kind), listing in records.items():
+        models = records.get((connection, DEFAULT_KIND))
+        if models is None or not specs[connection, kind].serves_models:
+            continue
+        ids = {m.id for m in models}
+        for host in listing:
+            for served in (s for s in host.serves if s not in ids):
+                notes.append(
+                    f"{connection}: {kind} {host.id} serves {served}, which is not among"
+                    f" the {DEFAULT_KIND}s it lists (shared in, or gone)"
+                )
+    return notes
 
 
 def _apply_review(plan: JobPlan, reviewed: Collection[ResourceRef], now: datetime) -> None:

@@ -22,11 +22,26 @@ SEED_SECRET = "testing"
 BASE_MODEL = "amazon.titan-text-express-v1"
 
 
+def _no_provisioned_throughputs() -> None:
+    """moto cannot make a Provisioned Throughput, so its accounts have none; it answers
+    ListProvisionedModelThroughputs with an error, though, where AWS answers an empty list.
+    A model target lists the PTs that might serve its models, so moto is taught the
+    truthful answer for its accounts (the PT tests speak to the simulator instead)."""
+    from moto.bedrock.responses import BedrockResponse
+
+    def none_listed(self: BedrockResponse) -> str:
+        return json.dumps({"provisionedModelSummaries": []})
+
+    BedrockResponse.list_provisioned_model_throughputs = none_listed  # type: ignore[attr-defined]
+
+
 class MotoServer:
     """moto's Flask app in a thread on a free port; ``reset`` empties every backend."""
 
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
+
+        _no_provisioned_throughputs()
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""

@@ -24,11 +24,12 @@ KEYS = {
     f"{kind.upper()}_API_KEY": {"cohere": COHERE_KEY, "bfl": BFL_KEY}.get(kind, f"{kind}-key")
     for kind in HTTP_TYPES
 }
-# One model of each type in scripts/demo-seed.yaml (tests.conftest.seed_accounts).
+# One model of each type in scripts/demo-seed.yaml (tests.conftest.seed_accounts), none of
+# them served by a deployment (a served model is blocked: exp-lora-a is).
 MODEL = {
     "bfl": "scratch-lora-1",
     "cohere": "sim-cohere-0008",
-    "fireworks": "exp-lora-a",
+    "fireworks": "exp-lora-b",
     "mistral": "ft:open-mistral-7b:abcd1234:20260101:exp-chat:efgh5678",
     "openai": "ft:gpt-4o-mini-2024-07-18:acme:exp-lr-1:Sim0002b",
     "together": "ft-5c3d0a2e-0002-4a7b-9c1d-000000000002",

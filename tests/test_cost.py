@@ -202,12 +202,14 @@ def test_bedrock_storage_is_priced_through_boto3_against_the_simulator(
 ) -> None:
     # ``moto`` only for its AWS environment: the simulator speaks Bedrock's REST-JSON.
     connection = {"region": "us-east-1", "endpoint_url": sim.base_url("bedrock")}
-    targets = ['{provider: bedrock, name: "exp-*"}']
+    # exp-summarizer-ft is served by a Provisioned Throughput: it goes with it.
+    targets = ['{provider: bedrock, name: "exp-*", with_deployments: true}']
     path = write_job(tmp_path, job_yaml({"bedrock": connection}, one_job("b", targets)))
     body = plan_json(capsys, path)
-    found = costs(body)
-    assert found and set(found.values()) == {(1.95, "storage $1.95/month")}
-    assert body["estimated_monthly_savings"] == 1.95  # exp-summarizer-ft
+    (job,) = body["jobs"]
+    found = {(d["monthly_cost"], d["cost_basis"]) for d in job["decisions"] if d["kind"] == "model"}
+    assert found == {(1.95, "storage $1.95/month")}
+    assert body["estimated_monthly_savings"] == 1.95  # exp-summarizer-ft (its PT: unknown)
 
 
 def test_unknown_costs_are_counted_apart_in_the_summary_markdown_and_json(

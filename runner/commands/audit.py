@@ -32,7 +32,9 @@ def _detail(record: dict[str, object]) -> str:
         return f"{record.get('status')} {counts}" + (
             f" ({record['message']})" if record.get("message") else ""
         )
-    if event in ("delete.planned", "delete.absent", "delete.marked", "delete.unmarked"):
+    if event in (
+        "delete.planned", "delete.absent", "delete.marked", "delete.unmarked", "delete.skipped"
+    ):  # fmt: skip
         after = record.get("deletable_after")
         return str(record.get("reason")) + (f" (deletable after {after})" if after else "")
     if event == "delete.outcome":

@@ -4,20 +4,22 @@ import argparse
 import json
 import os
 from contextlib import ExitStack
+from datetime import datetime
 
 from runner.clock import rfc3339, system_clock
 from runner.commands.common import load
 from runner.commands.run import notice
 from runner.connections import connections_used, open_listers
+from runner.cost import json_amount, money
 from runner.credentials import resolve_keys
 from runner.errors import EXIT_OK, ConfigError
 from runner.inventory import take_inventory
 from runner.jobfile.model import Connection
 from runner.providers import REGISTRY
-from runner.providers.base import ConnectOptions
+from runner.providers.base import ConnectOptions, ModelRecord
 from runner.ratelimit import Limiters
 from runner.ref import DEFAULT_KIND
-from runner.rules import age_of, age_text
+from runner.rules import age_of, age_text, priced
 from runner.state.open import open_state
 from runner.tables import render
 
@@ -42,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
         listers = open_listers(connections, kinds, options, keys, stack)
         for connection in connections:
             lister = listers[connection.name, args.kind]
-            records = take_inventory(lister, connection, state, now, False)
+            spec = REGISTRY[connection.type].kinds[args.kind]
+            # Priced as the planner prices them: the spec's price fact, the file's prices:.
+            records = priced(
+                take_inventory(lister, connection, state, now, False), spec, job_file.prices
+            )
             if args.json:
                 for r in records:
                     age, basis = age_of(r, now)
@@ -61,20 +67,46 @@ def run(args: argparse.Namespace) -> int:
                             "age_seconds": int(age.total_seconds()) if age is not None else None,
                             "age_basis": basis,
                             "problem": r.problem,
+                            "serves": list(r.serves),
+                            "committed_until": (
+                                rfc3339(r.committed_until) if r.committed_until else None
+                            ),
+                            "monthly_cost": json_amount(r.monthly_cost),
+                            "cost_basis": r.cost_basis,
                         }
                     )
                 continue
             what = "fine-tunes" if args.kind == DEFAULT_KIND else f"{args.kind}s"
             print(f"{connection.name} ({connection.base_url}): {len(records)} {what}")
-            rows = [
-                [r.id or "?", r.name or "-", r.status or "-", age_text(r, now), r.problem or ""]
-                for r in records
-            ]
-            print(render(["ID", "NAME", "STATUS", "AGE", "NOTE"], rows))
+            if spec.serves_models:  # what hosts what, and what that costs
+                headers = ["ID", "NAME", "STATUS", "AGE", "SERVES", "COST/MONTH", "NOTE"]
+                rows = [_hosting_row(r, now) for r in records]
+            else:
+                headers = ["ID", "NAME", "STATUS", "AGE", "NOTE"]
+                rows = [
+                    [r.id or "?", r.name or "-", r.status or "-", age_text(r, now), r.problem or ""]
+                    for r in records
+                ]
+            print(render(headers, rows))
             print()
     if args.json:
         print(json.dumps(report, indent=2))
     return EXIT_OK
+
+
+def _hosting_row(r: ModelRecord, now: datetime) -> list[str]:
+    note = r.problem or ""
+    if not note and r.committed_until is not None and r.committed_until > now:
+        note = f"committed until {r.committed_until:%Y-%m-%d}"
+    return [
+        r.id or "?",
+        r.name or "-",
+        r.status or "-",
+        age_text(r, now),
+        ", ".join(r.serves) or "-",
+        "?" if r.monthly_cost is None else money(r.monthly_cost),
+        note,
+    ]
 
 
 def _having(connections: list[Connection], kind: str) -> list[Connection]:

@@ -47,6 +47,9 @@ class Target:
     protect: tuple[str, ...]
     match_all: bool
     kind: str  # what it selects at that connection: one of its type's kinds
+    # A model target's: the deployments serving a selected model are deleted first, then
+    # it (without: a served model is blocked).
+    with_deployments: bool
 
     def __init__(
         self,
@@ -58,13 +61,14 @@ class Target:
         protect: tuple[str, ...] = (),
         match_all: bool = False,
         kind: str = DEFAULT_KIND,
+        with_deployments: bool = False,
         **rules: Any,
     ) -> None:
         given = (*selectors, *from_options(rules))
         for name, value in (
             ("connection", connection), ("ids", ids), ("selectors", in_check_order(given)),
             ("keep_latest", keep_latest), ("protect", protect), ("match_all", match_all),
-            ("kind", kind),
+            ("kind", kind), ("with_deployments", with_deployments),
         ):  # fmt: skip
             object.__setattr__(self, name, value)
 

@@ -281,6 +281,11 @@ def _schema(
                         "const": True,
                         "x-error": "is not allowed: match_all is true or left out",
                     },
+                    "with_deployments": {
+                        "type": "boolean",
+                        "description": "kind model: delete the deployments serving a"
+                        " selected model first, then the model",
+                    },
                 },
             },
         },

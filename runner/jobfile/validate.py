@@ -481,6 +481,8 @@ class _Checker:
                     (*path, "keep_latest"),
                     f"keep_latest applies only to rules ({rules}, match_all)",
                 )
+            if "with_deployments" in t and spec is not None:
+                self.with_deployments(spec, (*path, "with_deployments"))
         if connection is None:
             return None
         return Target(
@@ -491,7 +493,20 @@ class _Checker:
             protect=tuple(t.get("protect", ())),
             match_all=t.get("match_all") is True,
             kind=t.get("kind", DEFAULT_KIND),
+            with_deployments=t.get("with_deployments") is True,
         )
+
+    def with_deployments(self, spec: KindSpec, path: NodePath) -> None:
+        """Only a model target, at a type whose models something hosts, can have it."""
+        if spec.kind != DEFAULT_KIND:
+            self.error(path, f"with_deployments applies only to kind {DEFAULT_KIND}")
+        elif not REGISTRY[spec.type].hosting_kinds():
+            hosted = ", ".join(sorted(n for n, p in REGISTRY.items() if p.hosting_kinds()))
+            self.error(
+                path,
+                f"{spec.type} has no kind that hosts models, so with_deployments has nothing"
+                f" to delete (types that have one: {hosted or 'none'})",
+            )
 
     def target_kind(self, t: dict[str, Any], path: NodePath) -> KindSpec | None:
         """The facts of the kind a target selects, when its type is known and has it:

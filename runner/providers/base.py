@@ -231,6 +231,11 @@ class ProviderSpecOf(Generic[L]):
     def kind_names(self) -> str:
         return ", ".join(self.kind_order())
 
+    def hosting_kinds(self) -> list[str]:
+        """Its kinds whose items host its models (``serves_models``): a model they serve
+        is judged by them, so a model target lists them too."""
+        return [k for k in self.kind_order() if self.kinds[k].serves_models]
+
 
 @dataclass(frozen=True)
 class KindSpecOf(Generic[L]):
