@@ -310,8 +310,11 @@ def plan_job(
         usable_count[listed] = sum(
             1 for r in listing if not _unusable(specs[listed], r) and r.lifecycle != "deleted"
         )
-    # Before grace, review and limits, so that they apply to every item it plans.
-    _apply_dependencies(best, job, records, specs, now)
+    # Before grace, review and limits, so that they apply to every item it plans. A
+    # commitment is the provider's, on the real calendar: a --now past its end must not
+    # release it, so it holds while either clock is before its end.
+    committed_at = min(now, wall_now or now)
+    _apply_dependencies(best, job, records, specs, committed_at)
     plan = JobPlan(job, list(best.values()))
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
@@ -333,9 +336,10 @@ def _apply_dependencies(
     specs: Mapping[Listed, KindSpec],
     now: datetime,
 ) -> None:
-    """What ties kinds together, on the decisions about to be planned: a committed item is
-    never deleted; a deployment serving a protected model is kept; a model a deployment
-    serves is blocked, or with ``with_deployments`` planned after its deployments."""
+    """What ties kinds together, on the decisions about to be planned (``now``: the
+    clock commitments are judged by): a committed item is never deleted; a deployment
+    serving a protected model is kept; a model a deployment serves is blocked, or with
+    ``with_deployments`` planned after its deployments."""
     chain = _Chain(job, records, specs, now)
     for ref, d in list(best.items()):
         if d.action != "delete":

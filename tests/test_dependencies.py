@@ -264,6 +264,19 @@ def test_a_committed_deployment_is_blocked(
     assert not any("pt-committed" in p for p in deletes(sim))
 
 
+def test_a_commitment_holds_against_a_rules_clock_past_its_end(
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --now 2100 is past the 2099 commitment, but the real calendar is not: still blocked.
+    path = job(
+        tmp_path, sim, "{provider: conn, kind: deployment, older_than: 30d}", type_="bedrock"
+    )
+    code, out, _ = cli(capsys, "plan", path, "--json", "--now", "2100-01-01T00:00:00Z")
+    assert code == 0
+    (decided,) = [d for d in json.loads(out)["jobs"][0]["decisions"] if d["id"] == "pt-committed"]
+    assert (decided["decision"], decided["reason"]) == ("blocked", "committed until 2099-01-01")
+
+
 def test_a_committed_deployment_blocks_the_model_it_serves(
     tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
