@@ -13,7 +13,7 @@ from runner.durations import format_age
 from runner.engine import JobOutcome, RunReport
 from runner.jobfile.model import Target
 from runner.ref import DEFAULT_KIND, ResourceRef, kind_prefix
-from runner.rules import Decision, JobPlan
+from runner.rules import LIMITED, Decision, JobPlan
 from runner.tables import render
 from runner.text import shown
 
@@ -84,8 +84,11 @@ def summary_line(plan: JobPlan) -> str:
     parts = [f"{c['delete']} to delete"]
     if plan.job.grace is not None:
         parts.append(f"{c['mark']} to mark, {c['pending']} pending")
-    if c["blocked"]:
-        parts.append(f"{c['blocked']} blocked by the limit")
+    limited = sum(1 for d in plan.having("blocked") if d.reason.startswith(LIMITED))
+    if limited:
+        parts.append(f"{limited} {LIMITED}")
+    if c["blocked"] > limited:  # a commitment, a deployment serving it: the reason says
+        parts.append(f"{c['blocked'] - limited} blocked")
     parts += [
         f"{c['keep']} kept ({c['protected']} protected)",
         f"{c['absent']} already absent",

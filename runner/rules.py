@@ -23,6 +23,9 @@ from runner.providers.base import KindSpec, ModelRecord
 from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark
 
+# What a limit puts before the reason of each delete it holds back; the summary counts
+# these apart from items blocked for their own reasons (a commitment, a deployment).
+LIMITED = "blocked by the limit"
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
 # When several targets decide about one model: protection beats everything, then a
 # delete (targets are ORed), then the other reasons to keep or skip.
@@ -561,7 +564,7 @@ def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
         ": nothing deleted (raise the limit or narrow the rules)"
     )
     plan.decisions = [
-        dataclasses.replace(d, action="blocked", reason=f"blocked by the limit ({d.reason})")
+        dataclasses.replace(d, action="blocked", reason=f"{LIMITED} ({d.reason})")
         if d.action == "delete"
         else d
         for d in plan.decisions

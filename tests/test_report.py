@@ -99,8 +99,12 @@ def test_summary_line_counts_every_action() -> None:
         "1 to delete, 2 kept (1 protected), 1 already absent, 1 skipped, 2 not matched by any"
         " rule; saves about $0.00/month (1 with unknown cost)"
     )
-    blocked = JobPlan(job(), [decision("a", "blocked"), decision("b", "blocked")])
+    limited = [decision(i, "blocked", reason="blocked by the limit (x)") for i in "ab"]
+    blocked = JobPlan(job(), limited)
     assert summary_line(blocked).startswith("0 to delete, 2 blocked by the limit, 0 kept")
+    # Blocked for its own reason (a commitment): not the limit's doing.
+    committed = JobPlan(job(), [*limited, decision("c", "blocked", reason="committed until X")])
+    assert summary_line(committed).startswith("0 to delete, 2 blocked by the limit, 1 blocked,")
     graced = JobPlan(
         job(grace=timedelta(days=7), grace_text="7d"),
         [decision("a", "mark"), decision("b", "pending"), decision("c", "pending")],
@@ -113,7 +117,14 @@ def test_plan_table_names_the_limit_notes_and_first_sightings() -> None:
         job(max_deletions=1),
         [
             decision("m-1", "blocked", name="exp-a", reason="blocked by the limit (x)"),
-            decision("m-2", "blocked", name="exp-\u202eb", days=2, basis="first seen"),
+            decision(
+                "m-2",
+                "blocked",
+                name="exp-\u202eb",
+                days=2,
+                basis="first seen",
+                reason="blocked by the limit (y)",
+            ),
         ],
         limit_message="job 'sweep' would delete 2 models, over its max_deletions of 1",
         notes=["cohere: a note\nwith a forged line"],

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                 continue
             what = "fine-tunes" if args.kind == DEFAULT_KIND else f"{args.kind}s"
-            print(f"{connection.name} ({connection.base_url}): {len(records)} {what}")
+            print(f"{connection.label}: {len(records)} {what}")
             if spec.serves_models:  # what hosts what, and what that costs
                 headers = ["ID", "NAME", "STATUS", "AGE", "SERVES", "COST/MONTH", "NOTE"]
                 rows = [_hosting_row(r, now) for r in records]
