@@ -50,16 +50,6 @@ class Decision:
     # the engine deletes those first and skips this unless each of them was deleted.
     after: tuple[ResourceRef, ...] = ()
 
-    # Read-only views of ``ref``: the tests (and code of 0.2 still being merged) read a
-    # decision's connection and ID in many places; the runner itself names ``ref``.
-    @property
-    def connection(self) -> str:
-        return self.ref.connection
-
-    @property
-    def model_id(self) -> str:
-        return self.ref.id
-
 
 @dataclass
 class JobPlan:

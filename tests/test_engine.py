@@ -367,7 +367,7 @@ def test_a_creation_time_in_bfl_details_beats_first_sighting(tmp_path: Path) -> 
         # on: the test passed only after a calendar date.
         options = RunOptions(dry_run=False, now=NOW, environ=KEYS, policy=FAST, clock=lambda: NOW)
         report = execute(load_job_file(str(path)), options)
-    decisions = {d.model_id: d for d in report.outcomes[0].plan.decisions}  # type: ignore[union-attr]
+    decisions = {d.ref.id: d for d in report.outcomes[0].plan.decisions}  # type: ignore[union-attr]
     assert (
         decisions["dated-lora"].age_basis == "created"
         and decisions["dated-lora"].action == "delete"

@@ -109,7 +109,7 @@ def end(report: RunReport) -> RunEnded:
 def actions(report: RunReport) -> dict[str, str]:
     plan = report.outcomes[0].plan
     assert plan is not None
-    return {d.model_id: d.action for d in plan.decisions if d.action not in ("nomatch",)}
+    return {d.ref.id: d.action for d in plan.decisions if d.action not in ("nomatch",)}
 
 
 def test_mark_wait_delete_over_three_runs(tmp_path: Path, gsim: Simulator) -> None:
@@ -134,7 +134,7 @@ def test_mark_wait_delete_over_three_runs(tmp_path: Path, gsim: Simulator) -> No
     look = run(job, WALL + timedelta(days=1), dry_run=True)
     plan = look.outcomes[0].plan
     assert plan is not None
-    pending = {d.model_id: d for d in plan.decisions if d.action == "pending"}
+    pending = {d.ref.id: d for d in plan.decisions if d.action == "pending"}
     assert set(pending) == SELECTED
     assert {d.deletable_after for d in pending.values()} == {after}
     table = render_plan(plan)
@@ -385,7 +385,7 @@ def test_reviewed_plans_keep_marks_and_delete_only_reviewed_due_models(
     assert set(marks(job)) == {"m-new"}
     plan = applied.outcomes[0].plan
     assert plan is not None
-    assert [(d.model_id, d.action) for d in plan.drift] == [("m-new", "keep")]
+    assert [(d.ref.id, d.action) for d in plan.drift] == [("m-new", "keep")]
     assert "not in the reviewed plan" in plan.drift[0].reason
     reviewed, at = review(job, new_due + timedelta(hours=2), tmp_path)
     assert reviewed.deletes == {"graceful": {ResourceRef.on("cohere", "m-new")}}

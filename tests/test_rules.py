@@ -32,7 +32,7 @@ def decide(
     plan = plan_job(
         Job("j", tuple(targets), max_deletions=limit), {("c", "model"): records}, SPECS, NOW
     )
-    return {d.model_id: (d.action, d.reason) for d in plan.decisions}
+    return {d.ref.id: (d.action, d.reason) for d in plan.decisions}
 
 
 def older(days: int = 30, **kw: object) -> Target:
@@ -150,7 +150,7 @@ def test_first_sighting_ages_and_note() -> None:
     fresh = ModelRecord(id="lora", name="lora", first_seen=NOW)
     seasoned = ModelRecord(id="old", name="old", first_seen=NOW - timedelta(days=20))
     plan = plan_job(Job("j", (older(14),)), {("c", "model"): [fresh, seasoned]}, SPECS, NOW)
-    got = {d.model_id: d for d in plan.decisions}
+    got = {d.ref.id: d for d in plan.decisions}
     assert got["old"].action == "delete" and got["old"].reason.startswith(
         "older_than 14d: first seen"
     )

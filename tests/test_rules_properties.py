@@ -145,7 +145,7 @@ def unlimited(job: Job) -> Job:
 
 
 def by_id(plan: JobPlan) -> dict[str, Decision]:
-    return {d.model_id: d for d in plan.decisions}
+    return {d.ref.id: d for d in plan.decisions}
 
 
 @PROPERTY
@@ -153,13 +153,13 @@ def by_id(plan: JobPlan) -> dict[str, Decision]:
 def test_every_model_gets_exactly_one_decision(job: Job, records: list[ModelRecord]) -> None:
     decisions = plan(job, records).decisions
     listed = Counter(r.id for r in records)
-    decided = Counter(d.model_id for d in decisions)
+    decided = Counter(d.ref.id for d in decisions)
     for model_id in listed:
         assert decided[model_id] == 1, model_id
     named = {i for t in job.targets for i in t.ids}
     for d in decisions:
-        if d.model_id not in listed:
-            assert d.model_id in named and d.action == "absent", d
+        if d.ref.id not in listed:
+            assert d.ref.id in named and d.action == "absent", d
     PROPERTY_TALLY["rules: one decision each"] += 1
     PROPERTY_TALLY["rules: decisions checked"] += len(decisions)
 
@@ -181,7 +181,7 @@ def test_deletes_stay_within_the_limits_or_none_happen(
     job: Job, records: list[ModelRecord]
 ) -> None:
     limited = plan(job, records)
-    would = {d.model_id for d in plan(unlimited(job), records).deletes}
+    would = {d.ref.id for d in plan(unlimited(job), records).deletes}
     listed = sum(1 for r in records if usable(r))
     over = len(would) > job.max_deletions or (
         job.max_deletions_percent is not None and len(would) * 100 > job.max_deletions_percent * listed
@@ -189,13 +189,13 @@ def test_deletes_stay_within_the_limits_or_none_happen(
     assert len(limited.deletes) <= job.max_deletions
     if over:
         assert limited.deletes == [] and limited.limit_message is not None
-        assert {d.model_id for d in limited.having("blocked")} == would
+        assert {d.ref.id for d in limited.having("blocked")} == would
         assert limited.limit_message.endswith(
             "nothing deleted (raise the limit or narrow the rules)"
         )
         PROPERTY_TALLY["rules: limit tripped"] += 1
     else:
-        assert {d.model_id for d in limited.deletes} == would
+        assert {d.ref.id for d in limited.deletes} == would
         assert limited.limit_message is None and limited.having("blocked") == []
     PROPERTY_TALLY["rules: within limits"] += 1
 
@@ -224,7 +224,7 @@ def test_a_single_target_selects_exactly_what_the_oracle_does(
     target: Target, records: list[ModelRecord]
 ) -> None:
     job = Job("j", (target,), max_deletions=10**9)
-    deletes = {d.model_id for d in plan(job, records).deletes}
+    deletes = {d.ref.id for d in plan(job, records).deletes}
     if target.ids:
         listed = {r.id: r for r in records}
         expected = {

@@ -132,7 +132,7 @@ def test_a_registered_rule_validates_selects_and_is_described(
         {("conn", "model"): PROVIDERS["cohere"].kinds["model"]},
         NOW,
     )
-    got = {d.model_id: (d.action, d.reason) for d in plan.decisions}
+    got = {d.ref.id: (d.action, d.reason) for d in plan.decisions}
     assert got == {
         "exp-1": ("delete", "status STATUS_READY; ID starts with 'exp'"),
         "prod-1": ("nomatch", "ID does not start with 'exp'"),
@@ -227,5 +227,5 @@ def test_an_age_miss_is_too_young_only_when_every_other_rule_matched() -> None:
         {("c", "model"): PROVIDERS["cohere"].kinds["model"]},
         NOW,
     )
-    got = {d.model_id: d.action for d in plan.decisions}
+    got = {d.ref.id: d.action for d in plan.decisions}
     assert got == {"a": "nomatch", "b": "keep"}

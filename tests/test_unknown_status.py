@@ -55,7 +55,7 @@ def test_an_unknown_status_is_skipped_by_every_rule(kind: str, rule: str) -> Non
     plan = plan_job(
         Job("j", (TARGETS[rule],)), {("c", "model"): models}, {("c", "model"): spec}, NOW
     )
-    decided = {d.model_id: d for d in plan.decisions}
+    decided = {d.ref.id: d for d in plan.decisions}
     assert decided[NEW].action == "skip"
     assert decided[NEW].reason.startswith("unknown status 'NEWSTATUS\\x1b[31m'")
     assert decided[READY].action == ("keep" if rule == "keep_latest" else "delete")

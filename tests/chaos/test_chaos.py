@@ -95,7 +95,7 @@ def test_chaos(name: str, tmp_path: Path) -> None:
         path.write_text(job_text(sim.url))
         job_file = load_job_file(str(path))
         dry = execute(job_file, RunOptions(dry_run=True, now=NOW, environ=KEYS, policy=FAST))
-        assert {(d.connection, d.model_id) for d in dry.outcomes[0].plan.deletes} == PLANNED  # type: ignore[union-attr]
+        assert {(d.ref.connection, d.ref.id) for d in dry.outcomes[0].plan.deletes} == PLANNED  # type: ignore[union-attr]
         assert sim.mutations() == []
         sim.faults = SCENARIOS[name]
         # The second pass still happens, after 50 ms instead of production's 1-2 s.
