@@ -1,6 +1,6 @@
 """Job files for the simulator's provider types, for tests that run the CLI on each of
-them. The types come from the registries, so a new HTTP type is covered once its wire
-and a model in the demo seed are named in ``MODEL``."""
+them. The types come from the registries and their models from the contract cases
+(tests/cases/), so a new HTTP type is covered by its new files."""
 
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from runner.simulator import REGISTRY as WIRES
 from runner.simulator import Simulator
 from runner.simulator.core import DEFAULT_FIREWORKS_ACCOUNT
 from tests.conftest import BFL_KEY, COHERE_KEY
+from tests.provider_cases import CASES
 
 NOW_ARG = "2026-06-01T12:00:00Z"  # tests.conftest.NOW, as the command line takes it
 # Every type ftjanitor reaches over the HTTP core and the simulator serves (Bedrock speaks
@@ -24,16 +25,9 @@ KEYS = {
     f"{kind.upper()}_API_KEY": {"cohere": COHERE_KEY, "bfl": BFL_KEY}.get(kind, f"{kind}-key")
     for kind in HTTP_TYPES
 }
-# One model of each type in scripts/demo-seed.yaml (tests.conftest.seed_accounts), none of
-# them served by a deployment (a served model is blocked: exp-lora-a is).
-MODEL = {
-    "bfl": "scratch-lora-1",
-    "cohere": "sim-cohere-0008",
-    "fireworks": "exp-lora-b",
-    "mistral": "ft:open-mistral-7b:abcd1234:20260101:exp-chat:efgh5678",
-    "openai": "ft:gpt-4o-mini-2024-07-18:acme:exp-lr-1:Sim0002b",
-    "together": "ft-5c3d0a2e-0002-4a7b-9c1d-000000000002",
-}
+# One deletable model of each type in scripts/demo-seed.yaml (tests.conftest.seed_accounts),
+# none of them served by a deployment (a served model is blocked): each type's case says.
+MODEL = {case.kind: case.demo_model for case in CASES if case.kind in HTTP_TYPES}
 
 
 def connection(sim: Simulator, kind: str) -> dict[str, Any]:
