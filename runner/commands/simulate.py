@@ -15,9 +15,7 @@ from runner.errors import EXIT_OK, ConfigError
 from runner.files import NotReadable, read_bounded
 from runner.simulator import FAULT_KINDS, REGISTRY, Accounts, Fault, Simulator, generate, load_seed
 
-# Generated models for the types without an option of their own (--models, --bfl-models).
 MAX_SEED_BYTES = 256 * 1024 * 1024  # far above any seed bench/ generates
-DEFAULT_COUNTS = {"openai": 10, "mistral": 10, "together": 10, "fireworks": 10}
 FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
     "status": int,
     "times": int,
@@ -31,10 +29,11 @@ FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
 }
 EPILOG = f"""\
 where each provider is served:
-  every type under /TYPE on the port (http://127.0.0.1:PORT/openai, /mistral, /together,
-  /fireworks, /cohere, /bfl, /bedrock): that is a job file's base_url (Bedrock's
-  endpoint_url, for boto3). The OpenAI and together SDKs want base_url + "/v1". Cohere and
-  BFL also answer at the root, as they always did.
+  every type under /TYPE on the port, http://127.0.0.1:PORT/TYPE, TYPE one of
+  {", ".join(sorted(REGISTRY))}:
+  that is a job file's base_url (Bedrock's endpoint_url, for boto3). The OpenAI and
+  together SDKs want base_url + "/v1". Cohere and BFL also answer at the root, as they
+  always did.
 
 seed format (--seed): a mapping of TYPE to a list of its models, or to a mapping of kind to
   a list: TYPE: {{model: [...], deployment: [...]}}. Deployments are Bedrock Provisioned
@@ -67,6 +66,11 @@ admin routes (no auth, never faulted):
                         e.g. [{{"kind": "status", "method": "DELETE", "status": 503}}]
   POST /_sim/latency    {{"seconds": 0.05}}: added to every provider request
 """
+
+
+def default_counts() -> dict[str, int]:
+    """Made-up models per type for a seedless run, as each wire declares."""
+    return {kind: wire.default_count for kind, wire in REGISTRY.items() if wire.default_count}
 
 
 def _pair(what: str, value_type: Callable[[str], Any]) -> Callable[[str], tuple[str, Any]]:
@@ -144,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10,
         help="generated BFL finetunes (default: %(default)s)",
     )
-    counts = " ".join(f"{k}={v}" for k, v in DEFAULT_COUNTS.items())
+    counts = " ".join(f"{k}={v}" for k, v in default_counts().items())
     add(
         "--count",
         type=_pair("N", int),
@@ -240,7 +244,7 @@ def accounts_from(args: argparse.Namespace) -> Accounts:
             return load_seed(data, now)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{args.seed}: bad seed entry: {exc!r}") from None
-    return generate(args.models, args.bfl_models, now, **{**DEFAULT_COUNTS, **dict(args.count)})
+    return generate(args.models, args.bfl_models, now, **{**default_counts(), **dict(args.count)})
 
 
 def run(args: argparse.Namespace) -> int:

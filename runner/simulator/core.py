@@ -116,7 +116,10 @@ class Logged:
 @dataclass
 class Accounts:
     """What the fake providers hold. Dicts keep list order; Cohere keeps its own order list
-    (by created_at) so that deleting a model never shifts the pages after it."""
+    (by created_at) so that deleting a model never shifts the pages after it.
+
+    A new wire keeps its state in ``store(its type)`` and needs no field here: the typed
+    fields below are the older wires', kept as they are."""
 
     cohere: dict[str, dict[str, Any]] = field(default_factory=dict)
     cohere_order: list[str] = field(default_factory=list)
@@ -137,6 +140,12 @@ class Accounts:
     bedrock: dict[str, dict[str, Any]] = field(default_factory=dict)  # custom models by name
     bedrock_pts: dict[str, dict[str, Any]] = field(default_factory=dict)  # PTs by name
     bedrock_tags: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # ARN -> tags
+    stores: dict[str, dict[str, Any]] = field(default_factory=dict)  # see ``store``
+
+    def store(self, kind: str) -> dict[str, Any]:
+        """A wire's own state, by provider type: what it holds, however it likes, created
+        empty on first use (a seed, ``generate`` and the routes all reach it this way)."""
+        return self.stores.setdefault(kind, {})
 
     def add_cohere(self, model: dict[str, Any]) -> None:
         self.cohere[model["id"]] = model
@@ -222,6 +231,9 @@ class Wire:
     seed: Seeder  # a seed file's list of this type's models
     generate: Callable[[Accounts, int, random.Random, datetime], None]  # N made-up models
     ids: Callable[[Accounts], list[str]]  # what it holds, for /_sim/state and counts
+    # Made-up models a seedless ``simulate`` serves (Cohere's and BFL's have options of
+    # their own, --models and --bfl-models).
+    default_count: int = 0
     root_prefixes: tuple[str, ...] = ()  # also served at these root path prefixes
     mutating: Callable[[str, str], bool] = writes  # (method, path below the mount)
     variants: tuple[str, ...] = ()  # alternative error shapes a Simulator may choose

@@ -165,6 +165,7 @@ WIRE = register(
         unknown=lambda method, path: (404, {"detail": "Not Found"}),
         seed=_seed,
         generate=_generate,
+        default_count=10,
         ids=lambda accounts: sorted(accounts.mistral),
         variants=("object", "detail"),
     )

@@ -195,6 +195,7 @@ WIRE = register(
         unknown=lambda method, path: (404, _error(404, f"Invalid URL ({method} {path})")),
         seed=_seed,
         generate=_generate,
+        default_count=10,
         ids=lambda accounts: sorted(accounts.openai),
     )
 )

@@ -242,6 +242,7 @@ WIRE = register(
         unknown=lambda method, path: (404, _error(404, "Not Found")),
         seed=_seed,
         generate=_generate,
+        default_count=10,
         ids=lambda accounts: sorted(accounts.together) + sorted(accounts.together_endpoints),
         kinds={"deployment": _seed_endpoints},
     )
