@@ -118,7 +118,8 @@ def test_startup_line_names_the_url_counts_and_base_urls() -> None:
     )
     assert found, line
     url, counts, urls = found.groups()
-    assert json.loads(counts) == {
+    # A type with nothing in the demo seed holds 0: not this seed's business.
+    assert {kind: n for kind, n in json.loads(counts).items() if n} == {
         "bedrock": 4,  # two custom models, two Provisioned Throughputs
         "bfl": 4,
         "cohere": 12,

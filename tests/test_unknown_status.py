@@ -14,13 +14,14 @@ from runner.providers.base import ModelRecord
 from runner.rules import plan_job
 from runner.simulator import Simulator, load_seed
 from tests.conftest import NOW
+from tests.provider_cases import CASES
 from tests.simjobs import HTTP_TYPES, KEYS, NOW_ARG, write_job
 
 STATUS_TYPES = sorted(kind for kind, spec in REGISTRY.items() if spec.kinds["model"].statuses)
 NEW, READY = "ft-new-1", "ft-ready-1"  # IDs every type's ID rule accepts
 HOSTILE = "NEWSTATUS\x1b[31m"
-# Where each simulated type's seed puts the status word.
-STATUS_FIELD = {"cohere": "status", "fireworks": "state", "together": "status"}
+# Where each simulated type's seed puts the status word, as its contract case says.
+STATUS_FIELD = {case.kind: case.status_field for case in CASES if case.status_field}
 TARGETS = {
     "match_all": Target("c", match_all=True),
     "older_than": Target("c", older_than=timedelta(days=30), older_than_text="30d"),

@@ -38,6 +38,9 @@ class ProviderCase:
     # blocked), for the tests that run the CLI on every type (tests/simjobs.py MODEL).
     demo_model: str
     connection: Mapping[str, object] = field(default_factory=dict)
+    # The seed entry's key for the status word, for a type with statuses
+    # (tests/test_unknown_status.py seeds a status no one knows there).
+    status_field: str = ""
     variants: tuple[Mapping[str, str], ...] = ({},)  # error shapes the provider may answer in
     # What {match_all: true} selects: never an in-progress model, never a base model.
     everything: frozenset[str] = frozenset()

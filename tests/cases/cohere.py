@@ -25,6 +25,7 @@ CASE = ProviderCase(
     wrong_key_says="HTTP 401: invalid api token",
     garbage_says="malformed page",
     demo_model="sim-cohere-0008",
+    status_field="status",
     everything=frozenset(
         f"sim-cohere-{i:04d}" for i in range(1, 13) if i not in (10, 11)
     ),  # 0010 is fine-tuning, 0011 already deleted

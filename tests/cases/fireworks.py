@@ -20,6 +20,7 @@ CASE = ProviderCase(
     wrong_key_says="HTTP 401: unauthenticated: invalid API key",
     garbage_says="malformed page",
     demo_model="exp-lora-b",
+    status_field="state",
     everything=frozenset(fw.ADDONS - {"old-upload"}),
     in_progress=Selection("{provider: fireworks, status: [UPLOADING]}", frozenset({"old-upload"})),
     bases=frozenset({"my-base", "my-custom", "no-kind"}),

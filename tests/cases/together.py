@@ -19,6 +19,7 @@ CASE = ProviderCase(
     wrong_key_says="HTTP 401: Invalid API key provided.",
     garbage_says="malformed body",
     demo_model="ft-5c3d0a2e-0002-4a7b-9c1d-000000000002",
+    status_field="status",
     everything=frozenset({f"ft-job-000{i}" for i in range(1, 9)} - tg.IN_PROGRESS),
     in_progress=Selection("{provider: together, status: [running]}", frozenset({"ft-job-0004"})),
 )
