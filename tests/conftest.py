@@ -69,7 +69,7 @@ def simulators_stop_at_once() -> Iterator[None]:
 def seed_accounts() -> Accounts:
     import yaml
 
-    return load_seed(yaml.safe_load(SEED.read_text()), NOW)
+    return load_seed(yaml.safe_load(SEED.read_text()), NOW, demos=True)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from runner.simulator import Simulator, generate, load_seed
 from runner.simulator.core import Accounts
 from tests import test_provider_contract as contract
 from tests.cases import ProviderCase
-from tests.conftest import NOW
+from tests.conftest import NOW, seed_accounts
 from tests.provider_cases import gathered
 
 PROVIDER = '''
@@ -117,6 +117,7 @@ WIRE = register(
         generate=_generate,
         ids=lambda accounts: sorted(accounts.store("gizmo")),
         default_count=3,
+        demo=[{"id": "gz-demo", "age_days": 40}],
     )
 )
 """
@@ -138,7 +139,7 @@ CASE = ProviderCase(
     list_path="/v1/gizmos",
     wrong_key_says="HTTP 401: bad key",
     garbage_says="malformed body",
-    demo_model="gz-old",
+    demo_model="gz-demo",
     everything=frozenset({"gz-old", "gz-new"}),
 )
 """
@@ -183,6 +184,9 @@ def test_the_registry_schema_and_simulate_defaults_take_a_new_type(
     assert default_counts()["gizmo"] == 3
     assert sorted(generate(0, 0, NOW, gizmo=3).store("gizmo")) == ["gz-0", "gz-1", "gz-2"]
     assert set(load_seed({"gizmo": [{"id": "gz-x"}]}, NOW).store("gizmo")) == {"gz-x"}
+    # The demo seed leaves gizmo out: it serves the wire's own demo entries there.
+    assert set(seed_accounts().store("gizmo")) == {gizmo.demo_model}
+    assert load_seed({}, NOW).store("gizmo") == {}  # a test's own seed is only its own
 
 
 def test_the_contract_tests_run_on_a_new_type(

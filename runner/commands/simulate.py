@@ -46,6 +46,7 @@ seed format (--seed): a mapping of TYPE to a list of its models, or to a mapping
                         unless given
     together deployment id (required, endpoint-...), min_replicas, max_replicas
     fireworks deployment id (required), account, loras: [MODEL_ID...] (deployed on it)
+  A type the file leaves out serves its wire's own demo entries, if it has any.
   e.g. scripts/demo-seed.yaml
 
 fault syntax (--fault, repeatable; the first matching fault applies to a request):
@@ -241,7 +242,7 @@ def accounts_from(args: argparse.Namespace) -> Accounts:
                 f"{args.seed}: a seed file is a mapping of provider type to a list of models"
             )
         try:
-            return load_seed(data, now)
+            return load_seed(data, now, demos=True)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{args.seed}: bad seed entry: {exc!r}") from None
     return generate(args.models, args.bfl_models, now, **{**default_counts(), **dict(args.count)})

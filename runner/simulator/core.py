@@ -234,6 +234,9 @@ class Wire:
     # Made-up models a seedless ``simulate`` serves (Cohere's and BFL's have options of
     # their own, --models and --bfl-models).
     default_count: int = 0
+    # Its entry in a seed file (the format of ``seed_kinds``) for a seed that leaves the
+    # type out, such as scripts/demo-seed.yaml: see ``load_seed``.
+    demo: Any = None
     root_prefixes: tuple[str, ...] = ()  # also served at these root path prefixes
     mutating: Callable[[str, str], bool] = writes  # (method, path below the mount)
     variants: tuple[str, ...] = ()  # alternative error shapes a Simulator may choose
@@ -327,15 +330,19 @@ def generate(
     return accounts
 
 
-def load_seed(data: Mapping[str, Any], now: datetime) -> Accounts:
-    """A seed file: one top-level entry per provider type (cohere:, bfl:, openai:, mistral:,
-    together:, fireworks:, bedrock:), a list of its models or a mapping of kind to a list
-    (``together: {model: [...], deployment: [...]}``); each wire module documents its
-    entries. ``age_days`` stands for the creation time, relative to ``now``."""
+def load_seed(data: Mapping[str, Any], now: datetime, *, demos: bool = False) -> Accounts:
+    """A seed file: one top-level entry per provider type (``cohere:``...), a list of its
+    models or a mapping of kind to a list (``together: {model: [...], deployment: [...]}``);
+    each wire module documents its entries. ``age_days`` stands for the creation time,
+    relative to ``now``. With ``demos`` (a seed file given to ``simulate``, the demo seed),
+    a type the file leaves out serves its wire's own ``demo`` entries, so a new type is in
+    the demo without an edit to the file."""
     if unknown := set(data) - set(REGISTRY):
         raise ValueError(
             f"unknown provider type(s) in seed: {', '.join(sorted(map(str, unknown)))}"
         )
+    if demos:
+        data = {k: w.demo for k, w in REGISTRY.items() if w.demo is not None} | dict(data)
     accounts = Accounts()
     for kind, wire in REGISTRY.items():
         wire.seed_kinds(accounts, data.get(kind) or [], now)
