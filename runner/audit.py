@@ -140,6 +140,9 @@ class AuditLog:
             raise _storage_error(path, exc) from None
         self.seq, self.prev = 0, GENESIS
         self._size = -1  # file size after our last write; anything else means re-read
+        # Group commit: records this object wrote, and how many of them an fsync covers.
+        self._sync_lock = threading.Lock()
+        self._written = self._synced = 0
         with self._lock, _flocked(self.fd):
             self._refresh()
 
@@ -198,6 +201,7 @@ class AuditLog:
         )
         self._write_bytes((dumps(record) + "\n").encode())
         self.seq, self.prev = record["seq"], record["hash"]
+        self._written += 1
         return record
 
     def append(
@@ -207,9 +211,25 @@ class AuditLog:
             self._refresh()
             record = self._write(event, run_id, fields)
             self._size = os.fstat(self.fd).st_size
+            mine = self._written
         if sync:
-            os.fsync(self.fd)
+            self._sync_through(mine)
         return record
+
+    def _sync_through(self, mine: int) -> None:
+        """Return once this object's first ``mine`` records are on disk. An fsync covers
+        every write that returned before it started, so threads waiting here together share
+        one (group commit) instead of queueing one fsync each on the same file."""
+        with self._sync_lock:
+            if self._synced >= mine:
+                return  # an fsync that started after our write covered it
+            with self._lock:
+                through = self._written  # all written (write returned) before this fsync
+            try:
+                os.fsync(self.fd)
+            except OSError as exc:
+                raise _storage_error(self.path, exc) from None
+            self._synced = through
 
     @property
     def head(self) -> tuple[int, str]:

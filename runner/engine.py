@@ -12,7 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +48,8 @@ from runner.storage import open_storage
 from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
+# Inventories listed at once in plan(): a few, since each may run its own pool of reads.
+LISTING_WORKERS = 4
 
 
 @dataclass
@@ -221,17 +223,23 @@ def plan(
     failures: dict[Listed, ProviderError] = {}
     specs: dict[Listed, KindSpec] = {}
     names = [j.name for j in jobs]
-    for connection, kinds in _each_kind(job_file, names):
-        for kind in kinds:
-            key = (connection.name, kind)
-            specs[key] = REGISTRY[connection.type].kinds[kind]
-            need_ages = any(
-                t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
-            )
-            try:
-                inventories[key] = take_inventory(
-                    listers[key], connection, state, wall_now, need_ages
+    pending: dict[Listed, Future[list[ModelRecord]]] = {}
+    # Inventories are independent reads, so they are listed at once (a listing mostly
+    # waits on the network); outcomes are collected in the job file's order.
+    with ThreadPoolExecutor(max_workers=LISTING_WORKERS) as pool:
+        for connection, kinds in _each_kind(job_file, names):
+            for kind in kinds:
+                key = (connection.name, kind)
+                specs[key] = REGISTRY[connection.type].kinds[kind]
+                need_ages = any(
+                    t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
                 )
+                pending[key] = pool.submit(
+                    take_inventory, listers[key], connection, state, wall_now, need_ages
+                )
+        for key, listing in pending.items():
+            try:
+                inventories[key] = listing.result()
             except ProviderError as exc:
                 failures[key] = exc
     planset = PlanSet(job_file, now, {})

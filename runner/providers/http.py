@@ -135,6 +135,13 @@ class HttpClient:
         session.headers.update(self._auth_headers)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        # The environment (proxies and NO_PROXY, a CA bundle) is read once, for the one
+        # host this session talks to: requests would re-read it on every request (walking
+        # os.environ, looking for ~/.netrc), which is most of its CPU per delete. A .netrc
+        # entry is not used: it would replace the key's Authorization header.
+        found = session.merge_environment_settings(self.base_url, {}, None, None, None)
+        session.proxies, session.verify = found["proxies"], found["verify"]
+        session.trust_env = False
         return session
 
     def _waiting(self, seconds: float, why: str) -> None:
