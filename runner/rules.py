@@ -9,6 +9,7 @@ delete now exceeds them.
 """
 
 import dataclasses
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -531,13 +532,19 @@ def _minute(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M}Z"
 
 
+def _counted(decisions: Sequence[Decision]) -> str:
+    """'7 models', or '3 deployments and 4 models' when a limit counts several kinds."""
+    kinds = Counter(d.ref.kind for d in decisions)
+    return " and ".join(f"{n} {kind}s" for kind, n in sorted(kinds.items()))
+
+
 def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
     job = plan.job
     deletes = plan.deletes
     problems = []
     if len(deletes) > job.max_deletions:
         problems.append(
-            f"job {job.name!r} would delete {len(deletes)} models, over its max_deletions of"
+            f"job {job.name!r} would delete {_counted(deletes)}, over its max_deletions of"
             f" {job.max_deletions}"
         )
     if job.max_deletions_percent is not None:

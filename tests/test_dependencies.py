@@ -243,7 +243,9 @@ def test_the_limits_count_the_deployments(
         capsys, "plan", job(tmp_path, sim, WITH, max_deletions=6), "--now", NOW.isoformat()
     )
     assert (
-        code == 1 and "would delete 8 " in out and "max_deletions of 6" in out
+        code == 1
+        and "would delete 5 deployments and 3 models," in out
+        and "max_deletions of 6" in out
     )  # 5 deployments, 3 models
     target = "{provider: conn, ids: [ft-job-2], with_deployments: true}"
     assert run_now(job(tmp_path, sim, target, max_deletions=2)) == 0
