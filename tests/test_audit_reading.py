@@ -41,7 +41,7 @@ def test_show_of_a_damaged_log_shows_only_what_it_can_vouch_for(
     assert [json.loads(line)["seq"] for line in out.splitlines()] == list(range(1, before + 1))
     (line,) = err.splitlines()
     assert line.startswith(f"{path}: TAMPERED or damaged at seq {seq}: line ")
-    assert line.endswith("showed only the records before it")
+    assert line.endswith(f"showed only the {before} records before it")
     assert main(["audit", "show", str(path)]) == 1  # the table too
     assert "TAMPERED" in capsys.readouterr().err
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.audit import head_problem, records_of
-from runner.chain import Checked, read_lines, verify_lines
+from runner.chain import Checked, Verdict, read_lines, verify_lines
 from runner.clock import parse_instant, system_clock
 from runner.commands.common import load
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
@@ -106,12 +106,17 @@ def _export(name: str, lines: Iterator[bytes], head: str | None) -> int:
     checked = Checked(lines)
     for line in checked:
         sys.stdout.buffer.write(line)
-    verdict = checked.verdict
     sys.stdout.flush()
+    return _vouched(name, checked.verdict, head, "exported")
+
+
+def _vouched(name: str, verdict: Verdict, head: str | None, did: str) -> int:
+    """After show or export: damage or truncation said on stderr (the output stays clean
+    for a pipe), and exit 1; what was printed is only what came before it."""
     if not verdict.ok:
         print(
             f"{name}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message};"
-            f" exported only the {verdict.records} records before it",
+            f" {did} only the {verdict.records} records before it",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -144,17 +149,7 @@ def run(args: argparse.Namespace) -> int:
         verdict = checked.verdict
     _show(records, args.json)
     # What is shown was checked as it was read: nothing after damage is shown as if true.
-    if not verdict.ok:
-        print(
-            f"{name}: TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message};"
-            f" showed only the records before it",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    if head:
-        print(f"{name}: TRUNCATED or replaced: {head}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return _vouched(name, verdict, head, "showed")
 
 
 def _show(records: list[dict[str, object]], as_json: bool) -> None:
