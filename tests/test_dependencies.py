@@ -20,17 +20,17 @@ from runner.rules import Decision, plan_job
 from runner.simulator import Fault, Simulator, load_seed
 from runner.state import Mark
 from tests.conftest import NOW
-from tests.helpers import TEST_PACE, cli, job_yaml, one_job, plan_decisions, run_now, write_job
+from tests.helpers import cli, job_yaml, one_job, plan_decisions, run_now, write_job
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
     REGION,
     aws_env,
     loopback_only,
     no_backoff,
 )
+from tests.test_deployment_cli import ACCOUNT, connection
 
 pytestmark = pytest.mark.timeout(120)
 
-ACCOUNT = "acme"
 WIDE = [f"endpoint-a{i}" for i in range(1, 5)]  # four endpoints serving ft-job-1
 
 
@@ -77,14 +77,6 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     monkeypatch.setenv("FIREWORKS_API_KEY", "sim-fireworks-deps-1")
     with Simulator(load_seed(SEED, NOW)) as server:
         yield server
-
-
-def connection(sim: Simulator, type_: str) -> dict[str, Any]:
-    fields: dict[str, Any] = {"type": type_, "requests_per_minute": TEST_PACE}
-    if type_ == "bedrock":
-        return {**fields, "region": REGION, "endpoint_url": sim.base_url("bedrock")}
-    fields["base_url"] = sim.base_url(type_)
-    return {**fields, "account_id": ACCOUNT} if type_ == "fireworks" else fields
 
 
 def job(
