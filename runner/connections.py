@@ -1,6 +1,8 @@
 """Opening what a run needs from providers: listers for the (connection, kind) pairs it uses."""
 
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 
 from runner.jobfile.model import Connection, JobFile, Target
@@ -50,15 +52,60 @@ def open_listers(
     options: ConnectOptions,
     keys: Mapping[str, str | None],
     stack: ExitStack,
-) -> dict[Listed, Lister]:
+) -> Mapping[Listed, Lister]:
     """Connect every connection once (keys were checked before) and make a lister for
     each kind ``kinds`` names on it. A kind's lister borrows the connection's session,
-    so the session alone is closed, with the stack."""
-    listers: dict[Listed, Lister] = {}
-    for connection in connections:
-        spec = REGISTRY[connection.type]
-        session = spec.connect(connection, keys[connection.name], options)
-        stack.callback(session.close)
-        for kind in kinds.get(connection.name, ()):
-            listers[connection.name, kind] = spec.kinds[kind].lister(session)
-    return listers
+    so the session alone is closed, with the stack.
+
+    The connects run at once in the background: a slow one (Bedrock's boto3 client takes
+    a tenth of a second to build) overlaps the other connections' listing. Asking for a
+    lister waits for its own connection, and a connect's error is raised to whoever asks,
+    as it would have been raised here."""
+    pool = ThreadPoolExecutor(max_workers=max(1, len(connections)), thread_name_prefix="connect")
+    sessions = {
+        c.name: pool.submit(REGISTRY[c.type].connect, c, keys[c.name], options) for c in connections
+    }
+    pool.shutdown(wait=False)
+    stack.callback(_close_sessions, sessions.values())
+    types = {c.name: c.type for c in connections}
+    wanted = [(c.name, kind) for c in connections for kind in kinds.get(c.name, ())]
+    return _Listers(sessions, types, wanted)
+
+
+class _Listers(Mapping[Listed, Lister]):
+    """The listers of the connections being opened, each made when first asked for."""
+
+    def __init__(
+        self,
+        sessions: Mapping[str, "Future[Lister]"],
+        types: Mapping[str, str],
+        wanted: list[Listed],
+    ):
+        self._sessions, self._types, self._wanted = sessions, types, wanted
+        self._made: dict[Listed, Lister] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: Listed) -> Lister:
+        if key not in self._wanted:
+            raise KeyError(key)
+        session = self._sessions[key[0]].result()  # waits; raises what the connect raised
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = REGISTRY[self._types[key[0]]].kinds[key[1]].lister(session)
+            return self._made[key]
+
+    def __iter__(self) -> Iterator[Listed]:
+        return iter(self._wanted)
+
+    def __len__(self) -> int:
+        return len(self._wanted)
+
+
+def _close_sessions(sessions: Iterable["Future[Lister]"]) -> None:
+    """Every session that opened, closed (waiting for connects still under way)."""
+    for future in sessions:
+        try:
+            session = future.result()
+        except Exception:
+            continue
+        session.close()

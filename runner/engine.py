@@ -234,8 +234,10 @@ def plan(
                 need_ages = any(
                     t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
                 )
+                # The lister is asked for in the pool: a connection still connecting
+                # holds up its own listing only.
                 pending[key] = pool.submit(
-                    take_inventory, listers[key], connection, state, wall_now, need_ages
+                    _inventory, listers, key, connection, state, wall_now, need_ages
                 )
         for key, listing in pending.items():
             try:
@@ -265,6 +267,17 @@ def plan(
             prices=job_file.prices,
         )
     return planset
+
+
+def _inventory(
+    listers: Mapping[Listed, Lister],
+    key: Listed,
+    connection: Connection,
+    state: StateStore,
+    wall_now: datetime,
+    need_ages: bool,
+) -> list[ModelRecord]:
+    return take_inventory(listers[key], connection, state, wall_now, need_ages)
 
 
 def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:

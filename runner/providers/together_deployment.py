@@ -133,9 +133,15 @@ class DedicatedEndpoints(HttpLister):
             )
         # Serverless endpoints are Together's own: never ours, whatever the filter did.
         mine = [i for i in listed if not (isinstance(i, dict) and i.get("type") != "dedicated")]
+        # What the endpoints serve is read beside their details, not after them: the list
+        # entries already name the model.
+        serving_any = any(isinstance(i, dict) and i.get("model") for i in mine)
         with ThreadPoolExecutor(max_workers=max(1, self.client.concurrency)) as pool:
+            jobs_read = pool.submit(self._jobs) if serving_any else None
             items = list(pool.map(self._detailed, mine))
-        jobs = self._jobs() if any(isinstance(i, dict) and i.get("model") for i in items) else {}
+            jobs = jobs_read.result() if jobs_read is not None else {}
+        if jobs_read is None and any(isinstance(i, dict) and i.get("model") for i in items):
+            jobs = self._jobs()  # named only in the details: read now, never skipped
         rmap = dataclasses.replace(ENDPOINT, serves=serving(jobs))
         yield from map_records(rmap, (i for i in items if i is not None), KIND)
 
