@@ -135,6 +135,18 @@ def test_together_lists_every_field_of_its_dedicated_endpoints(sim: Simulator) -
     assert mutating(sim) == []
 
 
+def test_together_a_model_named_only_in_the_details_is_still_served(sim: Simulator) -> None:
+    # The list leaves `model` out; the details name it: the jobs are read all the same, so
+    # the model is known to be served (never deleted from under its endpoint).
+    listed = {"object": "list", "data": [{"id": "endpoint-a", "type": "dedicated"}]}
+    body = json.dumps(listed)
+    sim.faults = [Fault("body", method="GET", path="/v1/endpoints", status=200, body=body, times=1)]
+    lister, _ = together(sim)
+    (record,) = lister.list_models()
+    assert (record.id, record.serves) == ("endpoint-a", ("ft-job-1",))
+    assert sim.requests[-1].path.endswith("/v1/fine-tunes")  # read after the details
+
+
 @pytest.mark.parametrize(
     ("changes", "billing"),
     [
