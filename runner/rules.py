@@ -535,7 +535,7 @@ def _minute(at: datetime) -> str:
 def _counted(decisions: Sequence[Decision]) -> str:
     """'7 models', or '3 deployments and 4 models' when a limit counts several kinds."""
     kinds = Counter(d.ref.kind for d in decisions)
-    return " and ".join(f"{n} {kind}s" for kind, n in sorted(kinds.items()))
+    return " and ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
 
 
 def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:

@@ -11,12 +11,16 @@ import subprocess
 import sys
 import threading
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner import events as ev
+from runner.commands.schedule import LogWaits
 from runner.logs import Log, routed
+from runner.ref import ResourceRef
 from runner.simulator import Fault, Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, seed_accounts
 from tests.helpers import KEYS, ROOT
@@ -120,3 +124,16 @@ def test_every_daemon_line_is_json_even_when_apscheduler_skips_an_overlapping_ru
     assert theirs and all(r["event"] == "log" and r["level"] == "warning" for r in theirs)
     assert any(r["event"] == "run.skipped" for r in records)  # our own word for it too
     assert records[-1]["event"] == "daemon.stopped"
+
+
+def test_the_daemon_log_says_when_a_delete_is_waited_for() -> None:
+    stream = io.StringIO()
+    log = Log("json", stream)
+    ref = ResourceRef.on("fw", "dep-\x1b[31m", "deployment")
+    LogWaits(log).emit(ev.Waiting("nightly", "r1", ev.ModelRef(ref), 200, timedelta(minutes=10)))
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["event"], record["job"], record["http_status"], record["within"]) == (
+        "delete.waiting", "nightly", 200, "10m",
+    )  # fmt: skip
+    assert record["item"] == "fw deployment dep-\\x1b[31m"  # escaped, one line

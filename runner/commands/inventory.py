@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                         }
                     )
                 continue
-            what = "fine-tunes" if args.kind == DEFAULT_KIND else f"{args.kind}s"
+            noun = "fine-tune" if args.kind == DEFAULT_KIND else args.kind
+            what = noun if len(records) == 1 else f"{noun}s"
             print(f"{connection.label}: {len(records)} {what}")
             if spec.serves_models:  # what hosts what, and what that costs
                 headers = ["ID", "NAME", "STATUS", "AGE", "SERVES", "COST/MONTH", "NOTE"]

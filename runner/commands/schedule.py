@@ -5,10 +5,13 @@ import signal
 from contextlib import ExitStack
 from types import FrameType
 
+from runner import events as ev
+from runner.durations import format_age
 from runner.errors import EXIT_OK, ConfigError
 from runner.health import HealthServer, format_listen, parse_listen
 from runner.logs import Log, routed
 from runner.metrics import Metrics
+from runner.report import item
 from runner.scheduler import Daemon
 
 
@@ -18,9 +21,27 @@ def run(args: argparse.Namespace) -> int:
         return _serve(args, log)
 
 
+class LogWaits:
+    """A run-event subscriber: an accepted delete may be looked up for minutes, so the
+    daemon's log says so, as `run` says it on stderr."""
+
+    def __init__(self, log: Log):
+        self.log = log
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Waiting):
+            self.log.emit(
+                "delete.waiting",
+                job=event.job,
+                item=item(event.model.ref),
+                http_status=event.http_status,
+                within=format_age(event.within),
+            )
+
+
 def _serve(args: argparse.Namespace, log: Log) -> int:
     metrics = Metrics()
-    daemon = Daemon(args.paths, log, sinks=[metrics], metrics=metrics)
+    daemon = Daemon(args.paths, log, sinks=[metrics, LogWaits(log)], metrics=metrics)
     if not daemon.load() and not daemon.files:
         raise ConfigError("no valid job file to schedule")
     if not daemon.scheduled():
