@@ -131,6 +131,7 @@ class _Refusing(UsageSource):
     """A usage source whose provider refuses: what every real source's failure looks like."""
 
     name: ClassVar[str] = "test-refusing"
+    reads: ClassVar[str] = "nothing: it refuses"
     calls: ClassVar[int] = 0
 
     def read(

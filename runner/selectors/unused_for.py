@@ -13,6 +13,7 @@ from runner.durations import format_age
 from runner.providers import REGISTRY as PROVIDERS
 from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, age_verdict, parse_age, register
+from runner.usage import REGISTRY as USAGE
 from runner.usage import Seen, Unknown
 
 
@@ -47,6 +48,10 @@ class UnusedFor(Selector):
             f"{spec.type} does not report last use: an unused_for rule could never match"
             f" (types that do: {able or 'none'})"
         )
+
+    @classmethod
+    def reads(cls, spec: KindSpec) -> str | None:
+        return None if spec.usage is None else USAGE[spec.usage].reads
 
     def select(self, record: ModelRecord, now: datetime) -> Verdict:
         label = f"unused_for {self.unused_for_text}"

@@ -48,6 +48,7 @@ class UsageSource(ABC):
     """A way to read the last use of a kind's items; registered by ``name``."""
 
     name: ClassVar[str]
+    reads: ClassVar[str]  # what it reads, for people (the README's provider table)
 
     @abstractmethod
     def read(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 @register
 class FromListing(UsageSource):
     name: ClassVar[str] = "listing"
+    reads: ClassVar[str] = "last use from the listing"
 
     def read(
         self,
