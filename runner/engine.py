@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from runner import events as ev
@@ -42,9 +42,11 @@ from runner.providers.base import (
 )
 from runner.ratelimit import Limiters
 from runner.ref import ResourceRef
-from runner.rules import Decision, JobPlan, plan_job
+from runner.rules import Decision, JobPlan, UsageReads, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
+from runner.usage import REGISTRY as USAGE
+from runner.usage import Seen, Unknown, UsageUnknown
 from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
@@ -244,6 +246,7 @@ def plan(
                 inventories[key] = listing.result()
             except ProviderError as exc:
                 failures[key] = exc
+    usage = _read_usage(jobs, specs, inventories, listers, now)
     planset = PlanSet(job_file, now, {})
     for job in jobs:
         # A model target fails with its hosting kinds' listing too: never "not served".
@@ -265,8 +268,36 @@ def plan(
             wall_now=wall_now,
             reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
             prices=job_file.prices,
+            usage=usage,
         )
     return planset
+
+
+def _read_usage(
+    jobs: list[Job],
+    specs: Mapping[Listed, KindSpec],
+    inventories: Mapping[Listed, list[ModelRecord]],
+    listers: Mapping[Listed, Lister],
+    now: datetime,
+) -> UsageReads:
+    """Each listing an unused_for rule reads, read once from its kind's usage source, as
+    far back as its longest rule needs. A read that fails is ``Unknown``: the planner
+    keeps everything there, never taking it for "unused"."""
+    longest: dict[Listed, timedelta] = {}
+    for target in (t for j in jobs for t in j.targets if t.unused_for):
+        key = (target.connection, target.kind)
+        longest[key] = max(longest.get(key, target.unused_for), target.unused_for)
+    out: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = {}
+    for key, window in longest.items():
+        name = specs[key].usage
+        if key not in inventories or name is None:
+            continue  # not listed (the job has no plan), or refused at validation
+        items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in inventories[key] if r.id]
+        try:
+            out[key] = USAGE[name].read(listers[key], items, now - window, now)
+        except (UsageUnknown, ProviderError) as exc:
+            out[key] = Unknown(f"{name}: {exc}")
+    return out
 
 
 def _inventory(
@@ -394,8 +425,9 @@ def apply(
         if plan.limit_message:
             fanout.emit(ev.LimitTripped(job.name, run_id, plan.limit_message))
             return run.end(state, "aborted", plan.limit_message)
+        unread = "; ".join(plan.unread) or None  # a job that could not judge all is partial
         if options.dry_run:
-            return run.end(state, "ok", None)
+            return run.end(state, "partial" if unread else "ok", unread)
         run.grace(plan, state)
         run.delete_all(plan, deleters, state, _hosting(planset.job_file))
     if run.broken is not None:
@@ -406,8 +438,8 @@ def apply(
             " after that, and the next run reconciles the deletes in flight",
         )
     interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
-    status = "aborted" if interrupted else "partial" if run.counts.failed else "ok"
-    message = "interrupted: no new deletes were started" if interrupted else None
+    status = "aborted" if interrupted else "partial" if run.counts.failed or unread else "ok"
+    message = "interrupted: no new deletes were started" if interrupted else unread
     if message and run.counts.waiting:
         message += (
             f"; {run.counts.waiting} accepted delete(s) not yet proven gone, which the next"

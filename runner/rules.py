@@ -23,6 +23,10 @@ from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
 from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark
+from runner.usage import Seen, Unknown
+
+# What the run read of each listing's usage (runner.usage): per item, or why it could not.
+UsageReads = Mapping[Listed, Mapping[ResourceRef, Seen] | Unknown]
 
 # What a limit puts before the reason of each delete it holds back; the summary counts
 # these apart from items blocked for their own reasons (a commitment, a deployment).
@@ -63,6 +67,8 @@ class JobPlan:
     postponed: list[Mark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     drift: list[Decision] = field(default_factory=list)  # differs from the reviewed plan
+    # Connections whose usage could not be read for an unused_for rule: the job is partial.
+    unread: list[str] = field(default_factory=list)
 
     def having(self, *actions: Action) -> list[Decision]:
         return [d for d in self.decisions if d.action in actions]
@@ -132,26 +138,29 @@ def _unusable(spec: KindSpec, record: ModelRecord) -> str | None:
     return f"unsafe ID from provider: {reason}" if reason else None
 
 
-def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, str, bool]:
-    """(matched, reason, too_young). The reason explains a match or the first miss."""
+def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, str, Action]:
+    """(matched, reason, what a miss is). The reason explains a match or the first miss;
+    a miss is kept when only its age missed, skipped when a rule could not judge it."""
     if record.lifecycle == "deleted":
-        return False, f"already deleted ({record.status})", False
+        return False, f"already deleted ({record.status})", "nomatch"
     if record.lifecycle == "in_progress" and not any(
         s.selects_in_progress for s in target.selectors
     ):
-        return False, f"{record.status}: in progress (name it in status: to select it)", False
+        busy = f"{record.status}: in progress (name it in status: to select it)"
+        return False, busy, "nomatch"
     why: list[str] = []
     for selector in target.selectors:
         verdict = selector.select(record, now)
         if not verdict.matched:
-            return False, verdict.reason, verdict.too_young
+            miss: Action = "skip" if verdict.unknown else "keep" if verdict.too_young else "nomatch"
+            return False, verdict.reason, miss
         if selector.leads:
             why.insert(0, verdict.reason)
         else:
             why.append(verdict.reason)
     if target.match_all and not why:
         why.append("match_all")
-    return True, "; ".join(why), False
+    return True, "; ".join(why), "nomatch"
 
 
 def _protected(target: Target, record: ModelRecord) -> bool:
@@ -202,13 +211,13 @@ def _target_decisions(
         return out
     matches: list[tuple[ModelRecord, str]] = []
     for record in usable:
-        matched, reason, too_young = _filters(target, record, now)
+        matched, reason, miss = _filters(target, record, now)
         if matched:
             matches.append((record, reason))
-        elif too_young:
-            out.append(_decision(conn, record, now, "keep", reason, index))
         else:
-            out.append(_decision(conn, record, now, "nomatch", reason, None))
+            out.append(
+                _decision(conn, record, now, miss, reason, None if miss == "nomatch" else index)
+            )
     kept = 0
     for record, reason in sorted(matches, key=lambda m: _newest_first(m[0], now)):
         if protected(record):
@@ -257,6 +266,7 @@ def plan_job(
     wall_now: datetime | None = None,
     reviewed: Collection[ResourceRef] | None = None,
     prices: Sequence[PriceOverride] = (),
+    usage: UsageReads | None = None,
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
@@ -264,11 +274,15 @@ def plan_job(
     against its own kind's listing and facts. ``marks`` are the job's grace marks and
     ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
     ``run --plan``) narrows deletes to the models a person reviewed; ``prices`` (the job
-    file's) override the specs' price facts.
+    file's) override the specs' price facts; ``usage`` is what the run read of each
+    listing's usage (records keep their own ``usage`` where it has no entry).
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
     records = _priced_listings(job, inventories, specs, prices)
+    for listed, read in (usage or {}).items():
+        if listed in records:
+            records[listed] = _with_usage(listed, records[listed], read)
     for listed in dict.fromkeys((t.connection, t.kind) for t in job.targets):
         connection = listed[0]
         usable = []  # checked once here, not again by every target
@@ -310,6 +324,8 @@ def plan_job(
     committed_at = min(now, wall_now or now)
     _apply_dependencies(best, job, records, specs, committed_at)
     plan = JobPlan(job, list(best.values()))
+    plan.unread = _unread(job, usage or {})
+    plan.notes.extend(plan.unread)
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
     if reviewed is not None:
@@ -321,6 +337,32 @@ def plan_job(
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     plan.notes.extend(_unlisted_served(records, specs))
     return plan
+
+
+def _with_usage(
+    listed: Listed, records: Sequence[ModelRecord], read: Mapping[ResourceRef, Seen] | Unknown
+) -> list[ModelRecord]:
+    """The records with what the usage read saw of each; an item it did not answer for is
+    unknown, never unused."""
+    missing = Unknown("the usage read did not answer for it")
+    return [
+        dataclasses.replace(
+            r,
+            usage=read if isinstance(read, Unknown)
+            else read.get(ResourceRef.on(listed[0], r.id, listed[1]), missing),
+        )
+        for r in records
+    ]  # fmt: skip
+
+
+def _unread(job: Job, usage: UsageReads) -> list[str]:
+    """Why the job's unused_for rules could not be judged, per connection and kind."""
+    wanted = dict.fromkeys((t.connection, t.kind) for t in job.targets if t.unused_for)
+    return [
+        f"{listed[0]}: usage unknown: {read.why}; nothing there is selected by unused_for"
+        for listed in wanted
+        if isinstance(read := usage.get(listed), Unknown)
+    ]
 
 
 def _apply_dependencies(

@@ -8,6 +8,7 @@ from runner.jobfile.model import Job, Target
 from runner.providers.base import ModelRecord
 from runner.providers.cohere import MODEL as COHERE
 from runner.rules import plan_job
+from runner.usage import Seen
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SPECS = {("c", "model"): COHERE}
@@ -179,12 +180,13 @@ def test_an_ids_only_job_still_decides_about_every_listed_model() -> None:
 
 def test_unused_for_counts_from_last_use_or_from_creation_when_never_used() -> None:
     rule = Target(connection="c", unused_for=timedelta(days=60), unused_for_text="60d")
-    used_lately = dataclasses.replace(model("a", 400), last_used=NOW - timedelta(days=10))
-    used_long_ago = dataclasses.replace(model("b", 400), last_used=NOW - timedelta(days=90))
-    never_used_old = model("c", 100)
-    never_used_new = model("d", 20)
+    # The usage Cohere's listing source reads (runner.usage.listing): its whole life.
+    used_lately = dataclasses.replace(model("a", 400), usage=Seen(NOW - timedelta(days=10)))
+    used_long_ago = dataclasses.replace(model("b", 400), usage=Seen(NOW - timedelta(days=90)))
+    never_used_old = dataclasses.replace(model("c", 100), usage=Seen(None))
+    never_used_new = dataclasses.replace(model("d", 20), usage=Seen(None))
     got = decide([rule], [used_lately, used_long_ago, never_used_old, never_used_new])
     assert got["a"][0] == "keep" and "last used" in got["a"][1]
-    assert got["b"] == ("delete", "unused_for 60d: last used 2026-03-03, 90d ago")
+    assert got["b"] == ("delete", "unused_for 60d: last used 2026-03-03 (90d ago)")
     assert got["c"][0] == "delete" and "never used; created" in got["c"][1]
     assert got["d"][0] == "keep"

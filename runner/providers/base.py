@@ -20,6 +20,7 @@ from runner.ref import DEFAULT_KIND
 if TYPE_CHECKING:
     from runner.jobfile.model import Connection
     from runner.ratelimit import Limiters
+    from runner.usage import Usage
 
 __all__ = ["OutcomeUnknown", "ProviderError"]  # re-exported: the interface's own errors
 
@@ -66,6 +67,9 @@ class ModelRecord:
     # facts and the job file's prices: (runner.cost), never by a provider.
     monthly_cost: Decimal | None = None
     cost_basis: str = ""
+    # What its kind's usage source saw (runner.usage), set by the planner from the run's
+    # read, never by a provider; None: not read (no unused_for rule reads this listing).
+    usage: "Usage | None" = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +264,9 @@ class KindSpecOf(Generic[L]):
     has_created_at: bool = True  # else ages come from the runner's first sighting
     details_for_age: bool = False  # fetch details when a rule needs an age (may carry one)
     has_base_model: bool = False
-    has_last_used: bool = False
+    # The registered source (runner.usage) its last use is read from; None: none, and an
+    # unused_for rule is invalid on this kind.
+    usage: str | None = None
     serves_models: bool = False  # its records name the models they host (``serves``)
     # Kinds whose items must be gone before one of this kind is deleted (a model hosted
     # by a deployment: ``("deployment",)``), as libnuke's DependsOn.
@@ -272,6 +278,10 @@ class KindSpecOf(Generic[L]):
     # Prices by the provider's own words (hardware, accelerator), before ``price``; each
     # with its source, as ``price`` has. The job file's prices: come before both.
     prices_by: tuple[PriceOverride, ...] = ()
+
+    @property
+    def has_last_used(self) -> bool:
+        return self.usage is not None
 
     def lifecycle(self, status: str | None) -> Lifecycle:
         if status in self.gone:

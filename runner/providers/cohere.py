@@ -120,7 +120,7 @@ MODEL = KindSpecOf(
     failed=frozenset({"STATUS_FAILED"}),
     gone=frozenset({"STATUS_DELETED"}),
     has_base_model=True,
-    has_last_used=True,
+    usage="listing",  # its listing's last_used, kept for the model's whole life
     not_found_proof="a 404 whose message names the model",
     price=None,  # storage of a fine-tune is undocumented: unknown unless prices: says
 )

@@ -28,6 +28,8 @@ class Verdict:
     matched: bool
     reason: str
     too_young: bool = False  # a miss only because of its age: the model is kept, not ignored
+    # The rule cannot judge it (its usage could not be read): skipped, never selected.
+    unknown: bool = False
 
 
 class Field(Protocol):

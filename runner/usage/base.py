@@ -1,0 +1,74 @@
+"""What a usage source is: one small class that reads, in one go, when each of many items
+of one connection was last used, and says since when its read can vouch for that.
+
+The rules never read a provider: a source's answer is handed to the planner as data, and a
+source that cannot be read raises ``UsageUnknown``, which the planner turns into "keep"
+(``usage unknown: WHY``), never into "unused".
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
+
+from runner.ref import ResourceRef
+
+if TYPE_CHECKING:
+    from runner.providers.base import ModelRecord
+
+# Every registered source by name, as a kind's ``usage`` names it.
+REGISTRY: dict[str, "UsageSource"] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What a read saw of one item: its last use (None: none in what was read), and since
+    when the read vouches for that (None: the item's whole life, so no use is "never")."""
+
+    last_used: datetime | None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """The item's use could not be read: ``why``, for people (provider text escaped)."""
+
+    why: str
+
+
+Usage: TypeAlias = Seen | Unknown
+
+
+class UsageUnknown(Exception):
+    """A source could not read usage (an error, a refusal, a malformed answer)."""
+
+
+class UsageSource(ABC):
+    """A way to read the last use of a kind's items; registered by ``name``."""
+
+    name: ClassVar[str]
+    reads: ClassVar[str]  # what it reads, for people (the README's provider table)
+
+    @abstractmethod
+    def read(
+        self,
+        lister: Any,
+        items: Sequence[tuple[ResourceRef, "ModelRecord"]],
+        start: datetime,
+        now: datetime,
+    ) -> Mapping[ResourceRef, Seen]:
+        """What was seen of each item between ``start`` (the earliest the rules need) and
+        ``now`` (the run's clock), read through the kind's ``lister``. Raises
+        ``UsageUnknown`` when the read fails; an item missing from the answer is unknown."""
+
+
+S = TypeVar("S", bound=type[UsageSource])
+
+
+def register(cls: S) -> S:
+    """Class decorator: add a source to the registry under its name."""
+    if cls.name in REGISTRY and type(REGISTRY[cls.name]) is not cls:
+        raise ValueError(f"usage source {cls.name!r} is registered twice")
+    REGISTRY[cls.name] = cls()
+    return cls
