@@ -5,12 +5,10 @@ planner and the plan's target lines find it through ``REGISTRY``. Importing this
 imports no HTTP or vendor library.
 """
 
-import importlib
-import pkgutil
-
+from runner.discovery import plugins
 from runner.selectors.base import REGISTRY, Field, Selector, Verdict, register
 
 __all__ = ["REGISTRY", "Field", "Selector", "Verdict", "register"]
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+# Found as providers and wires are (runner.discovery); importing a module registers it.
+LOADED = tuple(plugins(__name__, __path__, shared=("base",)))

@@ -6,12 +6,10 @@ new source is one module here (plus its tests). Importing this package imports n
 vendor library.
 """
 
-import importlib
-import pkgutil
-
+from runner.discovery import plugins
 from runner.usage.base import REGISTRY, Seen, Unknown, Usage, UsageSource, UsageUnknown, register
 
 __all__ = ["REGISTRY", "Seen", "Unknown", "Usage", "UsageSource", "UsageUnknown", "register"]
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+# Found as providers and wires are (runner.discovery); importing a module registers it.
+LOADED = tuple(plugins(__name__, __path__, shared=("base",)))
