@@ -381,8 +381,7 @@ def _apply_dependencies(
         if d.action != "delete":
             continue
         record = chain.record(d.ref)
-        if record.committed_until is not None and record.committed_until > now:
-            why = f"committed until {record.committed_until:%Y-%m-%d}"
+        if (why := _committed(record, now)) is not None:
             best[ref] = dataclasses.replace(d, action="blocked", reason=why)
         elif (kept := chain.protection((d.ref.connection, d.ref.kind), record)) is not None:
             best[ref] = dataclasses.replace(d, action="keep", reason=kept, protected=True)
@@ -410,6 +409,13 @@ def _apply_dependencies(
                 why = f"hosts {d.ref.id} (with_deployments)"
                 best[host_ref] = _decision(listed, host, now, "delete", why, d.target)
         best[ref] = dataclasses.replace(d, after=tuple(refs))
+
+
+def _committed(record: ModelRecord, now: datetime) -> str | None:
+    """'committed until DATE' while a commitment (a Bedrock PT's) holds at ``now``."""
+    if record.committed_until is None or record.committed_until <= now:
+        return None
+    return f"committed until {record.committed_until:%Y-%m-%d}"
 
 
 class _Chain:
@@ -468,8 +474,8 @@ class _Chain:
         name = f"its deployment {host.id}"
         if (kept := self.protection(listed, host)) is not None:
             return "keep", f"{name} is protected" + ("" if kept == "protected" else f" ({kept})")
-        if host.committed_until is not None and host.committed_until > self.now:
-            return "blocked", f"{name} is committed until {host.committed_until:%Y-%m-%d}"
+        if (committed := _committed(host, self.now)) is not None:
+            return "blocked", f"{name} is {committed}"
         if problem := _unusable(self.specs[listed], host):
             return "blocked", f"{name} cannot be deleted: {problem}"
         if host.lifecycle == "in_progress":
