@@ -109,6 +109,15 @@ def provider(sim: Simulator, kind: str, key: str | None = None, **extra: object)
 
 
 @pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every simulated HTTP type's API key in the environment, as the simulator takes it."""
+    from tests.simjobs import KEYS  # imported here: simjobs imports this module
+
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
 def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -12,14 +12,8 @@ from runner.audit import AuditLog, head_problem, read_records, verify
 from runner.chain import GENESIS
 from runner.errors import StorageError
 from runner.simulator import Simulator
-from tests.helpers import KEYS, NOW_ARG, run_cli
+from tests.helpers import NOW_ARG, run_cli
 from tests.test_engine import write_job
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
 
 
 def chain_of(path: Path, count: int) -> list[bytes]:

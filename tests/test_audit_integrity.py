@@ -30,14 +30,10 @@ from tests.test_postgres_e2e import Pg, pg, pg_job, readme_check  # noqa: F401 (
 from tests.test_safety_holes import write_job
 
 NOW_ARG = "2026-06-01T12:00:00Z"
-KEYS = {"COHERE_API_KEY": COHERE_KEY, "BFL_API_KEY": BFL_KEY}
 Lines = list[bytes]
 
 
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
 @pytest.fixture
@@ -159,8 +155,7 @@ def test_an_edited_record_stops_plan_and_run_on_postgres(
     capsys: pytest.CaptureFixture[str],
     damage: str,
 ) -> None:
-    for name, setting in pg.env.items():
-        monkeypatch.setenv(name, setting)
+    pg.enter(monkeypatch)
     job = tmp_path / "pg.yaml"
     job.write_text(pg_job(sim.url, pg.url, "pg-edit"))
     check_edit_refused(capsys, sim, str(job), pg_chain(pg), damage)
@@ -246,8 +241,7 @@ def test_export_of_a_damaged_postgres_chain_stops_there_and_exits_1(
     capsysbinary: pytest.CaptureFixture[bytes],
     damage: str,
 ) -> None:
-    for name, setting in pg.env.items():
-        monkeypatch.setenv(name, setting)
+    pg.enter(monkeypatch)
     job = tmp_path / "pg.yaml"
     job.write_text(pg_job(sim.url, pg.url, "pg-export"))
     chain = open_audit_chain(StateRef(url=pg.url))

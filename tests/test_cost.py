@@ -32,7 +32,6 @@ from runner.providers.table import price_table
 from runner.simulator import Simulator
 from tests.conftest import MotoServer
 from tests.helpers import NOW_ARG, ROOT, TEST_PACE, cli, job_yaml, one_job, write_job
-from tests.simjobs import KEYS
 from tests.test_notify_e2e import Receiver
 
 # The seed's Mistral fine-tunes (scripts/demo-seed.yaml): two on open-mistral-7b, one on
@@ -44,10 +43,7 @@ MISTRAL_7B = {
 MISTRAL_SMALL = "ft:mistral-small-latest:abcd1234:20260501:exp-new:mnop3456"
 
 
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
 def h100(units: str, **keys: str) -> ModelRecord:

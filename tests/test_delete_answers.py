@@ -15,7 +15,7 @@ from runner.providers.base import THE_ID, DeleteAnswer
 from runner.simulator import Fault, Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, seed_accounts
 from tests.motoserver import MotoServer, Reply, aws_error, stub
-from tests.simjobs import HTTP_TYPES, KEYS, MODEL, NOW_ARG, outcomes, write_job
+from tests.simjobs import HTTP_TYPES, MODEL, NOW_ARG, outcomes, write_job
 from tests.test_bedrock import lister as bedrock_lister
 
 # (what, status, raw body); ``{id}`` is the deleted model's ID.
@@ -61,10 +61,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
 def run_one(tmp_path: Path, kind: str, faults: list[Fault]) -> tuple[int, Simulator]:

@@ -30,12 +30,6 @@ def write_job(tmp_path: Path, sim: Simulator, limit: int = 10) -> str:
     return helpers.write_job(tmp_path, demo_job(sim.url, max_deletions=limit))
 
 
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
-
-
 def events(tmp_path: Path) -> list[dict[str, object]]:
     return list(read_records(tmp_path / "audit" / "ftjanitor.jsonl"))
 

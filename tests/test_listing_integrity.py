@@ -17,7 +17,7 @@ from runner.jobfile.model import Job
 from runner.providers.base import ModelRecord
 from runner.simulator import Fault, Simulator, load_seed
 from tests.conftest import BFL_KEY, COHERE_KEY, NOW, PROPERTY_TALLY, provider, seed_accounts
-from tests.simjobs import KEYS, MODEL, NOW_ARG, write_job
+from tests.simjobs import MODEL, NOW_ARG, write_job
 from tests.test_rules_properties import (
     PROPERTY,
     REMOVING,
@@ -37,10 +37,7 @@ THREE = [("a-new", 40), ("b-mid", 50), ("c-old", 60)]
 KEEP_TWO = {"name": "exp-*", "older_than": "30d", "keep_latest": 2}
 
 
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
 def test_cohere_pages_that_overlap_list_a_model_once(tmp_path: Path) -> None:

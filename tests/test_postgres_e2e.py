@@ -63,6 +63,11 @@ class Pg:
         with psycopg.connect(self.schema_url, autocommit=True) as conn:
             return conn.execute(sql, params).fetchall()
 
+    def enter(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """This test's processes and connections use its schema (``env``)."""
+        for name, setting in self.env.items():
+            monkeypatch.setenv(name, setting)
+
     def chain(self) -> list[bytes]:
         """The audit chain's lines as the database holds them (the test's own view)."""
         rows = self.query("SELECT line FROM ftjanitor_audit_log ORDER BY seq")
@@ -247,8 +252,7 @@ def test_runs_anchor_a_real_record_while_others_append(
     another process appending to the same chain all the while, that pair must still name one
     record, or the next run refuses ("records were removed or replaced") and every later one
     too: two daemons or CronJob pods sharing a state would stop for good."""
-    for name, setting in pg.env.items():
-        monkeypatch.setenv(name, setting)
+    pg.enter(monkeypatch)
     with Simulator(seed_accounts(), cohere_key=COHERE_KEY, bfl_key=BFL_KEY) as sim:
         job = tmp_path / "anchor.yaml"
         job.write_text(pg_job(sim.url, pg.url, "pg-anchor"))

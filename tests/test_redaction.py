@@ -18,15 +18,8 @@ from runner.redaction import REDACTED, redact, secret_list
 from runner.simulator import Simulator
 from tests.conftest import BFL_KEY, COHERE_KEY, FAST, provider
 from tests.fakecohere import FakeCohere
-from tests.helpers import KEYS, NOW_ARG
+from tests.helpers import NOW_ARG
 from tests.test_engine import write_job
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
-
 
 # -- runner.redaction -----------------------------------------------------------------------
 

@@ -41,12 +41,6 @@ def write_job(tmp_path: Path, url: str, *, limit: int = 10, extra: str = "") -> 
     return helpers.write_job(tmp_path, demo_job(url, top=extra, max_deletions=limit))
 
 
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
-
-
 def child_env() -> dict[str, str]:
     return {**os.environ, **KEYS}
 

@@ -20,7 +20,7 @@ from runner.rules import plan_job
 from runner.simulator import Simulator
 from runner.usage import REGISTRY as USAGE
 from runner.usage import Seen, Unknown, UsageSource, UsageUnknown
-from tests.helpers import KEYS, NOW_ARG, cli, demo_connections, job_yaml, one_job, write_job
+from tests.helpers import NOW_ARG, cli, demo_connections, job_yaml, one_job, write_job
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -121,10 +121,7 @@ def test_an_item_the_read_left_out_is_unknown() -> None:
 # -- through the CLI, against the simulator ------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
 class _Refusing(UsageSource):
