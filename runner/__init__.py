@@ -1,9 +1,4 @@
 """ftjanitor: declarative cleanup jobs for fine-tuned models."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-# The version is pyproject.toml's, read from the installed package's metadata: one place.
-try:
-    __version__ = version("ftjanitor")
-except PackageNotFoundError:  # a source tree used without `pip install -e .`
-    __version__ = "0+unknown"
+# The one place the version is written; pyproject.toml reads it from here at build time.
+__version__ = "0.2.0"

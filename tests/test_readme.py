@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+import runner
 from runner.cli import main
 from runner.jobfile.validate import load_job_file
 from runner.providers.table import provider_table
@@ -68,8 +69,10 @@ def test_every_job_file_block_validates_as_copied(tmp_path: Path, line: int, tex
 
 
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert version("ftjanitor") == declared
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "runner.__version__"}
+    declared = runner.__version__
+    assert version("ftjanitor") == declared  # what pip installed is what the source says
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
