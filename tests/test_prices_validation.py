@@ -28,6 +28,14 @@ HOSTILE = [
     ('{hardware: "a\\u0007b", per_hour: 2}', "prices[10].hardware", "is not a glob"),
     ("{type: [mistral], per_month: 2}", "prices[11].type", "is not a glob"),
     ("{type: mistral, per_month: 1000001}", "prices[12].per_month", "is not a price"),
+    # A selector the matched kinds do not carry would silently price nothing.
+    (
+        "{type: together, kind: deployment, accelerator: A100, per_hour: 2}",
+        "prices[13].accelerator",
+        "no together deployment item carries accelerator, so this never matches (what they"
+        " carry: hardware)",
+    ),
+    ("{type: bfl, base_model: x, per_hour: 2}", "prices[14].base_model", "(what they carry: only"),
 ]
 
 
@@ -66,7 +74,7 @@ def test_what_validates_is_held_exactly_and_in_order(tmp_path: Path) -> None:
     entries = (
         '  - {type: together, hardware: "*h100*", per_hour: 3.99}\n'
         "  - {kind: model, per_month: 0.1}\n"
-        "  - {type: bedrock, base_model: 'meta.*', accelerator: '*', per_month: 7}\n"
+        "  - {type: fireworks, base_model: 'meta.*', accelerator: '*', per_month: 7}\n"
     )
     loaded = load_job_file(write_job(tmp_path, HEAD + entries + JOBS))
     assert loaded.prices == (
@@ -80,7 +88,7 @@ def test_what_validates_is_held_exactly_and_in_order(tmp_path: Path) -> None:
         PriceOverride(
             PriceFact(per_month=Decimal(7), source="prices[2]"),
             2,
-            type="bedrock",
+            type="fireworks",
             base_model="meta.*",
             accelerator="*",
         ),

@@ -601,6 +601,22 @@ class _Checker:
                 f"{entry['kind']!r} matches no kind of {named} (kinds: {_listing(kinds)})",
             )
             return None
+        specs = [
+            spec
+            for t in types
+            for kind, spec in REGISTRY[t].kinds.items()
+            if fnmatchcase(kind, entry.get("kind", "*"))
+        ]
+        for key in (k for k in PRICE_KEYS if k in entry):
+            if not any(key in spec.price_selectors for spec in specs):
+                named = " ".join(entry[k] for k in ("type", "kind") if k in entry) or "any type"
+                carried = _listing({s for spec in specs for s in spec.price_selectors})
+                self.error(
+                    (*path, key),
+                    f"no {named} item carries {key}, so this never matches"
+                    f" (what they carry: {carried or 'only type and kind'})",
+                )
+                return None
         hourly = given[0] == "per_hour"
         fact = PriceFact(
             per_hour=amount if hourly else None,

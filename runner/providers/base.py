@@ -278,6 +278,14 @@ class KindSpecOf(Generic[L]):
     # Prices by the provider's own words (hardware, accelerator), before ``price``; each
     # with its source, as ``price`` has. The job file's prices: come before both.
     prices_by: tuple[PriceOverride, ...] = ()
+    # The prices: selectors its records carry besides base_model (their Billing.keys), so
+    # that a selector no kind carries is refused at validation instead of pricing nothing.
+    billed_by: tuple[str, ...] = ()
+
+    @property
+    def price_selectors(self) -> tuple[str, ...]:
+        """What a prices: entry may select this kind's items by, besides type and kind."""
+        return (*(("base_model",) if self.has_base_model else ()), *self.billed_by)
 
     @property
     def has_last_used(self) -> bool:

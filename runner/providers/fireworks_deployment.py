@@ -212,6 +212,7 @@ KIND = KindSpecOf(
     id_rule=deployment_id_reason,
     # Per accelerator-hour while replicas run (acceleratorCount x minReplicaCount). The
     # pricing page gives the A100 80 GB; other accelerators are unknown until prices: says.
+    billed_by=("accelerator",),
     prices_by=(
         PriceOverride(
             PriceFact(

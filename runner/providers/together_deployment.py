@@ -225,6 +225,7 @@ KIND = KindSpecOf(
     id_rule=endpoint_id_reason,
     # Per GPU-hour while not stopped; the Nx_ of the hardware ID and min_replicas count the
     # GPUs (Billing). Other hardware is unknown until the job file's prices: says.
+    billed_by=("hardware",),
     prices_by=tuple(
         PriceOverride(
             PriceFact(
