@@ -322,7 +322,7 @@ def plan_job(
     # commitment is the provider's, on the real calendar: a --now past its end must not
     # release it, so it holds while either clock is before its end.
     committed_at = min(now, wall_now or now)
-    _apply_dependencies(best, job, records, specs, committed_at)
+    _apply_dependencies(best, job, records, specs, now, committed_at)
     plan = JobPlan(job, list(best.values()))
     plan.unread = _unread(job, usage or {})
     plan.notes.extend(plan.unread)
@@ -371,17 +371,19 @@ def _apply_dependencies(
     records: Mapping[Listed, Sequence[ModelRecord]],
     specs: Mapping[Listed, KindSpec],
     now: datetime,
+    committed_at: datetime,
 ) -> None:
-    """What ties kinds together, on the decisions about to be planned (``now``: the
-    clock commitments are judged by): a committed item is never deleted; a deployment
-    serving a protected model is kept; a model a deployment serves is blocked, or with
-    ``with_deployments`` planned after its deployments."""
-    chain = _Chain(job, records, specs, now)
+    """What ties kinds together, on the decisions about to be planned (``now``: the rules'
+    clock, which ages are told by; ``committed_at``: the clock commitments are judged by):
+    a committed item is never deleted; a deployment serving a protected model is kept; a
+    model a deployment serves is blocked, or with ``with_deployments`` planned after its
+    deployments."""
+    chain = _Chain(job, records, specs, committed_at)
     for ref, d in list(best.items()):
         if d.action != "delete":
             continue
         record = chain.record(d.ref)
-        if (why := _committed(record, now)) is not None:
+        if (why := _committed(record, committed_at)) is not None:
             best[ref] = dataclasses.replace(d, action="blocked", reason=why)
         elif (kept := chain.protection((d.ref.connection, d.ref.kind), record)) is not None:
             best[ref] = dataclasses.replace(d, action="keep", reason=kept, protected=True)

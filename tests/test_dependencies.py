@@ -5,7 +5,7 @@ protecting either one protects the chain; ``served_model:`` selects deployments.
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,24 @@ def test_a_commitment_holds_against_a_rules_clock_past_its_end(
     assert code == 0
     (decided,) = [d for d in json.loads(out)["jobs"][0]["decisions"] if d["id"] == "pt-committed"]
     assert (decided["decision"], decided["reason"]) == ("blocked", "committed until 2099-01-01")
+
+
+def test_a_deployment_planned_for_its_model_is_aged_by_the_rules_clock(
+    tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only commitments are judged on the real calendar: a deployment planned because
+    # its model goes (with_deployments) is aged by --now like every other row.
+    path = job(tmp_path, sim, WITH)
+    far = "2100-01-01T00:00:00Z"
+    code, out, _ = cli(capsys, "plan", path, "--json", "--now", far)
+    assert code == 0
+    decisions = {d["id"]: d for d in json.loads(out)["jobs"][0]["decisions"]}
+    later = plan_decisions(capsys, path)  # the same listing at the usual clock
+    shift = (datetime.fromisoformat(far) - NOW).total_seconds()
+    for endpoint in WIDE:
+        assert decisions[endpoint]["reason"].endswith("(with_deployments)")
+        aged = decisions[endpoint]["age_seconds"] - later[endpoint]["age_seconds"]
+        assert aged == pytest.approx(shift, abs=1)
 
 
 def test_a_committed_deployment_blocks_the_model_it_serves(
