@@ -552,6 +552,7 @@ def _apply_review(
             )
             plan.drift.append(plan.decisions[i])
     decided = {d.ref: i for i, d in enumerate(plan.decisions)}
+    said = _recheck_use(plan, reviewed, decided, recorded, used)
     for ref in sorted(reviewed):
         index = decided.get(ref)
         if index is None:
@@ -560,24 +561,54 @@ def _apply_review(
             plan.decisions.append(
                 _decision((ref.connection, ref.kind), gone, now, "absent", why, None)
             )
+        elif (current := plan.decisions[index]).action != "delete":
+            why = said.get(ref) or f"no longer selected: {current.reason}"
+            plan.drift.append(dataclasses.replace(current, reason=f"in the reviewed plan, {why}"))
+
+
+def _recheck_use(
+    plan: JobPlan,
+    reviewed: Collection[ResourceRef],
+    decided: Mapping[ResourceRef, int],
+    recorded: UsageReviewed | None,
+    used: Mapping[ResourceRef, Usage | None],
+) -> dict[ResourceRef, str]:
+    """Never a delete that this run's read says is in use, or cannot vouch for: each such
+    reviewed delete is skipped, with the deployments planned only to let it go. Returns
+    what to tell of each reviewed item whose use changed."""
+    said: dict[ResourceRef, str] = {}
+    for ref in reviewed:
+        index = decided.get(ref)
+        if index is None:
             continue
-        current = plan.decisions[index]
-        since = _since_review(current, recorded, used.get(ref))
-        if current.action == "delete" and since is not None:
-            # Never a delete that this run's read says is in use, or cannot vouch for.
-            why = f"usage unknown: {since.why}" if isinstance(since, Unknown) else since
-            plan.decisions[index] = dataclasses.replace(current, action="skip", reason=why)
-            plan.drift.append(dataclasses.replace(current, reason=f"in the reviewed plan, {why}"))
-            # Unread, the job is partial; its note is there already when the whole read failed.
-            if isinstance(since, Unknown) and not any(
-                u.startswith(f"{ref.connection}: ") for u in plan.unread
+        d = plan.decisions[index]
+        since = _since_review(d, recorded, used.get(ref))
+        if isinstance(since, str):
+            said[ref] = since
+        if d.action != "delete" or since is None:
+            continue
+        why = f"usage unknown: {since.why}" if isinstance(since, Unknown) else since
+        said[ref] = why
+        plan.decisions[index] = dataclasses.replace(d, action="skip", reason=why)
+        for host in d.after:
+            h = decided.get(host)
+            # Planned by with_deployments for this model (its target), not selected itself.
+            if h is not None and (plan.decisions[h].action, plan.decisions[h].target) == (
+                "delete",
+                d.target,
             ):
-                note = f"{ref.connection}: {why}; its reviewed unused_for deletes are kept"
-                plan.unread.append(note)
-                plan.notes.append(note)
-        elif current.action != "delete":
-            why = since if isinstance(since, str) else f"no longer selected: {current.reason}"
-            plan.drift.append(dataclasses.replace(current, reason=f"in the reviewed plan, {why}"))
+                said[host] = f"its model {d.ref.id} is kept: {why}"
+                plan.decisions[h] = dataclasses.replace(
+                    plan.decisions[h], action="skip", reason=said[host]
+                )
+        # Unread, the job is partial; a connection whose whole read failed is told already.
+        if isinstance(since, Unknown) and not any(
+            u.startswith(f"{ref.connection}: ") for u in plan.unread
+        ):
+            note = f"{ref.connection}: {why}; its reviewed unused_for deletes are kept"
+            plan.unread.append(note)
+            plan.notes.append(note)
+    return said
 
 
 def _since_review(

@@ -3,6 +3,7 @@ against the simulator: an unused_for selection records the last use it rested on
 source, a reviewed plan carries them under its hash and signature, and ``run --plan`` reads
 usage again and never deletes what was used since the review, or what it cannot read."""
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 
 from runner.audit import read_records
 from runner.clock import parse_instant
+from runner.jobfile.model import Job, Target
+from runner.providers import REGISTRY as PROVIDERS
+from runner.providers.base import ModelRecord
+from runner.ref import ResourceRef
+from runner.rules import UsageReviewed, plan_job
 from runner.simulator import Simulator
+from runner.usage import LastUse, Seen
 from tests.helpers import (
     NOW_ARG,
     RefusingUsage,
@@ -264,3 +271,43 @@ def test_a_plan_without_the_usage_fields_still_applies_and_still_guards_later_us
         "in the reviewed plan, used since the plan: last used 2026-06-02 (the plan saw no use)"
     )
     assert _deleted_ids(sim) == set(_entries(out)) - {NEVER_USED}
+
+
+# -- deployments planned for a model (with_deployments), as data -----------------------------
+
+
+def test_a_model_used_since_the_review_keeps_the_deployment_planned_for_it() -> None:
+    """Deleting the deployment of a model that is in use would take it out of service."""
+    together = PROVIDERS["together"]
+    models, endpoints = ("t", "model"), ("t", "deployment")
+    specs = {
+        models: dataclasses.replace(together.kinds["model"], usage="listing"),
+        endpoints: together.kinds["deployment"],
+    }
+    old = NOW - 90 * DAY
+    model = ModelRecord(id="ft-1", status="completed", created_at=old)
+    endpoint = ModelRecord(id="endpoint-1", status="STARTED", created_at=old, serves=("ft-1",))
+    model_ref, endpoint_ref = (
+        ResourceRef.on("t", "ft-1"),
+        ResourceRef.on("t", "endpoint-1", "deployment"),
+    )
+    target = Target("t", unused_for=30 * DAY, unused_for_text="30d", with_deployments=True)
+
+    def plan(fresh: Seen) -> dict[ResourceRef, tuple[str, str]]:
+        got = plan_job(
+            Job("idle", (target,)),
+            {models: [model], endpoints: [endpoint]},
+            specs,
+            NOW,
+            usage={models: {model_ref: fresh}},
+            reviewed={model_ref, endpoint_ref},
+            reviewed_usage=UsageReviewed({model_ref: LastUse("listing", NOW - 100 * DAY)}, NOW),
+        )
+        return {d.ref: (d.action, d.reason) for d in got.decisions}
+
+    unchanged = plan(Seen(NOW - 100 * DAY))
+    assert unchanged[model_ref][0] == unchanged[endpoint_ref][0] == "delete"
+    used = plan(Seen(NOW - 40 * DAY))  # a use the plan did not see, still older than 30d
+    why = "used since the plan: last used 2026-04-22 (the plan saw 2026-02-21)"
+    assert used[model_ref] == ("skip", why)
+    assert used[endpoint_ref] == ("skip", f"its model ft-1 is kept: {why}")
