@@ -242,8 +242,8 @@ def _target_decisions(
             why = f"kept: among the {target.keep_latest} newest matches ({reason})"
             out.append(_decision(conn, record, now, "keep", why, index))
         else:
-            used = record.usage if target.unused_for and source is not None else None
-            last = LastUse(source, used.last_used) if source and isinstance(used, Seen) else None
+            seen = record.usage if target.unused_for else None  # matched: a Seen
+            last = LastUse(source, seen.last_used) if source and isinstance(seen, Seen) else None
             out.append(_decision(conn, record, now, "delete", reason, index, usage=last))
     return out
 
