@@ -379,8 +379,10 @@ class AuditSink:
                 if event.plan_sha256 is not None:
                     fields["plan_sha256"] = event.plan_sha256
                 self.chain.append("run.start", event.run_id, fields, sync=True)
-            case ev.Planned(job=job, run_id=run_id, model=m):
+            case ev.Planned(job=job, run_id=run_id, model=m, usage=usage):
                 fields = {"job": job, **_model(m), "name": m.name, "reason": m.reason}
+                if usage is not None:  # what the unused_for selection rested on
+                    fields.update(usage.fields())
                 self.chain.append("delete.planned", run_id, fields)
             case ev.Marked(job=job, run_id=run_id, model=m):
                 fields = {

@@ -42,7 +42,7 @@ from runner.providers.base import (
 )
 from runner.ratelimit import Limiters
 from runner.ref import ResourceRef
-from runner.rules import Decision, JobPlan, UsageReads, plan_job
+from runner.rules import Decision, JobPlan, UsageReads, UsageReviewed, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 from runner.usage import REGISTRY as USAGE
@@ -70,6 +70,7 @@ class RunOptions:
     notice: Callable[[str], None] | None = None
     sinks: list[ev.Sink] = field(default_factory=list)  # more subscribers (terminal, metrics)
     reviewed: Mapping[str, Collection[ResourceRef]] | None = None  # run --plan
+    reviewed_usage: Mapping[str, UsageReviewed] | None = None  # its unused_for selections
     plan_sha256: str | None = None
     second_pass_pause: float = SECOND_PASS_PAUSE
     claim_fire_time: bool = False  # a daemon: each fire time runs once across daemons
@@ -269,6 +270,7 @@ def plan(
             reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
             prices=job_file.prices,
             usage=usage,
+            reviewed_usage=(options.reviewed_usage or {}).get(job.name),
         )
     return planset
 
@@ -500,7 +502,7 @@ class _JobRun:
                 self.counts.planned += 1
                 if self.options.dry_run:  # what a dry run would save: its planned deletes
                     self.saved.append(d.monthly_cost)
-                self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
+                self.fanout.emit(ev.Planned(name, run_id, _ref(d), d.usage))
             elif d.action == "absent":
                 self.counts.already_absent += 1
                 self.outcome.absent.append(_ref(d))

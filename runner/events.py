@@ -9,6 +9,7 @@ from typing import Literal, Protocol, assert_never
 from runner.cost import Savings
 from runner.providers.base import DeleteOutcome
 from runner.ref import ResourceRef
+from runner.usage import LastUse
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Planned:
     job: str
     run_id: str
     model: ModelRef
+    usage: LastUse | None = None  # an unused_for selection: its source and last use seen
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -33,8 +33,9 @@ from runner.files import NotReadable, read_bounded
 from runner.jobfile.model import JobFile
 from runner.jobfile.validate import strict_validator
 from runner.ref import ResourceRef
-from runner.rules import JobPlan
+from runner.rules import JobPlan, UsageReviewed
 from runner.text import shown
+from runner.usage import LastUse
 
 KIND = "ftjanitor.plan"
 VERSION = 1
@@ -110,7 +111,14 @@ def build(
             {
                 "job": plan.job.name,
                 "deletes": [
-                    {**d.ref.fields(), "name": d.name, "reason": d.reason}
+                    {
+                        **d.ref.fields(),
+                        "name": d.name,
+                        "reason": d.reason,
+                        # An unused_for selection: what run --plan checks a fresh read
+                        # against (the signature covers it like the rest).
+                        **(d.usage.fields() if d.usage is not None else {}),
+                    }
                     for d in sorted(plan.deletes, key=lambda d: d.ref)
                 ],
             }
@@ -143,6 +151,8 @@ class Reviewed:
 
     sha256: str
     deletes: dict[str, set[ResourceRef]]  # job -> its reviewed deletes
+    # job -> what the plan recorded of the use its unused_for selections rested on
+    usage: dict[str, UsageReviewed] = field(default_factory=dict)
 
 
 def load(
@@ -165,8 +175,12 @@ def load(
         raise ConfigError(f"{where}: unreadable expiry time") from None
     if wall_now >= expires:
         raise ConfigError(f"{where}: the plan expired at {rfc3339(expires)}; make a new plan")
+    # A use after this was not there to review (the earlier of the rules' clock and the
+    # wall clock, whatever --now said when the plan was made).
+    made = min(_instant(body, "now", where), _instant(body, "created", where))
     known = {job.name for job in job_file.jobs}
     deletes: dict[str, set[ResourceRef]] = {}
+    usage: dict[str, UsageReviewed] = {}
     for entry in body["jobs"]:
         name = entry["job"]
         if name not in known:
@@ -177,7 +191,29 @@ def load(
             raise ConfigError(f"{where}: names job {shown(repr(name))} twice")
         # An entry of 0.2 has no kind: it is a model (ResourceRef reads it so).
         deletes[name] = {ResourceRef.from_fields(d) for d in entry["deletes"]}
-    return Reviewed(body["sha256"], deletes)
+        usage[name] = UsageReviewed(_last_uses(entry["deletes"], where), made)
+    return Reviewed(body["sha256"], deletes, usage)
+
+
+def _instant(body: Mapping[str, Any], key: str, where: str) -> datetime:
+    try:
+        return parse_instant(body[key])
+    except ValueError:
+        raise ConfigError(f"{where}: unreadable time in {key!r}") from None
+
+
+def _last_uses(deletes: list[dict[str, Any]], where: str) -> dict[ResourceRef, LastUse]:
+    """The last use each unused_for entry recorded (entries of 0.2 and of other rules
+    have none: a plan that predates them still applies)."""
+    out = {}
+    for d in deletes:
+        try:
+            seen = LastUse.from_fields(d)
+        except ValueError:
+            raise ConfigError(f"{where}: unreadable last_used time") from None
+        if seen is not None:
+            out[ResourceRef.from_fields(d)] = seen
+    return out
 
 
 def _check_signature(body: Mapping[str, Any], key: str | None, where: str) -> None:

@@ -23,7 +23,7 @@ from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
 from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark
-from runner.usage import Seen, Unknown
+from runner.usage import LastUse, Seen, Unknown, Usage
 
 # What the run read of each listing's usage (runner.usage): per item, or why it could not.
 UsageReads = Mapping[Listed, Mapping[ResourceRef, Seen] | Unknown]
@@ -54,6 +54,18 @@ class Decision:
     # What must be gone before this is sent (a model's deployments, with_deployments):
     # the engine deletes those first and skips this unless each of them was deleted.
     after: tuple[ResourceRef, ...] = ()
+    # An unused_for selection: the source that read its use and what it saw (audit, plan).
+    usage: LastUse | None = None
+
+
+@dataclass(frozen=True)
+class UsageReviewed:
+    """What a reviewed plan (``run --plan``) recorded of the use behind its unused_for
+    selections: the last use each read saw, and when the plan was made. A fresh read that
+    saw a later use means the item was used since the review."""
+
+    last_uses: Mapping[ResourceRef, LastUse]
+    made: datetime
 
 
 @dataclass
@@ -109,12 +121,13 @@ def _decision(
     reason: str,
     target: int | None,
     protected: bool = False,
+    usage: LastUse | None = None,
 ) -> Decision:
     age, basis = age_of(record, now)
     return Decision(
         ResourceRef.on(where[0], record.id, where[1]), record.name, record.status, age, basis,
         action, reason, target, protected, monthly_cost=record.monthly_cost,
-        cost_basis=record.cost_basis or "unknown: not listed",
+        cost_basis=record.cost_basis or "unknown: not listed", usage=usage,
     )  # fmt: skip
 
 
@@ -182,7 +195,9 @@ def _target_decisions(
     by_id: Mapping[str, ModelRecord],
     unusable: Mapping[str, str],
     now: datetime,
+    source: str | None,
 ) -> list[Decision]:
+    """``source``: the kind's usage source, which an unused_for selection names."""
     conn = (target.connection, target.kind)
     out: list[Decision] = []
 
@@ -227,7 +242,9 @@ def _target_decisions(
             why = f"kept: among the {target.keep_latest} newest matches ({reason})"
             out.append(_decision(conn, record, now, "keep", why, index))
         else:
-            out.append(_decision(conn, record, now, "delete", reason, index))
+            seen = record.usage if target.unused_for else None  # matched: a Seen
+            last = LastUse(source, seen.last_used) if source and isinstance(seen, Seen) else None
+            out.append(_decision(conn, record, now, "delete", reason, index, usage=last))
     return out
 
 
@@ -267,6 +284,7 @@ def plan_job(
     reviewed: Collection[ResourceRef] | None = None,
     prices: Sequence[PriceOverride] = (),
     usage: UsageReads | None = None,
+    reviewed_usage: UsageReviewed | None = None,
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
@@ -275,7 +293,8 @@ def plan_job(
     ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
     ``run --plan``) narrows deletes to the models a person reviewed; ``prices`` (the job
     file's) override the specs' price facts; ``usage`` is what the run read of each
-    listing's usage (records keep their own ``usage`` where it has no entry).
+    listing's usage (records keep their own ``usage`` where it has no entry);
+    ``reviewed_usage`` is what the reviewed plan recorded of its unused_for selections.
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
@@ -300,7 +319,9 @@ def plan_job(
         for index, target in enumerate(job.targets):
             if (target.connection, target.kind) != listed:
                 continue
-            decisions = _target_decisions(index, target, same_listing, usable, by_id, unusable, now)
+            decisions = _target_decisions(
+                index, target, same_listing, usable, by_id, unusable, now, specs[listed].usage
+            )
             for decision in decisions:
                 current = best.get(decision.ref)
                 if current is None or _order(job, decision) < _order(job, current):
@@ -331,7 +352,8 @@ def plan_job(
     if reviewed is not None:
         # After grace: a review covers what goes now. A mark deletes nothing, and a model
         # the rules still select stays marked even when it is not in the reviewed plan.
-        _apply_review(plan, reviewed, now)
+        used = {ResourceRef.on(c, r.id, k): r.usage for (c, k), rs in records.items() for r in rs}
+        _apply_review(plan, reviewed, now, reviewed_usage, used)
     _hold_unaccompanied(plan)
     _apply_limits(plan, usable_count)
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
@@ -516,26 +538,102 @@ def _unlisted_served(
     return notes
 
 
-def _apply_review(plan: JobPlan, reviewed: Collection[ResourceRef], now: datetime) -> None:
-    """Delete only what is in the reviewed plan and still selected now; report the rest."""
+def _apply_review(
+    plan: JobPlan,
+    reviewed: Collection[ResourceRef],
+    now: datetime,
+    recorded: UsageReviewed | None,
+    used: Mapping[ResourceRef, Usage | None],
+) -> None:
+    """Delete only what is in the reviewed plan, still selected now and, when the review
+    rested on its use, not used since (``used``: what this run read); report the rest."""
     for i, d in enumerate(plan.decisions):
         if d.action == "delete" and d.ref not in reviewed:
             plan.decisions[i] = dataclasses.replace(
                 d, action="keep", reason=f"not in the reviewed plan ({d.reason})"
             )
             plan.drift.append(plan.decisions[i])
-    decided = {d.ref: d for d in plan.decisions}
+    decided = {d.ref: i for i, d in enumerate(plan.decisions)}
+    said = _recheck_use(plan, reviewed, decided, recorded, used)
     for ref in sorted(reviewed):
-        current = decided.get(ref)
-        if current is None:
+        index = decided.get(ref)
+        if index is None:
             gone = ModelRecord(id=ref.id)
             why = "in the reviewed plan, no longer listed"
             plan.decisions.append(
                 _decision((ref.connection, ref.kind), gone, now, "absent", why, None)
             )
-        elif current.action != "delete":
-            why = f"in the reviewed plan, no longer selected: {current.reason}"
-            plan.drift.append(dataclasses.replace(current, reason=why))
+        elif (current := plan.decisions[index]).action != "delete":
+            why = said.get(ref) or f"no longer selected: {current.reason}"
+            plan.drift.append(dataclasses.replace(current, reason=f"in the reviewed plan, {why}"))
+
+
+def _recheck_use(
+    plan: JobPlan,
+    reviewed: Collection[ResourceRef],
+    decided: Mapping[ResourceRef, int],
+    recorded: UsageReviewed | None,
+    used: Mapping[ResourceRef, Usage | None],
+) -> dict[ResourceRef, str]:
+    """Never a delete that this run's read says is in use, or cannot vouch for: each such
+    reviewed delete is skipped, with the deployments planned only to let it go. Returns
+    what to tell of each reviewed item whose use changed."""
+    said: dict[ResourceRef, str] = {}
+    for ref in reviewed:
+        index = decided.get(ref)
+        if index is None:
+            continue
+        d = plan.decisions[index]
+        since = _since_review(d, recorded, used.get(ref))
+        if isinstance(since, str):
+            said[ref] = since
+        if d.action != "delete" or since is None:
+            continue
+        why = f"usage unknown: {since.why}" if isinstance(since, Unknown) else since
+        said[ref] = why
+        plan.decisions[index] = dataclasses.replace(d, action="skip", reason=why)
+        for host in d.after:
+            h = decided.get(host)
+            # Planned by with_deployments for this model (its target), not selected itself.
+            if h is not None and (plan.decisions[h].action, plan.decisions[h].target) == (
+                "delete",
+                d.target,
+            ):
+                said[host] = f"its model {d.ref.id} is kept: {why}"
+                plan.decisions[h] = dataclasses.replace(
+                    plan.decisions[h], action="skip", reason=said[host]
+                )
+        # Unread, the job is partial; a connection whose whole read failed is told already.
+        if isinstance(since, Unknown) and not any(
+            u.startswith(f"{ref.connection}: ") for u in plan.unread
+        ):
+            note = f"{ref.connection}: {why}; its reviewed unused_for deletes are kept"
+            plan.unread.append(note)
+            plan.notes.append(note)
+    return said
+
+
+def _since_review(
+    d: Decision, recorded: UsageReviewed | None, fresh: Usage | None
+) -> Unknown | str | None:
+    """Why a reviewed item whose selection rests on its use may not go now: this run
+    cannot read its use (``Unknown``), or saw a use later than the plan saw (or, for a
+    plan that recorded none, than the plan's making). None: neither, or not about use."""
+    seen = recorded.last_uses.get(d.ref) if recorded is not None else None
+    if seen is None and d.usage is None:
+        return None
+    if not isinstance(fresh, Seen):
+        return fresh if isinstance(fresh, Unknown) else Unknown("not read")
+    last = fresh.last_used
+    if last is None:
+        return None
+    if seen is not None:
+        if seen.last_used is not None and last <= seen.last_used:
+            return None
+    elif recorded is None or last <= recorded.made:
+        return None
+    saw = f"{seen.last_used:%Y-%m-%d}" if seen is not None and seen.last_used else "no use"
+    return f"used since the plan: last used {last:%Y-%m-%d} (the plan saw {saw})"
 
 
 def _apply_grace(

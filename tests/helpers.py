@@ -1,20 +1,28 @@
 """One helper per idea the tests share: the CLI in process and as a child, a daemon's bound
 port, a port nothing answers on, and job files (the demo job and any other)."""
 
+import dataclasses
 import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from runner.cli import main
+from runner.providers import REGISTRY as PROVIDERS
+from runner.providers.base import ModelRecord
+from runner.providers.cohere import MODEL as COHERE
+from runner.ref import ResourceRef
 from runner.simulator import Simulator
+from runner.usage import REGISTRY as USAGE
+from runner.usage import Seen, UsageSource, UsageUnknown
 from tests.conftest import BFL_KEY, COHERE_KEY
 from tests.waiting import wait_for
 
@@ -103,6 +111,42 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+# -- usage sources ---------------------------------------------------------------------------
+
+
+class RefusingUsage(UsageSource):
+    """A usage source whose provider refuses: what every real source's failure looks like."""
+
+    name: ClassVar[str] = "test-refusing"
+    reads: ClassVar[str] = "nothing: it refuses"
+    calls: ClassVar[int] = 0
+
+    def read(
+        self,
+        lister: Any,
+        items: Sequence[tuple[ResourceRef, ModelRecord]],
+        start: datetime,
+        now: datetime,
+    ) -> Mapping[ResourceRef, Seen]:
+        type(self).calls += 1
+        raise UsageUnknown("refused (403): an admin key is needed")
+
+
+def refuse_usage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here to the test's end, Cohere's models read their usage from a source that
+    refuses (a test may plan first and make the source fail before it applies)."""
+    monkeypatch.setitem(USAGE, RefusingUsage.name, RefusingUsage())
+    kinds = PROVIDERS["cohere"].kinds
+    monkeypatch.setitem(kinds, "model", dataclasses.replace(COHERE, usage=RefusingUsage.name))  # type: ignore[index]
+    RefusingUsage.calls = 0
+
+
+def used_at(sim: Simulator, model_id: str, at: datetime) -> None:
+    """The simulated Cohere model was last used ``at`` (its listing's ``last_used``)."""
+    with sim.lock:
+        sim.accounts.cohere[model_id]["last_used"] = at.isoformat().replace("+00:00", "Z")
 
 
 # -- job files -------------------------------------------------------------------------------

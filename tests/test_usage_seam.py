@@ -2,12 +2,10 @@
 it once per connection, the planner gets it as data, and an unreadable source never
 reads as "unused"."""
 
-import dataclasses
 import json
-from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -19,8 +17,18 @@ from runner.ref import ResourceRef
 from runner.rules import plan_job
 from runner.simulator import Simulator
 from runner.usage import REGISTRY as USAGE
-from runner.usage import Seen, Unknown, UsageSource, UsageUnknown
-from tests.helpers import NOW_ARG, cli, demo_connections, job_yaml, one_job, write_job
+from runner.usage import Seen, Unknown
+from tests.helpers import (
+    NOW_ARG,
+    RefusingUsage,
+    cli,
+    demo_connections,
+    job_yaml,
+    one_job,
+    refuse_usage,
+    used_at,
+    write_job,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -124,32 +132,10 @@ def test_an_item_the_read_left_out_is_unknown() -> None:
 pytestmark = pytest.mark.usefixtures("keys")  # every simulated type's key (conftest)
 
 
-class _Refusing(UsageSource):
-    """A usage source whose provider refuses: what every real source's failure looks like."""
-
-    name: ClassVar[str] = "test-refusing"
-    reads: ClassVar[str] = "nothing: it refuses"
-    calls: ClassVar[int] = 0
-
-    def read(
-        self,
-        lister: Any,
-        items: Sequence[tuple[ResourceRef, ModelRecord]],
-        start: datetime,
-        now: datetime,
-    ) -> Mapping[ResourceRef, Seen]:
-        type(self).calls += 1
-        raise UsageUnknown("refused (403): an admin key is needed")
-
-
 @pytest.fixture
-def refusing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cohere's models read their usage from a source that fails, for this test only."""
-    monkeypatch.setitem(USAGE, _Refusing.name, _Refusing())
-    kinds = PROVIDERS["cohere"].kinds
-    monkeypatch.setitem(kinds, "model", dataclasses.replace(COHERE, usage=_Refusing.name))  # type: ignore[index]
-    _Refusing.calls = 0
-    yield
+    refuse_usage(monkeypatch)
 
 
 TARGETS = [
@@ -162,16 +148,11 @@ def _job(tmp_path: Path, sim: Simulator) -> str:
     return write_job(tmp_path, job_yaml(demo_connections(sim.url), one_job("idle", TARGETS)))
 
 
-def _used(sim: Simulator, model_id: str, at: datetime) -> None:
-    with sim.lock:
-        sim.accounts.cohere[model_id]["last_used"] = at.isoformat().replace("+00:00", "Z")
-
-
 def test_cohere_usage_through_the_seam_end_to_end(
     tmp_path: Path, sim: Simulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _used(sim, "sim-cohere-0001", NOW - 100 * DAY)
-    _used(sim, "sim-cohere-0002", NOW - 5 * DAY)
+    used_at(sim, "sim-cohere-0001", NOW - 100 * DAY)
+    used_at(sim, "sim-cohere-0002", NOW - 5 * DAY)
     code, out, err = cli(capsys, "plan", _job(tmp_path, sim), "--json", "--now", NOW_ARG)
     assert code == 0, err
     (entry,) = json.loads(out)["jobs"]
@@ -205,7 +186,7 @@ def test_an_unreadable_usage_source_skips_its_connection_and_ends_partial(
     assert not [
         i for i, (action, _) in got.items() if i.startswith("sim-cohere") and action == "delete"
     ]
-    assert _Refusing.calls == 1  # once per connection and run
+    assert RefusingUsage.calls == 1  # once per connection and run
     # The other target goes on: the BFL model named by ID is deleted in a real run.
     assert got["scratch-lora-1"][0] == "delete"
     deleted = [(m.method, m.path) for m in sim.mutations()]

@@ -160,6 +160,7 @@ def execute_command(
         notice=notice,
         sinks=extra,
         reviewed=reviewed.deletes if reviewed else None,
+        reviewed_usage=reviewed.usage if reviewed else None,
         plan_sha256=reviewed.sha256 if reviewed else None,
     )
     with _stop_on_signals(stop):

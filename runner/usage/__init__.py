@@ -7,9 +7,27 @@ vendor library.
 """
 
 from runner.discovery import plugins
-from runner.usage.base import REGISTRY, Seen, Unknown, Usage, UsageSource, UsageUnknown, register
+from runner.usage.base import (
+    REGISTRY,
+    LastUse,
+    Seen,
+    Unknown,
+    Usage,
+    UsageSource,
+    UsageUnknown,
+    register,
+)
 
-__all__ = ["REGISTRY", "Seen", "Unknown", "Usage", "UsageSource", "UsageUnknown", "register"]
+__all__ = [
+    "REGISTRY",
+    "LastUse",
+    "Seen",
+    "Unknown",
+    "Usage",
+    "UsageSource",
+    "UsageUnknown",
+    "register",
+]
 
 # Found as providers and wires are (runner.discovery); importing a module registers it.
 LOADED = tuple(plugins(__name__, __path__, shared=("base",)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
+from runner.clock import parse_instant, rfc3339
 from runner.ref import ResourceRef
 
 if TYPE_CHECKING:
@@ -38,6 +39,29 @@ class Unknown:
 
 
 Usage: TypeAlias = Seen | Unknown
+
+
+@dataclass(frozen=True, slots=True)
+class LastUse:
+    """Why an ``unused_for`` selection was made, as the audit and a reviewed plan keep it:
+    the source that read the item's use and the last use it saw (None: none in its read)."""
+
+    source: str
+    last_used: datetime | None
+
+    def fields(self) -> dict[str, str | None]:
+        """The fields it adds to a ``delete.planned`` record and a plan file entry."""
+        when = None if self.last_used is None else rfc3339(self.last_used)
+        return {"last_used": when, "usage_source": self.source}
+
+    @classmethod
+    def from_fields(cls, record: Mapping[str, Any]) -> "LastUse | None":
+        """Read back what ``fields`` wrote (None: a record without them, of 0.2 or of
+        another rule). The caller has checked their types; ValueError: an unreadable time."""
+        if "usage_source" not in record:
+            return None
+        when = record.get("last_used")
+        return cls(str(record["usage_source"]), None if when is None else parse_instant(when))
 
 
 class UsageUnknown(Exception):
