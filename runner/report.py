@@ -155,6 +155,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "cost_basis": d.cost_basis,
         # What must be deleted first (a served model's deployments, with_deployments).
         "after": [{"kind": r.kind, "id": r.id} for r in d.after],
+        # An unused_for selection: the last use its source saw (as the audit records it).
+        **(d.usage.fields() if d.usage is not None else {}),
     }
 
 

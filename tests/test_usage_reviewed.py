@@ -27,6 +27,7 @@ from tests.helpers import (
     demo_connections,
     job_yaml,
     one_job,
+    plan_decisions,
     refuse_usage,
     used_at,
     write_job,
@@ -95,7 +96,12 @@ def test_the_plan_file_and_the_audit_carry_the_last_use_and_its_source(
         if r["event"] == "delete.planned"
     }
     assert planned.keys() == entries.keys()
+    shown_in_json = plan_decisions(capsys, job)  # plan --json tells the same
     for model_id, record in planned.items():
+        assert (shown_in_json[model_id]["last_used"], shown_in_json[model_id]["usage_source"]) == (
+            record["last_used"],
+            record["usage_source"],
+        )
         assert (record["last_used"], record["usage_source"]) == (
             entries[model_id]["last_used"],
             entries[model_id]["usage_source"],
