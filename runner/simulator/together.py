@@ -20,6 +20,7 @@ the job. A deployment (a dedicated endpoint): ``id`` (required, ``endpoint-...``
 
 import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from runner.simulator.core import (
     Accounts,
     Answer,
+    Handler,
     Request,
     Route,
     Simulator,
@@ -129,23 +131,6 @@ def _list(sim: Simulator, req: Request) -> Answer:
         return 200, {"data": list(sim.accounts.together.values())}
 
 
-def _get(sim: Simulator, req: Request) -> Answer:
-    job_id = req.params["id"]
-    with sim.lock:
-        job = sim.accounts.together.get(job_id)
-    return (200, job) if job is not None else _not_found(job_id)
-
-
-def _delete(sim: Simulator, req: Request) -> Answer:
-    job_id = req.params["id"]
-    with sim.lock:
-        if job_id not in sim.accounts.together:
-            return _not_found(job_id)
-        del sim.accounts.together[job_id]
-        sim.deleted.append(("together", job_id))
-    return 200, {"message": f"Fine-tune job {job_id} deleted"}
-
-
 def _endpoint_not_found(endpoint_id: str) -> Answer:
     body = _error(404, f"Endpoint '{endpoint_id}' not found")
     body["error"].update(param="endpoint_id", code="not_found")
@@ -163,20 +148,39 @@ def _list_endpoints(sim: Simulator, req: Request) -> Answer:
     return 200, {"object": "list", "data": listed}
 
 
-def _get_endpoint(sim: Simulator, req: Request) -> Answer:
-    endpoint_id = req.params["id"]
-    with sim.lock:
-        endpoint = sim.accounts.together_endpoints.get(endpoint_id)
-    return (200, endpoint) if endpoint is not None else _endpoint_not_found(endpoint_id)
+def _one_item(
+    items: Callable[[Accounts], dict[str, dict[str, Any]]],
+    missing: Callable[[str], Answer],
+    gone: Callable[[str], Answer],
+) -> tuple[Handler, Handler]:
+    """GET and DELETE of one item: fine-tunes and endpoints differ only in where their
+    items are kept, how a missing one is told, and what a delete answers."""
+
+    def get(sim: Simulator, req: Request) -> Answer:
+        item_id = req.params["id"]
+        with sim.lock:
+            item = items(sim.accounts).get(item_id)
+        return (200, item) if item is not None else missing(item_id)
+
+    def delete(sim: Simulator, req: Request) -> Answer:
+        item_id = req.params["id"]
+        with sim.lock:
+            if items(sim.accounts).pop(item_id, None) is None:
+                return missing(item_id)
+            sim.deleted.append(("together", item_id))
+        return gone(item_id)
+
+    return get, delete
 
 
-def _delete_endpoint(sim: Simulator, req: Request) -> Answer:
-    endpoint_id = req.params["id"]
-    with sim.lock:
-        if sim.accounts.together_endpoints.pop(endpoint_id, None) is None:
-            return _endpoint_not_found(endpoint_id)
-        sim.deleted.append(("together", endpoint_id))
-    return 204, None
+_get, _delete = _one_item(
+    lambda accounts: accounts.together,
+    _not_found,
+    lambda job_id: (200, {"message": f"Fine-tune job {job_id} deleted"}),
+)
+_get_endpoint, _delete_endpoint = _one_item(
+    lambda accounts: accounts.together_endpoints, _endpoint_not_found, lambda _: (204, None)
+)
 
 
 def _authorize(headers: Message, key: str | None) -> Answer | None:
