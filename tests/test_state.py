@@ -66,6 +66,8 @@ CHILD = textwrap.dedent(
         print(json.dumps(won), flush=True)
     elif mode == "audit":
         writer = int(sys.argv[3])
+        print(json.dumps("opened"), flush=True)
+        sys.stdin.readline()  # both chains open before either appends: they overlap
         for i in range(@APPENDS@):
             target.append("test.event", f"run-{writer}", {"writer": writer, "i": i})
         print(json.dumps("done"), flush=True)
@@ -690,6 +692,10 @@ def test_audit_chain_redacts_secrets(pg_fresh_url: str) -> None:
 def test_two_processes_keep_one_chain(pg_fresh_url: str) -> None:
     ref = StateRef(url=pg_fresh_url)
     writers = [spawn("audit", ref, str(n)) for n in (1, 2)]
+    for writer in writers:
+        go(writer)
+    for writer in writers:
+        assert result(writer) == "opened"
     for writer in writers:
         go(writer)
     for writer in writers:
