@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.commands.simulate import add_arguments, parse_fault, run
+from runner.commands.simulate import EPILOG, add_arguments, parse_fault, run
 from runner.errors import ConfigError
-from runner.simulator import Fault
+from runner.simulator import REGISTRY, Fault
 
 ROOT = Path(__file__).resolve().parent.parent
 # The command as the CLI will run it, through add_arguments, in a process of its own.
@@ -130,3 +130,11 @@ def test_startup_line_names_the_url_counts_and_base_urls() -> None:
     }
     assert f"openai={url}/openai" in urls.split() and f"cohere={url}/cohere" in urls.split()
     assert (proc.returncode, rest) == (0, "simulator stopped\n")
+
+
+def test_the_help_tells_the_seed_keys_of_every_kind_a_wire_seeds() -> None:
+    # Written by each wire (Wire.seed_keys), so a new provider documents itself.
+    for wire in REGISTRY.values():
+        assert set(wire.kinds) <= set(wire.seed_keys), wire.kind
+        for kind in wire.seed_keys:
+            assert re.search(rf"^    {wire.kind} {kind} ", EPILOG, re.M), (wire.kind, kind)

@@ -4,6 +4,7 @@ import argparse
 import errno
 import json
 import signal
+import textwrap
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +28,24 @@ FAULT_OPTIONS: dict[str, Callable[[str], Any]] = {
     "api": str,
     "polls": int,
 }
+
+
+def _seed_keys() -> str:
+    """Each wire's own seed keys, per kind (``Wire.seed_keys``), as the epilog's lines."""
+    rows = [
+        (f"{wire.kind} {kind}", text)
+        for wire in sorted(REGISTRY.values(), key=lambda w: w.kind)
+        for kind, text in wire.seed_keys.items()
+    ]
+    width = max((len(label) for label, _ in rows), default=0) + 2
+    lines = []
+    for label, text in rows:
+        wrapped = textwrap.wrap(text, 88 - 4 - width) or [""]
+        lines.append(f"    {label:<{width}}{wrapped[0]}")
+        lines.extend(" " * (4 + width) + more for more in wrapped[1:])
+    return "\n".join(lines)
+
+
 EPILOG = f"""\
 where each provider is served:
   every type under /TYPE on the port, http://127.0.0.1:PORT/TYPE, TYPE one of
@@ -36,16 +55,10 @@ where each provider is served:
   always did.
 
 seed format (--seed): a mapping of TYPE to a list of its models, or to a mapping of kind to
-  a list: TYPE: {{model: [...], deployment: [...]}}. Deployments are Bedrock Provisioned
-  Throughputs, Together dedicated endpoints and Fireworks deployments. Each entry is a
-  mapping (BFL: also a bare ID) whose keys replace the item's fields; age_days sets its
-  creation time, drop: [FIELD...] removes fields. Keys that are not fields:
-    bedrock model       name (required), base, tags: {{KEY: VALUE}}
-    bedrock deployment  name (required), model (a seeded model's name), base, tags;
-                        commitmentDuration OneMonth|SixMonths sets commitmentExpirationTime
-                        unless given
-    together deployment id (required, endpoint-...), min_replicas, max_replicas
-    fireworks deployment id (required), account, loras: [MODEL_ID...] (deployed on it)
+  a list: TYPE: {{model: [...], deployment: [...]}}. Each entry is a mapping (BFL: also a
+  bare ID) whose keys replace the item's fields; age_days sets its creation time, drop:
+  [FIELD...] removes fields. Keys that are not fields:
+{_seed_keys()}
   A type the file leaves out serves its wire's own demo entries, if it has any.
   e.g. scripts/demo-seed.yaml
 

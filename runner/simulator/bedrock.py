@@ -417,6 +417,11 @@ WIRE = register(
         ),
         mutating=lambda method, path: writes(method, path) and path != TAGS_PATH,
         kinds={"deployment": _seed_pts},
+        seed_keys={
+            "model": "name (required), base, tags: {KEY: VALUE}",
+            "deployment": "name (required), model (a seeded model's name), base, tags;"
+            " commitmentDuration OneMonth|SixMonths sets commitmentExpirationTime unless given",
+        },
         reply=_reply,
     )
 )

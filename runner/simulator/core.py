@@ -242,6 +242,9 @@ class Wire:
     variants: tuple[str, ...] = ()  # alternative error shapes a Simulator may choose
     # Seeders of the type's other resource kinds ({"deployment": ...}), beside ``seed``.
     kinds: Mapping[str, Seeder] = field(default_factory=dict)
+    # Per kind, the keys of a seed entry that are not the item's own fields, for people
+    # (``simulate --help``): {"deployment": "id (required), min_replicas"}.
+    seed_keys: Mapping[str, str] = field(default_factory=dict)
     # (status, body) -> extra response headers and the body sent: for wires (Bedrock) whose
     # error code travels in a header rather than the body.
     reply: Callable[[int, Any], tuple[dict[str, str], Any]] | None = None

@@ -317,5 +317,6 @@ WIRE = register(
             )
         ),
         kinds={"deployment": _seed_deployments},
+        seed_keys={"deployment": "id (required), account, loras: [MODEL_ID...] (deployed on it)"},
     )
 )

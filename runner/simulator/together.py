@@ -249,5 +249,6 @@ WIRE = register(
         default_count=10,
         ids=lambda accounts: sorted(accounts.together) + sorted(accounts.together_endpoints),
         kinds={"deployment": _seed_endpoints},
+        seed_keys={"deployment": "id (required, endpoint-...), min_replicas, max_replicas"},
     )
 )
