@@ -233,13 +233,14 @@ def plan(
             for kind in kinds:
                 key = (connection.name, kind)
                 specs[key] = REGISTRY[connection.type].kinds[kind]
-                need_ages = any(
-                    t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
-                )
+                targets = [t for j in jobs for t in j.targets if (t.connection, t.kind) == key]
+                need_ages = any(t.needs_ages for t in targets)
+                # Tags cost a read per item at some types: only for a rule that reads them.
+                need_tags = any(t.needs_tags for t in targets)
                 # The lister is asked for in the pool: a connection still connecting
                 # holds up its own listing only.
                 pending[key] = pool.submit(
-                    _inventory, listers, key, connection, state, wall_now, need_ages
+                    _inventory, listers, key, connection, state, wall_now, need_ages, need_tags
                 )
         for key, listing in pending.items():
             try:
@@ -307,8 +308,9 @@ def _inventory(
     state: StateStore,
     wall_now: datetime,
     need_ages: bool,
+    need_tags: bool,
 ) -> list[ModelRecord]:
-    return take_inventory(listers[key], connection, state, wall_now, need_ages)
+    return take_inventory(listers[key], connection, state, wall_now, need_ages, need_tags)
 
 
 def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:

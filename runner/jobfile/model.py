@@ -80,7 +80,12 @@ class Target:
 
     @property
     def has_rules(self) -> bool:
-        return self.match_all or bool(self.selectors)
+        """Whether it selects by rules (an exempting rule, protect_tags, selects nothing)."""
+        return self.match_all or any(not s.exempts for s in self.selectors)
+
+    @property
+    def needs_tags(self) -> bool:
+        return any(s.needs_tags for s in self.selectors)
 
     @property
     def needs_ages(self) -> bool:

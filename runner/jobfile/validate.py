@@ -470,8 +470,9 @@ class _Checker:
                 rule.check(spec, field)
         target_fields = build_schema()["$defs"]["target"]["properties"]
         if self.all_clean(raw, path, target_fields):
-            rules = ", ".join(SELECTORS)
-            has_rules = any(key in t for key in (*SELECTORS, "match_all"))
+            selecting = [key for key, rule in SELECTORS.items() if not rule.exempts]
+            rules = ", ".join(selecting)
+            has_rules = any(key in t for key in (*selecting, "match_all"))
             if "ids" not in t and not has_rules:
                 self.error(path, f"a target needs ids, a rule ({rules}) or match_all: true")
             if "ids" in t and "match_all" in t:
