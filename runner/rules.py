@@ -54,6 +54,7 @@ class Decision:
     # What must be gone before this is sent (a model's deployments, with_deployments):
     # the engine deletes those first and skips this unless each of them was deleted.
     after: tuple[ResourceRef, ...] = ()
+    owner: str | None = None  # its owner_tag's value (None: none, or tags not known)
 
 
 @dataclass
@@ -271,6 +272,7 @@ def plan_job(
     reviewed: Collection[ResourceRef] | None = None,
     prices: Sequence[PriceOverride] = (),
     usage: UsageReads | None = None,
+    owner_tag: str | None = None,
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
@@ -279,7 +281,8 @@ def plan_job(
     ``wall_now`` the wall clock that grace runs on (never ``--now``); ``reviewed`` (from
     ``run --plan``) narrows deletes to the models a person reviewed; ``prices`` (the job
     file's) override the specs' price facts; ``usage`` is what the run read of each
-    listing's usage (records keep their own ``usage`` where it has no entry).
+    listing's usage (records keep their own ``usage`` where it has no entry);
+    ``owner_tag`` names the tag each decision's ``owner`` is read from.
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
@@ -328,6 +331,8 @@ def plan_job(
     committed_at = min(now, wall_now or now)
     _apply_dependencies(best, job, records, specs, committed_at)
     plan = JobPlan(job, list(best.values()))
+    if owner_tag is not None:
+        plan.decisions = _owned(plan.decisions, records, owner_tag)
     plan.unread = _unread(job, usage or {})
     plan.notes.extend(plan.unread)
     if job.grace is not None:
@@ -341,6 +346,19 @@ def plan_job(
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     plan.notes.extend(_unlisted_served(records, specs))
     return plan
+
+
+def _owned(
+    decisions: Sequence[Decision], records: Mapping[Listed, Sequence[ModelRecord]], tag: str
+) -> list[Decision]:
+    """The decisions with the owner each item's ``tag`` names (unknown tags: none)."""
+    owners = {
+        ResourceRef.on(c, r.id, k): r.tags.get(tag)
+        for (c, k), listing in records.items()
+        for r in listing
+        if r.id and isinstance(r.tags, Mapping)
+    }
+    return [dataclasses.replace(d, owner=owners.get(d.ref)) for d in decisions]
 
 
 def _with_usage(

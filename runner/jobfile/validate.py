@@ -626,6 +626,16 @@ class _Checker:
                     (*path, "name"), f"notify name {name!r} is already used by notify[{seen[name]}]"
                 )
             seen.setdefault(name, index)
+            self.notify_route(data, raw, path)
+
+    def notify_route(self, data: dict[str, Any], raw: dict[str, Any], path: NodePath) -> None:
+        """by_owner only with an owner_tag to read owners by (the schema wants one of
+        url_env and by_owner)."""
+        if "by_owner" in raw and self.clean((*path, "by_owner")) and "owner_tag" not in data:
+            self.error(
+                (*path, "by_owner"),
+                "by_owner needs a top-level owner_tag: the tag that names each item's owner",
+            )
 
 
 class _RuleField:
@@ -700,6 +710,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         state=state,
         notify=notify_targets(data.get("notify") or ()),
         prices=prices,
+        owner_tag=data.get("owner_tag"),
     )
 
 
@@ -708,9 +719,10 @@ def notify_targets(items: Iterable[Mapping[str, Any]]) -> tuple[NotifyTarget, ..
     return tuple(
         NotifyTarget(
             name=str(item["name"]),
-            url_env=str(item["url_env"]),
+            url_env=str(item["url_env"]) if "url_env" in item else None,
             format="slack" if item.get("format") == "slack" else "json",
             events=tuple(str(kind) for kind in item["events"]),
+            by_owner={str(k): str(v) for k, v in (item.get("by_owner") or {}).items()},
         )
         for item in items
     )
