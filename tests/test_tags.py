@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from runner.providers.base import TagsUnknown
+from runner.providers.mapping import read_tags
 from runner.simulator import Fault, Simulator, load_seed
 from tests.conftest import NOW
 from tests.helpers import (
@@ -248,3 +250,59 @@ def test_bedrock_tags_that_cannot_be_read_are_kept(
         decided = actions(capsys, bedrock_job(tmp_path, sim, target))
     assert {a for a, _ in decided.values()} == {"keep"}
     assert all("protect_tags: tags unknown" in reason for _, reason in decided.values())
+
+
+def test_bedrock_reads_tags_concurrently_within_the_connections_concurrency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each read takes 0.5 s at the simulator; the connection allows 3 at once, so the
+    # fourth starts only when one of the first three is answered.
+    fault = Fault("delay", method="POST", path="/listTagsForResource", seconds=0.5)
+    with Simulator(load_seed(BEDROCK, NOW), faults=[fault]) as sim:
+        actions(capsys, bedrock_job(tmp_path, sim, "{provider: aws, tags: {team: nlp}}"))
+        arrived = sorted(r.ts for r in sim.requests if r.path.endswith("/listTagsForResource"))
+    assert len(arrived) == 4
+    assert arrived[2] - arrived[0] < 0.4  # three at once
+    assert arrived[3] - arrived[0] >= 0.4  # never a fourth
+
+
+def test_bedrock_deployments_carry_their_tags_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed: dict[str, Any] = {
+        "bedrock": {
+            "model": [{"name": "ft-0", "age_days": 40}],
+            "deployment": [
+                {"name": "pt-temp", "model": "ft-0", "tags": {"stage": "temp"}, "age_days": 3},
+                {"name": "pt-prod", "model": "ft-0", "tags": {"stage": "prod"}, "age_days": 3},
+            ],
+        }
+    }
+    with Simulator(load_seed(seed, NOW)) as sim:
+        target = "{provider: aws, kind: deployment, tags: {stage: temp}}"
+        decided = actions(capsys, bedrock_job(tmp_path, sim, target))
+    assert decided["pt-temp"] == ("delete", "tag 'stage'='temp'")
+    assert decided["pt-prod"][0] == "nomatch"
+
+
+@pytest.mark.parametrize(
+    "raw, read",
+    [
+        (None, {}),
+        ({"team": "nlp"}, {"team": "nlp"}),
+        ([{"key": "team", "value": "nlp"}], {"team": "nlp"}),
+        ([{"Key": "team", "Value": "nlp"}], {"team": "nlp"}),
+        ([], {}),
+        ({"team": 7}, "unreadable tags: 'team' is not a string pair"),
+        ([{"key": "a", "value": "1"}, {"key": "a", "value": "2"}], "key 'a' is given twice"),
+        ("team=nlp", "not an object or a list of key/value pairs"),
+        ([["team", "nlp"]], "not an object or a list of key/value pairs"),
+        ({"\x1b[2J": None}, "unreadable tags: '\\x1b[2J' is not a string pair"),
+    ],
+)
+def test_tags_read_as_sent_or_are_unknown(raw: Any, read: Any) -> None:
+    got = read_tags(raw, "tags")
+    if isinstance(read, dict):
+        assert got == read
+    else:
+        assert isinstance(got, TagsUnknown) and read in got.why
