@@ -441,6 +441,9 @@ class AuditSink:
                     fields["error"] = event.error
                 name = "notify.sent" if event.ok else "notify.failed"
                 self.chain.append(name, event.run_id, fields)
+            case ev.Unrouted():
+                fields = {"job": event.job, "notifier": event.notifier, "count": event.count}
+                self.chain.append("notify.unrouted", event.run_id, fields)
             case ev.RunEnded():
                 fields = {
                     "job": event.job,

@@ -28,7 +28,7 @@ from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
 from runner.inventory import take_inventory
 from runner.jobfile.model import Connection, Job, JobFile
-from runner.notify import Notifier, resolve_urls, url_secrets
+from runner.notify import Notifier, resolve_owner_urls, resolve_urls, url_secrets
 from runner.providers import REGISTRY
 from runner.providers.base import (
     ConnectOptions,
@@ -97,6 +97,7 @@ class JobOutcome:
     failures: list[ev.Outcome] = field(default_factory=list)
     absent: list[ev.ModelRef] = field(default_factory=list)
     storage_error: StorageError | None = None  # the state or audit store failed mid-job
+    unrouted: int = 0  # items a by_owner notification had no webhook for
 
     @property
     def status(self) -> str:
@@ -145,14 +146,18 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
     keys = resolve_keys(connections_used(job_file, [j.name for j in jobs]), environ)
     secrets = [k for k in keys.values() if k]
     urls = {} if options.dry_run else resolve_urls(job_file.notify, environ)
-    secrets += [part for url in urls.values() for part in url_secrets(url)]
+    owner_urls = {} if options.dry_run else resolve_owner_urls(job_file.notify, environ)
+    every_url = [*urls.values(), *(u for routes in owner_urls.values() for u in routes.values())]
+    secrets += [part for url in every_url for part in url_secrets(url)]
     report: RunReport | None = None
     try:
         with ExitStack() as stack:
             state, chain = open_storage(job_file, secrets, options.clock, stack)
-            fanout = ev.Fanout([AuditSink(chain), *options.sinks])
-            if urls:  # a dry run notifies nobody
-                fanout.extend([Notifier(job_file.notify, urls, emit=fanout.emit)])
+            unrouted = _Unrouted()
+            fanout = ev.Fanout([AuditSink(chain), *options.sinks, unrouted])
+            if every_url:  # a dry run notifies nobody
+                notifier = Notifier(job_file.notify, urls, emit=fanout.emit, owner_urls=owner_urls)
+                fanout.extend([notifier])
             # The anchor is checked before anything is sent, and moved when we are done.
             if problem := head_problem(chain, state.audit_head(chain.name)):
                 raise StorageError(problem)
@@ -191,6 +196,7 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                     report.outcomes.append(_skip(job, busy[job.name], fanout, options))
                     continue
                 outcome = apply(planset, job, deleters, state, fanout, options, report.sent)
+                outcome.unrouted = unrouted.by_run.get(outcome.run_id, 0)
                 report.outcomes.append(outcome)
                 if outcome.storage_error is not None:
                     raise outcome.storage_error  # no later job starts on a broken store
@@ -234,13 +240,17 @@ def plan(
             for kind in kinds:
                 key = (connection.name, kind)
                 specs[key] = REGISTRY[connection.type].kinds[kind]
-                need_ages = any(
-                    t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
+                targets = [t for j in jobs for t in j.targets if (t.connection, t.kind) == key]
+                need_ages = any(t.needs_ages for t in targets)
+                # Tags cost a read per item at some types: only for a rule that reads them,
+                # or for owners a real run's notifications are routed to.
+                need_tags = any(t.needs_tags for t in targets) or (
+                    not options.dry_run and job_file.routes_by_owner
                 )
                 # The lister is asked for in the pool: a connection still connecting
                 # holds up its own listing only.
                 pending[key] = pool.submit(
-                    _inventory, listers, key, connection, state, wall_now, need_ages
+                    _inventory, listers, key, connection, state, wall_now, need_ages, need_tags
                 )
         for key, listing in pending.items():
             try:
@@ -271,6 +281,7 @@ def plan(
             prices=job_file.prices,
             usage=usage,
             reviewed_usage=(options.reviewed_usage or {}).get(job.name),
+            owner_tag=job_file.owner_tag,
         )
     return planset
 
@@ -309,8 +320,9 @@ def _inventory(
     state: StateStore,
     wall_now: datetime,
     need_ages: bool,
+    need_tags: bool,
 ) -> list[ModelRecord]:
-    return take_inventory(listers[key], connection, state, wall_now, need_ages)
+    return take_inventory(listers[key], connection, state, wall_now, need_ages, need_tags)
 
 
 def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:
@@ -370,6 +382,18 @@ def _reconcile(
     return done
 
 
+class _Unrouted:
+    """A run-event subscriber: how many items each run's ``by_owner`` notifications told
+    no one about (the Notifier says so once the run has ended), for its summary."""
+
+    def __init__(self) -> None:
+        self.by_run: dict[str, int] = {}
+
+    def emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Unrouted):
+            self.by_run[event.run_id] = self.by_run.get(event.run_id, 0) + event.count
+
+
 def _skip(job: Job, why: str, fanout: ev.Fanout, options: RunOptions) -> JobOutcome:
     event = ev.RunSkipped(job.name, options.trigger, why, options.fire_time)
     fanout.emit(event)
@@ -377,7 +401,7 @@ def _skip(job: Job, why: str, fanout: ev.Fanout, options: RunOptions) -> JobOutc
 
 
 def _ref(d: Decision) -> ev.ModelRef:
-    return ev.ModelRef(d.ref, d.name, d.reason)
+    return ev.ModelRef(d.ref, d.name, d.reason, d.owner, d.monthly_cost)
 
 
 def apply(

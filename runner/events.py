@@ -4,6 +4,7 @@ metrics are subscribers, so no outcome is ever reported differently in two place
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal, Protocol, assert_never
 
 from runner.cost import Savings
@@ -45,6 +46,8 @@ class ModelRef:
     ref: ResourceRef
     name: str | None = None
     reason: str = ""
+    owner: str | None = None  # its owner_tag's value: whose webhook hears of it (by_owner)
+    monthly_cost: Decimal | None = None  # what an owner is told its deletes save
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,17 @@ class Notified:
 
 
 @dataclass(frozen=True)
+class Unrouted:
+    """Items a ``by_owner`` notification told no one about: their owner has no webhook
+    of its own and there is no ``"*"``."""
+
+    job: str
+    run_id: str
+    notifier: str
+    count: int
+
+
+@dataclass(frozen=True)
 class RunEnded:
     job: str
     run_id: str
@@ -197,6 +211,7 @@ Event = (
     | Reconciled
     | LimitTripped
     | Notified
+    | Unrouted
     | RunEnded
     | RunSkipped
 )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from runner.clock import parse_instant
 from runner.jobfile.model import Connection
-from runner.providers.base import Lister, ModelRecord, ProviderError
+from runner.providers.base import Lister, ModelRecord, ProviderError, TagsUnknown
 from runner.state import StateStore
 
 # Details are free-form; should a creation time ever appear there, it beats first sighting.
@@ -48,14 +48,41 @@ def distinct(records: Iterable[ModelRecord], label: str) -> list[ModelRecord]:
     return out
 
 
+def with_tags(provider: Lister, records: list[ModelRecord]) -> list[ModelRecord]:
+    """The records with their tags, where the kind reads them apart from its listing. A
+    read that fails leaves every item's tags unknown (kept by protect_tags, selected by
+    no tag rule), never empty."""
+    source = provider.spec.tags
+    if source is None or source.read is None:
+        return records  # none at all, or the listing carried them
+    usable = [r for r in records if r.id and not r.problem]
+    try:
+        found = source.read(provider, usable)
+    except (ProviderError, ValueError) as exc:
+        failed = TagsUnknown(f"{source.reads}: {exc}")
+        found = {r.id: failed for r in usable}
+    missing = TagsUnknown(f"{source.reads}: no answer for it")
+    return [
+        dataclasses.replace(r, tags=found.get(r.id, missing)) if r.id and not r.problem else r
+        for r in records
+    ]
+
+
 def take_inventory(
-    provider: Lister, connection: Connection, state: StateStore, now: datetime, need_ages: bool
+    provider: Lister,
+    connection: Connection,
+    state: StateStore,
+    now: datetime,
+    need_ages: bool,
+    need_tags: bool = False,
 ) -> list[ModelRecord]:
     """List every model. Without provider timestamps, record first sightings at ``now``
     (the wall clock: no ``--now`` may backdate one) and, when a rule needs ages and
     details may carry a creation time, fetch details concurrently (bounded by the
-    connection's concurrency)."""
+    connection's concurrency). When a rule needs tags, read them (``with_tags``)."""
     records = distinct(provider.list_models(), connection.label)
+    if need_tags:
+        records = with_tags(provider, records)
     spec = provider.spec
     if spec.has_created_at:
         return records

@@ -228,7 +228,8 @@ class Metrics:
             self._run_ended(event)
         elif isinstance(event, RunSkipped):
             self.runs.labels(event.job, "skipped").inc()
-        # Planned, Marked, Unmarked, Intent, Waiting, Reconciled, Notified: nothing to count.
+        # Planned, Marked, Unmarked, Intent, Waiting, Reconciled, Notified, Unrouted: nothing
+        # to count.
 
     def _run_started(self, event: RunStarted) -> None:
         with self._lock:

@@ -14,6 +14,11 @@ messages repeat the URL's path), and are redacted once more against the URL's pa
 
 Delivery problems never leave :meth:`Notifier.emit`: a notification that cannot be sent
 does not change the run's outcome.
+
+A target with ``by_owner`` has one webhook per owner (an item's ``owner_tag`` value) and
+``"*"`` for owners without their own: each is sent one POST per kind about its own items
+only (``route``), a tripped limit goes to ``"*"``, and the items no route takes are told
+to no one and counted in an :class:`~runner.events.Unrouted` event.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import socket
 import ssl
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
@@ -43,7 +48,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from runner import __version__
-from runner.cost import Savings, json_amount
+from runner.cost import Savings, json_amount, savings
 from runner.errors import ConfigError
 from runner.events import (
     Event,
@@ -54,6 +59,7 @@ from runner.events import (
     Outcome,
     RunEnded,
     RunStarted,
+    Unrouted,
 )
 from runner.jobfile.model import NotifyTarget
 from runner.redaction import MIN_SECRET, redact, secret_list
@@ -79,7 +85,8 @@ BACKOFF = 0.5
 
 
 def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) -> dict[str, str]:
-    """Each target's URL from its variable, checked; ``{target name: URL}``.
+    """Each ``url_env`` target's URL from its variable, checked; ``{target name: URL}``
+    (``by_owner`` targets: ``resolve_owner_urls``).
 
     Raises ConfigError (one line naming the target and the variable, never the value) when a
     variable is unset or empty, holds whitespace or control characters, or is not an https
@@ -87,20 +94,55 @@ def resolve_urls(targets: Sequence[NotifyTarget], environ: Mapping[str, str]) ->
     reads alike (runner.webhook_url).
     """
     urls: dict[str, str] = {}
+    names: set[str] = set()
     for target in targets:
-        where = f"notify {target.name}: {target.url_env}"
-        if target.name in urls:
+        if target.name in names:
             raise ConfigError(f"notify {target.name}: the name is used twice")
-        value = environ.get(target.url_env)
-        if not value:
-            raise ConfigError(f"{where} is not set")
-        if any(ch.isspace() or _is_control(ch) for ch in value):
-            raise ConfigError(f"{where} holds whitespace or control characters (value not shown)")
-        try:
-            urls[target.name] = webhook_url(value)  # parsed once: sent exactly as checked
-        except ValueError as why:
-            raise ConfigError(f"{where} {why} (value not shown)") from None
+        names.add(target.name)
+        if target.url_env is not None:
+            urls[target.name] = _checked_url(target.name, target.url_env, environ)
     return urls
+
+
+def resolve_owner_urls(
+    targets: Sequence[NotifyTarget], environ: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each ``by_owner`` target's URLs, checked as ``resolve_urls`` checks one:
+    ``{target name: {owner or "*": URL}}``."""
+    return {
+        target.name: {
+            owner: _checked_url(target.name, variable, environ)
+            for owner, variable in target.by_owner.items()
+        }
+        for target in targets
+        if target.by_owner
+    }
+
+
+def _checked_url(name: str, variable: str, environ: Mapping[str, str]) -> str:
+    where = f"notify {name}: {variable}"
+    value = environ.get(variable)
+    if not value:
+        raise ConfigError(f"{where} is not set")
+    if any(ch.isspace() or _is_control(ch) for ch in value):
+        raise ConfigError(f"{where} holds whitespace or control characters (value not shown)")
+    try:
+        return webhook_url(value)  # parsed once: sent exactly as checked
+    except ValueError as why:
+        raise ConfigError(f"{where} {why} (value not shown)") from None
+
+
+EVERYONE: Final = "*"  # by_owner's route for owners without one of their own
+
+
+def route(owner: str | None, routes: Collection[str]) -> str | None:
+    """Which ``by_owner`` route hears about an item of ``owner``: its own, else ``"*"``,
+    else none. The owner is only ever compared whole with the file's keys (never a glob,
+    a prefix or a case fold), so no value, however long or crafted, reaches another
+    owner's webhook."""
+    if owner is not None and owner in routes:
+        return owner
+    return EVERYONE if EVERYONE in routes else None
 
 
 def url_secrets(url: str) -> list[str]:
@@ -140,6 +182,28 @@ class _Batch:
 
     def count(self, kind: Kind) -> int:
         return len(self.limits) if kind == "limit" else len(self.models(kind))
+
+    def owned(self, routes: Collection[str], to: str) -> _Batch:
+        """What one ``by_owner`` route is told: the items it is the route of, their
+        savings, and a tripped limit (about no one item) when it is ``"*"``."""
+
+        def mine(model: ModelRef) -> bool:
+            return route(model.owner, routes) == to
+
+        outcomes = {ref: e for ref, e in self.outcomes.items() if mine(e.model)}
+        deleted = [e.model.monthly_cost for e in outcomes.values() if e.result == "deleted"]
+        return _Batch(
+            self.job,
+            marked={ref: e for ref, e in self.marked.items() if mine(e.model)},
+            outcomes=outcomes,
+            limits=self.limits if to == EVERYONE else [],
+            savings=savings(deleted),
+        )
+
+    def unrouted(self, routes: Collection[str], kinds: Collection[str]) -> int:
+        """The items of ``kinds`` whose owner has no route: told to no one."""
+        told = [m for kind in KINDS if kind in kinds and kind != "limit" for m in self.models(kind)]
+        return len({m.ref for m in told if route(m.owner, routes) is None})
 
 
 def json_body(kind: Kind, job: str, run_id: str, batch: _Batch) -> dict[str, Any]:
@@ -314,6 +378,7 @@ class Notifier:
         attempts: int | None = None,
         backoff: float | None = None,
         session_factory: Callable[[], requests.Session] = requests.Session,
+        owner_urls: Mapping[str, Mapping[str, str]] | None = None,
     ):
         timeout = TIMEOUT if timeout is None else timeout
         attempts = ATTEMPTS if attempts is None else attempts
@@ -322,12 +387,24 @@ class Notifier:
             raise ValueError("attempts must be at least 1")
         if timeout <= 0 or backoff < 0:
             raise ValueError("timeout must be positive and backoff not negative")
-        missing = [target.name for target in targets if target.name not in urls]
+        owner_urls = owner_urls or {}
+        missing = [
+            target.name
+            for target in targets
+            if target.name not in (owner_urls if target.by_owner else urls)
+        ]
         if missing:
             raise ValueError(f"no URL for notify target(s): {', '.join(missing)}")
         self.targets = tuple(targets)
-        self._urls = {target.name: urls[target.name] for target in self.targets}
-        self._secrets = {name: url_secrets(url) for name, url in self._urls.items()}
+        # Every webhook by (target, route): "*" is a url_env target's one route.
+        self._urls = {
+            (target.name, owner): url
+            for target in self.targets
+            for owner, url in (
+                owner_urls[target.name] if target.by_owner else {EVERYONE: urls[target.name]}
+            ).items()
+        }
+        self._secrets = {key: url_secrets(url) for key, url in self._urls.items()}
         _LOG_FILTER.add(secret for secrets in self._secrets.values() for secret in secrets)
         self._emit = emit
         self.timeout = timeout
@@ -380,22 +457,53 @@ class Notifier:
 
     def _flush(self, job: str, run_id: str, batch: _Batch) -> None:
         for target in self.targets:
-            unreachable: str | None = None
-            for kind in KINDS:
-                count = batch.count(kind)
-                if kind not in target.events or count == 0:
-                    continue
-                if unreachable is not None:
-                    result = Delivery(False, f"not sent: {unreachable} earlier in this run")
-                else:
-                    result = self._send(target, kind, job, run_id, batch)
-                    if not result.answered:
-                        unreachable = result.error or "no answer"
-                error = None if result.error is None else self._redact(target, result.error)
-                self._emit(Notified(job, run_id, target.name, kind, result.ok, count, error))
+            if not target.by_owner:
+                self._flush_route(target, EVERYONE, job, run_id, batch, target.name)
+                continue
+            routes = list(target.by_owner)
+            for index, owner in enumerate(routes):
+                # Named by the file's own key (never an item's tag value) in the audit.
+                name = f"{target.name}[{owner}]"
+                owned = batch.owned(routes, owner)
+                self._flush_route(target, owner, job, run_id, owned, name, index)
+            if unrouted := batch.unrouted(routes, target.events):
+                self._emit(Unrouted(job, run_id, target.name, unrouted))
+
+    def _flush_route(
+        self,
+        target: NotifyTarget,
+        owner: str,
+        job: str,
+        run_id: str,
+        batch: _Batch,
+        name: str,
+        index: int | None = None,
+    ) -> None:
+        """One webhook's POSTs: one per kind it subscribes to that has something to say."""
+        unreachable: str | None = None
+        for kind in KINDS:
+            count = batch.count(kind)
+            if kind not in target.events or count == 0:
+                continue
+            if unreachable is not None:
+                result = Delivery(False, f"not sent: {unreachable} earlier in this run")
+            else:
+                key = f"{run_id}:{kind}" + ("" if index is None else f":{index}")
+                result = self._send(target, owner, kind, job, run_id, batch, key)
+                if not result.answered:
+                    unreachable = result.error or "no answer"
+            error = None if result.error is None else self._redact(target, owner, result.error)
+            self._emit(Notified(job, run_id, name, kind, result.ok, count, error))
 
     def _send(
-        self, target: NotifyTarget, kind: Kind, job: str, run_id: str, batch: _Batch
+        self,
+        target: NotifyTarget,
+        owner: str,
+        kind: Kind,
+        job: str,
+        run_id: str,
+        batch: _Batch,
+        idempotency_key: str,
     ) -> Delivery:
         try:
             make = slack_body if target.format == "slack" else json_body
@@ -405,9 +513,10 @@ class Notifier:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"ftjanitor/{__version__}",
-            "Idempotency-Key": f"{run_id}:{kind}",
+            "Idempotency-Key": idempotency_key,
         }
-        return self._bounded(lambda: self._post(self._urls[target.name], payload, headers))
+        url = self._urls[target.name, owner]
+        return self._bounded(lambda: self._post(url, payload, headers))
 
     def _bounded(self, post: Callable[[], Delivery]) -> Delivery:
         """Run one POST in a daemon thread and give up on it after max_seconds_per_post."""
@@ -493,8 +602,8 @@ class Notifier:
                 return what + suffix
         return type(chain[-1]).__name__ + suffix
 
-    def _redact(self, target: NotifyTarget, text: str) -> str:
-        redacted: str = redact(text, self._secrets[target.name])
+    def _redact(self, target: NotifyTarget, owner: str, text: str) -> str:
+        redacted: str = redact(text, self._secrets[target.name, owner])
         return redacted
 
 
@@ -522,7 +631,9 @@ __all__ = [
     "Delivery",
     "Notifier",
     "json_body",
+    "resolve_owner_urls",
     "resolve_urls",
+    "route",
     "slack_body",
     "slack_escape",
     "url_secrets",

@@ -191,6 +191,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             "run_id": outcome.run_id,
             "end": end_json(outcome.end),
             "absent": [r.ref.id for r in outcome.absent],
+            "unrouted": outcome.unrouted,
         }
         if plan is not None:
             entry["limit"] = plan.limit_message
@@ -245,6 +246,11 @@ def render_outcome(outcome: JobOutcome) -> str:
     if outcome.plan is not None:
         extra += [f"  drift: {item(d.ref)}: {shown(d.reason)}" for d in outcome.plan.drift]
     extra += [f"  failed: {item(f.model.ref)}: {shown(f.error or '')}" for f in outcome.failures]
+    if outcome.unrouted:
+        extra.append(
+            f"  notify: {outcome.unrouted} item(s) unrouted: their owner has no webhook in"
+            ' by_owner and there is no "*"'
+        )
     if end.message:
         extra.append(f"  {end.message}")
     return "\n".join([line, *extra])

@@ -56,6 +56,7 @@ class Decision:
     after: tuple[ResourceRef, ...] = ()
     # An unused_for selection: the source that read its use and what it saw (audit, plan).
     usage: LastUse | None = None
+    owner: str | None = None  # its owner_tag's value (None: none, or tags not known)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,8 @@ def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, 
         return False, busy, "nomatch"
     why: list[str] = []
     for selector in target.selectors:
+        if selector.exempts:
+            continue  # protect_tags: it keeps, and the planner asks it that apart
         verdict = selector.select(record, now)
         if not verdict.matched:
             miss: Action = "skip" if verdict.unknown else "keep" if verdict.too_young else "nomatch"
@@ -176,10 +179,12 @@ def _filters(target: Target, record: ModelRecord, now: datetime) -> tuple[bool, 
     return True, "; ".join(why), "nomatch"
 
 
-def _protected(target: Target, record: ModelRecord) -> bool:
-    return record.id in target.protect or (
-        record.name is not None and record.name in target.protect
-    )
+def _protected(target: Target, record: ModelRecord) -> str | None:
+    """Why ``target`` keeps ``record`` whatever selects it (None: it does not): named in
+    its protect:, or exempted by one of its rules (protect_tags)."""
+    if record.id in target.protect or (record.name is not None and record.name in target.protect):
+        return "protected"
+    return next(filter(None, (s.protects(record) for s in target.selectors if s.exempts)), None)
 
 
 def _newest_first(record: ModelRecord, now: datetime) -> tuple[timedelta, str]:
@@ -201,8 +206,8 @@ def _target_decisions(
     conn = (target.connection, target.kind)
     out: list[Decision] = []
 
-    def protected(record: ModelRecord) -> bool:
-        return any(_protected(t, record) for t in job_protect)
+    def protected(record: ModelRecord) -> str | None:
+        return next(filter(None, (_protected(t, record) for t in job_protect)), None)
 
     for model_id in target.ids:
         record = by_id.get(model_id)
@@ -218,8 +223,8 @@ def _target_decisions(
         elif record.lifecycle == "deleted":
             reason = f"listed by ID, already deleted ({record.status})"
             out.append(_decision(conn, record, now, "absent", reason, index))
-        elif protected(record):
-            out.append(_decision(conn, record, now, "keep", "protected", index, protected=True))
+        elif exempt := protected(record):
+            out.append(_decision(conn, record, now, "keep", exempt, index, protected=True))
         else:
             out.append(_decision(conn, record, now, "delete", "listed by ID", index))
     if not target.has_rules:
@@ -235,8 +240,8 @@ def _target_decisions(
             )
     kept = 0
     for record, reason in sorted(matches, key=lambda m: _newest_first(m[0], now)):
-        if protected(record):
-            out.append(_decision(conn, record, now, "keep", "protected", index, protected=True))
+        if exempt := protected(record):
+            out.append(_decision(conn, record, now, "keep", exempt, index, protected=True))
         elif target.keep_latest and kept < target.keep_latest:
             kept += 1
             why = f"kept: among the {target.keep_latest} newest matches ({reason})"
@@ -285,6 +290,7 @@ def plan_job(
     prices: Sequence[PriceOverride] = (),
     usage: UsageReads | None = None,
     reviewed_usage: UsageReviewed | None = None,
+    owner_tag: str | None = None,
 ) -> JobPlan:
     """Every item of every (connection, kind) the job uses gets exactly one decision.
 
@@ -294,7 +300,8 @@ def plan_job(
     ``run --plan``) narrows deletes to the models a person reviewed; ``prices`` (the job
     file's) override the specs' price facts; ``usage`` is what the run read of each
     listing's usage (records keep their own ``usage`` where it has no entry);
-    ``reviewed_usage`` is what the reviewed plan recorded of its unused_for selections.
+    ``reviewed_usage`` is what the reviewed plan recorded of its unused_for selections;
+    ``owner_tag`` names the tag each decision's ``owner`` is read from.
     """
     best: dict[ResourceRef | tuple[str, int], Decision] = {}
     usable_count: dict[Listed, int] = {}
@@ -327,7 +334,7 @@ def plan_job(
                 if current is None or _order(job, decision) < _order(job, current):
                     best[decision.ref] = decision
         for record in usable:  # only ids: targets here: what none of them named
-            reason = "protected" if any(_protected(t, record) for t in same_listing) else ""
+            reason = next(filter(None, (_protected(t, record) for t in same_listing)), "")
             decision = _decision(
                 listed, record, now, "keep" if reason else "nomatch",
                 reason or "not named in ids", None, protected=bool(reason),
@@ -345,6 +352,8 @@ def plan_job(
     committed_at = min(now, wall_now or now)
     _apply_dependencies(best, job, records, specs, now, committed_at)
     plan = JobPlan(job, list(best.values()))
+    if owner_tag is not None:
+        plan.decisions = _owned(plan.decisions, records, owner_tag)
     plan.unread = _unread(job, usage or {})
     plan.notes.extend(plan.unread)
     if job.grace is not None:
@@ -359,6 +368,19 @@ def plan_job(
     plan.notes.extend(_first_sighting_notes(job, inventories, now))
     plan.notes.extend(_unlisted_served(records, specs))
     return plan
+
+
+def _owned(
+    decisions: Sequence[Decision], records: Mapping[Listed, Sequence[ModelRecord]], tag: str
+) -> list[Decision]:
+    """The decisions with the owner each item's ``tag`` names (unknown tags: none)."""
+    owners = {
+        ResourceRef.on(c, r.id, k): r.tags.get(tag)
+        for (c, k), listing in records.items()
+        for r in listing
+        if r.id and isinstance(r.tags, Mapping)
+    }
+    return [dataclasses.replace(d, owner=owners.get(d.ref)) for d in decisions]
 
 
 def _with_usage(
@@ -486,8 +508,9 @@ class _Chain:
         serving a model that is (None: it is not, or its kind hosts nothing)."""
         if not self.specs[listed].serves_models:
             return None
-        if any(_protected(t, host) for t in self.job.targets if (t.connection, t.kind) == listed):
-            return "protected"
+        same = [t for t in self.job.targets if (t.connection, t.kind) == listed]
+        if kept := next(filter(None, (_protected(t, host) for t in same)), None):
+            return kept
         for model_id in host.serves:
             if (listed[0], model_id) in self.protected_models:
                 return f"serves protected model {model_id}"

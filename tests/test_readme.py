@@ -19,7 +19,7 @@ from runner.providers.table import provider_table
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 # A job file's own top-level keys: a block holding only these is a job-file fragment.
-FRAGMENT_KEYS = {"notify", "providers", "state", "audit_log"}
+FRAGMENT_KEYS = {"notify", "owner_tag", "providers", "state", "audit_log"}
 FRAGMENT_BASE = "version: 1\nproviders: {cohere: {}}\njobs: [{name: j, targets: [{provider: cohere, older_than: 30d}]}]\n"
 
 
@@ -51,9 +51,9 @@ def test_readme_holds_the_generated_provider_table() -> None:
 
 def test_every_yaml_block_is_classified() -> None:
     kinds = [kind_of(text) for _, text in yaml_blocks()]
-    # The README's blocks today: four job files, a CI workflow, an alert rule, a notify
-    # fragment. A new block must be one of the checked kinds, or this count says so.
-    assert sorted(kinds) == ["fragment", *["job file"] * 4, "other", "workflow"]
+    # The README's blocks today: five job files, a CI workflow, an alert rule, two notify
+    # fragments. A new block must be one of the checked kinds, or this count says so.
+    assert sorted(kinds) == [*["fragment"] * 2, *["job file"] * 5, "other", "workflow"]
 
 
 @pytest.mark.parametrize("line, text", yaml_blocks(), ids=lambda v: str(v)[:12])

@@ -160,7 +160,7 @@ def test_a_registered_rule_counts_as_a_rule_and_reports_at_its_line(
     needs = problems(job_file(tmp_path, "cohere", protect=["x"]))
     assert needs[0].endswith(
         "a rule (older_than, unused_for, status, name, base_model, served_model, min_monthly_cost,"
-        " id_prefix)"
+        " tags, expires_tag, id_prefix)"
         " or match_all: true"
     )
 

@@ -47,6 +47,8 @@ def _detail(record: dict[str, object]) -> str:
         return f"{record.get('result')} (intent of run {str(record.get('intent_run_id'))[:12]})"
     if event in ("notify.sent", "notify.failed"):
         return f"{record.get('notifier')} {record.get('kind')} count={record.get('count')}"
+    if event == "notify.unrouted":
+        return f"{record.get('notifier')} no owner route for count={record.get('count')}"
     if event == "audit.recovered":
         return f"torn line of {record.get('torn_bytes')} bytes"
     return ""

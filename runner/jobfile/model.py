@@ -80,7 +80,12 @@ class Target:
 
     @property
     def has_rules(self) -> bool:
-        return self.match_all or bool(self.selectors)
+        """Whether it selects by rules (an exempting rule, protect_tags, selects nothing)."""
+        return self.match_all or any(not s.exempts for s in self.selectors)
+
+    @property
+    def needs_tags(self) -> bool:
+        return any(s.needs_tags for s in self.selectors)
 
     @property
     def needs_ages(self) -> bool:
@@ -104,12 +109,15 @@ class Job:
 
 @dataclass(frozen=True)
 class NotifyTarget:
-    """A webhook told about a job run; only its URL's variable name is in the file."""
+    """A webhook told about a job run; only its URL's variable name is in the file. With
+    ``by_owner`` (owner -> URL variable, ``*`` for the rest) there is one webhook per
+    owner instead of ``url_env``, each told only about its owner's items."""
 
     name: str
-    url_env: str
+    url_env: str | None
     format: Literal["json", "slack"]
     events: tuple[str, ...]  # among marked, deleted, failed, limit
+    by_owner: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,4 +132,10 @@ class JobFile:
     state: StateRef
     notify: tuple[NotifyTarget, ...] = ()
     prices: tuple[PriceOverride, ...] = ()  # the job file's prices:, first match wins
+    owner_tag: str | None = None  # the tag naming each item's owner (notify by_owner)
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says
+
+    @property
+    def routes_by_owner(self) -> bool:
+        """Whether a notification goes to owners (so items' tags must be read)."""
+        return self.owner_tag is not None and any(n.by_owner for n in self.notify)

@@ -85,10 +85,26 @@ def notify_schema() -> dict[str, Any]:
         "items": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["name", "url_env", "events"],
+            "required": ["name", "events"],
+            "allOf": [
+                {
+                    "oneOf": [{"required": ["url_env"]}, {"required": ["by_owner"]}],
+                    "x-error": "needs one of url_env and by_owner, not both (value not shown)",
+                    "x-hide-value": True,
+                }
+            ],
             "properties": {
                 "name": _ref("name"),
                 "url_env": _env_var("SLACK_WEBHOOK_URL", "URL"),
+                "by_owner": {
+                    "type": "object",
+                    "description": "Instead of url_env: owner (owner_tag's value, exactly)"
+                    ' -> URL variable; "*" for owners without one of their own.',
+                    "minProperties": 1,
+                    "maxProperties": 1000,
+                    "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": _NO_CONTROL},
+                    "additionalProperties": _env_var("TEAM_WEBHOOK_URL", "URL"),
+                },
                 "format": {
                     "enum": list(NOTIFY_FORMATS),
                     "default": "json",
@@ -210,6 +226,12 @@ def _schema(
                 "x-hide-value": True,
             },
             "notify": notify_schema(),
+            "owner_tag": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 128,
+                "description": "The tag naming each item's owner, for notify's by_owner.",
+            },
             "prices": prices_schema(specs),
             "jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("job")},
         },

@@ -470,8 +470,9 @@ class _Checker:
                 rule.check(spec, field)
         target_fields = build_schema()["$defs"]["target"]["properties"]
         if self.all_clean(raw, path, target_fields):
-            rules = ", ".join(SELECTORS)
-            has_rules = any(key in t for key in (*SELECTORS, "match_all"))
+            selecting = [key for key, rule in SELECTORS.items() if not rule.exempts]
+            rules = ", ".join(selecting)
+            has_rules = any(key in t for key in (*selecting, "match_all"))
             if "ids" not in t and not has_rules:
                 self.error(path, f"a target needs ids, a rule ({rules}) or match_all: true")
             if "ids" in t and "match_all" in t:
@@ -641,6 +642,16 @@ class _Checker:
                     (*path, "name"), f"notify name {name!r} is already used by notify[{seen[name]}]"
                 )
             seen.setdefault(name, index)
+            self.notify_route(data, raw, path)
+
+    def notify_route(self, data: dict[str, Any], raw: dict[str, Any], path: NodePath) -> None:
+        """by_owner only with an owner_tag to read owners by (the schema wants one of
+        url_env and by_owner)."""
+        if "by_owner" in raw and self.clean((*path, "by_owner")) and "owner_tag" not in data:
+            self.error(
+                (*path, "by_owner"),
+                "by_owner needs a top-level owner_tag: the tag that names each item's owner",
+            )
 
 
 class _RuleField:
@@ -715,6 +726,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         state=state,
         notify=notify_targets(data.get("notify") or ()),
         prices=prices,
+        owner_tag=data.get("owner_tag"),
     )
 
 
@@ -723,9 +735,10 @@ def notify_targets(items: Iterable[Mapping[str, Any]]) -> tuple[NotifyTarget, ..
     return tuple(
         NotifyTarget(
             name=str(item["name"]),
-            url_env=str(item["url_env"]),
+            url_env=str(item["url_env"]) if "url_env" in item else None,
             format="slack" if item.get("format") == "slack" else "json",
             events=tuple(str(kind) for kind in item["events"]),
+            by_owner={str(k): str(v) for k, v in (item.get("by_owner") or {}).items()},
         )
         for item in items
     )

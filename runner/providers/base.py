@@ -7,7 +7,7 @@ that can delete. Specs are plain data: importing one imports no HTTP or vendor l
 """
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,6 +44,18 @@ def unsafe_id_reason(model_id: str) -> str | None:
     return None
 
 
+# An item's tags (or labels, or metadata) as its provider holds them: key -> value.
+Tags: TypeAlias = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TagsUnknown:
+    """The item's tags could not be read: ``why``, for people. A rule that reads tags
+    never selects such an item, and ``protect_tags`` keeps it: what cannot be read is kept."""
+
+    why: str
+
+
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
     """One fine-tune as the rules see it. No raw JSON is kept, so memory stays flat as
@@ -70,6 +82,11 @@ class ModelRecord:
     # What its kind's usage source saw (runner.usage), set by the planner from the run's
     # read, never by a provider; None: not read (no unused_for rule reads this listing).
     usage: "Usage | None" = None
+    # Its tags (runner.providers.mapping reads them); None: not read, because its kind has
+    # none or no rule of the run reads them (a kind's ``tags`` source says how they are read).
+    tags: Tags | TagsUnknown | None = None
+    # The provider's full name for it where a read needs one (a Bedrock ARN); None: none.
+    resource_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +114,20 @@ class DeleteResult:
     # ``DeleteAnswer.accepted``): the item is waiting until a lookup proves it gone, at most
     # this long. runner.deletion settles it; only a run stopped while waiting keeps it set.
     accepted: timedelta | None = None
+
+
+TagReader: TypeAlias = Callable[[Any, Sequence[ModelRecord]], Mapping[str, Tags | TagsUnknown]]
+
+
+@dataclass(frozen=True)
+class TagSource:
+    """How a kind's items carry tags: ``reads`` says what, for people (the README's table);
+    ``read`` fetches them for listed records through the kind's lister (by ID; a record it
+    does not answer for has unknown tags), only when a rule needs them. Without ``read``
+    the listing itself carries them (the kind's ``RecordMap`` reads ``tags=``)."""
+
+    reads: str
+    read: TagReader | None = None
 
 
 class _TheId:
@@ -281,6 +312,7 @@ class KindSpecOf(Generic[L]):
     # The prices: selectors its records carry besides base_model (their Billing.keys), so
     # that a selector no kind carries is refused at validation instead of pricing nothing.
     billed_by: tuple[str, ...] = ()
+    tags: TagSource | None = None  # None: its items carry no tags, and tag rules are invalid
 
     @property
     def price_selectors(self) -> tuple[str, ...]:

@@ -15,7 +15,8 @@ settles it by looking.
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -34,9 +35,21 @@ from runner.providers.base import (
     ProviderError,
     ProviderSpecOf,
     RetryPolicy,
+    Tags,
+    TagSource,
+    TagsUnknown,
     itself,
 )
-from runner.providers.mapping import SDK_DATETIME, Id, RecordMap, Text, Time, map_records, utc
+from runner.providers.mapping import (
+    SDK_DATETIME,
+    Id,
+    RecordMap,
+    Text,
+    Time,
+    map_records,
+    read_tags,
+    utc,
+)
 from runner.providers.wire import one_line, unconfirmed
 from runner.redaction import redact, secret_list
 from runner.text import well_formed
@@ -116,6 +129,7 @@ CUSTOM_MODELS = RecordMap(
     created_at=Time("creationTime", SDK_DATETIME),
     # baseModelArn is required by the API too; its last segment is the name.
     base_model=(Text("baseModelName"), Text("baseModelArn", via=_foundation_model)),
+    resource_name=Text("modelArn"),  # what ListTagsForResource takes
 )
 
 
@@ -314,6 +328,15 @@ class BedrockLister:
         plain = _plain(found)
         return plain if isinstance(plain, dict) else {}
 
+    def tags_of(self, arn: str) -> Tags | TagsUnknown:
+        """One item's tags (ListTagsForResource); a failure is unknown tags, never none."""
+        what = "reading tags (ListTagsForResource)"
+        try:
+            answer = self._call(what, lambda: self.client.list_tags_for_resource(resourceARN=arn))
+        except ProviderError as error:
+            return TagsUnknown(str(error))
+        return read_tags(answer.get("tags"), "tags")
+
     def close(self) -> None:
         self.client.close()
 
@@ -498,6 +521,22 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     return lister
 
 
+def listed_tags(
+    session: BedrockLister, records: Sequence[ModelRecord]
+) -> dict[str, Tags | TagsUnknown]:
+    """Each record's tags by ID, one ListTagsForResource per ARN (the API takes one), at
+    most the connection's ``concurrency`` at once and each paced by its limiter."""
+    wanted = [(r.id, r.resource_name) for r in records if r.id and r.resource_name]
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, session.connection.concurrency)) as pool:
+        found = pool.map(session.tags_of, [arn for _, arn in wanted])
+        return {model_id: tags for (model_id, _), tags in zip(wanted, found, strict=True)}
+
+
+TAGS = "ListTagsForResource"
+
+
 def deleter(lister: BedrockLister) -> BedrockDeleter:
     # Checked still: some callers are not (a test hands it anything).
     if not isinstance(lister, BedrockLister):
@@ -521,6 +560,7 @@ MODEL = KindSpecOf(
     name_source="modelName",
     not_found_proof="error code ResourceNotFoundException",
     id_rule=model_name_reason,
+    tags=TagSource(TAGS, listed_tags),
     price=PriceFact(
         per_month=Decimal("1.95"),
         source="aws-samples amazon-bedrock-workshop#222 (custom model storage)",

@@ -20,8 +20,9 @@ from runner.providers.base import (
     KindSpecOf,
     ModelRecord,
     ProviderError,
+    TagSource,
 )
-from runner.providers.bedrock import BedrockLister, model_name_reason
+from runner.providers.bedrock import TAGS, BedrockLister, listed_tags, model_name_reason
 from runner.providers.hosting import count
 from runner.providers.mapping import (
     SDK_DATETIME,
@@ -79,6 +80,7 @@ PROVISIONED = RecordMap(
     base_model=Text("foundationModelArn", via=_foundation),
     billing=Computed(_billing),
     committed_until=Time("commitmentExpirationTime", SDK_DATETIME),
+    resource_name=Text("provisionedModelArn"),  # what ListTagsForResource takes
 )
 
 
@@ -231,4 +233,5 @@ KIND = KindSpecOf(
     name_source="provisionedModelName",
     not_found_proof="error code ResourceNotFoundException",
     id_rule=pt_name_reason,
+    tags=TagSource(TAGS, lambda lister, records: listed_tags(lister.session, records)),
 )

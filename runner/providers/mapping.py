@@ -64,6 +64,14 @@ What each part reads, and what it makes of what it cannot read:
   tuple of non-empty strings, ``billing`` not a ``Billing``) are "unreadable FIELD" as
   well, never a crash. A deployment's unreadable commitment thus blocks it for good.
 
+- ``tags=TagsAt(path)``: the item's tags, as an object of strings (``{"team": "nlp"}``) or
+  AWS's list of ``{key, value}`` pairs (``read_tags``); absent or null is no tags. Anything
+  else (a value that is not a string, a key given twice) is ``TagsUnknown``: a rule that
+  reads tags never selects the item, and ``protect_tags`` keeps it. The item itself stays
+  usable: its tags are not a problem to a rule that does not read them.
+- ``resource_name=Text(path)``: the provider's full name for the item (an ARN) where a
+  later read needs it (Bedrock's ``ListTagsForResource``).
+
 A record keeps the first problem found, in this order: the ID's check, the times, the
 status, then the computed fields.
 """
@@ -75,7 +83,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runner.clock import parse_instant
-from runner.providers.base import Billing, Lifecycle, ModelRecord
+from runner.providers.base import Billing, Lifecycle, ModelRecord, Tags, TagsUnknown
 
 Scope = Mapping[str, str]  # what an ``Id(under=)`` prefix is filled from, e.g. the account
 
@@ -198,6 +206,36 @@ class Computed:
 
 
 @dataclass(frozen=True)
+class TagsAt:
+    """Where an item's tags are: an object of strings, or a list of ``{key, value}``."""
+
+    path: str
+
+
+def read_tags(raw: Any, where: str) -> Tags | TagsUnknown:
+    """Tags as a provider sent them: ``{KEY: VALUE}`` (OpenAI's metadata, ARM's tags) or
+    ``[{"key": KEY, "value": VALUE}]`` (AWS; ``Key``/``Value`` too). None is no tags;
+    what is not strings, or names a key twice, is unknown (``where`` names the field)."""
+    if raw is None:
+        return {}
+    pairs: list[tuple[Any, Any]]
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list) and all(isinstance(p, Mapping) for p in raw):
+        pairs = [(p.get("key", p.get("Key")), p.get("value", p.get("Value"))) for p in raw]
+    else:
+        return TagsUnknown(f"unreadable {where}: not an object or a list of key/value pairs")
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if not isinstance(key, str) or not isinstance(value, str):
+            return TagsUnknown(f"unreadable {where}: {quoted(key, 40)} is not a string pair")
+        if key in out:
+            return TagsUnknown(f"unreadable {where}: key {quoted(key, 40)} is given twice")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
 class Only:
     """Which listed items this map lists at all: ``path``'s value is one of ``values``, or
     starts with ``prefix``."""
@@ -228,6 +266,8 @@ class RecordMap:
     serves: Computed | None = None  # a tuple of model IDs
     billing: Computed | None = None  # a Billing
     committed_until: Time | None = None
+    tags: TagsAt | None = None
+    resource_name: Text | None = None
     only: Only | None = None
     bare: str | None = None  # what a bare string item is ("a finetune ID"); None: refused
 
@@ -395,6 +435,8 @@ def map_record(
         serves=serves or (),
         billing=billing,
         committed_until=committed_until,
+        tags=None if rmap.tags is None else read_tags(_at(item, rmap.tags.path), rmap.tags.path),
+        resource_name=_read_text(item, rmap.resource_name, own_id),
     )
 
 

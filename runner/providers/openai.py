@@ -1,24 +1,33 @@
 """OpenAI fine-tuned models: ``GET /v1/models`` (unpaged, base models too) and
-``DELETE /v1/models/{id}``; only IDs starting ``ft:`` are fine-tunes."""
+``DELETE /v1/models/{id}``; only IDs starting ``ft:`` are fine-tunes. A model's tags are
+the ``metadata`` of the fine-tuning job that made it (``GET /v1/fine_tuning/jobs``, read
+only when a rule needs tags)."""
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.cost import PriceFact
 from runner.providers.base import (
     THE_ID,
     DeleteAnswer,
     KindSpecOf,
+    ModelRecord,
+    ProviderError,
     ProviderSpecOf,
+    Tags,
+    TagSource,
+    TagsUnknown,
     itself,
     unsafe_id_reason,
 )
-from runner.providers.mapping import UNIX_SECONDS, Id, Only, RecordMap, Text, Time
+from runner.providers.mapping import UNIX_SECONDS, Id, Only, RecordMap, Text, Time, read_tags
 from runner.providers.wire import (
     CollectionDeleter,
     CollectionLister,
     Response,
     bearer,
+    failure,
     http,
 )
 
@@ -81,6 +90,48 @@ class OpenAILister(CollectionLister):
         )
 
 
+JOBS = "/v1/fine_tuning/jobs"
+JOBS_PAGE = 100  # the API's largest page
+
+
+def _jobs(lister: OpenAILister) -> list[Any]:
+    """Every fine-tuning job, page by page (``after`` the last job's ID while
+    ``has_more``); a malformed page or a cursor that does not move stops with one line."""
+    label, after, seen, out = lister.client.label, "", set(), []
+    while True:
+        params: dict[str, Any] = {"limit": JOBS_PAGE, **({"after": after} if after else {})}
+        response = lister.client.request("GET", JOBS, params=params)
+        if response.status != 200:
+            raise failure(label, f"listing fine-tuning jobs ({JOBS})", response)
+        body = response.body
+        page = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(page, list):
+            raise ProviderError(f"{label}: {JOBS} returned a malformed page")
+        out += page
+        last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
+        if body.get("has_more") is not True:
+            return out
+        if not isinstance(last, str) or not last or last in seen:
+            raise ProviderError(f"{label}: {JOBS}: the page cursor did not move; stopped")
+        seen.add(last)
+        after = last
+
+
+def job_metadata(
+    lister: OpenAILister, records: Sequence[ModelRecord]
+) -> dict[str, Tags | TagsUnknown]:
+    """Each model's tags: the ``metadata`` of the job whose ``fine_tuned_model`` it is. A
+    model no job names has unknown tags (a job made every fine-tune: its absence is no
+    proof of no tags)."""
+    made: dict[str, Tags | TagsUnknown] = {}
+    for job in _jobs(lister):
+        model = job.get("fine_tuned_model") if isinstance(job, dict) else None
+        if isinstance(model, str) and model and model not in made:
+            made[model] = read_tags(job.get("metadata"), "metadata")
+    missing = TagsUnknown(f"no fine-tuning job ({JOBS}) names it")
+    return {r.id: made.get(r.id, missing) for r in records if r.id}
+
+
 MODEL = KindSpecOf(
     type="openai",
     kind="model",
@@ -93,6 +144,7 @@ MODEL = KindSpecOf(
     name_source="the SUFFIX of ft:BASE:ORG:SUFFIX:ID",
     not_found_proof="a 404 with error code model_not_found",
     id_rule=fine_tune_id_reason,
+    tags=TagSource("its fine-tuning job's metadata", job_metadata),
     # No storage fee is documented: $0 until the pricing page says otherwise.
     price=PriceFact(
         per_month=Decimal(0), source="openai.com/api/pricing", date="2026-12", guess=True

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from runner.durations import format_age, parse_duration
-from runner.providers.base import KindSpec, ModelRecord
+from runner.providers import REGISTRY as PROVIDERS
+from runner.providers.base import KindSpec, ModelRecord, Tags, TagsUnknown
+from runner.providers.mapping import quoted
 
 # Every registered selector by key, in ``order``: the order of the job schema's fields and
 # of every list of rules shown to users.
@@ -59,6 +61,9 @@ class Selector(ABC):
     needs_ages: ClassVar[bool] = False  # reads ages: checked after the others (too young)
     leads: ClassVar[bool] = False  # its reason is told first when a model matches
     selects_in_progress: ClassVar[bool] = False  # without one, in-progress models are left
+    needs_tags: ClassVar[bool] = False  # reads the records' tags: the engine reads them first
+    # Selects nothing: it only exempts what ``protects`` names (protect_tags), as protect: does.
+    exempts: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -82,6 +87,10 @@ class Selector(ABC):
 
     @abstractmethod
     def select(self, record: ModelRecord, now: datetime) -> Verdict: ...
+
+    def protects(self, record: ModelRecord) -> str | None:
+        """Why an exempting rule keeps ``record`` (None: it does not)."""
+        return None
 
     @abstractmethod
     def describe(self) -> str:
@@ -156,3 +165,42 @@ def age_verdict(
     if age <= limit:
         return Verdict(False, f"too young: {told}, not over {label} {text}", too_young=True)
     return Verdict(True, f"{label} {text}: {told}")
+
+
+# A tag rule's value: tag keys to globs its values must match.
+TAG_GLOBS: Mapping[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 50,
+    "propertyNames": {"minLength": 1, "maxLength": 128},
+    "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 256},
+    "description": "Tag keys (exact) to globs of their values (case-sensitive).",
+}
+
+
+def tags_unusable(key: str, spec: KindSpec) -> str | None:
+    """Why a rule reading tags is invalid at this kind: its items carry none."""
+    if spec.tags is not None:
+        return None
+    able = ", ".join(
+        sorted(
+            p.type
+            for p in PROVIDERS.values()
+            if spec.kind in p.kinds and p.kinds[spec.kind].tags is not None
+        )
+    )
+    noun = "models" if spec.kind == "model" else f"{spec.kind}s"
+    return (
+        f"{spec.type} {noun} carry no tags: a {key} rule could never match"
+        f" (types whose {noun} do: {able or 'none'})"
+    )
+
+
+def tags_read(record: ModelRecord) -> Tags | TagsUnknown:
+    """The record's tags; not read at all is unknown too (never "no tags")."""
+    return TagsUnknown("not read") if record.tags is None else record.tags
+
+
+def tag_text(key: str, value: str) -> str:
+    """A tag in a reason: both quoted and cut, so a hostile one stays one short line."""
+    return f"{quoted(key, 40)}={quoted(value)}"

@@ -5,7 +5,8 @@ models and fine-tunes (``ft:BASE:ORG:SUFFIX:ID``) in one unpaged list; every fin
 has a succeeded job in ``GET /v1/fine_tuning/jobs``, which deleting the model leaves alone.
 
 Seed entries (``openai:``): ``id`` (required; one not starting ``ft:`` is a base model),
-``age_days``; any other key (``owned_by``, ``created``...) replaces that field.
+``age_days``, ``metadata`` (its job's, as sent: a mapping, or anything hostile); any other
+key (``owned_by``, ``created``...) replaces that field.
 """
 
 import hashlib
@@ -49,7 +50,7 @@ def openai_model(model_id: str, created: datetime, owned_by: str | None = None) 
     }
 
 
-def openai_job(model: dict[str, Any]) -> dict[str, Any]:
+def openai_job(model: dict[str, Any], metadata: Any = None) -> dict[str, Any]:
     """The succeeded job that made a fine-tune, with an ID derived from the model's."""
     model_id = str(model.get("id"))
     at = model.get("created")
@@ -75,6 +76,7 @@ def openai_job(model: dict[str, Any]) -> dict[str, Any]:
         "training_file": "file-sim-training",
         "validation_file": None,
         "error": None,
+        "metadata": metadata,
     }
 
 
@@ -151,10 +153,10 @@ def _authorize(headers: Message, key: str | None) -> Answer | None:
     return None
 
 
-def _add(accounts: Accounts, model: dict[str, Any]) -> None:
+def _add(accounts: Accounts, model: dict[str, Any], metadata: Any = None) -> None:
     accounts.openai[str(model.get("id"))] = model
     if str(model.get("id")).startswith("ft:"):
-        accounts.openai_jobs.append(openai_job(model))
+        accounts.openai_jobs.append(openai_job(model, metadata))
 
 
 def _newest_jobs_first(accounts: Accounts) -> None:
@@ -163,7 +165,8 @@ def _newest_jobs_first(accounts: Accounts) -> None:
 
 def _seed(accounts: Accounts, items: list[Any], now: datetime) -> None:
     for entry in entries("openai", items):
-        _add(accounts, overridden(openai_model(str(entry["id"]), seeded_at(entry, now)), entry))
+        model = overridden(openai_model(str(entry["id"]), seeded_at(entry, now)), entry, "metadata")
+        _add(accounts, model, entry.get("metadata"))
     _newest_jobs_first(accounts)
 
 
