@@ -80,11 +80,14 @@ def read_lines(handle: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
+def checked_lines(
+    lines: Iterable[bytes], after: tuple[int, str] = (0, GENESIS)
+) -> Generator[bytes, None, Verdict]:
     """Walk the chain, yielding each line once it is known good, and return the verdict.
     A torn line is accepted only right before its audit.recovered, so it is yielded with
-    that record; nothing from the first bad line on is yielded."""
-    prev, seq, count = GENESIS, 0, 0
+    that record; nothing from the first bad line on is yielded. ``after`` (seq, hash) of a
+    record already checked continues the walk from there (``lines`` start right after it)."""
+    (seq, prev), count = after, 0
     pending_torn: tuple[bytes, int] | None = None
 
     def broken(line_number: int, problem: str) -> Verdict:
@@ -138,12 +141,12 @@ class Checked:
     """The chain's lines, each yielded once it is known good; ``verdict`` holds the
     outcome once the walk has ended (a reader shows or exports only what it vouches for)."""
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = lines
+    def __init__(self, lines: Iterable[bytes], after: tuple[int, str] = (0, GENESIS)) -> None:
+        self._lines, self._after = lines, after
         self.verdict = Verdict(False, 0, "not read")
 
     def __iter__(self) -> Iterator[bytes]:
-        self.verdict = yield from checked_lines(self._lines)
+        self.verdict = yield from checked_lines(self._lines, self._after)
 
 
 def verify_lines(lines: Iterable[bytes]) -> Verdict:

@@ -127,7 +127,8 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--listen",
         metavar="HOST:PORT",
-        help="serve /metrics, /healthz and /readyz there (default: off)",
+        help="serve /metrics, /healthz, /readyz, the status page / and /api/status there"
+        " (default: off)",
     )
 
     p = sub.add_parser("audit", help="verify, show or export an audit log")

@@ -4,7 +4,9 @@ chained with the canonical JSON (runner.chain.seal), each record at the ``ts`` a
 written here rather than run."""
 
 import itertools
+import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,10 +30,11 @@ class Delete:
 class ChainWriter:
     """Appends chained records to an open binary file."""
 
-    def __init__(self, handle: BinaryIO):
+    def __init__(self, handle: BinaryIO, after: tuple[int, str] = (0, GENESIS), first_run: int = 1):
+        """``after``: (seq, hash) of the file's last record, to go on with its chain."""
         self.handle = handle
-        self.seq, self.prev = 0, GENESIS
-        self._ids = itertools.count(1)
+        self.seq, self.prev = after
+        self._ids = itertools.count(first_run)
 
     def add(self, at: datetime, event: str, run_id: str | None, **fields: Any) -> dict[str, Any]:
         record = seal(self.seq + 1, self.prev, rfc3339(at), event, run_id, fields)
@@ -113,6 +116,14 @@ def report_job(folder: Path, log: str = "audit.jsonl") -> Path:
 
 def history_path(folder: Path) -> Path:
     return folder / "audit.jsonl"
+
+
+@contextmanager
+def append_to(log: Path, first_run: int = 1000) -> Iterator[ChainWriter]:
+    """A writer that goes on with ``log``'s chain."""
+    last = json.loads(log.read_bytes().splitlines()[-1])
+    with open(log, "ab") as handle:
+        yield ChainWriter(handle, (last["seq"], last["hash"]), first_run)
 
 
 def write_history(folder: Path) -> Path:

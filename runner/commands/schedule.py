@@ -1,4 +1,5 @@
-"""``ftjanitor schedule PATH...``: the daemon."""
+"""``ftjanitor schedule PATH...``: the daemon (with ``--listen``: its metrics, probes and
+status page)."""
 
 import argparse
 import signal
@@ -12,6 +13,7 @@ from runner.health import HealthServer, format_listen, parse_listen
 from runner.logs import Log, routed
 from runner.metrics import Metrics
 from runner.report import item
+from runner.reports.status import StatusBoard
 from runner.scheduler import Daemon
 
 
@@ -65,7 +67,12 @@ def _serve(args: argparse.Namespace, log: Log) -> int:
                 host, port = parse_listen(args.listen)
             except ValueError as exc:
                 raise ConfigError(f"--listen: {exc}") from None
-            server = HealthServer(host, port, metrics, daemon.healthy, daemon.ready.is_set)
+            board = StatusBoard(daemon.scheduled, daemon.next_fire_time)
+            stack.callback(board.close)
+            pages = {"/": board.page, "/api/status": board.api}
+            server = HealthServer(
+                host, port, metrics, daemon.healthy, daemon.ready.is_set, pages=pages
+            )
             server.start()
             stack.callback(server.stop)
             log.emit("daemon.listening", address=format_listen(host, server.port))
