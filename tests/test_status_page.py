@@ -11,17 +11,12 @@ from typing import Any
 
 import pytest
 
-from runner.health import HealthServer
-from runner.logs import Log
-from runner.metrics import Metrics
 from runner.reports.follow import FileSource, Follower
-from runner.reports.status import StatusBoard
-from runner.scheduler import Daemon
 from tests.audit_history import Delete, append_to, history_path, write_history
 from tests.helpers import listening_port, start_ftjanitor
+from tests.statuspage import Served, with_hostile_mark
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-NOW = datetime(2026, 7, 1, 12, tzinfo=UTC)
 
 
 def request(port: int, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -39,40 +34,6 @@ def status_of(port: int) -> dict[str, Any]:
     assert code == 200
     result: dict[str, Any] = json.loads(body)
     return result
-
-
-class Served:
-    """A daemon's job files, status board and HTTP server in this process (not started:
-    nothing fires), on a free port."""
-
-    def __init__(self, job: Path):
-        self.daemon = Daemon([str(job)], Log("json"), clock=lambda: NOW)
-        self.daemon.load()
-        self.board = StatusBoard(self.daemon.scheduled, self.daemon.next_fire_time)
-        pages = {"/": self.board.page, "/api/status": self.board.api}
-        self.server = HealthServer(
-            "127.0.0.1", 0, Metrics(), lambda: True, lambda: True, pages=pages
-        )
-        self.server.start()
-        self.port = self.server.port
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.server.stop()
-        self.board.close()
-
-
-def with_hostile_mark(job: Path) -> Path:
-    """A pending mark on a model whose name tries to run a script."""
-    with append_to(history_path(job.parent)) as w:
-        at = datetime(2026, 6, 20, tzinfo=UTC)
-        w.add(at, "run.start", "r-mark", job="nightly", dry_run=False, trigger="schedule")
-        w.add(at, "delete.marked", "r-mark", job="nightly", provider="cohere", kind="model",
-              model_id="hostile-1", name='<script>document.title="pwned"</script>"><img src=x onerror=alert(1)>',
-              reason="r", deletable_after="2026-06-27T00:00:00.000000Z")  # fmt: skip
-        w.add(at, "run.end", "r-mark", job="nightly", dry_run=False, status="ok", deleted=0,
-              estimated_monthly_savings=0.0, unknown_cost=0)  # fmt: skip
-    return job
 
 
 @pytest.fixture
