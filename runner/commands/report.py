@@ -7,7 +7,6 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
-from runner.audit import records_of
 from runner.chain import Checked
 from runner.clock import Clock, system_clock
 from runner.commands.common import load
@@ -34,8 +33,9 @@ def build(job_file_path: str, since: str | None, clock: Clock = system_clock) ->
     with ExitStack() as stack:
         _, chain, head = open_anchored(job_file, job_file_path, stack)
         checked = Checked(chain.lines())
-        for record in records_of(checked):
-            history.add(record)
+        for _, record in checked.entries():
+            if record is not None:
+                history.add(record)
         verdict = checked.verdict
     if not verdict.ok:
         verified = Verified(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.audit import AuditChain, records_of
+from runner.audit import AuditChain
 from runner.chain import GENESIS, Checked, read_lines
 from runner.reports.history import History
 
@@ -81,8 +81,10 @@ class Follower:
             return marker
         at = self._at
         checked = Checked(self.source.lines(at), (at.seq, at.hash))
-        for record in records_of(self._taken(checked)):
-            self.history.add(record)
+        for line, record in checked.entries():
+            at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
+            if record is not None:
+                self.history.add(record)
         verdict = checked.verdict
         at.seq, at.hash = verdict.last_seq, verdict.last_hash
         records = self.history.records
@@ -94,10 +96,3 @@ class Follower:
             # is followed by its audit.recovered a moment later.
             self.health = Health(False, records, f"damaged at seq {at.seq + 1}: {verdict.message}")
         return marker
-
-    def _taken(self, checked: Checked) -> Iterator[bytes]:
-        """The lines the walk vouched for, moving the byte offset past each: a torn line
-        and its audit.recovered are taken together, or not at all."""
-        for line in checked:
-            self._at.offset += len(line)
-            yield line

@@ -106,6 +106,8 @@ def _amount(value: object) -> Decimal | None:
 
 def month_of(ts: str) -> str:
     """The UTC month (YYYY-MM) of a record's ``ts``."""
+    if len(ts) == 27 and ts[-1] == "Z" and ts[4] == "-":  # as ftjanitor writes it: UTC
+        return ts[:7]
     try:
         return parse_instant(ts).strftime("%Y-%m")
     except ValueError:
