@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from runner.reports.follow import FileSource, Follower
 from tests.audit_history import Delete, append_to, history_path, write_history
@@ -156,3 +157,14 @@ def test_schedule_listen_serves_the_page(
     assert code == 200 and b"nightly" in body and headers["Content-Security-Policy"] == CSP
     daemon.terminate()
     assert daemon.wait(30) == 0
+
+
+def test_the_kubernetes_example_keeps_the_port_inside_the_cluster() -> None:
+    folder = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
+    docs = [
+        d for f in sorted(folder.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d
+    ]
+    services = [d for d in docs if d["kind"] == "Service"]
+    assert services and all(s["spec"]["type"] == "ClusterIP" for s in services)
+    assert not any(d["kind"] in ("Ingress", "Route", "Gateway") for d in docs)
+    assert not any("nodePort" in p for s in services for p in s["spec"]["ports"])

@@ -10,25 +10,15 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from runner.clock import parse_instant
 from runner.cost import money
 from runner.ref import DEFAULT_KIND
 from runner.reports.chart import chart
+from runner.reports.summary import to_the_second
 from runner.text import shown
 
 
 def _money(value: float | None) -> str:
     return "?" if value is None else money(Decimal(str(value)))
-
-
-def _when(ts: str | None) -> str:
-    """A record's time to the second, for people (the JSON keeps it whole)."""
-    if not ts:
-        return "-"
-    try:
-        return parse_instant(ts).strftime("%Y-%m-%d %H:%M:%SZ")
-    except ValueError:
-        return shown(ts)
 
 
 def _kind_prefix(kind: str) -> str:
@@ -48,7 +38,7 @@ def environment() -> Environment:
     env.filters["money"] = _money
     env.filters["shown"] = shown
     env.filters["kind_prefix"] = _kind_prefix
-    env.filters["when"] = _when
+    env.filters["when"] = lambda ts: shown(to_the_second(ts))
     return env
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from runner.clock import rfc3339
+from runner.clock import parse_instant, rfc3339
 from runner.cost import json_amount
 from runner.reports.history import UNKNOWN_MONTH, History, Month, PendingMark
 
@@ -19,6 +19,16 @@ class Verified:
     name: str
     ok: bool
     message: str
+
+
+def to_the_second(ts: str | None) -> str:
+    """A record's time to the second, for people (the JSON keeps it whole)."""
+    if not ts:
+        return "-"
+    try:
+        return parse_instant(ts).strftime("%Y-%m-%d %H:%M:%SZ")
+    except ValueError:
+        return ts  # shown as it is (and escaped where it is shown)
 
 
 def _next_month(month: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from runner.cost import money
 from runner.report import code_span
+from runner.reports.summary import to_the_second
 from runner.tables import render
 from runner.text import shown
 
@@ -29,7 +30,8 @@ def _banner(r: dict[str, Any]) -> list[str]:
 
 def _headline(r: dict[str, Any]) -> list[str]:
     t = r["totals"]
-    period = (f"from {r['since']} " if r["since"] else "") + f"until {r['until']}"
+    since, until = to_the_second(r["since"]), to_the_second(r["until"])
+    period = (f"from {since} " if r["since"] else "") + f"until {until}"
     lines = [f"ftjanitor report: {shown(r['audit']['name'])}, {period}"]
     if r["audit"]["records"] == 0:
         lines.append("The audit log is empty: nothing has run yet.")
@@ -67,7 +69,14 @@ def _sections(r: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
         for m in r["months"]
     ]
     failures = [
-        [f["ts"], f["job"], f["provider"], f["model_id"], f["name"] or "-", f["error"]]
+        [
+            to_the_second(f["ts"]),
+            f["job"],
+            f["provider"],
+            f["model_id"],
+            f["name"] or "-",
+            f["error"],
+        ]
         for f in r["failures"]
     ]
     listed = len(r["failures"])
@@ -91,7 +100,7 @@ def _sections(r: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]
         (
             "Limit trips",
             ["TIME", "JOB", "MESSAGE"],
-            [[t["ts"], t["job"], t["message"]] for t in r["limit_trips"]],
+            [[to_the_second(t["ts"]), t["job"], t["message"]] for t in r["limit_trips"]],
         ),
         (
             "Pending in grace",
