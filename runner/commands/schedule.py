@@ -3,6 +3,7 @@ status page)."""
 
 import argparse
 import signal
+import threading
 from contextlib import ExitStack
 from types import FrameType
 
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace, log: Log) -> int:
                 host, port, metrics, daemon.healthy, daemon.ready.is_set, pages=pages
             )
             server.start()
+            threading.Thread(target=board.warm, name="ftjanitor-status", daemon=True).start()
             stack.callback(server.stop)
             log.emit("daemon.listening", address=format_listen(host, server.port))
         daemon.serve()

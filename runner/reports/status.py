@@ -74,6 +74,14 @@ class StatusBoard:
     def api(self) -> Answer:
         return self._current()[1]
 
+    def warm(self) -> None:
+        """Read the chains once now (at start, off the request path), so the first visitor
+        does not wait for a long log; a failure here is met again, and shown, by a request."""
+        try:
+            self._current()
+        except Exception:  # the page itself reports what went wrong, when asked
+            return
+
     def close(self) -> None:
         with self._lock:
             for chain in self._chains:
