@@ -12,6 +12,7 @@ import pytest
 
 from runner.clock import parse_instant, rfc3339
 from runner.commands.report import build, render
+from runner.simulator import Simulator
 from runner.state import StateRef
 from runner.state.open import open_audit_chain
 from tests.audit_history import (
@@ -21,7 +22,7 @@ from tests.audit_history import (
     report_job,
     write_history,
 )
-from tests.helpers import cli
+from tests.helpers import NOW_ARG, cli, demo_job, run_now, write_job
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -263,3 +264,29 @@ def test_a_log_in_postgresql(
         ("2026-03", 3),
     ]
     assert report["months"][-1]["cumulative_monthly_cost_retired"] == 12.0
+
+
+def test_a_real_run_and_a_plan_after_it(
+    tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the audit sink itself writes: the run's deletes count, the plan's never."""
+    job = write_job(tmp_path, demo_job(sim.url))
+    assert run_now(job) == 0
+    code, _, err = cli(capsys, "plan", job, "--now", NOW_ARG)
+    assert code == 0, err
+    code, out, err = cli(capsys, "report", "--job-file", job, "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    ends = [r for r in exported(capsys, Path(job)) if r["event"] == "run.end"]
+    real = [r for r in ends if not r["dry_run"]]
+    assert len(ends) == 2 and len(real) == 1
+    totals = report["totals"]
+    assert (totals["deleted"], totals["already_absent"], totals["failed"]) == (6, 1, 0)
+    assert totals["monthly_cost_retired"] == real[0]["estimated_monthly_savings"]
+    assert totals["unknown_cost"] == real[0]["unknown_cost"]
+    assert {(p["provider"], p["deleted"]) for p in report["by_provider_kind"]} == {
+        ("cohere", 4),
+        ("bfl", 2),
+    }
+    [month] = report["months"]
+    assert month["deleted"] == 6 and month["month"] == real[0]["ts"][:7]

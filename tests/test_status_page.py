@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.reports.follow import FileSource, Follower
+from runner.reports.follow import ChainSource, FileSource, Follower
+from runner.state import StateRef
+from runner.state.open import open_audit_chain
 from tests.audit_history import Delete, append_to, history_path, write_history
 from tests.helpers import listening_port, start_ftjanitor
 from tests.statuspage import Served, with_hostile_mark
@@ -168,3 +170,36 @@ def test_the_kubernetes_example_keeps_the_port_inside_the_cluster() -> None:
     assert services and all(s["spec"]["type"] == "ClusterIP" for s in services)
     assert not any(d["kind"] in ("Ingress", "Route", "Gateway") for d in docs)
     assert not any("nodePort" in p for s in services for p in s["spec"]["ports"])
+
+
+def test_a_chain_in_postgresql_is_followed_by_seq(request: pytest.FixtureRequest) -> None:
+    url: str = request.getfixturevalue("pg_fresh_url")
+    at = [datetime(2026, 5, 1, tzinfo=UTC)]
+    chain = open_audit_chain(StateRef(url=url), (), lambda: at[0])
+    reader = open_audit_chain(StateRef(url=url))
+    try:
+
+        def one_run(n: int) -> None:
+            chain.append("run.start", f"r{n}", {"job": "nightly", "dry_run": False})
+            outcome = {"job": "nightly", "provider": "cohere", "kind": "model"}
+            outcome |= {"model_id": f"m{n}", "result": "deleted"}
+            chain.append("delete.outcome", f"r{n}", outcome)
+            end = {"job": "nightly", "dry_run": False, "status": "ok", "deleted": 1}
+            chain.append("run.end", f"r{n}", end | {"estimated_monthly_savings": 2.0})
+
+        one_run(1)
+        follower = Follower(ChainSource(reader))
+        follower.refresh()
+        assert follower.health.ok and follower.history.records == 3
+        at[0] = datetime(2026, 6, 1, tzinfo=UTC)
+        one_run(2)
+        follower.refresh()
+        assert follower.health.ok and follower.history.records == 6  # 3 more read, not 6
+        assert follower.history.last_runs["nightly"].run_id == "r2"
+        assert {m: f.deleted for m, f in follower.history.months.items()} == {
+            "2026-05": 1,
+            "2026-06": 1,
+        }
+    finally:
+        chain.close()
+        reader.close()
