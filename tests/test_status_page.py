@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from runner.audit import AuditLog
 from runner.reports.follow import ChainSource, FileSource, Follower
 from runner.state import StateRef
 from runner.state.open import open_audit_chain
@@ -203,3 +204,13 @@ def test_a_chain_in_postgresql_is_followed_by_seq(request: pytest.FixtureRequest
     finally:
         chain.close()
         reader.close()
+
+
+def test_a_file_chain_gives_its_lines_after_a_seq(tmp_path: Path) -> None:
+    write_history(tmp_path)
+    log = AuditLog(history_path(tmp_path))
+    try:
+        later = [json.loads(line)["seq"] for line in log.lines(after=200)]
+        assert later == [201, 202] and len(list(log.lines())) == 202
+    finally:
+        log.close()

@@ -203,9 +203,10 @@ class History:
         run = self._open.get(run_id)
         if result != "failed":
             self.marks.pop(item, None)
-        if run is not None:
-            run.deleted += result == "deleted"
-            run.failed += result == "failed"
+        if run is not None and result == "deleted":
+            run.deleted += 1
+        elif run is not None and result == "failed":
+            run.failed += 1
         if not self._counts(run_id, ts):
             return
         if result == "deleted":
