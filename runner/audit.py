@@ -65,7 +65,9 @@ class AuditChain(Protocol):
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]: ...
 
-    def lines(self) -> Iterator[bytes]: ...
+    def lines(self, after: int = 0) -> Iterator[bytes]:
+        """The stored lines, from the record after seq ``after`` on."""
+        ...
 
     def line_at(self, seq: int) -> bytes | None:
         """The stored line of the record at ``seq``, as kept (None when there is none)."""
@@ -237,9 +239,15 @@ class AuditLog:
         with self._lock:
             return self.seq, self.prev
 
-    def lines(self) -> Iterator[bytes]:
+    def lines(self, after: int = 0) -> Iterator[bytes]:
+        """A file is read from its start: lines up to seq ``after`` are read and dropped
+        (a reader that follows a file keeps its byte offset instead: runner.reports.follow)."""
         with open(self.path, "rb") as handle:
-            yield from read_lines(handle)
+            lines = read_lines(handle)
+            if after:
+                lines = itertools.dropwhile(lambda line: not _is_seq(line, after), lines)
+                next(lines, None)
+            yield from lines
 
     def line_at(self, seq: int) -> bytes | None:
         """From the tail when it is the last record (the usual case: a long log is not read
@@ -288,6 +296,10 @@ def _seq_of(line: bytes) -> object:
     except ValueError:
         return None
     return record.get("seq") if isinstance(record, dict) else None
+
+
+def _is_seq(line: bytes, seq: int) -> bool:
+    return _seq_of(line) == seq
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

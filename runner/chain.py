@@ -71,7 +71,7 @@ class Verdict:
 
 def read_lines(handle: IO[bytes]) -> Iterator[bytes]:
     """A log's lines, each read at most ``MAX_LINE_BYTES + 1`` at a time: a longer line is
-    yielded cut (``checked_lines`` refuses it) and the rest of it skipped in chunks, so a
+    yielded cut (``checked_entries`` refuses it) and the rest of it skipped in chunks, so a
     hostile multi-gigabyte line never sits in memory."""
     while line := handle.readline(MAX_LINE_BYTES + 1):
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
@@ -80,11 +80,18 @@ def read_lines(handle: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
-    """Walk the chain, yielding each line once it is known good, and return the verdict.
-    A torn line is accepted only right before its audit.recovered, so it is yielded with
-    that record; nothing from the first bad line on is yielded."""
-    prev, seq, count = GENESIS, 0, 0
+Entry = tuple[bytes, dict[str, Any] | None]  # a line, and its record (None: a torn line)
+
+
+def checked_entries(
+    lines: Iterable[bytes], after: tuple[int, str] = (0, GENESIS)
+) -> Generator[Entry, None, Verdict]:
+    """Walk the chain, yielding each line once it is known good, with the record read from
+    it (so a reader parses each line once), and return the verdict. A torn line is accepted
+    only right before its audit.recovered, so it is yielded with that record; nothing from
+    the first bad line on is yielded. ``after`` (seq, hash) of a record already checked
+    continues the walk from there (``lines`` start right after it)."""
+    (seq, prev), count = after, 0
     pending_torn: tuple[bytes, int] | None = None
 
     def broken(line_number: int, problem: str) -> Verdict:
@@ -122,9 +129,9 @@ def checked_lines(lines: Iterable[bytes]) -> Generator[bytes, None, Verdict]:
             )
             if not fits:
                 return broken(torn_line, "unreadable line not followed by its audit.recovered")
-            yield torn
+            yield torn, None
             pending_torn = None
-        yield line
+        yield line, record
         prev, seq, count = claimed, seq + 1, count + 1
     if pending_torn is not None:
         return broken(pending_torn[1], "unreadable line at the end")
@@ -138,12 +145,18 @@ class Checked:
     """The chain's lines, each yielded once it is known good; ``verdict`` holds the
     outcome once the walk has ended (a reader shows or exports only what it vouches for)."""
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = lines
+    def __init__(self, lines: Iterable[bytes], after: tuple[int, str] = (0, GENESIS)) -> None:
+        self._lines, self._after = lines, after
         self.verdict = Verdict(False, 0, "not read")
 
     def __iter__(self) -> Iterator[bytes]:
-        self.verdict = yield from checked_lines(self._lines)
+        for line, _ in self.entries():
+            yield line
+
+    def entries(self) -> Iterator[Entry]:
+        """Each good line with its record (None for a torn line accepted with its
+        audit.recovered)."""
+        self.verdict = yield from checked_entries(self._lines, self._after)
 
 
 def verify_lines(lines: Iterable[bytes]) -> Verdict:

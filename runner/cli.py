@@ -127,7 +127,8 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--listen",
         metavar="HOST:PORT",
-        help="serve /metrics, /healthz and /readyz there (default: off)",
+        help="serve /metrics, /healthz, /readyz, the status page / and /api/status there"
+        " (default: off)",
     )
 
     p = sub.add_parser("audit", help="verify, show or export an audit log")
@@ -156,6 +157,26 @@ def build_parser(*, simulate: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--job", metavar="NAME", help="show: only this job's records")
     p.add_argument("--since", type=_instant, metavar="ISO8601", help="show: records from then on")
     p.add_argument("--json", action="store_true", help="show: JSON lines, for jq")
+
+    p = sub.add_parser("report", help="what was deleted, what it saves, what is pending")
+    p.add_argument(
+        "--job-file",
+        required=True,
+        metavar="JOBFILE",
+        help="the audit log (file or state database) and state this job file names",
+    )
+    p.add_argument(
+        "--since",
+        metavar="DURATION",
+        help="only records from this long ago until now, e.g. 90d (default: the whole log)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "markdown", "html"],
+        default="text",
+        help="text, json, markdown, or html (one self-contained file) (default: %(default)s)",
+    )
+    p.add_argument("--out", metavar="FILE", help="write the report there instead of stdout")
 
     p = sub.add_parser("simulate", help="serve fake provider APIs on 127.0.0.1")
     if simulate:

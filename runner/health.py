@@ -1,12 +1,15 @@
-"""The daemon's HTTP endpoints (``schedule --listen HOST:PORT``): /metrics, /healthz, /readyz.
+"""The daemon's HTTP endpoints (``schedule --listen HOST:PORT``): /metrics, /healthz, /readyz,
+and the pages it is given (the status page: runner.reports.status).
 
-A ``ThreadingHTTPServer`` on a daemon thread; nothing is logged per request.
+A ``ThreadingHTTPServer`` on a daemon thread; nothing is logged per request. Read-only:
+any method but GET and HEAD gets 405. Every answer forbids the browser to load anything
+(CSP) or to guess a type (nosniff): a page holds provider text.
 """
 
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
@@ -15,6 +18,12 @@ from urllib.parse import urlsplit
 
 from runner.errors import ConfigError
 from runner.metrics import CONTENT_TYPE, Metrics
+
+# A page may use its own inline style and data: images, and nothing else: no script runs,
+# nothing is fetched, whatever a provider's text holds.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+ALLOWED = "GET, HEAD"
+Page = Callable[[], tuple[bytes, str]]  # () -> (body, Content-Type)
 
 _BRACKETED = re.compile(r"\[(?P<host>[^\[\]]+)\]:(?P<port>[^:]*)")
 
@@ -72,8 +81,9 @@ class HealthServer:
     """Serves ``metrics`` and the two probes on ``host:port`` (port 0: any free port).
 
     ``healthy()`` answers /healthz (200 "ok" or 503), ``ready()`` answers /readyz (200
-    "ready" or 503 "not ready"); either raising counts as False. Both are called from
-    request threads, so they must be thread-safe (reading a flag is).
+    "ready" or 503 "not ready"); either raising counts as False. ``pages`` maps more
+    paths to what answers them. All are called from request threads, so they must be
+    thread-safe (reading a flag is).
     """
 
     def __init__(
@@ -83,9 +93,11 @@ class HealthServer:
         metrics: Metrics,
         healthy: Callable[[], bool],
         ready: Callable[[], bool],
+        pages: Mapping[str, Page] | None = None,
     ):
         self.host, self._port = host, port
         self.metrics, self.healthy, self.ready = metrics, healthy, ready
+        self.pages = dict(pages or {})
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,6 +164,34 @@ class HealthServer:
             def do_HEAD(self) -> None:
                 self._answer(body=False)
 
+            def __getattr__(self, name: str) -> Callable[[], None]:
+                # http.server looks up do_<METHOD>: every other method is refused here.
+                if name.startswith("do_"):
+                    return self._not_allowed
+                raise AttributeError(name)
+
+            def _not_allowed(self) -> None:
+                self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", body=True)
+
+            def _send(
+                self,
+                status: HTTPStatus,
+                payload: bytes,
+                body: bool,
+                content_type: str = "text/plain; charset=utf-8",
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Security-Policy", CSP)
+                self.send_header("X-Content-Type-Options", "nosniff")
+                if status == HTTPStatus.METHOD_NOT_ALLOWED:
+                    self.send_header("Allow", ALLOWED)
+                self.end_headers()
+                if body:
+                    self.wfile.write(payload)
+
             def _answer(self, body: bool) -> None:
                 path = urlsplit(self.path).path
                 content_type = "text/plain; charset=utf-8"
@@ -170,15 +210,16 @@ class HealthServer:
                     ok = _ask(owner.ready)
                     status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
                     payload = b"ready\n" if ok else b"not ready\n"
+                elif path in owner.pages:
+                    try:
+                        payload, content_type = owner.pages[path]()
+                        status = HTTPStatus.OK
+                    except Exception as exc:  # a page that cannot be built: say so, keep serving
+                        status = HTTPStatus.INTERNAL_SERVER_ERROR
+                        payload = f"cannot build {path}: {type(exc).__name__}\n".encode()
                 else:
                     status, payload = HTTPStatus.NOT_FOUND, b"not found\n"
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                if body:
-                    self.wfile.write(payload)
+                self._send(status, payload, body, content_type)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # no access log on stderr: probes would flood it

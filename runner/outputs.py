@@ -11,7 +11,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, StorageError
 
 
 def check_output(path: str, option: str) -> Path:
@@ -55,3 +55,14 @@ def check_output(path: str, option: str) -> Path:
 
 def _reason(exc: OSError) -> str:
     return " ".join((exc.strerror or str(exc) or type(exc).__name__).split())
+
+
+def write_atomic(path: Path, data: bytes, what: str) -> None:
+    """Written beside ``path`` and renamed over it: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"{path}: cannot write {what}: {exc.strerror or exc}") from None

@@ -28,10 +28,11 @@ from typing import Any
 from runner.chain import dumps
 from runner.clock import parse_instant, rfc3339
 from runner.credentials import is_malformed
-from runner.errors import ConfigError, StorageError
+from runner.errors import ConfigError
 from runner.files import NotReadable, read_bounded
 from runner.jobfile.model import JobFile
 from runner.jobfile.validate import strict_validator
+from runner.outputs import write_atomic
 from runner.ref import ResourceRef
 from runner.rules import JobPlan, UsageReviewed
 from runner.text import shown
@@ -136,13 +137,7 @@ def write(path: Path, body: dict[str, Any]) -> None:
     # backslashreplace: a lone surrogate can only sit inside a JSON string, where its
     # \\udXXX spelling is the JSON escape itself, so the file stays valid UTF-8 JSON.
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write the plan: {exc.strerror or exc}") from None
+    write_atomic(path, text.encode("utf-8", "backslashreplace"), "the plan")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ UsageReads = Mapping[Listed, Mapping[ResourceRef, Seen] | Unknown]
 # What a limit puts before the reason of each delete it holds back; the summary counts
 # these apart from items blocked for their own reasons (a commitment, a deployment).
 LIMITED = "blocked by the limit"
+# How a tripped limit's message ends (in run.end too): reports count limit trips by it.
+LIMIT_TRIPPED = ": nothing deleted (raise the limit or narrow the rules)"
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
 # When several targets decide about one model: protection beats everything, then a
 # delete (targets are ORed), then the other reasons to keep or skip.
@@ -728,9 +730,7 @@ def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
                 )
     if not problems:
         return
-    plan.limit_message = "; ".join(problems) + (
-        ": nothing deleted (raise the limit or narrow the rules)"
-    )
+    plan.limit_message = "; ".join(problems) + LIMIT_TRIPPED
     plan.decisions = [
         dataclasses.replace(d, action="blocked", reason=f"{LIMITED} ({d.reason})")
         if d.action == "delete"

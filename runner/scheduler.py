@@ -172,10 +172,13 @@ class Daemon:
         if self.metrics is None:
             return
         self.metrics.declare_jobs(s.job.name for s in self.scheduled())
-        now = self.clock()
         for item in self.scheduled():
-            upcoming = next_fire_times(build_trigger(item.spec, UTC), now, 1)
-            self.metrics.set_next_run(item.job.name, upcoming[0] if upcoming else None)
+            self.metrics.set_next_run(item.job.name, self.next_fire_time(item))
+
+    def next_fire_time(self, item: Scheduled) -> datetime | None:
+        """The job's next fire time after the clock's now (the metrics and the status page)."""
+        upcoming = next_fire_times(build_trigger(item.spec, UTC), self.clock(), 1)
+        return upcoming[0] if upcoming else None
 
     def healthy(self) -> bool:
         """/healthz: the scheduler runs and is not stopping."""

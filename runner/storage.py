@@ -3,8 +3,9 @@
 from collections.abc import Iterable
 from contextlib import ExitStack
 
-from runner.audit import AuditChain, AuditLog
-from runner.clock import Clock
+from runner.audit import AuditChain, AuditLog, head_problem
+from runner.clock import Clock, system_clock
+from runner.errors import ConfigError
 from runner.jobfile.model import JobFile
 from runner.state import StateStore
 from runner.state.open import open_audit_chain, open_state
@@ -23,3 +24,15 @@ def open_storage(
         chain = AuditLog(job_file.audit_log, secrets, clock)
     stack.callback(chain.close)
     return state, chain
+
+
+def open_anchored(
+    job_file: JobFile, source: str, stack: ExitStack
+) -> tuple[StateStore, AuditChain, str | None]:
+    """For reading a job file's audit (``audit``, ``report``): the state, the chain, and
+    why the chain no longer holds the head the state remembers (None when it does). A log
+    file that does not exist is refused rather than created empty."""
+    if job_file.audit_log is not None and not job_file.audit_log.is_file():
+        raise ConfigError(f"{job_file.audit_log}: no such audit log (from {source})")
+    state, chain = open_storage(job_file, (), system_clock, stack)
+    return state, chain, head_problem(chain, state.audit_head(chain.name))

@@ -22,7 +22,10 @@ COHERE_KEY = "co-test-key-5f0a9e77d1"
 BFL_KEY = "bfl-test-key-93be1c02aa"
 # Real waits are for production; tests keep the retry logic but not the seconds.
 FAST = RetryPolicy(backoff_factor=0.001, backoff_jitter=0.0, retry_after_max=1, read_timeout=5.0)
-pytest_plugins = ["tests.pgserver"]  # a throwaway PostgreSQL server for the state tests
+pytest_plugins = [
+    "tests.pgserver",  # a throwaway PostgreSQL server for the state tests
+    "tests.browser",  # Debian's chromium under Playwright, for the report and status page
+]
 SEED = Path(__file__).resolve().parent.parent / "scripts" / "demo-seed.yaml"
 
 

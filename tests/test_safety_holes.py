@@ -783,7 +783,7 @@ def test_every_option_and_positional_of_every_command_has_help() -> None:
                 missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
     assert missing == []
     assert set(commands.choices) == {
-        "validate", "inventory", "plan", "run", "schedule", "audit", "simulate"
+        "validate", "inventory", "plan", "run", "schedule", "audit", "report", "simulate"
     }  # fmt: skip
 
 

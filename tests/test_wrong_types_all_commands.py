@@ -28,6 +28,7 @@ COMMANDS: list[list[str]] = [
     ["run", "{path}", "--dry-run", "--yes"],
     ["inventory", "{path}"],
     ["audit", "verify", "--job-file", "{path}"],
+    ["report", "--job-file", "{path}"],
 ]
 
 

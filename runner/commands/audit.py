@@ -8,13 +8,13 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from runner.audit import head_problem, records_of
+from runner.audit import records_of
 from runner.chain import Checked, Verdict, read_lines, verify_lines
-from runner.clock import parse_instant, system_clock
+from runner.clock import parse_instant
 from runner.commands.common import load
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from runner.ref import ResourceRef, kind_prefix
-from runner.storage import open_storage
+from runner.storage import open_anchored
 from runner.tables import render
 
 DEFAULT_LOG = "audit/ftjanitor.jsonl"
@@ -85,12 +85,9 @@ def _chain_lines(args: argparse.Namespace) -> Iterator[tuple[str, Iterator[bytes
     if args.audit_log:
         raise ConfigError("audit: give AUDIT_LOG or --job-file, not both")
     job_file = load(args.job_file)
-    if job_file.audit_log is not None and not job_file.audit_log.is_file():
-        raise ConfigError(f"{job_file.audit_log}: no such audit log (from {args.job_file})")
     with ExitStack() as stack:
-        state, chain = open_storage(job_file, (), system_clock, stack)
+        state, chain, problem = open_anchored(job_file, args.job_file, stack)
         anchor = state.audit_head(chain.name)
-        problem = head_problem(chain, anchor)
         if args.action == "verify" and getattr(args, "reanchor", False) and problem:
             if not verify_lines(chain.lines()).ok:
                 raise ConfigError(f"{chain.name}: the chain itself is broken: not re-anchored")

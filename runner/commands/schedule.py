@@ -1,7 +1,9 @@
-"""``ftjanitor schedule PATH...``: the daemon."""
+"""``ftjanitor schedule PATH...``: the daemon (with ``--listen``: its metrics, probes and
+status page)."""
 
 import argparse
 import signal
+import threading
 from contextlib import ExitStack
 from types import FrameType
 
@@ -12,6 +14,7 @@ from runner.health import HealthServer, format_listen, parse_listen
 from runner.logs import Log, routed
 from runner.metrics import Metrics
 from runner.report import item
+from runner.reports.status import StatusBoard
 from runner.scheduler import Daemon
 
 
@@ -65,8 +68,14 @@ def _serve(args: argparse.Namespace, log: Log) -> int:
                 host, port = parse_listen(args.listen)
             except ValueError as exc:
                 raise ConfigError(f"--listen: {exc}") from None
-            server = HealthServer(host, port, metrics, daemon.healthy, daemon.ready.is_set)
+            board = StatusBoard(daemon.scheduled, daemon.next_fire_time)
+            stack.callback(board.close)
+            pages = {"/": board.page, "/api/status": board.api}
+            server = HealthServer(
+                host, port, metrics, daemon.healthy, daemon.ready.is_set, pages=pages
+            )
             server.start()
+            threading.Thread(target=board.warm, name="ftjanitor-status", daemon=True).start()
             stack.callback(server.stop)
             log.emit("daemon.listening", address=format_listen(host, server.port))
         daemon.serve()

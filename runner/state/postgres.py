@@ -542,9 +542,9 @@ class PostgresAuditLog:
         """The last record's hash, as the database holds it now."""
         return self._tip()[1]
 
-    def lines(self) -> Iterator[bytes]:
-        """Each record's canonical JSON and a newline, in seq order, a page at a time."""
-        after = 0
+    def lines(self, after: int = 0) -> Iterator[bytes]:
+        """Each record's canonical JSON and a newline, in seq order, a page at a time,
+        from the record after seq ``after`` on."""
         while True:
             with self._link.session() as conn:
                 rows = conn.execute(

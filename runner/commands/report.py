@@ -1,0 +1,77 @@
+"""``ftjanitor report --job-file JOBFILE [--since 90d] [--format ...] [--out FILE]``."""
+
+import argparse
+import json
+import sys
+from contextlib import ExitStack
+from datetime import datetime
+from typing import Any
+
+from runner.chain import Checked
+from runner.clock import Clock, system_clock
+from runner.commands.common import load
+from runner.durations import parse_duration
+from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from runner.outputs import check_output, write_atomic
+from runner.reports.history import History
+from runner.reports.summary import Verified, report_json
+from runner.storage import open_anchored
+
+
+def build(job_file_path: str, since: str | None, clock: Clock = system_clock) -> dict[str, Any]:
+    """The report's JSON document. ``since`` (a duration) counts back from ``clock()``,
+    the wall clock: records' ``ts`` are wall-clock times too."""
+    until = clock()
+    start: datetime | None = None
+    if since is not None:
+        try:
+            start = until - parse_duration(since)
+        except ValueError as exc:
+            raise ConfigError(f"report: --since: {exc}") from None
+    job_file = load(job_file_path)
+    history = History(start)
+    with ExitStack() as stack:
+        _, chain, head = open_anchored(job_file, job_file_path, stack)
+        checked = Checked(chain.lines())
+        for _, record in checked.entries():
+            if record is not None:
+                history.add(record)
+        verdict = checked.verdict
+    if not verdict.ok:
+        verified = Verified(
+            chain.name, False, f"TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}"
+        )
+    elif head:
+        verified = Verified(chain.name, False, f"TRUNCATED or replaced: {head}")
+    else:
+        verified = Verified(chain.name, True, verdict.message)
+    return report_json(history, verified, start, until)
+
+
+def render(report: dict[str, Any], form: str) -> str:
+    if form == "json":
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    if form == "html":
+        from runner.reports.html import render_report  # Jinja2 only when HTML is asked for
+
+        return render_report(report)
+    from runner.reports.text import render_markdown, render_text
+
+    return render_markdown(report) if form == "markdown" else render_text(report)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output(args.out, "--out") if args.out else None
+    report = build(args.job_file, args.since)
+    text = render(report, args.format)
+    # backslashreplace: a lone surrogate from a provider cannot be UTF-8; its escape can.
+    data = text.encode("utf-8", "backslashreplace")
+    if out is not None:
+        write_atomic(out, data, "the report")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    if not report["audit"]["verified"]:
+        print(f"{report['audit']['name']}: {report['audit']['message']}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
