@@ -12,6 +12,16 @@ that never makes a model look idle for longer than it was; the date shown is the
 Anything the read cannot vouch for raises ``UsageUnknown`` (the planner keeps the whole
 connection): a refusal, a malformed page, a page loop, usage not grouped by model, and a
 bucket after the run's clock (the clocks disagree, so the window itself is in doubt).
+
+Sources (PROVIDERS.md tags). [doc] openai/openai-openapi (f85dbe2): the parameters above,
+``start_time`` inclusive and ``end_time`` exclusive, ``limit`` at most 31 for ``1d``; a page
+``{object, data, has_more, next_page}`` of buckets ``{start_time, end_time, results}``;
+``model`` is null unless grouped by model; the AdminApiKeyAuth bearer scheme; only 200 and
+429 answers are documented. [sdk] openai 3.60: ``client.admin.organization.usage
+.completions`` sends the client's ``admin_api_key`` and arrays as ``group_by[]=model``; the
+spec's form, sent here, is ``group_by=model``. [guess] a fine-tune's use is listed under its
+own ``ft:`` ID (neither says so); a project key is refused with 401; days without use may
+be left out (they read as no use either way).
 """
 
 from collections.abc import Iterator, Mapping, Sequence
