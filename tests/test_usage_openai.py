@@ -93,7 +93,9 @@ def test_idle_models_go_and_used_young_and_edge_ones_stay(
     assert got["young"][1].startswith("too young: created")
     assert got["young-used"][1].startswith("last used 2026-05-30")
     assert got["edge"] == ("keep", "last used 2026-05-02 (29d ago), within unused_for 30d")
-    assert _usage_reads(sim) == 1  # 31 daily buckets: one page
+    # 31 daily buckets: one page. The simulator refuses the admin key on the models API
+    # and any other key on the Usage API: each key went only where it belongs.
+    assert _usage_reads(sim) == 1
     deleted = sorted(p.split("%3A")[3] for m in sim.mutations() for p in [m.path])
     assert deleted == ([] if dry else ["idle", "never", "stale"])
     for path in tmp_path.rglob("*"):  # the audit log, the state, the plan: never the key
@@ -169,6 +171,7 @@ def test_the_admin_key_is_needed_only_by_unused_for_and_read_from_usage_key_env(
     aged = _job(tmp_path, sim, "{provider: openai, older_than: 30d}")
     code, _, err = cli(capsys, "plan", aged, "--now", NOW_ARG)
     assert code == 0, err
+    assert _usage_reads(sim) == 0
     monkeypatch.setenv("ACME_ADMIN_KEY", ADMIN)
     own = _job(tmp_path, sim, usage_key_env="ACME_ADMIN_KEY")
     code, entry, err = _plan(capsys, own)
