@@ -70,7 +70,7 @@ def resolve_usage_keys(
         if not isinstance(name, str) or connection.name in keys:
             continue
         value = environ.get(name, "")
-        said = f"{name} (for {connection.name}, the {field} an unused_for rule reads with)"
+        said = f"{name} (for {connection.name}: its {field}, the key unused_for reads usage with)"
         if not value:
             missing.append(said)
         elif is_malformed(value):
