@@ -4,8 +4,9 @@ import re
 from collections.abc import Iterable, Mapping
 
 from runner.errors import ConfigError
-from runner.jobfile.model import Connection
+from runner.jobfile.model import Connection, Job, JobFile
 from runner.providers import REGISTRY
+from runner.usage import REGISTRY as USAGE
 
 # Whitespace or control characters inside a key would reach HTTP headers (and from
 # there exception texts); such a value is refused before use, and never shown.
@@ -45,6 +46,44 @@ def resolve_keys(
         problems.append(
             "malformed API key: " + ", ".join(malformed) + " holds whitespace or control"
             " characters (value not shown)"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems) + "; nothing was sent")
+    return keys
+
+
+def resolve_usage_keys(
+    job_file: JobFile, jobs: Iterable[Job], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Connection name -> the key its usage source reads with (OpenAI's admin key), for
+    each connection where one of ``jobs`` has an unused_for rule on a kind whose source
+    needs a key of its own. Checked like any key: missing or malformed stops the run
+    before any request (exit 2), naming the variable, never its value."""
+    keys: dict[str, str] = {}
+    missing: list[str] = []
+    malformed: list[str] = []
+    for target in (t for job in jobs for t in job.targets if t.unused_for):
+        connection = job_file.connections[target.connection]
+        source = REGISTRY[connection.type].kinds[target.kind].usage
+        field = USAGE[source].key_field if source is not None else None
+        name = connection.options.get(field) if field is not None else None
+        if not isinstance(name, str) or connection.name in keys:
+            continue
+        value = environ.get(name, "")
+        said = f"{name} (for {connection.name}: its {field}, the key unused_for reads usage with)"
+        if not value:
+            missing.append(said)
+        elif is_malformed(value):
+            malformed.append(said)
+        else:
+            keys[connection.name] = value
+    problems = []
+    if missing:
+        problems.append("missing usage key: set " + ", ".join(dict.fromkeys(missing)))
+    if malformed:
+        problems.append(
+            "malformed usage key: " + ", ".join(dict.fromkeys(malformed)) + " holds whitespace"
+            " or control characters (value not shown)"
         )
     if problems:
         raise ConfigError("; ".join(problems) + "; nothing was sent")

@@ -23,7 +23,7 @@ from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
 from runner.connections import Listed, connections_used, kinds_used, listings_of, open_listers
 from runner.cost import savings
-from runner.credentials import resolve_keys
+from runner.credentials import resolve_keys, resolve_usage_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
 from runner.inventory import take_inventory
@@ -144,7 +144,8 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
     # Keys first: a missing or malformed one stops the run before anything is opened.
     environ = os.environ if options.environ is None else options.environ
     keys = resolve_keys(connections_used(job_file, [j.name for j in jobs]), environ)
-    secrets = [k for k in keys.values() if k]
+    usage_keys = resolve_usage_keys(job_file, jobs, environ)
+    secrets = [k for k in (*keys.values(), *usage_keys.values()) if k]
     urls = {} if options.dry_run else resolve_urls(job_file.notify, environ)
     owner_urls = {} if options.dry_run else resolve_owner_urls(job_file.notify, environ)
     every_url = [*urls.values(), *(u for routes in owner_urls.values() for u in routes.values())]
@@ -177,7 +178,9 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                     ):
                         busy[job.name] = "this fire time already ran (another daemon ran it)"
             active = [job for job in jobs if job.name not in busy]
-            connect = ConnectOptions(options.limiters, options.policy, options.notice)
+            connect = ConnectOptions(
+                options.limiters, options.policy, options.notice, usage_keys=usage_keys
+            )
             names = [j.name for j in active]
             listers = open_listers(
                 connections_used(job_file, names), kinds_used(job_file, names), connect, keys, stack

@@ -24,6 +24,7 @@ FIELD_VALUES = {
     "region": "us-east-1",
     "profile": "ml",
     "endpoint_url": "https://example.com",
+    "usage_key_env": "OPENAI_ADMIN_KEY",
 }
 
 

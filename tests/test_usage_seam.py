@@ -57,7 +57,7 @@ def test_every_kinds_usage_source_is_registered_and_cohere_reads_its_listing() -
     named = {
         (p.type, k.kind): k.usage for p in PROVIDERS.values() for k in p.kinds.values() if k.usage
     }
-    assert named == {("cohere", "model"): "listing"}
+    assert named == {("cohere", "model"): "listing", ("openai", "model"): "openai_usage"}
     assert all(name in USAGE for name in named.values())
 
 

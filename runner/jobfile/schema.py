@@ -21,6 +21,7 @@ from typing import Any
 from runner.cost import KEYS as PRICE_KEYS
 from runner.cost import price_schema
 from runner.durations import MAX_DAYS
+from runner.jobfile.envvar import env_var
 from runner.providers import REGISTRY
 from runner.providers.base import ProviderSpec
 from runner.selectors import REGISTRY as SELECTORS
@@ -34,19 +35,6 @@ MAX_COUNT = 1_000_000  # every integer has a maximum: no 10**100 surprises
 MAX_PATH = 4096
 # Paths and URLs: no control characters (they would forge output lines or end a C string).
 _NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-_ENV_NAME = "^[A-Z_][A-Z0-9_]{0,127}$"
-
-
-def _env_var(example: str, what: str) -> dict[str, Any]:
-    return {
-        "type": "string",
-        "pattern": _ENV_NAME,
-        "x-error": (
-            f"must name an environment variable in capitals (like {example}),"
-            f" never hold the {what} itself (value not shown)"
-        ),
-        "x-hide-value": True,
-    }
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -95,7 +83,7 @@ def notify_schema() -> dict[str, Any]:
             ],
             "properties": {
                 "name": _ref("name"),
-                "url_env": _env_var("SLACK_WEBHOOK_URL", "URL"),
+                "url_env": env_var("SLACK_WEBHOOK_URL", "URL"),
                 "by_owner": {
                     "type": "object",
                     "description": "Instead of url_env: owner (owner_tag's value, exactly)"
@@ -103,7 +91,7 @@ def notify_schema() -> dict[str, Any]:
                     "minProperties": 1,
                     "maxProperties": 1000,
                     "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": _NO_CONTROL},
-                    "additionalProperties": _env_var("TEAM_WEBHOOK_URL", "URL"),
+                    "additionalProperties": env_var("TEAM_WEBHOOK_URL", "URL"),
                 },
                 "format": {
                     "enum": list(NOTIFY_FORMATS),
@@ -180,7 +168,7 @@ def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
                 "enum": types,
                 "x-error": f"is not a provider type ({', '.join(types)})",
             },
-            "api_key_env": _env_var("COHERE_API_KEY", "key"),
+            "api_key_env": env_var("COHERE_API_KEY", "key"),
             "base_url": {"type": "string", "minLength": 1, "maxLength": 2048},
             "concurrency": _integer(1, 64),
             "requests_per_minute": _integer(1, MAX_COUNT),

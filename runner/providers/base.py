@@ -211,6 +211,9 @@ class ConnectOptions:
     limiters: "Limiters"
     policy: RetryPolicy | None = None  # None: the production default
     notice: Callable[[str], None] | None = None  # says what a long wait is waiting for
+    # Connection name -> the key its kind's usage source reads with (runner.usage), for
+    # connections an unused_for rule reads; checked before anything was opened.
+    usage_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 class Lister(Protocol):

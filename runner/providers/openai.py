@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from runner.cost import PriceFact
+from runner.jobfile.envvar import env_var
 from runner.providers.base import (
     THE_ID,
+    ConnectOptions,
     DeleteAnswer,
     KindSpecOf,
     ModelRecord,
@@ -29,9 +31,11 @@ from runner.providers.wire import (
     bearer,
     failure,
     http,
+    http_client,
 )
 
 if TYPE_CHECKING:
+    from runner.jobfile.model import Connection
     from runner.providers.http import HttpClient
 
 FINE_TUNE = "ft:"
@@ -77,6 +81,14 @@ class OpenAILister(CollectionLister):
 
     def __init__(self, client: "HttpClient"):
         super().__init__(client, MODEL)
+        # The admin key's client, to the same host, when an unused_for rule reads usage
+        # (runner.usage.openai_usage); the models client never carries that key.
+        self.usage: HttpClient | None = None
+
+    def close(self) -> None:
+        super().close()
+        if self.usage is not None:
+            self.usage.close()
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """Only the error code proves a model absent: OpenAI's 404 for an unknown path says
@@ -132,6 +144,16 @@ def job_metadata(
     return {r.id: made.get(r.id, missing) for r in records if r.id}
 
 
+def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> OpenAILister:
+    """The models client with the connection's key; with an admin key given for usage, a
+    second client carrying it, to the connection's own base_url only."""
+    lister = http(bearer, OpenAILister)(connection, secret, options)
+    admin = options.usage_keys.get(connection.name)
+    if admin is not None:
+        lister.usage = http_client(connection, admin, bearer, options)
+    return lister
+
+
 MODEL = KindSpecOf(
     type="openai",
     kind="model",
@@ -145,6 +167,7 @@ MODEL = KindSpecOf(
     not_found_proof="a 404 with error code model_not_found",
     id_rule=fine_tune_id_reason,
     tags=TagSource("its fine-tuning job's metadata", job_metadata),
+    usage="openai_usage",
     # No storage fee is documented: $0 until the pricing page says otherwise.
     price=PriceFact(
         per_month=Decimal(0), source="openai.com/api/pricing", date="2026-12", guess=True
@@ -160,6 +183,16 @@ SPEC = ProviderSpecOf(
     # A guess: OpenAI documents no limit for /v1/models; 500 is its lowest usage tier's
     # request limit, and a 429 is honoured (Retry-After) if the real one is lower.
     default_requests_per_minute=500,
-    connect=http(bearer, OpenAILister),
+    connect=connect,
     kinds={"model": MODEL},
+    connection_fields={
+        "usage_key_env": {
+            **env_var("OPENAI_ADMIN_KEY", "key"),
+            "default": "OPENAI_ADMIN_KEY",
+            "description": (
+                "the variable holding an admin key (sk-admin-...), read only when an"
+                " unused_for rule reads the Usage API"
+            ),
+        },
+    },
 )

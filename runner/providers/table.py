@@ -10,6 +10,7 @@ from runner.cost import PriceFact, PriceOverride, money, rate
 from runner.providers import REGISTRY
 from runner.providers.base import KindSpec, ProviderSpec
 from runner.selectors import REGISTRY as SELECTORS
+from runner.usage import REGISTRY as USAGE
 
 
 def _rules(spec: KindSpec) -> str:
@@ -21,10 +22,16 @@ def _rules(spec: KindSpec) -> str:
     return ", ".join(rules)
 
 
-def _credentials(spec: ProviderSpec) -> str:
+def _credentials(spec: ProviderSpec, kind: KindSpec) -> str:
     if spec.credential == "aws":
-        return "the AWS credential chain (environment, `profile:`, role)"
-    return f"`{spec.default_api_key_env}` (or `api_key_env:`)"
+        said = "the AWS credential chain (environment, `profile:`, role)"
+    else:
+        said = f"`{spec.default_api_key_env}` (or `api_key_env:`)"
+    field = USAGE[kind.usage].key_field if kind.usage is not None else None
+    if field is not None:  # a usage source reading with a key of its own
+        default = spec.connection_fields[field].get("default")
+        said += f"; for `unused_for`, `{default}` (or `{field}:`)"
+    return said
 
 
 def provider_table() -> str:
@@ -40,7 +47,7 @@ def provider_table() -> str:
             kind = spec.kinds[kind_name]
             lines.append(
                 f"| `{name}` | `{kind_name}` | {kind.listed} | {kind.deleted} | {_rules(kind)}"
-                f" | {_credentials(spec)} |"
+                f" | {_credentials(spec, kind)} |"
             )
     return "\n".join(lines)
 

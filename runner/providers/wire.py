@@ -148,26 +148,34 @@ def http(
     connection is opened: declaring a spec (and so validating a file) never loads it."""
 
     def connect(connection: "Connection", secret: str | None, options: ConnectOptions) -> L:
-        from runner.providers.http import HttpClient
-
-        if connection.base_url is None or secret is None:
-            # The validator and the key check see to both; a connection built some other
-            # way must not get far.
-            raise ConfigError(f"{connection.label}: {connection.type} needs a base_url and a key")
-        client = HttpClient(
-            connection.base_url,
-            auth_header(secret),
-            limiter=options.limiters.get(
-                secret, connection.base_url, connection.requests_per_minute
-            ),
-            concurrency=connection.concurrency,
-            policy=options.policy,
-            label=connection.label,
-            notice=options.notice,
-        )
-        return factory(client)
+        return factory(http_client(connection, secret, auth_header, options))
 
     return connect
+
+
+def http_client(
+    connection: "Connection",
+    secret: str | None,
+    auth_header: Callable[[str], dict[str, str]],
+    options: ConnectOptions,
+) -> "HttpClient":
+    """A read-only client for the connection's one host, sending ``secret`` as
+    ``auth_header`` says, paced per (secret, host)."""
+    from runner.providers.http import HttpClient
+
+    if connection.base_url is None or secret is None:
+        # The validator and the key check see to both; a connection built some other
+        # way must not get far.
+        raise ConfigError(f"{connection.label}: {connection.type} needs a base_url and a key")
+    return HttpClient(
+        connection.base_url,
+        auth_header(secret),
+        limiter=options.limiters.get(secret, connection.base_url, connection.requests_per_minute),
+        concurrency=connection.concurrency,
+        policy=options.policy,
+        label=connection.label,
+        notice=options.notice,
+    )
 
 
 def delete_result(

@@ -56,8 +56,8 @@ class Fault:
     kind: status (answer ``status`` in the provider's error shape, with ``retry_after`` if
     set), drop_before (close without acting), drop_after (act, then close without answering),
     garbage (200 with a non-JSON body), delay (sleep ``seconds`` first), repeat_token (paged
-    lists — Cohere, Fireworks — keep sending the first page's token), huge_body (200 with a
-    20 MB body), overlap (paged lists start each next page one item early, so a page's
+    lists — Cohere, Fireworks, OpenAI's usage — keep sending one page's token), huge_body
+    (200 with a 20 MB body), overlap (paged lists start each next page one item early, so a page's
     last item is listed again), duplicate (a list answer lists its first item again at the
     end, with ``changes`` applied to that copy when given), body (answer ``status`` with
     ``body`` as it is, without acting: a 2xx that says anything), accepted (a long-running
@@ -171,6 +171,9 @@ class Request:
     fault: Fault | None
     variant: str  # the error-shape variant chosen for this provider ("" = its default)
     params: dict[str, str] = field(default_factory=dict)  # route placeholders, decoded
+    # The request's headers, for a route whose key differs from its wire's (OpenAI's
+    # admin key on the Usage API); the wire's ``authorize`` has seen them first.
+    headers: Message = field(default_factory=Message)
 
     def arg(self, name: str, default: str = "") -> str:
         return (self.query.get(name) or [default])[0]
@@ -640,6 +643,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 raw_body,
                 fault,
                 sim.variants.get(wire.kind, ""),
+                headers=self.headers,
             )
             try:
                 if sim.latency:

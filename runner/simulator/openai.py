@@ -5,13 +5,23 @@ models and fine-tunes (``ft:BASE:ORG:SUFFIX:ID``) in one unpaged list; every fin
 has a succeeded job in ``GET /v1/fine_tuning/jobs``, which deleting the model leaves alone.
 
 Seed entries (``openai:``): ``id`` (required; one not starting ``ft:`` is a base model),
-``age_days``, ``metadata`` (its job's, as sent: a mapping, or anything hostile); any other
-key (``owned_by``, ``created``...) replaces that field.
+``age_days``, ``metadata`` (its job's, as sent: a mapping, or anything hostile),
+``used_days_ago`` (a list: one request on each of those days before the seed's clock, for
+the Usage API); any other key (``owned_by``, ``created``...) replaces that field.
+
+The Usage API, ``GET /v1/organization/usage/completions``, answers daily buckets from the
+UTC midnight at or before ``start_time`` up to ``end_time`` (default: the wall clock), one
+result per model used that day when grouped by model (``group_by=model``, or the SDK's
+``group_by[]=model``), else one for all. It takes only an admin key (``sk-admin-...``): any
+other key is refused with 401 [guess]. A page holds ``limit`` buckets (at most 31, and at
+most the simulator's ``max_page_size``, so tests can make it page); ``next_page`` is the
+next bucket's start, encoded.
 """
 
 import hashlib
 import random
 import string
+import time
 from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any
@@ -19,6 +29,8 @@ from typing import Any
 from runner.simulator.core import (
     Accounts,
     Answer,
+    BadRequest,
+    Handler,
     Request,
     Route,
     Simulator,
@@ -26,6 +38,8 @@ from runner.simulator.core import (
     bearer,
     entries,
     overridden,
+    page_token,
+    read_page_token,
     register,
     seeded_at,
 )
@@ -38,6 +52,9 @@ BASE_MODELS = (
 )
 SUFFIXES = ["exp", "prod", "tmp", "sweep", "eval", "demo"]
 MAX_JOBS_PAGE = 100
+ADMIN_KEY_PREFIX = "sk-admin-"  # what OpenAI's admin keys look like [doc]
+DAY = 86400
+MAX_USAGE_DAYS = 31  # daily buckets a usage page may hold [doc]
 
 
 def openai_model(model_id: str, created: datetime, owned_by: str | None = None) -> dict[str, Any]:
@@ -94,6 +111,19 @@ def _not_found(model_id: str) -> Answer:
     return 404, body
 
 
+def _project_key(route: Handler) -> Handler:
+    """A route of the models and fine-tuning APIs, which refuse an admin key [guess]."""
+
+    def serve(sim: Simulator, req: Request) -> Answer:
+        if bearer(req.headers).startswith(ADMIN_KEY_PREFIX):
+            body = _error(401, "Admin keys can only call the administration endpoints.")
+            body["error"]["code"] = "invalid_api_key"
+            return 401, body
+        return route(sim, req)
+
+    return serve
+
+
 def _list(sim: Simulator, req: Request) -> Answer:
     with sim.lock:
         return 200, {"object": "list", "data": list(sim.accounts.openai.values())}
@@ -138,6 +168,69 @@ def _jobs(sim: Simulator, req: Request) -> Answer:
     return 200, {"object": "list", "data": page, "has_more": start + limit < len(jobs)}
 
 
+def use(accounts: Accounts, model_id: str, at: datetime, requests: int = 1) -> None:
+    """Record ``requests`` uses of a model at ``at``, as the Usage API will count them."""
+    day = int(at.timestamp()) // DAY * DAY
+    days = accounts.store("openai").setdefault("usage", {}).setdefault(model_id, {})
+    days[day] = days.get(day, 0) + requests
+
+
+def _usage(sim: Simulator, req: Request) -> Answer:
+    if not bearer(req.headers).startswith(ADMIN_KEY_PREFIX):
+        body = _error(401, "This endpoint needs an admin key (sk-admin-...).")  # [guess]
+        body["error"]["code"] = "invalid_api_key"
+        return 401, body
+    start = req.int_arg("start_time", -1)
+    end = req.int_arg("end_time", int(time.time()))
+    limit = req.int_arg("limit", 7)
+    if start < 0:
+        raise BadRequest("start_time is required")
+    if req.arg("bucket_width", "1d") != "1d":
+        raise BadRequest("the simulator serves bucket_width=1d only")
+    if not 1 <= limit <= MAX_USAGE_DAYS:
+        raise BadRequest(f"limit must be between 1 and {MAX_USAGE_DAYS} for bucket_width=1d")
+    grouped = "model" in req.query.get("group_by", []) + req.query.get("group_by[]", [])
+    page = req.arg("page")
+    first = int(read_page_token(page)) if page else start // DAY * DAY
+    size = min(limit, sim.max_page_size)
+    days = range(first, end, DAY)[:size]
+    with sim.lock:
+        usage = {m: dict(d) for m, d in sim.accounts.store("openai").get("usage", {}).items()}
+    buckets = [_bucket(day, usage, grouped) for day in days]
+    following = first + size * DAY
+    if req.fault and req.fault.kind == "repeat_token":  # always the second page's token
+        following = start // DAY * DAY + size * DAY
+    more = following < end
+    return 200, {
+        "object": "page",
+        "data": buckets,
+        "has_more": more,
+        "next_page": page_token(str(following)) if more else None,
+    }
+
+
+def _bucket(day: int, usage: dict[str, dict[int, int]], grouped: bool) -> dict[str, Any]:
+    counts = {model: days[day] for model, days in usage.items() if days.get(day)}
+    if not grouped:
+        counts = {"": sum(counts.values())} if counts else {}
+    results = [
+        {
+            "object": "organization.usage.completions.result",
+            "input_tokens": 100 * requests,
+            "output_tokens": 20 * requests,
+            "num_model_requests": requests,
+            "project_id": None,
+            "user_id": None,
+            "api_key_id": None,
+            "model": model or None,
+            "batch": None,
+            "service_tier": None,
+        }
+        for model, requests in sorted(counts.items())
+    ]
+    return {"object": "bucket", "start_time": day, "end_time": day + DAY, "results": results}
+
+
 def _authorize(headers: Message, key: str | None) -> Answer | None:
     token = bearer(headers)
     if not token:
@@ -146,7 +239,8 @@ def _authorize(headers: Message, key: str | None) -> Answer | None:
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         )
-    if key is not None and token != key:
+    # An admin key is judged by the route it calls (only the Usage API takes one).
+    if key is not None and token != key and not token.startswith(ADMIN_KEY_PREFIX):
         body = _error(401, "Incorrect API key provided.")  # the real one echoes it masked
         body["error"]["code"] = "invalid_api_key"
         return 401, body
@@ -165,8 +259,10 @@ def _newest_jobs_first(accounts: Accounts) -> None:
 
 def _seed(accounts: Accounts, items: list[Any], now: datetime) -> None:
     for entry in entries("openai", items):
-        model = overridden(openai_model(str(entry["id"]), seeded_at(entry, now)), entry, "metadata")
-        _add(accounts, model, entry.get("metadata"))
+        model = openai_model(str(entry["id"]), seeded_at(entry, now))
+        _add(accounts, overridden(model, entry, "metadata", "used_days_ago"), entry.get("metadata"))
+        for days in entry.get("used_days_ago") or []:
+            use(accounts, str(entry["id"]), now - timedelta(days=float(days)))
     _newest_jobs_first(accounts)
 
 
@@ -187,10 +283,11 @@ WIRE = register(
     Wire(
         kind="openai",
         routes=(
-            Route("GET", "/v1/models", _list),
-            Route("GET", "/v1/models/{model}", _get),
-            Route("DELETE", "/v1/models/{model}", _delete),
-            Route("GET", "/v1/fine_tuning/jobs", _jobs),
+            Route("GET", "/v1/models", _project_key(_list)),
+            Route("GET", "/v1/models/{model}", _project_key(_get)),
+            Route("DELETE", "/v1/models/{model}", _project_key(_delete)),
+            Route("GET", "/v1/fine_tuning/jobs", _project_key(_jobs)),
+            Route("GET", "/v1/organization/usage/completions", _usage),
         ),
         authorize=_authorize,
         error=_error,

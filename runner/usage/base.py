@@ -73,6 +73,11 @@ class UsageSource(ABC):
 
     name: ClassVar[str]
     reads: ClassVar[str]  # what it reads, for people (the README's provider table)
+    # The connection field naming the environment variable of a key of its own (OpenAI's
+    # admin key), or None: it reads with the connection's own credential. The field is
+    # declared, with its default, in the type's ``connection_fields``; the key is checked
+    # before any request (runner.credentials) and handed to the type's ``connect``.
+    key_field: ClassVar[str | None] = None
 
     @abstractmethod
     def read(
