@@ -137,7 +137,7 @@ def test_every_example_validates_in_process(
     assert report["invalid"] == 0 and report["valid"] == len(list((ROOT / "jobs").glob("*.yaml")))
 
 
-def test_wheel_ships_the_schema(tmp_path: Path) -> None:
+def test_wheel_ships_the_schema_and_every_module(tmp_path: Path) -> None:
     # Built from a copy: setuptools writes build/ and *.egg-info next to the sources it
     # builds, and a test must leave the checkout as it found it.
     source = tmp_path / "src"
@@ -170,3 +170,12 @@ def test_wheel_ships_the_schema(tmp_path: Path) -> None:
     assert "runner/schemas/job.schema.json" in names
     shipped = json.loads(zipfile.ZipFile(wheel).read("runner/schemas/job.schema.json"))
     assert shipped == json.loads((ROOT / "schemas" / "job.schema.json").read_text())
+    # Every module and template under runner/: a package missing from pyproject's list
+    # would install a tool whose registries (rules, usage sources) come up empty.
+    wanted = {
+        p.relative_to(ROOT).as_posix()
+        for pattern in ("*.py", "templates/*.html")
+        for p in (ROOT / "runner").rglob(pattern)
+        if "__pycache__" not in p.parts
+    }
+    assert wanted - set(names) == set()
