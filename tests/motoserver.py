@@ -2,8 +2,10 @@
 what moto cannot (throttling, 5xx, dropped connections, odd pages). Both listen on
 127.0.0.1 only; nothing here knows a real AWS endpoint or credential."""
 
+import http.client
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -102,6 +104,16 @@ class Seen:
     method: str
     path: str
     query: dict[str, list[str]]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def operation(self) -> str:
+        """The operation a JSON-protocol request names (``X-Amz-Target: Prefix.Operation``)."""
+        return self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 def aws_error(code: str, message: str, status: int = 400) -> Reply:
@@ -112,8 +124,9 @@ def aws_error(code: str, message: str, status: int = 400) -> Reply:
 class StubServer:
     """Answers every request with ``script(seen)``; records what it saw, in order."""
 
-    def __init__(self, script: Callable[[Seen], Answer]):
+    def __init__(self, script: Callable[[Seen], Answer], delay: float = 0.0):
         self.script = script
+        self.delay = delay  # seconds before each answer: a network's latency (benchmarks)
         self.seen: list[Seen] = []
         stub = self
 
@@ -122,11 +135,13 @@ class StubServer:
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                seen = Seen(self.command, parts.path, parse_qs(parts.query))
+                headers = dict(self.headers.items())
+                seen = Seen(self.command, parts.path, parse_qs(parts.query), headers, body)
                 stub.seen.append(seen)
+                if stub.delay:
+                    time.sleep(stub.delay)
                 answer = stub.script(seen)
                 if isinstance(answer, str):  # DROP
                     self.close_connection = True
@@ -161,6 +176,22 @@ class StubServer:
 
 
 @contextmanager
-def stub(script: Callable[[Seen], Answer]) -> Iterator[StubServer]:
-    with StubServer(script) as server:
+def stub(script: Callable[[Seen], Answer], delay: float = 0.0) -> Iterator[StubServer]:
+    with StubServer(script, delay) as server:
         yield server
+
+
+def forward(url: str, seen: Seen) -> Reply:
+    """``seen`` sent on to the server at ``url`` (moto): its answer, for a stub in front of
+    it to pass on or change (a proxy that adds latency or faults moto cannot make)."""
+    host, port = urlsplit(url).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        headers = {k: v for k, v in seen.headers.items() if k.lower() != "host"}
+        connection.request(seen.method, seen.path, seen.body, headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        kept = {k: v for k, v in answer.getheaders() if k.lower().startswith("x-amz")}
+        return Reply(answer.status, json.loads(data) if data else {}, kept)
+    finally:
+        connection.close()
