@@ -91,7 +91,7 @@ def create_custom_model(client: "BedrockClient", name: str, base_model: str = BA
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: Any = field(default_factory=dict)
+    body: Any = field(default_factory=dict)  # sent as JSON; bytes as they are
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -132,6 +132,9 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the second
+            # waits for the client's delayed ACK (40 ms on Linux), which no server adds.
+            disable_nagle_algorithm = True
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -146,7 +149,8 @@ class StubServer:
                 if isinstance(answer, str):  # DROP
                     self.close_connection = True
                     return
-                data = json.dumps(answer.body).encode()
+                body = answer.body
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -181,9 +185,10 @@ def stub(script: Callable[[Seen], Answer], delay: float = 0.0) -> Iterator[StubS
         yield server
 
 
-def forward(url: str, seen: Seen) -> Reply:
+def forward(url: str, seen: Seen, raw: bool = False) -> Reply:
     """``seen`` sent on to the server at ``url`` (moto): its answer, for a stub in front of
-    it to pass on or change (a proxy that adds latency or faults moto cannot make)."""
+    it to pass on or change (a proxy that adds latency or faults moto cannot make);
+    ``raw``: its body as sent, passed on unread."""
     host, port = urlsplit(url).netloc.split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
@@ -192,6 +197,7 @@ def forward(url: str, seen: Seen) -> Reply:
         answer = connection.getresponse()
         data = answer.read()
         kept = {k: v for k, v in answer.getheaders() if k.lower().startswith("x-amz")}
-        return Reply(answer.status, json.loads(data) if data else {}, kept)
+        body = data if raw else json.loads(data) if data else {}
+        return Reply(answer.status, body, kept)
     finally:
         connection.close()

@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from runner.errors import ProviderError
+from runner.ref import ResourceRef
 from runner.simulator import Simulator, load_seed
+from runner.usage import REGISTRY as USAGE
 from tests.conftest import NOW
 from tests.helpers import NOW_ARG, TEST_PACE, cli, job_yaml, one_job, write_job
 from tests.motoserver import (
@@ -30,6 +33,7 @@ from tests.motoserver import Seen as Request
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
     REGION,
     aws_env,
+    lister,
     loopback_only,
     no_backoff,
 )
@@ -362,3 +366,41 @@ def test_an_unreadable_cloudwatch_keeps_everything_and_ends_partial(
     assert len(reasons) == 1 and reasons.pop().startswith("usage unknown: cloudwatch: ")
     assert not [i for i, (action, _) in decided(entry).items() if action == "delete"]
     assert not sim.mutations()
+
+
+def test_a_use_after_the_clock_is_a_use(
+    tmp_path: Path,
+    sim: Simulator,
+    moto_server: MotoServer,
+    cloudwatch: Callable[[Script], StubServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    idle = arn(sim, "idle")
+    later = (NOW + 2 * DAY).timestamp()  # a clock skew: CloudWatch's day after the rules'
+
+    def skewed(seen: Request) -> Reply:
+        (key,) = [
+            q["Id"]
+            for q in seen.json()["MetricDataQueries"]
+            if q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == idle
+        ]
+        answer = forward(moto_server.url, seen)
+        results = [
+            {**r, "Timestamps": [later], "Values": [2.0]} if r["Id"] == key else r
+            for r in answer.body["MetricDataResults"]
+        ]
+        return Reply(answer.status, {**answer.body, "MetricDataResults": results})
+
+    cloudwatch(skewed)
+    code, entry, err = plan(capsys, job(tmp_path, sim), "plan")
+    assert code == 0, err
+    assert decided(entry)["idle"] == ("keep", "last used 2026-06-04, after the rules' clock")
+
+
+def test_a_models_use_is_unknown_without_the_listing_of_its_pts(
+    sim: Simulator, cloudwatch: Callable[[Script], StubServer]
+) -> None:
+    models = lister(sim.base_url("bedrock"))
+    items = [(ResourceRef.on("aws", r.id), r) for r in models.list_models()]
+    with pytest.raises(ProviderError, match="Provisioned Throughputs were not listed"):
+        USAGE["cloudwatch"].read(models, items, NOW - 30 * DAY, NOW)

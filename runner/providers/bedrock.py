@@ -91,9 +91,6 @@ _TRANSIENT_CODES = frozenset(
 # string where a list belongs).
 _UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
 _FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
-PT_LIST = "list_provisioned_model_throughputs"
-PT_LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
-PT_KEY = "provisionedModelSummaries"
 
 
 def model_name_reason(model_id: str) -> str | None:
@@ -181,7 +178,7 @@ class BedrockLister:
         connection: "Connection",
         client: "BedrockClient",
         secrets: list[str],
-        clients: Callable[[str], Any] | None = None,
+        clients: Callable[..., Any] | None = None,
     ):
         self.spec = MODEL
         self.connection = connection
@@ -280,11 +277,14 @@ class BedrockLister:
 
     def usage_keys(self) -> dict[str, tuple[str, ...]]:
         """What CloudWatch's ModelId holds for each listed custom model's use: its own ARN
-        (on-demand) and those of the PTs serving it. A model target lists the PTs already;
-        when it has not, they are listed here."""
-        if self.hosted_by is None:
-            self.note_provisioned(list(self.pages(PT_LISTING, PT_LIST, PT_KEY, required=True)))
-        hosted = self.hosted_by or {}
+        (on demand) and those of the PTs serving it, as this run listed them (a model
+        target lists the PTs too). Without that listing, no model's use is known."""
+        hosted = self.hosted_by
+        if hosted is None:
+            raise ProviderError(
+                f"{self.label}: the Provisioned Throughputs were not listed, so a model's use"
+                " through one is unknown"
+            )
         return {name: (arn, *hosted.get(arn, ())) for name, arn in self.model_arns.items()}
 
     @property
@@ -292,13 +292,14 @@ class BedrockLister:
         """The connection's session, which each kind's lister borrows: this one."""
         return self
 
-    def aws_client(self, service: str) -> Any:
+    def aws_client(self, service: str, **options: Any) -> Any:
         """Another AWS service's client on this connection's session (same credentials,
-        region, retries and pacing); its endpoint is boto3's own configuration
-        (``AWS_ENDPOINT_URL_CLOUDWATCH`` points CloudWatch at a local fake)."""
+        region, retries and pacing; ``options``: botocore Config fields on top); its
+        endpoint is boto3's own configuration (``AWS_ENDPOINT_URL_CLOUDWATCH`` points
+        CloudWatch at a local fake)."""
         if self._clients is None:
             raise ProviderError(f"{self.label}: no AWS session to reach {service} with")
-        return self._clients(service)
+        return self._clients(service, **options)
 
     def pages(
         self, what: str, operation: str, key: str, *, required: bool = False, **params: Any
@@ -564,9 +565,10 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
         client.meta.events.register_first(f"request-created.{service}", pace)
         return client
 
-    def other(service: str) -> Any:
+    def other(service: str, **options: Any) -> Any:
         # No endpoint_url: that is Bedrock's; boto3 finds the service's own.
-        made = session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+        own = config.merge(Config(**options)) if options else config
+        made = session.client(service, region_name=region, config=own)  # type: ignore[call-overload]
         return paced(made, service)
 
     lister = BedrockLister(connection, paced(client, "bedrock"), secrets, other)

@@ -21,14 +21,7 @@ from runner.providers.base import (
     ModelRecord,
     ProviderError,
 )
-from runner.providers.bedrock import (
-    PT_KEY,
-    PT_LIST,
-    PT_LISTING,
-    BedrockLister,
-    arn_of,
-    model_name_reason,
-)
+from runner.providers.bedrock import BedrockLister, arn_of, model_name_reason
 from runner.providers.hosting import count
 from runner.providers.mapping import (
     SDK_DATETIME,
@@ -41,6 +34,9 @@ from runner.providers.mapping import (
     map_records,
 )
 from runner.providers.wire import one_line
+
+LIST = "list_provisioned_model_throughputs"
+LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
 
 FOUNDATION = ":foundation-model/"
 # A commitment that cannot be read is taken as one still running: the PT is kept.
@@ -137,14 +133,16 @@ class ProvisionedThroughputs:
 
     def list_models(self) -> Iterator[ModelRecord]:
         # Required: an empty listing read from a page that is not one would hide every PT.
-        summaries = list(self.session.pages(PT_LISTING, PT_LIST, PT_KEY, required=True))
+        summaries = list(
+            self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
+        )
         for item in summaries:
             if isinstance(item, Mapping) and arn_of(item.get("modelArn")) is None:
                 # What it serves is unknown, so no model of this connection may be judged
                 # free of it: the whole listing fails rather than guess.
                 shown = one_line(repr(item.get("provisionedModelName"))[:80])
                 raise ProviderError(
-                    f"{self.label}: {PT_LISTING}: Provisioned Throughput {shown} has no readable"
+                    f"{self.label}: {LISTING}: Provisioned Throughput {shown} has no readable"
                     " modelArn, so what it serves is unknown; nothing is deleted"
                 )
         names = self._model_names(summaries)
