@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from runner.errors import ProviderError
+from runner.providers import bedrock
 from runner.ref import ResourceRef
 from runner.simulator import Simulator, load_seed
 from runner.usage import REGISTRY as USAGE
@@ -404,3 +405,32 @@ def test_a_models_use_is_unknown_without_the_listing_of_its_pts(
     items = [(ResourceRef.on("aws", r.id), r) for r in models.list_models()]
     with pytest.raises(ProviderError, match="Provisioned Throughputs were not listed"):
         USAGE["cloudwatch"].read(models, items, NOW - 30 * DAY, NOW)
+
+
+def test_a_pt_listed_without_its_arn_makes_the_models_use_unknown(
+    tmp_path: Path,
+    sim: Simulator,
+    cloudwatch: Callable[[Script], StubServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with sim.lock:
+        del sim.accounts.bedrock_pts["pt-busy"]["provisionedModelArn"]
+    code, entry, err = plan(capsys, job(tmp_path, sim), "plan")
+    assert code == 1, err
+    assert entry["end"]["status"] == "partial"
+    assert "'pt-busy' has no readable provisionedModelArn" in entry["end"]["message"]
+    assert decided(entry)["served-busy"][0] == "skip"
+
+
+def test_throttling_is_retried_then_given_up(
+    tmp_path: Path,
+    sim: Simulator,
+    moto_server: MotoServer,
+    cloudwatch: Callable[[Script], StubServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script, _ = FAULTS["throttled"]
+    proxy = cloudwatch(script(moto_server))
+    code, _, err = plan(capsys, job(tmp_path, sim), "plan")
+    assert code == 1, err
+    assert calls(proxy) == bedrock.MAX_ATTEMPTS  # the connection's retries, then unknown

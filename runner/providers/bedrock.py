@@ -193,6 +193,7 @@ class BedrockLister:
         self.model_arns: dict[str, str] = {}
         self.pt_arns: dict[str, str] = {}
         self.hosted_by: dict[str, tuple[str, ...]] | None = None
+        self.pt_unnamed: str | None = None  # a PT listed without its ARN, for messages
 
     # -- messages -------------------------------------------------------------------------
 
@@ -262,14 +263,17 @@ class BedrockLister:
         """Remember what a listing of PTs said: each one's ARN, and which PTs serve each
         custom model (while one is updated to another model, it serves both)."""
         hosted: dict[str, list[str]] = {}
-        self.pt_arns = {}
+        self.pt_arns, self.pt_unnamed = {}, None
         for item in summaries:
             if not isinstance(item, Mapping):
                 continue
             name, arn = item.get("provisionedModelName"), arn_of(item.get("provisionedModelArn"))
-            if not (isinstance(name, str) and arn):
+            if not arn:
+                # Its use cannot be read, nor therefore that of the model it serves.
+                self.pt_unnamed = one_line(repr(name)[:80])
                 continue
-            self.pt_arns[name] = arn
+            if isinstance(name, str):
+                self.pt_arns[name] = arn
             for key in ("modelArn", "desiredModelArn"):
                 if served := arn_of(item.get(key)):
                     hosted.setdefault(served, []).append(arn)
@@ -284,6 +288,11 @@ class BedrockLister:
             raise ProviderError(
                 f"{self.label}: the Provisioned Throughputs were not listed, so a model's use"
                 " through one is unknown"
+            )
+        if self.pt_unnamed is not None:
+            raise ProviderError(
+                f"{self.label}: Provisioned Throughput {self.pt_unnamed} has no readable"
+                " provisionedModelArn, so the use of the model it serves is unknown"
             )
         return {name: (arn, *hosted.get(arn, ())) for name, arn in self.model_arns.items()}
 
@@ -565,9 +574,9 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
         client.meta.events.register_first(f"request-created.{service}", pace)
         return client
 
-    def other(service: str, **options: Any) -> Any:
+    def other(service: str, **settings: Any) -> Any:
         # No endpoint_url: that is Bedrock's; boto3 finds the service's own.
-        own = config.merge(Config(**options)) if options else config
+        own = config.merge(Config(**settings)) if settings else config
         made = session.client(service, region_name=region, config=own)  # type: ignore[call-overload]
         return paced(made, service)
 

@@ -37,7 +37,6 @@ from runner.providers.wire import one_line
 
 LIST = "list_provisioned_model_throughputs"
 LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
-
 FOUNDATION = ":foundation-model/"
 # A commitment that cannot be read is taken as one still running: the PT is kept.
 UNREADABLE_COMMITMENT = "commitment date unreadable: kept"
