@@ -16,6 +16,7 @@ import pytest
 
 from runner.errors import ProviderError
 from runner.providers import bedrock
+from runner.providers.bedrock_deployment import KIND
 from runner.ref import ResourceRef
 from runner.simulator import Simulator, load_seed
 from runner.usage import REGISTRY as USAGE
@@ -32,7 +33,9 @@ from tests.motoserver import (
 )
 from tests.motoserver import Seen as Request
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
+    KEY_ID,
     REGION,
+    CountingLimiters,
     aws_env,
     lister,
     loopback_only,
@@ -434,3 +437,19 @@ def test_throttling_is_retried_then_given_up(
     code, _, err = plan(capsys, job(tmp_path, sim), "plan")
     assert code == 1, err
     assert calls(proxy) == bedrock.MAX_ATTEMPTS  # the connection's retries, then unknown
+
+
+def test_cloudwatch_is_read_with_the_connections_key_region_and_pacing(
+    sim: Simulator, moto_server: MotoServer, cloudwatch: Callable[[Script], StubServer]
+) -> None:
+    proxy = cloudwatch(lambda seen: forward(moto_server.url, seen))
+    limiters = CountingLimiters()
+    models = lister(sim.base_url("bedrock"), limiters)
+    items = [(ResourceRef.on("aws", r.id), r) for r in models.list_models()]
+    list(KIND.lister(models).list_models())  # a model target lists its PTs too
+    seen = USAGE["cloudwatch"].read(models, items, NOW - 30 * DAY, NOW)
+    assert set(seen) == {ref for ref, _ in items}
+    (call,) = [s for s in proxy.seen if s.operation == GET_METRIC_DATA]
+    assert f"Credential={KEY_ID}/" in call.headers["Authorization"]
+    assert f"/{REGION}/monitoring/aws4_request" in call.headers["Authorization"]
+    assert (f"aws:{KEY_ID}", proxy.url, 600) in limiters.calls  # CloudWatch's own pace
