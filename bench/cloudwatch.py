@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.run import Sim, timed
-from tests.motoserver import REGION, MotoServer, Reply, StubServer, forward, stub
+from tests.motoserver import REGION, MotoServer, Reply, StubServer, forward, invoked, stub
 from tests.motoserver import Seen as Request
 
 MODELS = 2000
@@ -80,7 +80,7 @@ jobs:
 
 
 def seed_use(moto: MotoServer, sim: Sim) -> None:
-    """A few days of invocations for USED of the models, by their ARNs as listed."""
+    """Yesterday's invocations of USED of the models, by their ARNs as listed."""
     import boto3
 
     bedrock = boto3.client(
@@ -92,26 +92,7 @@ def seed_use(moto: MotoServer, sim: Sim) -> None:
     )
     pages = bedrock.get_paginator("list_custom_models").paginate()
     arns = [m["modelArn"] for page in pages for m in page["modelSummaries"]][:USED]
-    cloudwatch = boto3.client(
-        "cloudwatch",
-        region_name=REGION,
-        endpoint_url=moto.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    for day in (1,):
-        cloudwatch.put_metric_data(
-            Namespace="AWS/Bedrock",
-            MetricData=[
-                {
-                    "MetricName": "Invocations",
-                    "Dimensions": [{"Name": "ModelId", "Value": arn}],
-                    "Timestamp": NOW - timedelta(days=day),
-                    "Value": 5,
-                }
-                for arn in arns
-            ],
-        )
+    invoked(moto, arns, NOW - timedelta(days=1), 5)
 
 
 def answering(moto: MotoServer, seen: Request, spans: list[tuple[float, float]]) -> Reply:

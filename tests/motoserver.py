@@ -7,9 +7,10 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -73,6 +74,26 @@ class MotoServer:
             aws_access_key_id=SEED_KEY_ID,
             aws_secret_access_key=SEED_SECRET,
         )
+
+
+def invoked(moto: MotoServer, arns: Iterable[str], at: datetime, count: float = 3) -> None:
+    """``count`` invocations of each of ``arns`` at ``at``, as Bedrock reports them to
+    CloudWatch (``AWS/Bedrock`` ``Invocations`` by ``ModelId``)."""
+    import boto3
+
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        region_name=REGION,
+        endpoint_url=moto.url,
+        aws_access_key_id=SEED_KEY_ID,
+        aws_secret_access_key=SEED_SECRET,
+    )
+    dimensions = [[{"Name": "ModelId", "Value": arn}] for arn in arns]
+    data = [
+        {"MetricName": "Invocations", "Dimensions": d, "Timestamp": at, "Value": count}
+        for d in dimensions
+    ]
+    cloudwatch.put_metric_data(Namespace="AWS/Bedrock", MetricData=data)
 
 
 def create_custom_model(client: "BedrockClient", name: str, base_model: str = BASE_MODEL) -> None:

@@ -8,7 +8,7 @@ connection: the run ends partial, exit 1, and nothing is deleted."""
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.motoserver import (
     StubServer,
     aws_error,
     forward,
+    invoked,
     stub,
 )
 from tests.motoserver import Seen as Request
@@ -71,15 +72,15 @@ TARGETS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(load_seed(SEED, NOW)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
         yield server
 
 
@@ -109,26 +110,6 @@ def arn(sim: Simulator, name: str) -> str:
     if name in sim.accounts.bedrock:
         return str(sim.accounts.bedrock[name]["modelArn"])
     return str(sim.accounts.bedrock_pts[name]["provisionedModelArn"])
-
-
-def invoked(moto: MotoServer, arn: str, at: datetime, count: float = 3) -> None:
-    """``count`` invocations of ``arn`` at ``at``, as Bedrock reports them to CloudWatch."""
-    import boto3
-
-    cloudwatch = boto3.client(
-        "cloudwatch",
-        region_name=REGION,
-        endpoint_url=moto.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    metric = {
-        "MetricName": "Invocations",
-        "Dimensions": [{"Name": "ModelId", "Value": arn}],
-        "Timestamp": at,
-        "Value": count,
-    }
-    cloudwatch.put_metric_data(Namespace="AWS/Bedrock", MetricData=[metric])
 
 
 def job(tmp_path: Path, sim: Simulator, targets: list[str] = TARGETS) -> str:
@@ -170,10 +151,10 @@ def test_idle_items_go_and_used_or_young_ones_stay(
 ) -> None:
     proxy = cloudwatch(lambda seen: forward(moto_server.url, seen))
     # A daily sum says the day: each use counts as at the end of its day (3 hours later).
-    invoked(moto_server, arn(sim, "used-long-ago"), NOW - 60 * DAY - HOURS_3)
-    invoked(moto_server, arn(sim, "used-lately"), NOW - 5 * DAY - HOURS_3)
-    invoked(moto_server, arn(sim, "pt-busy"), NOW - 3 * DAY - HOURS_3)
-    invoked(moto_server, arn(sim, "idle"), NOW - 5 * DAY, count=0)  # a zero sum is no use
+    invoked(moto_server, [arn(sim, "used-long-ago")], NOW - 60 * DAY - HOURS_3)
+    invoked(moto_server, [arn(sim, "used-lately")], NOW - 5 * DAY - HOURS_3)
+    invoked(moto_server, [arn(sim, "pt-busy")], NOW - 3 * DAY - HOURS_3)
+    invoked(moto_server, [arn(sim, "idle")], NOW - 5 * DAY, count=0)  # a zero sum is no use
     code, entry, err = plan(capsys, job(tmp_path, sim), "plan")
     assert code == 0, err
     got = decided(entry)
@@ -203,7 +184,7 @@ def test_a_deployment_target_reads_its_pts_use(
     cloudwatch: Callable[[Script], StubServer],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    invoked(moto_server, arn(sim, "pt-busy"), NOW - 3 * DAY)
+    invoked(moto_server, [arn(sim, "pt-busy")], NOW - 3 * DAY)
     path = job(tmp_path, sim, ["{provider: aws, kind: deployment, unused_for: 30d}"])
     code, entry, err = plan(capsys, path, "run", "--yes")
     assert code == 0, err
@@ -220,8 +201,8 @@ def test_a_run_deletes_the_idle_and_keeps_the_used(
     cloudwatch: Callable[[Script], StubServer],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    invoked(moto_server, arn(sim, "used-lately"), NOW - 5 * DAY)
-    invoked(moto_server, arn(sim, "pt-busy"), NOW - 3 * DAY)
+    invoked(moto_server, [arn(sim, "used-lately")], NOW - 5 * DAY)
+    invoked(moto_server, [arn(sim, "pt-busy")], NOW - 3 * DAY)
     code, _, err = plan(capsys, job(tmp_path, sim), "run", "--yes")
     assert code == 0, err
     gone = {path.rsplit("/", 1)[-1] for _, path in sim.deleted}
@@ -237,7 +218,7 @@ def test_more_than_500_items_take_one_call_per_500(
     models = [{"name": f"ft-{i:04d}", "age_days": 100} for i in range(1201)]
     with Simulator(load_seed({"bedrock": {"model": models}}, NOW)) as many:
         proxy = cloudwatch(lambda seen: forward(moto_server.url, seen))
-        invoked(moto_server, arn(many, "ft-0700"), NOW - 2 * DAY)
+        invoked(moto_server, [arn(many, "ft-0700")], NOW - 2 * DAY)
         path = job(tmp_path, many, ["{provider: aws, unused_for: 30d}"])
         code, entry, err = plan(capsys, path, "plan")
     assert code == 0, err
@@ -280,7 +261,7 @@ def test_partial_data_is_read_to_its_last_page(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     proxy = cloudwatch(paged(moto_server, lambda n: f"page-{n + 1}" if n < 2 else None))
-    invoked(moto_server, arn(sim, "used-lately"), NOW - 5 * DAY)
+    invoked(moto_server, [arn(sim, "used-lately")], NOW - 5 * DAY)
     code, entry, err = plan(capsys, job(tmp_path, sim), "plan")
     assert code == 0, err
     assert decided(entry)["used-lately"][0] == "keep"
