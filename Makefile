@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.deployments
 	$(BIN)/python -m bench.reports
+	$(BIN)/python -m bench.cloudwatch
 
 clean:
 	rm -rf $(VENV) .demo build dist *.egg-info

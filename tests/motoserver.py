@@ -2,12 +2,15 @@
 what moto cannot (throttling, 5xx, dropped connections, odd pages). Both listen on
 127.0.0.1 only; nothing here knows a real AWS endpoint or credential."""
 
+import http.client
 import json
 import threading
+import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -73,6 +76,26 @@ class MotoServer:
         )
 
 
+def invoked(moto: MotoServer, arns: Iterable[str], at: datetime, count: float = 3) -> None:
+    """``count`` invocations of each of ``arns`` at ``at``, as Bedrock reports them to
+    CloudWatch (``AWS/Bedrock`` ``Invocations`` by ``ModelId``)."""
+    import boto3
+
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        region_name=REGION,
+        endpoint_url=moto.url,
+        aws_access_key_id=SEED_KEY_ID,
+        aws_secret_access_key=SEED_SECRET,
+    )
+    dimensions = [[{"Name": "ModelId", "Value": arn}] for arn in arns]
+    data = [
+        {"MetricName": "Invocations", "Dimensions": d, "Timestamp": at, "Value": count}
+        for d in dimensions
+    ]
+    cloudwatch.put_metric_data(Namespace="AWS/Bedrock", MetricData=data)
+
+
 def create_custom_model(client: "BedrockClient", name: str, base_model: str = BASE_MODEL) -> None:
     """moto makes custom models only as the product of a customization job."""
     client.create_model_customization_job(
@@ -89,7 +112,7 @@ def create_custom_model(client: "BedrockClient", name: str, base_model: str = BA
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: Any = field(default_factory=dict)
+    body: Any = field(default_factory=dict)  # sent as JSON; bytes as they are
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -102,6 +125,16 @@ class Seen:
     method: str
     path: str
     query: dict[str, list[str]]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def operation(self) -> str:
+        """The operation a JSON-protocol request names (``X-Amz-Target: Prefix.Operation``)."""
+        return self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 def aws_error(code: str, message: str, status: int = 400) -> Reply:
@@ -112,26 +145,33 @@ def aws_error(code: str, message: str, status: int = 400) -> Reply:
 class StubServer:
     """Answers every request with ``script(seen)``; records what it saw, in order."""
 
-    def __init__(self, script: Callable[[Seen], Answer]):
+    def __init__(self, script: Callable[[Seen], Answer], delay: float = 0.0):
         self.script = script
+        self.delay = delay  # seconds before each answer: a network's latency (benchmarks)
         self.seen: list[Seen] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the second
+            # waits for the client's delayed ACK (40 ms on Linux), which no server adds.
+            disable_nagle_algorithm = True
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                seen = Seen(self.command, parts.path, parse_qs(parts.query))
+                headers = dict(self.headers.items())
+                seen = Seen(self.command, parts.path, parse_qs(parts.query), headers, body)
                 stub.seen.append(seen)
+                if stub.delay:
+                    time.sleep(stub.delay)
                 answer = stub.script(seen)
                 if isinstance(answer, str):  # DROP
                     self.close_connection = True
                     return
-                data = json.dumps(answer.body).encode()
+                body = answer.body
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -161,6 +201,24 @@ class StubServer:
 
 
 @contextmanager
-def stub(script: Callable[[Seen], Answer]) -> Iterator[StubServer]:
-    with StubServer(script) as server:
+def stub(script: Callable[[Seen], Answer], delay: float = 0.0) -> Iterator[StubServer]:
+    with StubServer(script, delay) as server:
         yield server
+
+
+def forward(url: str, seen: Seen, raw: bool = False) -> Reply:
+    """``seen`` sent on to the server at ``url`` (moto): its answer, for a stub in front of
+    it to pass on or change (a proxy that adds latency or faults moto cannot make);
+    ``raw``: its body as sent, passed on unread."""
+    host, port = urlsplit(url).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        headers = {k: v for k, v in seen.headers.items() if k.lower() != "host"}
+        connection.request(seen.method, seen.path, seen.body, headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        kept = {k: v for k, v in answer.getheaders() if k.lower().startswith("x-amz")}
+        body = data if raw else json.loads(data) if data else {}
+        return Reply(answer.status, body, kept)
+    finally:
+        connection.close()

@@ -57,7 +57,12 @@ def test_every_kinds_usage_source_is_registered_and_cohere_reads_its_listing() -
     named = {
         (p.type, k.kind): k.usage for p in PROVIDERS.values() for k in p.kinds.values() if k.usage
     }
-    assert named == {("cohere", "model"): "listing", ("openai", "model"): "openai_usage"}
+    assert named == {
+        ("cohere", "model"): "listing",
+        ("openai", "model"): "openai_usage",
+        ("bedrock", "model"): "cloudwatch",
+        ("bedrock", "deployment"): "cloudwatch",
+    }
     assert all(name in USAGE for name in named.values())
 
 
@@ -203,4 +208,4 @@ def test_unused_for_without_a_usage_source_is_invalid_naming_the_types_that_have
     code, _, err = cli(capsys, "validate", job)
     assert code == 2
     assert "unused_for: together does not report last use" in err
-    assert "(types that do: none)" in err  # no deployment kind has a usage source yet
+    assert "(types that do: bedrock)" in err  # the deployment kinds with a usage source

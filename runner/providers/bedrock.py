@@ -116,6 +116,10 @@ def model_name_reason(model_id: str) -> str | None:
     )
 
 
+def arn_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith("arn:") else None
+
+
 def _foundation_model(arn: str) -> str | None:
     match = _FOUNDATION_MODEL.search(arn)
     return match.group(1) if match else None
@@ -183,13 +187,27 @@ class BedrockLister:
     """Lists, looks up and (through ``BedrockDeleter``) deletes custom models in one
     account and region. Thread-safe: one botocore client, per-thread retry notes."""
 
-    def __init__(self, connection: "Connection", client: "BedrockClient", secrets: list[str]):
+    def __init__(
+        self,
+        connection: "Connection",
+        client: "BedrockClient",
+        secrets: list[str],
+        clients: Callable[..., Any] | None = None,
+    ):
         self.spec = MODEL
         self.connection = connection
         self.client = client
         self.label = f"connection {connection.name}"
         self._secrets = secrets
         self._notes = threading.local()
+        self._clients = clients
+        # What this run's listings saw, for the usage source (CloudWatch names items by
+        # ARN, the rules by name): custom model name -> ARN, PT name -> ARN, and custom
+        # model ARN -> the ARNs of the PTs serving it (None: PTs not listed yet).
+        self.model_arns: dict[str, str] = {}
+        self.pt_arns: dict[str, str] = {}
+        self.hosted_by: dict[str, tuple[str, ...]] | None = None
+        self.pt_unnamed: str | None = None  # a PT listed without its ARN, for messages
 
     # -- messages -------------------------------------------------------------------------
 
@@ -218,7 +236,7 @@ class BedrockLister:
         auth = isinstance(error, ClientError) and _is_auth(_code(error), _status(error))
         return ProviderError(f"{self.label}: {what} failed: {self.describe(error)}", auth=auth)
 
-    def _call(self, what: str, call: Callable[[], T], *, not_found_passes: bool = False) -> T:
+    def call(self, what: str, call: Callable[[], T], *, not_found_passes: bool = False) -> T:
         """Runs one API call (or fetches one page): every failure becomes one
         ProviderError, except, when asked, a ResourceNotFoundException, which passes
         through as botocore's ClientError for the caller to read."""
@@ -244,7 +262,67 @@ class BedrockLister:
         what = "listing custom models (ListCustomModels)"
         # isOwned: shared-in models belong to another account, not ours to delete.
         items = self.pages(what, "list_custom_models", "modelSummaries", isOwned=True)
-        yield from map_records(CUSTOM_MODELS, items, MODEL)
+        self.model_arns = {}
+        yield from map_records(CUSTOM_MODELS, self._noting_arns(items), MODEL)
+
+    def _noting_arns(self, items: Iterator[Any]) -> Iterator[Any]:
+        for item in items:
+            if isinstance(item, Mapping):
+                name, arn = item.get("modelName"), arn_of(item.get("modelArn"))
+                if isinstance(name, str) and arn:
+                    self.model_arns[name] = arn
+            yield item
+
+    def note_provisioned(self, summaries: list[Any]) -> None:
+        """Remember what a listing of PTs said: each one's ARN, and which PTs serve each
+        custom model (while one is updated to another model, it serves both)."""
+        hosted: dict[str, list[str]] = {}
+        self.pt_arns, self.pt_unnamed = {}, None
+        for item in summaries:
+            if not isinstance(item, Mapping):
+                continue
+            name, arn = item.get("provisionedModelName"), arn_of(item.get("provisionedModelArn"))
+            if not arn:
+                # Its use cannot be read, nor therefore that of the model it serves.
+                self.pt_unnamed = one_line(repr(name)[:80])
+                continue
+            if isinstance(name, str):
+                self.pt_arns[name] = arn
+            for key in ("modelArn", "desiredModelArn"):
+                if served := arn_of(item.get(key)):
+                    hosted.setdefault(served, []).append(arn)
+        self.hosted_by = {model: tuple(dict.fromkeys(pts)) for model, pts in hosted.items()}
+
+    def usage_keys(self) -> dict[str, tuple[str, ...]]:
+        """What CloudWatch's ModelId holds for each listed custom model's use: its own ARN
+        (on demand) and those of the PTs serving it, as this run listed them (a model
+        target lists the PTs too). Without that listing, no model's use is known."""
+        hosted = self.hosted_by
+        if hosted is None:
+            raise ProviderError(
+                f"{self.label}: the Provisioned Throughputs were not listed, so a model's use"
+                " through one is unknown"
+            )
+        if self.pt_unnamed is not None:
+            raise ProviderError(
+                f"{self.label}: Provisioned Throughput {self.pt_unnamed} has no readable"
+                " provisionedModelArn, so the use of the model it serves is unknown"
+            )
+        return {name: (arn, *hosted.get(arn, ())) for name, arn in self.model_arns.items()}
+
+    @property
+    def session(self) -> "BedrockLister":
+        """The connection's session, which each kind's lister borrows: this one."""
+        return self
+
+    def aws_client(self, service: str, **options: Any) -> Any:
+        """Another AWS service's client on this connection's session (same credentials,
+        region, retries and pacing; ``options``: botocore Config fields on top); its
+        endpoint is boto3's own configuration (``AWS_ENDPOINT_URL_CLOUDWATCH`` points
+        CloudWatch at a local fake)."""
+        if self._clients is None:
+            raise ProviderError(f"{self.label}: no AWS session to reach {service} with")
+        return self._clients(service, **options)
 
     def pages(
         self, what: str, operation: str, key: str, *, required: bool = False, **params: Any
@@ -262,7 +340,7 @@ class BedrockLister:
         )
         seen: set[str] = set()
         while True:
-            page = self._call(what, lambda: next(pages, None))
+            page = self.call(what, lambda: next(pages, None))
             if page is None:
                 return
             items: Any = page.get(key, None if required else [])
@@ -285,7 +363,7 @@ class BedrockLister:
         if reason := model_name_reason(model_id):
             raise ProviderError(f"{self.label}: {model_id!r} {reason}")
         what = f"looking up custom model {model_id} (GetCustomModel)"
-        return self._call(
+        return self.call(
             what,
             lambda: self.client.get_custom_model(modelIdentifier=model_id),
             not_found_passes=True,
@@ -320,7 +398,7 @@ class BedrockLister:
         from botocore.exceptions import ClientError
 
         try:
-            found = self._call(what, call, not_found_passes=True)
+            found = self.call(what, call, not_found_passes=True)
         except ClientError as error:
             if _code(error) == NOT_FOUND:
                 return None
@@ -332,7 +410,7 @@ class BedrockLister:
         """One item's tags (ListTagsForResource); a failure is unknown tags, never none."""
         what = "reading tags (ListTagsForResource)"
         try:
-            answer = self._call(what, lambda: self.client.list_tags_for_resource(resourceARN=arn))
+            answer = self.call(what, lambda: self.client.list_tags_for_resource(resourceARN=arn))
         except ProviderError as error:
             return TagsUnknown(str(error))
         return read_tags(answer.get("tags"), "tags")
@@ -506,17 +584,26 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     except (BotoCoreError, ValueError) as error:  # a malformed endpoint_url or region
         raise ConfigError(f"{label}: {one_line(str(redact(str(error), secrets)))}") from None
 
-    # Every HTTP attempt (pages and botocore's retries included) waits for its slot before
-    # it is signed, so a long wait can never outlive a signature.
-    limiter = options.limiters.get(
-        f"aws:{frozen.access_key}", client.meta.endpoint_url, connection.requests_per_minute
-    )
+    def paced(client: Any, service: str) -> Any:
+        # Every HTTP attempt (pages and botocore's retries included) waits for its slot
+        # before it is signed, so a long wait can never outlive a signature.
+        limiter = options.limiters.get(
+            f"aws:{frozen.access_key}", client.meta.endpoint_url, connection.requests_per_minute
+        )
 
-    def pace(**_: Any) -> None:
-        limiter.acquire()
+        def pace(**_: Any) -> None:
+            limiter.acquire()
 
-    client.meta.events.register_first("request-created.bedrock", pace)
-    lister = BedrockLister(connection, client, secrets)
+        client.meta.events.register_first(f"request-created.{service}", pace)
+        return client
+
+    def other(service: str, **settings: Any) -> Any:
+        # No endpoint_url: that is Bedrock's; boto3 finds the service's own.
+        own = config.merge(Config(**settings)) if settings else config
+        made = session.client(service, region_name=region, config=own)  # type: ignore[call-overload]
+        return paced(made, service)
+
+    lister = BedrockLister(connection, paced(client, "bedrock"), secrets, other)
     client.meta.events.register("needs-retry.bedrock.DeleteCustomModel", lister.note_attempt)
     return lister
 
@@ -561,6 +648,7 @@ MODEL = KindSpecOf(
     not_found_proof="error code ResourceNotFoundException",
     id_rule=model_name_reason,
     tags=TagSource(TAGS, listed_tags),
+    usage="cloudwatch",  # Invocations by ModelId: its ARN, and its PTs'
     price=PriceFact(
         per_month=Decimal("1.95"),
         source="aws-samples amazon-bedrock-workshop#222 (custom model storage)",

@@ -22,7 +22,7 @@ from runner.providers.base import (
     ProviderError,
     TagSource,
 )
-from runner.providers.bedrock import TAGS, BedrockLister, listed_tags, model_name_reason
+from runner.providers.bedrock import TAGS, BedrockLister, arn_of, listed_tags, model_name_reason
 from runner.providers.hosting import count
 from runner.providers.mapping import (
     SDK_DATETIME,
@@ -53,17 +53,13 @@ def pt_name_reason(name: str) -> str | None:
     )
 
 
-def _arn(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.startswith("arn:") else None
-
-
 def _foundation(arn: str) -> str | None:
     """The foundation model ID after ``foundation-model/`` in a foundation model ARN."""
     return arn.split(FOUNDATION, 1)[1] or None if FOUNDATION in arn else None
 
 
 def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
-    arn = _arn(item.get("foundationModelArn"))
+    arn = arn_of(item.get("foundationModelArn"))
     units, base = count(item.get("modelUnits")), arn and _foundation(arn)
     if units is None or not base:
         return None  # unknown: the price is per base model
@@ -92,7 +88,7 @@ def serving(names: Mapping[str, str]) -> Computed:
     def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
         found: list[str] = []
         for key in ("modelArn", "desiredModelArn"):
-            arn = _arn(item.get(key))
+            arn = arn_of(item.get(key))
             if arn is None or FOUNDATION in arn:
                 continue  # a base model is none of the account's models
             # A custom model the account does not list (shared in, or gone) keeps its ARN:
@@ -142,7 +138,7 @@ class ProvisionedThroughputs:
             self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
         )
         for item in summaries:
-            if isinstance(item, Mapping) and _arn(item.get("modelArn")) is None:
+            if isinstance(item, Mapping) and arn_of(item.get("modelArn")) is None:
                 # What it serves is unknown, so no model of this connection may be judged
                 # free of it: the whole listing fails rather than guess.
                 shown = one_line(repr(item.get("provisionedModelName"))[:80])
@@ -151,13 +147,18 @@ class ProvisionedThroughputs:
                     " modelArn, so what it serves is unknown; nothing is deleted"
                 )
         names = self._model_names(summaries)
+        self.session.note_provisioned(summaries)
         for item in summaries:
             yield record_from(item, names)
+
+    def usage_keys(self) -> dict[str, tuple[str, ...]]:
+        """What CloudWatch's ModelId holds for each listed PT's use: its ARN."""
+        return {name: (arn,) for name, arn in self.session.pt_arns.items()}
 
     def _model_names(self, summaries: list[Any]) -> dict[str, str]:
         """The account's custom model ARNs -> names, read only when a PT serves one."""
         arns = {
-            _arn(item.get(key))
+            arn_of(item.get(key))
             for item in summaries
             if isinstance(item, Mapping)
             for key in ("modelArn", "desiredModelArn")
@@ -168,7 +169,7 @@ class ProvisionedThroughputs:
         names: dict[str, str] = {}
         for model in self.session.pages(what, "list_custom_models", "modelSummaries", isOwned=True):
             if isinstance(model, Mapping):
-                arn, name = _arn(model.get("modelArn")), model.get("modelName")
+                arn, name = arn_of(model.get("modelArn")), model.get("modelName")
                 if arn and isinstance(name, str) and name:
                     names[arn] = name
         return names
@@ -234,4 +235,5 @@ KIND = KindSpecOf(
     not_found_proof="error code ResourceNotFoundException",
     id_rule=pt_name_reason,
     tags=TagSource(TAGS, lambda lister, records: listed_tags(lister.session, records)),
+    usage="cloudwatch",  # Invocations by ModelId: the PT's ARN
 )
