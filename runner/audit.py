@@ -433,6 +433,8 @@ class AuditSink:
                     "attempts": event.attempts,
                     "error": event.error,
                 }
+                if event.result == "deleted" and event.monthly_cost is not None:
+                    fields["monthly_cost"] = json_amount(event.monthly_cost)  # what it saves
                 self.chain.append("delete.outcome", run_id, fields)
             case ev.Reconciled():
                 fields = {

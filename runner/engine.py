@@ -692,6 +692,7 @@ class _JobRun:
             result.attempts,
             result.error,
             result.transient,
+            monthly_cost=d.monthly_cost,
         )
 
     def _waiting_event(self, ref: ev.ModelRef, accepted: DeleteResult) -> ev.Waiting:

@@ -135,6 +135,7 @@ class Outcome:
     error: str | None
     transient: bool = False
     will_retry: bool = False  # a transient failure that gets a second pass: not final
+    monthly_cost: Decimal | None = None  # what the item cost a month (None: unknown)
 
 
 @dataclass(frozen=True)

@@ -283,16 +283,16 @@ def test_a_run_reports_what_it_deleted_in_run_end_metrics_and_notifications(
         assert code == 0, err
         said = "saves about $9.98/month"  # 3.99 + 3.99 + 2.00
         assert f"  {said}" in out.splitlines()
-        (end,) = [
-            r
-            for r in read_records(tmp_path / "audit" / "ftjanitor.jsonl")
-            if r["event"] == "run.end"
-        ]
+        records = list(read_records(tmp_path / "audit" / "ftjanitor.jsonl"))
+        (end,) = [r for r in records if r["event"] == "run.end"]
         assert (end["deleted"], end["estimated_monthly_savings"], end["unknown_cost"]) == (
             3,
             9.98,
             0,
         )
+        # Each deleted item's outcome carries its own cost, and they add up to run.end's.
+        costs = [r["monthly_cost"] for r in records if r["event"] == "delete.outcome"]
+        assert sorted(costs) == [2.0, 3.99, 3.99]
         text = metrics.read_text()
         assert 'ftjanitor_estimated_monthly_savings_dollars{job="cleanup"} 9.98' in text
         assert 'ftjanitor_deleted_monthly_cost_dollars_total{job="cleanup"} 9.98' in text
