@@ -10,7 +10,6 @@ from runner.clock import system_clock
 from runner.commands.run import execute_command, output_format, print_report
 from runner.durations import parse_duration
 from runner.errors import ConfigError
-from runner.outputs import check_output
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -21,9 +20,8 @@ def run(args: argparse.Namespace) -> Any:
     # All refused before any request, so a bad one costs no listing.
     planfile.check_ttl(ttl)
     key = planfile.plan_key(os.environ) if args.out else None
-    if args.out:
-        check_output(args.out, "--out")
-    report = execute_command(args, dry_run=True)
+    outputs = [(args.out, "--out")] if args.out else []
+    report = execute_command(args, dry_run=True, outputs=outputs)
     print_report(report, output=output_format(args), show_plans=True)
     if args.out:
         plans = [o.plan for o in report.outcomes if o.plan is not None]

@@ -12,7 +12,8 @@ from runner.clock import Clock, system_clock
 from runner.commands.common import load
 from runner.durations import parse_duration
 from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from runner.outputs import check_output, write_atomic
+from runner.jobfile.validate import load_job_file
+from runner.outputs import check_output, inputs_of, write_atomic
 from runner.reports.history import History
 from runner.reports.summary import Verified, report_json
 from runner.storage import open_anchored
@@ -61,7 +62,9 @@ def render(report: dict[str, Any], form: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output(args.out, "--out") if args.out else None
+    out = None
+    if args.out:  # never over the files the report is made from, nor the job's state
+        out = check_output(args.out, "--out", inputs_of(load_job_file(args.job_file)))
     report = build(args.job_file, args.since)
     text = render(report, args.format)
     # backslashreplace: a lone surrogate from a provider cannot be UTF-8; its escape can.

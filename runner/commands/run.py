@@ -5,7 +5,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from runner.commands.common import load
 from runner.durations import format_age
 from runner.engine import PlanSet, RunOptions, RunReport, execute
 from runner.errors import ConfigError, StorageError
-from runner.outputs import check_output
+from runner.outputs import check_output, inputs_of
 from runner.ref import kind_prefix
 from runner.report import item, render_markdown, render_outcome, render_plan, report_json
 
@@ -128,11 +128,22 @@ def check_confirmable(args: argparse.Namespace, dry_run: bool) -> bool:
 
 
 def execute_command(
-    args: argparse.Namespace, dry_run: bool, *, sinks: list[ev.Sink] | None = None
+    args: argparse.Namespace,
+    dry_run: bool,
+    *,
+    sinks: list[ev.Sink] | None = None,
+    outputs: Sequence[tuple[str, str]] = (),
 ) -> RunReport:
+    """``outputs``: (path, option) of each file the command will write, checked once the
+    job file says what they must not replace, before anything is opened or sent."""
     check_now(args, dry_run)
     ask = check_confirmable(args, dry_run)
     job_file = load(args.jobfile)
+    guarded = inputs_of(job_file)
+    if getattr(args, "plan", None):
+        guarded[Path(args.plan)] = "the reviewed plan being applied"
+    for path, option in outputs:
+        check_output(path, option, guarded)
     reviewed = None
     if getattr(args, "plan", None):
         # Checked before anything is opened or sent: an edited, stale or foreign plan
@@ -198,11 +209,16 @@ def output_format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> Any:
     from runner.metrics import Metrics
 
-    metrics_file = check_output(args.metrics_file, "--metrics-file") if args.metrics_file else None
+    metrics_file = Path(args.metrics_file) if args.metrics_file else None
     metrics = Metrics() if metrics_file else None
     if metrics is not None:
         metrics.declare_jobs(args.job or [])
-    report = execute_command(args, dry_run=args.dry_run, sinks=[metrics] if metrics else None)
+    report = execute_command(
+        args,
+        dry_run=args.dry_run,
+        sinks=[metrics] if metrics else None,
+        outputs=[(args.metrics_file, "--metrics-file")] if args.metrics_file else (),
+    )
     if metrics is not None and metrics_file is not None:
         try:
             metrics.write_textfile(metrics_file)
