@@ -260,7 +260,7 @@ def plan(
                 inventories[key] = listing.result()
             except ProviderError as exc:
                 failures[key] = exc
-    usage = _read_usage(jobs, specs, inventories, listers, now)
+    usage = _read_usage(jobs, specs, inventories, listers, now, wall_now)
     planset = PlanSet(job_file, now, {})
     for job in jobs:
         # A model target fails with its hosting kinds' listing too: never "not served".
@@ -295,10 +295,13 @@ def _read_usage(
     inventories: Mapping[Listed, list[ModelRecord]],
     listers: Mapping[Listed, Lister],
     now: datetime,
+    wall_now: datetime,
 ) -> UsageReads:
     """Each listing an unused_for rule reads, read once from its kind's usage source, as
     far back as its longest rule needs. A read that fails is ``Unknown``: the planner
-    keeps everything there, never taking it for "unused"."""
+    keeps everything there, never taking it for "unused". So is a window no read can
+    cover: one that ends after the wall clock (--now in the future: use still to come
+    cannot be read), or starts before the calendar does."""
     longest: dict[Listed, timedelta] = {}
     for target in (t for j in jobs for t in j.targets if t.unused_for):
         key = (target.connection, target.kind)
@@ -309,8 +312,14 @@ def _read_usage(
         if key not in inventories or name is None:
             continue  # not listed (the job has no plan), or refused at validation
         items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in inventories[key] if r.id]
+        if now > wall_now:
+            why = f"the rules' clock ({now:%Y-%m-%d}) is after today: later use cannot be read"
+            out[key] = Unknown(f"{name}: {why}")
+            continue
         try:
             out[key] = USAGE[name].read(listers[key], items, now - window, now)
+        except OverflowError:
+            out[key] = Unknown(f"{name}: the window starts before the year 1")
         except (UsageUnknown, ProviderError) as exc:
             out[key] = Unknown(f"{name}: {exc}")
     return out
