@@ -7,6 +7,7 @@ connections, answers for the wrong queries. Whatever cannot be read keeps everyt
 connection: the run ends partial, exit 1, and nothing is deleted."""
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -325,7 +326,20 @@ FAULTS: dict[str, tuple[Callable[[MotoServer], Script], str]] = {
         lambda moto: lambda seen: Reply(200, ["not", "an", "object"]),
         "unreadable answer",
     ),
+    # A sum of invocations that is no count must not read as "no use".
+    "a negative count": (
+        lambda moto: _changed(moto, lambda rs: [_one_point(r, -5.0) for r in rs]),
+        "an unreadable data point",
+    ),
+    "a count that is not a number": (
+        lambda moto: _changed(moto, lambda rs: [_one_point(r, math.nan) for r in rs]),
+        "an unreadable data point",
+    ),
 }
+
+
+def _one_point(result: dict[str, Any], value: float) -> dict[str, Any]:
+    return {**result, "Timestamps": [(NOW - 2 * DAY).timestamp()], "Values": [value]}
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

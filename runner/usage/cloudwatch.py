@@ -14,6 +14,7 @@ concurrency. Any answer that is not a complete one for every question asked (an 
 one never asked) fails the whole read: an unread use is never taken for no use.
 """
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -162,7 +163,13 @@ def _latest(result: Mapping[str, Any], now: datetime) -> datetime | None:
         raise UsageUnknown(f"{WHAT}: a result whose timestamps and values do not pair up")
     used: list[datetime] = []
     for at, value in zip(times, values, strict=True):
-        if not isinstance(at, datetime) or not isinstance(value, int | float):
+        if (
+            not isinstance(at, datetime)
+            or not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):  # a count of invocations that is no count must never read as "none"
             raise UsageUnknown(f"{WHAT}: an unreadable data point")
         if value > 0:
             begun = utc(at)
