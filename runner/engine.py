@@ -422,12 +422,16 @@ def apply(
                 run.counts.pending = len(state.marks(job.name))
             return run.end(state, "aborted", str(error))
         run.announce(plan)
-        if plan.limit_message:
-            fanout.emit(ev.LimitTripped(job.name, run_id, plan.limit_message))
-            return run.end(state, "aborted", plan.limit_message)
+        limited = plan.limit_message
+        if limited:
+            fanout.emit(ev.LimitTripped(job.name, run_id, limited))
+            if set(plan.tripped) >= {t.connection for t in job.targets}:
+                return run.end(state, "aborted", limited)
+            # Only some connections are held: the others go on, and the job ends aborted.
         unread = "; ".join(plan.unread) or None  # a job that could not judge all is partial
         if options.dry_run:
-            return run.end(state, "partial" if unread else "ok", unread)
+            status = "aborted" if limited else "partial" if unread else "ok"
+            return run.end(state, status, "; ".join(filter(None, (limited, unread))) or None)
         run.grace(plan, state)
         run.delete_all(plan, deleters, state, _hosting(planset.job_file))
     if run.broken is not None:
@@ -438,8 +442,12 @@ def apply(
             " after that, and the next run reconciles the deletes in flight",
         )
     interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
-    status = "aborted" if interrupted else "partial" if run.counts.failed or unread else "ok"
+    status = (
+        "aborted" if interrupted or limited else "partial" if run.counts.failed or unread else "ok"
+    )
     message = "interrupted: no new deletes were started" if interrupted else unread
+    if limited:
+        message = "; ".join(filter(None, (limited, message)))
     if message and run.counts.waiting:
         message += (
             f"; {run.counts.waiting} accepted delete(s) not yet proven gone, which the next"

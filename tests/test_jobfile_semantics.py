@@ -22,6 +22,7 @@ INVALID = Path(__file__).parent / "invalid"
 FIELD_VALUES = {
     "account_id": "acme-ml",
     "region": "us-east-1",
+    "regions": ["us-east-1"],
     "profile": "ml",
     "endpoint_url": "https://example.com",
 }

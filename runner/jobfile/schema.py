@@ -121,6 +121,13 @@ def _kind(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     }
 
 
+_CONNECTION_GLOB = {
+    "maxLength": 63,
+    "pattern": r"^[A-Za-z0-9*?\[][A-Za-z0-9._*?!\[\]-]{0,62}$",
+    "x-error": "is not a connection name or a glob over them",
+}
+
+
 def prices_schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     """Top-level ``prices:``: overrides of the built-in price facts, first match wins.
     Its selectors are globs; that each matches a type or a kind, and that exactly one
@@ -266,7 +273,15 @@ def _schema(
                 "additionalProperties": False,
                 "required": ["provider"],
                 "properties": {
-                    "provider": _ref("name"),
+                    "provider": {
+                        "type": ["string", "array"],
+                        **_CONNECTION_GLOB,
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {"type": "string", **_CONNECTION_GLOB},
+                        "description": "a connection, a glob over the connections"
+                        " (openai-*), or a list of either: each is judged on its own",
+                    },
                     "kind": _kind(specs),
                     "ids": {
                         "type": "array",

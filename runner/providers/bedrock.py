@@ -93,6 +93,14 @@ _UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
 _FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
 
 
+_REGION = {
+    "type": "string",
+    "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
+    "maxLength": 32,
+    "x-error": "is not an AWS region like us-east-1",
+}
+
+
 def model_name_reason(model_id: str) -> str | None:
     """Why ``model_id`` cannot be a Bedrock custom model name (None when it can be)."""
     if _MODEL_NAME.fullmatch(model_id):
@@ -539,14 +547,17 @@ SPEC = ProviderSpecOf(
     connect=connect,
     kinds={"model": MODEL},
     connection_fields={
-        "region": {
-            "type": "string",
-            "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
-            "maxLength": 32,
-            "x-error": "is not an AWS region like us-east-1",
+        "region": _REGION,
+        "regions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": _REGION,
+            "description": "one connection per region, named NAME/REGION",
         },
         "endpoint_url": {"type": "string", "minLength": 1, "maxLength": 2048},
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
     },
     required_fields=("region",),
+    expands={"regions": "region"},
 )
