@@ -20,6 +20,7 @@ from runner.providers.base import ConnectOptions, ModelRecord
 from runner.ratelimit import Limiters
 from runner.ref import DEFAULT_KIND
 from runner.rules import age_of, age_text, priced
+from runner.state.accounts import AccountKeyed
 from runner.state.open import open_state
 from runner.tables import render
 
@@ -37,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     now = system_clock()
     report = []
     with ExitStack() as stack:
-        state = open_state(job_file.state)
-        stack.callback(state.close)
+        store = open_state(job_file.state)
+        stack.callback(store.close)
+        state = AccountKeyed(store, job_file.connections.values())
         options = ConnectOptions(Limiters(), notice=notice)
         kinds = {c.name: [args.kind] for c in connections}
         listers = open_listers(connections, kinds, options, keys, stack)

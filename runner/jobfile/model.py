@@ -24,6 +24,12 @@ class Connection:
     concurrency: int
     requests_per_minute: int
     options: Mapping[str, Any] = field(default_factory=dict)  # the type's own fields
+    # The stable key its state is kept under (runner.accounts); empty: its name.
+    account: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.account or self.name
 
     @property
     def label(self) -> str:

@@ -27,7 +27,14 @@ from runner.selectors import REGISTRY as SELECTORS
 from runner.selectors import Selector
 
 SCHEMA_ID = "https://ftjanitor.dev/schemas/job.schema.json"
-COMMON_CONNECTION_FIELDS = ("type", "api_key_env", "base_url", "concurrency", "requests_per_minute")
+COMMON_CONNECTION_FIELDS = (
+    "type",
+    "account",
+    "api_key_env",
+    "base_url",
+    "concurrency",
+    "requests_per_minute",
+)
 NOTIFY_EVENTS = ("marked", "deleted", "failed", "limit")
 NOTIFY_FORMATS = ("json", "slack")
 MAX_COUNT = 1_000_000  # every integer has a maximum: no 10**100 surprises
@@ -172,6 +179,11 @@ def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
                 "x-error": f"is not a provider type ({', '.join(types)})",
             },
             "api_key_env": _env_var("COHERE_API_KEY", "key"),
+            "account": {
+                **_ref("name"),
+                "description": "a name for the account it reaches: its state (first"
+                " sightings, marks) is kept under it, so renaming the connection keeps it",
+            },
             "base_url": {"type": "string", "minLength": 1, "maxLength": 2048},
             "concurrency": _integer(1, 64),
             "requests_per_minute": _integer(1, MAX_COUNT),

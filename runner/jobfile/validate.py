@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from runner.accounts import account_key
 from runner.cost import KEYS as PRICE_KEYS
 from runner.cost import PriceFact, PriceOverride, decimal_of
 from runner.cron import CronSpec, EverySpec, parse_schedule
@@ -243,7 +244,7 @@ def _resolved(path: Path) -> Path:
 
 
 def _allowed_fields(spec: ProviderSpec) -> list[str]:
-    fields = ["type", "concurrency", "requests_per_minute", *spec.connection_fields]
+    fields = ["type", "account", "concurrency", "requests_per_minute", *spec.connection_fields]
     if spec.credential == "api_key":
         fields.append("api_key_env")
     if spec.default_base_url is not None:
@@ -312,10 +313,22 @@ class _Checker:
             return
         self.declared = set(providers)
         self.declared_order = list(providers)
+        keys: dict[str, str] = {}  # account key -> the connection that has it
         for name, raw in providers.items():
             path: NodePath = ("providers", name)
             if isinstance(raw, dict):
                 connections = self.connection(name, raw, path)
+                for connection in connections:
+                    if (twin := keys.get(connection.account)) is not None:
+                        self.error(
+                            path,
+                            f"{connection.name!r} reaches the same account as {twin!r} (type,"
+                            " host and account fields): their state would mix; remove one or"
+                            " give each its own account: name",
+                        )
+                        connections = []
+                        break
+                    keys[connection.account] = connection.name
                 if connections:
                     self.covers[name] = [c.name for c in connections]
                     self.connections.update((c.name, c) for c in connections)
@@ -717,16 +730,18 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         if field in conn or "default" in fragment
     }
     base_url = conn.get("base_url", spec.default_base_url)
+    base_url = base_url.rstrip("/") if base_url is not None else None
     return Connection(
         name=name,
         type=spec.type,
         api_key_env=conn.get("api_key_env", spec.default_api_key_env)
         if spec.credential == "api_key"
         else None,
-        base_url=base_url.rstrip("/") if base_url is not None else None,
+        base_url=base_url,
         concurrency=conn.get("concurrency", DEFAULT_CONCURRENCY),
         requests_per_minute=conn.get("requests_per_minute", spec.default_requests_per_minute),
         options=options,
+        account=account_key(spec, name, base_url, options, conn.get("account")),
     )
 
 

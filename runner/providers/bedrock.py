@@ -560,4 +560,5 @@ SPEC = ProviderSpecOf(
     },
     required_fields=("region",),
     expands={"regions": "region"},
+    account_fields=("endpoint_url", "profile", "region"),
 )
