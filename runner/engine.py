@@ -12,7 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,14 +35,13 @@ from runner.providers.base import (
     DeleteOutcome,
     Deleter,
     DeleteResult,
-    KindSpec,
     Lister,
     ModelRecord,
     RetryPolicy,
 )
 from runner.ratelimit import Limiters
 from runner.ref import ResourceRef
-from runner.rules import Decision, JobPlan, UsageReads, plan_job
+from runner.rules import Decision, JobPlan, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 from runner.usage import REGISTRY as USAGE
@@ -50,8 +49,6 @@ from runner.usage import Seen, Unknown, UsageUnknown
 from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
-# Inventories listed at once in plan(): a few, since each may run its own pool of reads.
-LISTING_WORKERS = 4
 
 
 @dataclass
@@ -223,30 +220,40 @@ def plan(
     now = options.now or wall_now
     inventories: dict[Listed, list[ModelRecord]] = {}
     failures: dict[Listed, ProviderError] = {}
-    specs: dict[Listed, KindSpec] = {}
+    usage: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = {}
     names = [j.name for j in jobs]
-    pending: dict[Listed, Future[list[ModelRecord]]] = {}
-    # Inventories are independent reads, so they are listed at once (a listing mostly
-    # waits on the network); outcomes are collected in the job file's order.
-    with ThreadPoolExecutor(max_workers=LISTING_WORKERS) as pool:
+    windows = _usage_windows(jobs)
+    pending: list[Future[_Read]] = []
+    # Connections are independent, so up to parallel_connections of them are read at once
+    # (a listing mostly waits on the network), each within its own concurrency and rate;
+    # outcomes are collected in the job file's order.
+    with ThreadPoolExecutor(job_file.parallel_connections, thread_name_prefix="list") as pool:
         for connection, kinds in _each_kind(job_file, names):
-            for kind in kinds:
-                key = (connection.name, kind)
-                specs[key] = REGISTRY[connection.type].kinds[kind]
-                need_ages = any(
-                    t.needs_ages for j in jobs for t in j.targets if (t.connection, t.kind) == key
+            need_ages = {
+                kind: any(
+                    t.needs_ages
+                    for j in jobs
+                    for t in j.targets
+                    if (t.connection, t.kind) == (connection.name, kind)
                 )
-                # The lister is asked for in the pool: a connection still connecting
-                # holds up its own listing only.
-                pending[key] = pool.submit(
-                    _inventory, listers, key, connection, state, wall_now, need_ages
+                for kind in kinds
+            }
+            # The lister is asked for in the pool: a connection still connecting holds up
+            # its own reads only.
+            pending.append(
+                pool.submit(
+                    _read_connection, listers, connection, need_ages, windows, state, wall_now, now
                 )
-        for key, listing in pending.items():
-            try:
-                inventories[key] = listing.result()
-            except ProviderError as exc:
-                failures[key] = exc
-    usage = _read_usage(jobs, specs, inventories, listers, now)
+            )
+        for future in pending:
+            read = future.result()
+            inventories.update(read.inventories)
+            failures.update(read.failures)
+            usage.update(read.usage)
+    specs = {
+        key: REGISTRY[job_file.connections[key[0]].type].kinds[key[1]]
+        for key in (*inventories, *failures)
+    }
     planset = PlanSet(job_file, now, {})
     for job in jobs:
         # A model target fails with its hosting kinds' listing too: never "not served".
@@ -273,42 +280,61 @@ def plan(
     return planset
 
 
-def _read_usage(
-    jobs: list[Job],
-    specs: Mapping[Listed, KindSpec],
-    inventories: Mapping[Listed, list[ModelRecord]],
-    listers: Mapping[Listed, Lister],
-    now: datetime,
-) -> UsageReads:
-    """Each listing an unused_for rule reads, read once from its kind's usage source, as
-    far back as its longest rule needs. A read that fails is ``Unknown``: the planner
-    keeps everything there, never taking it for "unused"."""
+@dataclass
+class _Read:
+    """What was read of one connection: its listings (or why not) and its usage reads."""
+
+    inventories: dict[Listed, list[ModelRecord]] = field(default_factory=dict)
+    failures: dict[Listed, ProviderError] = field(default_factory=dict)
+    usage: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = field(default_factory=dict)
+
+
+def _usage_windows(jobs: list[Job]) -> dict[Listed, timedelta]:
+    """How far back each listing an unused_for rule reads must be read: its longest rule."""
     longest: dict[Listed, timedelta] = {}
     for target in (t for j in jobs for t in j.targets if t.unused_for):
         key = (target.connection, target.kind)
         longest[key] = max(longest.get(key, target.unused_for), target.unused_for)
-    out: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = {}
-    for key, window in longest.items():
-        name = specs[key].usage
-        if key not in inventories or name is None:
-            continue  # not listed (the job has no plan), or refused at validation
-        items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in inventories[key] if r.id]
-        try:
-            out[key] = USAGE[name].read(listers[key], items, now - window, now)
-        except (UsageUnknown, ProviderError) as exc:
-            out[key] = Unknown(f"{name}: {exc}")
-    return out
+    return longest
 
 
-def _inventory(
+def _read_connection(
     listers: Mapping[Listed, Lister],
-    key: Listed,
     connection: Connection,
+    need_ages: Mapping[str, bool],
+    windows: Mapping[Listed, timedelta],
     state: StateStore,
     wall_now: datetime,
-    need_ages: bool,
-) -> list[ModelRecord]:
-    return take_inventory(listers[key], connection, state, wall_now, need_ages)
+    now: datetime,
+) -> _Read:
+    """One connection's listings (its kinds at once), then each usage read an unused_for
+    rule needs there, once, as far back as its longest rule. A read that fails is
+    ``Unknown``: the planner keeps everything there, never taking it for "unused"."""
+    read = _Read()
+    keys = [(connection.name, kind) for kind in need_ages]
+
+    def listing(key: Listed) -> list[ModelRecord]:
+        # The lister inside: a connect that failed fails this listing, as a listing does.
+        return take_inventory(listers[key], connection, state, wall_now, need_ages[key[1]])
+
+    with ThreadPoolExecutor(len(keys), thread_name_prefix="kind") as pool:
+        listings = {key: pool.submit(listing, key) for key in keys}
+    for key, listed in listings.items():
+        try:
+            read.inventories[key] = listed.result()
+        except ProviderError as exc:
+            read.failures[key] = exc
+    for key in keys:
+        name = REGISTRY[connection.type].kinds[key[1]].usage
+        if key not in windows or key not in read.inventories or name is None:
+            continue  # no rule reads it, not listed (the job has no plan), or refused
+        records = read.inventories[key]
+        items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in records if r.id]
+        try:
+            read.usage[key] = USAGE[name].read(listers[key], items, now - windows[key], now)
+        except (UsageUnknown, ProviderError) as exc:
+            read.usage[key] = Unknown(f"{name}: {exc}")
+    return read
 
 
 def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:
@@ -412,8 +438,9 @@ def apply(
     )
     concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
     run = _JobRun(
-        job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency, sent
-    )
+        job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency, sent,
+        planset.job_file.parallel_connections,
+    )  # fmt: skip
     with run.recording():
         error = planset.errors.get(job.name)
         plan = run.plan
@@ -467,10 +494,12 @@ class _JobRun:
         started: datetime,
         concurrency: Mapping[str, int],
         sent: threading.Event,
+        parallel: int,
     ):
         self.job, self.run_id, self.plan = job, run_id, plan
         self.fanout, self.options, self.started = fanout, options, started
         self.concurrency = concurrency
+        self.parallel = parallel  # connections deleted on at once
         self.sent = sent
         self.counts = ev.Counts()
         self.saved: list[Decimal | None] = []  # the monthly cost of each delete made
@@ -592,48 +621,76 @@ class _JobRun:
         *,
         final: bool,
     ) -> dict[Decision, ev.Outcome]:
-        """Deletes on per-connection pools bounded by each connection's concurrency;
+        """Deletes on per-connection pools bounded by each connection's concurrency, on
+        at most ``parallel`` connections at once (the next starts when one is done);
         returns the transient failures held back for a second pass."""
-        pools = {
-            name: ThreadPoolExecutor(max_workers=self.concurrency[name])
-            for name in sorted({d.ref.connection for d in decisions})
-        }
+        queued: dict[str, list[Decision]] = {}
+        for d in decisions:
+            queued.setdefault(d.ref.connection, []).append(d)
+        waiting = sorted(queued)
+        pools: dict[str, ThreadPoolExecutor] = {}
+        left: dict[str, int] = {}
+        running: dict[Future[ev.Outcome | ev.Waiting | None], Decision] = {}
+
+        def start(name: str) -> None:
+            pool = pools[name] = ThreadPoolExecutor(self.concurrency[name])
+            left[name] = len(queued[name])
+            for d in queued[name]:
+                deleter = deleters[d.ref.connection, d.ref.kind]
+                running[pool.submit(self._delete_one, d, deleter, state)] = d
+
         held: dict[Decision, ev.Outcome] = {}
         try:
-            futures = {
-                pools[d.ref.connection].submit(
-                    self._delete_one, d, deleters[d.ref.connection, d.ref.kind], state
-                ): d
-                for d in decisions
-            }
-            for future in as_completed(futures):  # recorded as each one settles
-                d, event = futures[future], future.result()
-                with self.recording():  # a failure: the others in flight still finish
-                    if event is None:
-                        with self._lock:
-                            self.counts.skipped += 1
-                            self.counts.pending += _holds_mark(d)
-                    elif isinstance(event, ev.Waiting):
-                        # Stopped while waiting: no outcome yet, and its intent stays open.
-                        with self._lock:
-                            self.counts.waiting += 1
-                            self.counts.pending += _holds_mark(d)
-                    elif (
-                        event.result == "failed"
-                        and event.transient
-                        and not final
-                        and not self.halt.is_set()
-                    ):
-                        # Recorded as it happened, then tried once more after the others.
-                        held[d] = event
-                        self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                        state.intent_closed(self.run_id, d.ref)
-                    else:
-                        self._settle(d, event, state)
+            while waiting and len(pools) < self.parallel:
+                start(waiting.pop(0))
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:  # recorded as each one settles
+                    d = running.pop(future)
+                    self._record(d, future.result(), state, held, final=final)
+                    left[d.ref.connection] -= 1
+                    if not left[d.ref.connection]:
+                        pools.pop(d.ref.connection).shutdown()
+                        if waiting:
+                            start(waiting.pop(0))
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)
         return held
+
+    def _record(
+        self,
+        d: Decision,
+        event: ev.Outcome | ev.Waiting | None,
+        state: StateStore,
+        held: dict[Decision, ev.Outcome],
+        *,
+        final: bool,
+    ) -> None:
+        """One delete's result, counted and told (a transient failure is held in ``held``
+        for the second pass)."""
+        with self.recording():  # a failure: the others in flight still finish
+            if event is None:
+                with self._lock:
+                    self.counts.skipped += 1
+                    self.counts.pending += _holds_mark(d)
+            elif isinstance(event, ev.Waiting):
+                # Stopped while waiting: no outcome yet, and its intent stays open.
+                with self._lock:
+                    self.counts.waiting += 1
+                    self.counts.pending += _holds_mark(d)
+            elif (
+                event.result == "failed"
+                and event.transient
+                and not final
+                and not self.halt.is_set()
+            ):
+                # Recorded as it happened, then tried once more after the others.
+                held[d] = event
+                self.fanout.emit(dataclasses.replace(event, will_retry=True))
+                state.intent_closed(self.run_id, d.ref)
+            else:
+                self._settle(d, event, state)
 
     def _delete_one(
         self, d: Decision, deleter: Deleter, state: StateStore

@@ -4,6 +4,7 @@ its own, against one simulator per account (so each connection sees its own mode
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,50 @@ def test_bad_globs_and_lists_are_invalid_at_their_line(
     (line,) = err.strip().splitlines()
     assert line.startswith(f"{job}:9:")
     assert "jobs[0].targets[0].provider" in line and line.endswith(message)
+
+
+# -- connections at once ---------------------------------------------------------------------
+
+LATENCY = 0.4  # each simulated answer's delay: what makes overlap (or its absence) visible
+
+
+def arrivals(sims: dict[str, Simulator], method: str) -> list[float]:
+    """When each connection's first request of ``method`` arrived, in connection order."""
+    return [min(r.ts for r in sim.requests if r.method == method) for sim in sims.values()]
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_connections_are_read_and_deleted_on_at_once_up_to_parallel_connections(
+    tmp_path: Path, keys: None, capsys: pytest.CaptureFixture[str], parallel: int
+) -> None:
+    with ExitStack() as stack:
+        sims = {
+            f"team-{i}": stack.enter_context(
+                Simulator(account(1), cohere_key=COHERE_KEY, latency=LATENCY)
+            )
+            for i in range(4)
+        }
+        job = fleet_job(tmp_path, sims, '"team-*"')
+        text = Path(job).read_text().replace("jobs:", f"parallel_connections: {parallel}\njobs:")
+        Path(job).write_text(text)
+        code, _, err = cli(capsys, "run", job, "--yes", "--now", NOW_ARG)
+        assert code == 0, err
+        assert [sim.deleted for sim in sims.values()] == [[("cohere", "exp-0")]] * 4
+        for method in ("GET", "DELETE"):
+            seen = sorted(arrivals(sims, method))
+            if parallel == 1:
+                # One connection at a time: each starts after the one before was answered.
+                assert all(b - a >= LATENCY * 0.9 for a, b in pairwise(seen)), seen
+            else:
+                assert seen[-1] - seen[0] < LATENCY, seen
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two"])
+def test_parallel_connections_is_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    sims = {name: Simulator() for name in TEAMS}  # never started: validate sends nothing
+    job = fleet_job(tmp_path, sims, '"cohere-*"')
+    Path(job).write_text(f"parallel_connections: {value}\n" + Path(job).read_text())
+    code, _, err = cli(capsys, "validate", job)
+    assert code == 2 and f"{job}:1:" in err and "parallel_connections" in err

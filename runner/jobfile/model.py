@@ -130,4 +130,6 @@ class JobFile:
     state: StateRef
     notify: tuple[NotifyTarget, ...] = ()
     prices: tuple[PriceOverride, ...] = ()  # the job file's prices:, first match wins
+    # Connections listed, read and deleted on at once (each within its own concurrency).
+    parallel_connections: int = 8
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says

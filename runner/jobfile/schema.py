@@ -230,6 +230,11 @@ def _schema(
             },
             "notify": notify_schema(),
             "prices": prices_schema(specs),
+            "parallel_connections": {
+                **_integer(1, 64),
+                "description": "connections listed, read and deleted on at once (default 8);"
+                " each keeps its own concurrency and rate",
+            },
             "jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("job")},
         },
         "$defs": {

@@ -50,6 +50,7 @@ DEFAULT_AUDIT_LOG = "audit/ftjanitor.jsonl"
 DEFAULT_STATE = "state/ftjanitor.sqlite3"
 DEFAULT_MAX_DELETIONS = 50
 DEFAULT_CONCURRENCY = 4
+DEFAULT_PARALLEL_CONNECTIONS = 8
 DEFAULT_MISFIRE_GRACE = timedelta(minutes=10)
 AUDIT_IN_STATE = "state"  # `audit_log: state`: the chain lives in the state database
 _SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "key", "authorization")
@@ -778,6 +779,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         state=state,
         notify=notify_targets(data.get("notify") or ()),
         prices=prices,
+        parallel_connections=data.get("parallel_connections", DEFAULT_PARALLEL_CONNECTIONS),
     )
 
 
