@@ -257,26 +257,38 @@ def plan(
     planset = PlanSet(job_file, now, {})
     for job in jobs:
         # A model target fails with its hosting kinds' listing too: never "not served".
-        failed = [
-            failures[key]
-            for t in job.targets
-            for key in listings_of(job_file, t)
-            if key in failures
-        ]
-        if failed:
-            planset.errors[job.name] = failed[0]
+        failed: dict[str, ProviderError] = {}
+        for t in job.targets:
+            for key in listings_of(job_file, t):
+                if key in failures:
+                    failed.setdefault(t.connection, failures[key])
+        # A connection that could not be read is left out, and the job's other
+        # connections go on; its marks stay as they are (nothing there was judged).
+        # Rejected credentials still stop the job: like missing ones, they are the
+        # file's to fix before anything is sent (exit 2).
+        usable = tuple(t for t in job.targets if t.connection not in failed)
+        if not usable or any(e.auth for e in failed.values()):
+            planset.errors[job.name] = min(failed.values(), key=lambda e: not e.auth)
             continue
-        planset.plans[job.name] = plan_job(
-            job,
+        marks = state.marks(job.name) if job.grace is not None else None
+        if marks is not None and failed:
+            marks = {ref: m for ref, m in marks.items() if ref.connection not in failed}
+        plan = planset.plans[job.name] = plan_job(
+            dataclasses.replace(job, targets=usable) if failed else job,
             inventories,
             specs,
             now,
-            marks=state.marks(job.name) if job.grace is not None else None,
+            marks=marks,
             wall_now=wall_now,
             reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
             prices=job_file.prices,
             usage=usage,
         )
+        unread = [
+            f"{name}: not read, so nothing there was judged ({e})" for name, e in failed.items()
+        ]
+        plan.unread[:0] = unread
+        plan.notes[:0] = unread
     return planset
 
 
@@ -452,7 +464,7 @@ def apply(
         limited = plan.limit_message
         if limited:
             fanout.emit(ev.LimitTripped(job.name, run_id, limited))
-            if set(plan.tripped) >= {t.connection for t in job.targets}:
+            if set(plan.tripped) >= {t.connection for t in plan.job.targets}:
                 return run.end(state, "aborted", limited)
             # Only some connections are held: the others go on, and the job ends aborted.
         unread = "; ".join(plan.unread) or None  # a job that could not judge all is partial

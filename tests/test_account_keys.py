@@ -62,7 +62,7 @@ def test_regions_are_accounts_of_their_own(tmp_path: Path) -> None:
         tmp_path, {"aws": {"type": "bedrock", "regions": ["us-east-1", "us-west-2"]}}
     )
     assert (east.name, west.name) == ("aws/us-east-1", "aws/us-west-2")
-    assert east.key == "bedrock:-:endpoint_url=,profile=,region=us-east-1"
+    assert east.key == "bedrock:-:endpoint_url=,profile=,role_arn=,region=us-east-1"
     assert west.key.endswith("region=us-west-2")
 
 

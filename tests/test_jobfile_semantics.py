@@ -23,6 +23,8 @@ FIELD_VALUES = {
     "account_id": "acme-ml",
     "region": "us-east-1",
     "regions": ["us-east-1"],
+    "role_arn": "arn:aws:iam::123456789012:role/janitor",
+    "external_id": "xid-1",
     "profile": "ml",
     "endpoint_url": "https://example.com",
 }
