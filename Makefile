@@ -26,6 +26,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.deployments
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) .demo build dist *.egg-info

@@ -66,8 +66,16 @@ def test_a_glob_or_a_list_covers_each_connection(
     provider: str,
 ) -> None:
     job = fleet_job(tmp_path, fleet, provider)
-    code, _, err = cli(capsys, "run", job, "--yes", "--now", NOW_ARG)
+    metrics = tmp_path / "metrics.prom"
+    code, _, err = cli(
+        capsys, "run", job, "--yes", "--now", NOW_ARG, "--metrics-file", str(metrics)
+    )
     assert code == 0, err
+    for name, n in zip(TEAMS, (2, 5, 1), strict=True):
+        assert (
+            f'ftjanitor_deletions_total{{job="sweep",provider="{name}",result="deleted"}} {n}'
+            in metrics.read_text()
+        )
     # Each connection deleted its own experiments and nothing else.
     assert [len(sim.deleted) for sim in fleet.values()] == [2, 5, 1]
     outcomes = [r for r in records(tmp_path) if r["event"] == "delete.outcome"]
