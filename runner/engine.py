@@ -785,6 +785,12 @@ class _JobRun:
             savings(self.saved),
         )
         self.outcome.end = event
+        # Deletes on several connections settle interleaved; the summary lists them per
+        # connection, in the job's order (each connection's in the order they settled).
+        order = {
+            name: i for i, name in enumerate(dict.fromkeys(t.connection for t in self.job.targets))
+        }
+        self.outcome.failures.sort(key=lambda f: order.get(f.model.ref.connection, len(order)))
         with self.recording():
             self.fanout.emit_all(event)
         with self.recording():

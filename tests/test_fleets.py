@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner.audit import read_records
-from runner.simulator import Accounts, Simulator, cohere_model
+from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from tests.conftest import COHERE_KEY
 from tests.helpers import TEST_PACE, cli, job_yaml, write_job
 
@@ -181,3 +181,17 @@ def test_parallel_connections_is_bounded(
     Path(job).write_text(f"parallel_connections: {value}\n" + Path(job).read_text())
     code, _, err = cli(capsys, "validate", job)
     assert code == 2 and f"{job}:1:" in err and "parallel_connections" in err
+
+
+def test_failures_are_listed_per_connection_in_the_jobs_order(
+    tmp_path: Path, fleet: dict[str, Simulator], keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every delete fails on cohere-c and cohere-a; they settle interleaved, and are told
+    # per connection all the same.
+    for name in ("cohere-c", "cohere-a"):
+        fleet[name].faults = [Fault("status", method="DELETE", status=400)]
+    job = fleet_job(tmp_path, fleet, "[cohere-c, cohere-b, cohere-a]")
+    code, out, _ = cli(capsys, "run", job, "--yes", "--now", NOW_ARG)
+    assert code == 1
+    failed = [line.split()[1] for line in out.splitlines() if line.strip().startswith("failed:")]
+    assert failed == ["cohere-c"] + ["cohere-a"] * 2, out
