@@ -109,6 +109,11 @@ def test_regions_are_one_connection_each_named_name_slash_region(
     (entry,) = json.loads(out)["jobs"]
     planned = {(d["connection"], d["id"]) for d in entry["decisions"] if d["decision"] == "delete"}
     assert planned == {(f"aws/{REGION}", "ft-east"), (f"aws/{WEST}", "ft-west")}
+    # inventory --provider takes the declared name for every region, or one region.
+    for provider, seen in (("aws", {"ft-east", "ft-west"}), (f"aws/{WEST}", {"ft-west"})):
+        code, out, err = cli(capsys, "inventory", path, "--provider", provider, "--json")
+        assert code == 0, err
+        assert {row["id"] for row in json.loads(out)} == seen
     code, _, err = cli(capsys, "run", path, "--yes")
     assert code == 0, err
     assert outcomes(tmp_path) == {

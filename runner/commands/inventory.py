@@ -29,7 +29,12 @@ def run(args: argparse.Namespace) -> int:
     job_file = load(args.jobfile)
     connections = connections_used(job_file)
     if args.provider:
-        connections = [c for c in job_file.connections.values() if c.name == args.provider]
+        # A connection with regions: is named NAME/REGION; NAME alone means every region.
+        connections = [
+            c
+            for c in job_file.connections.values()
+            if args.provider in (c.name, c.name.rpartition("/")[0])
+        ]
         if not connections:
             known = ", ".join(job_file.connections)
             raise ConfigError(f"no connection {args.provider!r} in {args.jobfile} ({known})")
