@@ -190,7 +190,7 @@ BAD = [
         "regions[2]: 'us-east-1' is listed twice",
     ),
     ("regions: [us-east-1, mars]", ":5:", "regions[1]: 'mars' is not an AWS region like us-east-1"),
-    ("regions: []", ":5:", "regions: [] should be non-empty"),
+    ("regions: []", ":5:", "providers.aws.regions: "),  # the schema's own words follow
     (
         "{region: us-east-1, regions: [us-west-2]}",
         ":4:",
