@@ -195,3 +195,19 @@ def test_failures_are_listed_per_connection_in_the_jobs_order(
     assert code == 1
     failed = [line.split()[1] for line in out.splitlines() if line.strip().startswith("failed:")]
     assert failed == ["cohere-c"] + ["cohere-a"] * 2, out
+
+
+def test_keep_latest_keeps_the_newest_on_each_connection(
+    tmp_path: Path, fleet: dict[str, Simulator], keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    providers: dict[str, dict[str, object]] = {
+        name: {"type": "cohere", "base_url": sim.url, "requests_per_minute": TEST_PACE}
+        for name, sim in fleet.items()
+    }
+    target = '{provider: "cohere-*", name: "exp-*", older_than: 30d, keep_latest: 1}'
+    job = write_job(
+        tmp_path, job_yaml(providers, f"  - name: sweep\n    targets:\n      - {target}\n")
+    )
+    code, _, err = cli(capsys, "run", job, "--yes", "--now", NOW_ARG)
+    assert code == 0, err
+    assert [len(sim.deleted) for sim in fleet.values()] == [1, 4, 0]
