@@ -207,3 +207,9 @@ def test_a_renamed_connection_keeps_its_marks(
         (decision,) = entry["decisions"]
         assert (decision["connection"], decision["decision"]) == ("cohere-team-a", "pending")
         assert sim.deleted == []
+
+
+def test_an_account_name_joins_a_types_own_fields(tmp_path: Path) -> None:
+    (fw,) = connections(tmp_path, {"fw": {**FIREWORKS, "account": "prod"}})
+    assert fw.key == "fireworks:api.fireworks.ai:account_id=acme-ml,account=prod"
+    assert fw.account_name == "prod"

@@ -26,6 +26,7 @@ class Connection:
     options: Mapping[str, Any] = field(default_factory=dict)  # the type's own fields
     # The stable key its state is kept under (runner.accounts); empty: its name.
     account: str = ""
+    account_name: str | None = None  # the file's account: for it, when given
 
     @property
     def key(self) -> str:

@@ -743,6 +743,7 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         requests_per_minute=conn.get("requests_per_minute", spec.default_requests_per_minute),
         options=options,
         account=account_key(spec, name, base_url, options, conn.get("account")),
+        account_name=conn.get("account"),
     )
 
 
