@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.deployments
 	$(BIN)/python -m bench.reports
 	$(BIN)/python -m bench.cloudwatch
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) .demo build dist *.egg-info

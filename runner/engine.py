@@ -12,7 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,14 +35,13 @@ from runner.providers.base import (
     DeleteOutcome,
     Deleter,
     DeleteResult,
-    KindSpec,
     Lister,
     ModelRecord,
     RetryPolicy,
 )
 from runner.ratelimit import Limiters
 from runner.ref import ResourceRef
-from runner.rules import Decision, JobPlan, UsageReads, UsageReviewed, plan_job
+from runner.rules import Decision, JobPlan, UsageReviewed, plan_job
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 from runner.usage import REGISTRY as USAGE
@@ -50,8 +49,6 @@ from runner.usage import Seen, Unknown, UsageUnknown
 from runner.waiting import Waits
 
 SECOND_PASS_PAUSE = 2.0  # seconds before transient failures are tried once more
-# Inventories listed at once in plan(): a few, since each may run its own pool of reads.
-LISTING_WORKERS = 4
 
 
 @dataclass
@@ -233,52 +230,71 @@ def plan(
     now = options.now or wall_now
     inventories: dict[Listed, list[ModelRecord]] = {}
     failures: dict[Listed, ProviderError] = {}
-    specs: dict[Listed, KindSpec] = {}
+    usage: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = {}
     names = [j.name for j in jobs]
-    pending: dict[Listed, Future[list[ModelRecord]]] = {}
-    # Inventories are independent reads, so they are listed at once (a listing mostly
-    # waits on the network); outcomes are collected in the job file's order.
-    with ThreadPoolExecutor(max_workers=LISTING_WORKERS) as pool:
+    windows = _usage_windows(jobs)
+    pending: list[Future[_Read]] = []
+    # Connections are independent, so up to parallel_connections of them are read at once
+    # (a listing mostly waits on the network), each within its own concurrency and rate;
+    # outcomes are collected in the job file's order.
+    with ThreadPoolExecutor(job_file.parallel_connections, thread_name_prefix="list") as pool:
         for connection, kinds in _each_kind(job_file, names):
-            for kind in kinds:
-                key = (connection.name, kind)
-                specs[key] = REGISTRY[connection.type].kinds[kind]
-                targets = [t for j in jobs for t in j.targets if (t.connection, t.kind) == key]
-                need_ages = any(t.needs_ages for t in targets)
-                # Tags cost a read per item at some types: only for a rule that reads them,
-                # or for owners a real run's notifications are routed to.
-                need_tags = any(t.needs_tags for t in targets) or (
-                    not options.dry_run and job_file.routes_by_owner
-                )
-                # The lister is asked for in the pool: a connection still connecting
-                # holds up its own listing only.
-                pending[key] = pool.submit(
-                    _inventory, listers, key, connection, state, wall_now, need_ages, need_tags
-                )
-        for key, listing in pending.items():
-            try:
-                inventories[key] = listing.result()
-            except ProviderError as exc:
-                failures[key] = exc
-    usage = _read_usage(jobs, specs, inventories, listers, now, wall_now)
+            kind_targets = {
+                kind: [
+                    t
+                    for j in jobs
+                    for t in j.targets
+                    if (t.connection, t.kind) == (connection.name, kind)
+                ]
+                for kind in kinds
+            }
+            need_ages = {kind: any(t.needs_ages for t in ts) for kind, ts in kind_targets.items()}
+            # Tags cost a read per item at some types: only for a rule that reads them, or
+            # for owners a real run's notifications are routed to.
+            owners = not options.dry_run and job_file.routes_by_owner
+            need_tags = {
+                kind: owners or any(t.needs_tags for t in ts) for kind, ts in kind_targets.items()
+            }
+            # The lister is asked for in the pool: a connection still connecting holds up
+            # its own reads only.
+            reads = Needs(need_ages, need_tags, windows)
+            pending.append(
+                pool.submit(_read_connection, listers, connection, reads, state, wall_now, now)
+            )
+        for future in pending:
+            read = future.result()
+            inventories.update(read.inventories)
+            failures.update(read.failures)
+            usage.update(read.usage)
+    specs = {
+        key: REGISTRY[job_file.connections[key[0]].type].kinds[key[1]]
+        for key in (*inventories, *failures)
+    }
     planset = PlanSet(job_file, now, {})
     for job in jobs:
         # A model target fails with its hosting kinds' listing too: never "not served".
-        failed = [
-            failures[key]
-            for t in job.targets
-            for key in listings_of(job_file, t)
-            if key in failures
-        ]
-        if failed:
-            planset.errors[job.name] = failed[0]
+        failed: dict[str, ProviderError] = {}
+        for t in job.targets:
+            for key in listings_of(job_file, t):
+                if key in failures:
+                    failed.setdefault(t.connection, failures[key])
+        # A connection that could not be read is left out, and the job's other
+        # connections go on; its marks stay as they are (nothing there was judged).
+        # Rejected credentials still stop the job: like missing ones, they are the
+        # file's to fix before anything is sent (exit 2).
+        usable = tuple(t for t in job.targets if t.connection not in failed)
+        if not usable or any(e.auth for e in failed.values()):
+            planset.errors[job.name] = min(failed.values(), key=lambda e: not e.auth)
             continue
-        planset.plans[job.name] = plan_job(
-            job,
+        marks = state.marks(job.name) if job.grace is not None else None
+        if marks is not None and failed:
+            marks = {ref: m for ref, m in marks.items() if ref.connection not in failed}
+        plan = planset.plans[job.name] = plan_job(
+            dataclasses.replace(job, targets=usable) if failed else job,
             inventories,
             specs,
             now,
-            marks=state.marks(job.name) if job.grace is not None else None,
+            marks=marks,
             wall_now=wall_now,
             reviewed=None if options.reviewed is None else options.reviewed.get(job.name, ()),
             prices=job_file.prices,
@@ -286,55 +302,89 @@ def plan(
             reviewed_usage=(options.reviewed_usage or {}).get(job.name),
             owner_tag=job_file.owner_tag,
         )
+        unread = [
+            f"{name}: not read, so nothing there was judged ({e})" for name, e in failed.items()
+        ]
+        plan.unread[:0] = unread
+        plan.notes[:0] = unread
     return planset
 
 
-def _read_usage(
-    jobs: list[Job],
-    specs: Mapping[Listed, KindSpec],
-    inventories: Mapping[Listed, list[ModelRecord]],
-    listers: Mapping[Listed, Lister],
-    now: datetime,
-    wall_now: datetime,
-) -> UsageReads:
-    """Each listing an unused_for rule reads, read once from its kind's usage source, as
-    far back as its longest rule needs. A read that fails is ``Unknown``: the planner
-    keeps everything there, never taking it for "unused". So is a window no read can
-    cover: one that ends after the wall clock (--now in the future: use still to come
-    cannot be read), or starts before the calendar does."""
+@dataclass(frozen=True)
+class Needs:
+    """What a connection's reads must get, per kind: ages, tags; and per listing an
+    unused_for rule reads, how far back its use must be read."""
+
+    ages: Mapping[str, bool]
+    tags: Mapping[str, bool]
+    windows: Mapping[Listed, timedelta]
+
+
+@dataclass
+class _Read:
+    """What was read of one connection: its listings (or why not) and its usage reads."""
+
+    inventories: dict[Listed, list[ModelRecord]] = field(default_factory=dict)
+    failures: dict[Listed, ProviderError] = field(default_factory=dict)
+    usage: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = field(default_factory=dict)
+
+
+def _usage_windows(jobs: list[Job]) -> dict[Listed, timedelta]:
+    """How far back each listing an unused_for rule reads must be read: its longest rule."""
     longest: dict[Listed, timedelta] = {}
     for target in (t for j in jobs for t in j.targets if t.unused_for):
         key = (target.connection, target.kind)
         longest[key] = max(longest.get(key, target.unused_for), target.unused_for)
-    out: dict[Listed, Mapping[ResourceRef, Seen] | Unknown] = {}
-    for key, window in longest.items():
-        name = specs[key].usage
-        if key not in inventories or name is None:
-            continue  # not listed (the job has no plan), or refused at validation
-        items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in inventories[key] if r.id]
-        if now > wall_now:
-            why = f"the rules' clock ({now:%Y-%m-%d}) is after today: later use cannot be read"
-            out[key] = Unknown(f"{name}: {why}")
-            continue
-        try:
-            out[key] = USAGE[name].read(listers[key], items, now - window, now)
-        except OverflowError:
-            out[key] = Unknown(f"{name}: the window starts before the year 1")
-        except (UsageUnknown, ProviderError) as exc:
-            out[key] = Unknown(f"{name}: {exc}")
-    return out
+    return longest
 
 
-def _inventory(
+def _read_connection(
     listers: Mapping[Listed, Lister],
-    key: Listed,
     connection: Connection,
+    needs: Needs,
     state: StateStore,
     wall_now: datetime,
-    need_ages: bool,
-    need_tags: bool,
-) -> list[ModelRecord]:
-    return take_inventory(listers[key], connection, state, wall_now, need_ages, need_tags)
+    now: datetime,
+) -> _Read:
+    """One connection's listings (its kinds at once), then each usage read an unused_for
+    rule needs there, once, as far back as its longest rule. A read that fails is
+    ``Unknown``: the planner keeps everything there, never taking it for "unused". So is
+    a window no read can cover: one that ends after the wall clock (--now in the future:
+    use still to come cannot be read), or starts before the calendar does."""
+    read = _Read()
+    keys = [(connection.name, kind) for kind in needs.ages]
+
+    def listing(key: Listed) -> list[ModelRecord]:
+        # The lister inside: a connect that failed fails this listing, as a listing does.
+        lister = listers[key]
+        return take_inventory(
+            lister, connection, state, wall_now, needs.ages[key[1]], needs.tags[key[1]]
+        )
+
+    with ThreadPoolExecutor(len(keys), thread_name_prefix="kind") as pool:
+        listings = {key: pool.submit(listing, key) for key in keys}
+    for key, listed in listings.items():
+        try:
+            read.inventories[key] = listed.result()
+        except ProviderError as exc:
+            read.failures[key] = exc
+    for key in keys:
+        name = REGISTRY[connection.type].kinds[key[1]].usage
+        if key not in needs.windows or key not in read.inventories or name is None:
+            continue  # no rule reads it, not listed (the job has no plan), or refused
+        if now > wall_now:
+            why = f"the rules' clock ({now:%Y-%m-%d}) is after today: later use cannot be read"
+            read.usage[key] = Unknown(f"{name}: {why}")
+            continue
+        records = read.inventories[key]
+        items = [(ResourceRef.on(key[0], r.id, key[1]), r) for r in records if r.id]
+        try:
+            read.usage[key] = USAGE[name].read(listers[key], items, now - needs.windows[key], now)
+        except OverflowError:
+            read.usage[key] = Unknown(f"{name}: the window starts before the year 1")
+        except (UsageUnknown, ProviderError) as exc:
+            read.usage[key] = Unknown(f"{name}: {exc}")
+    return read
 
 
 def _each_kind(job_file: JobFile, jobs: list[str]) -> list[tuple[Connection, list[str]]]:
@@ -450,8 +500,9 @@ def apply(
     )
     concurrency = {n: c.concurrency for n, c in planset.job_file.connections.items()}
     run = _JobRun(
-        job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency, sent
-    )
+        job, run_id, planset.plans.get(job.name), fanout, options, started, concurrency, sent,
+        planset.job_file.parallel_connections,
+    )  # fmt: skip
     with run.recording():
         error = planset.errors.get(job.name)
         plan = run.plan
@@ -460,12 +511,16 @@ def apply(
                 run.counts.pending = len(state.marks(job.name))
             return run.end(state, "aborted", str(error))
         run.announce(plan)
-        if plan.limit_message:
-            fanout.emit(ev.LimitTripped(job.name, run_id, plan.limit_message))
-            return run.end(state, "aborted", plan.limit_message)
+        limited = plan.limit_message
+        if limited:
+            fanout.emit(ev.LimitTripped(job.name, run_id, limited))
+            if set(plan.tripped) >= {t.connection for t in plan.job.targets}:
+                return run.end(state, "aborted", limited)
+            # Only some connections are held: the others go on, and the job ends aborted.
         unread = "; ".join(plan.unread) or None  # a job that could not judge all is partial
         if options.dry_run:
-            return run.end(state, "partial" if unread else "ok", unread)
+            status = "aborted" if limited else "partial" if unread else "ok"
+            return run.end(state, status, "; ".join(filter(None, (limited, unread))) or None)
         run.grace(plan, state)
         run.delete_all(plan, deleters, state, _hosting(planset.job_file))
     if run.broken is not None:
@@ -476,8 +531,12 @@ def apply(
             " after that, and the next run reconciles the deletes in flight",
         )
     interrupted = options.stop.is_set() and run.counts.skipped + run.counts.waiting > 0
-    status = "aborted" if interrupted else "partial" if run.counts.failed or unread else "ok"
+    status = (
+        "aborted" if interrupted or limited else "partial" if run.counts.failed or unread else "ok"
+    )
     message = "interrupted: no new deletes were started" if interrupted else unread
+    if limited:
+        message = "; ".join(filter(None, (limited, message)))
     if message and run.counts.waiting:
         message += (
             f"; {run.counts.waiting} accepted delete(s) not yet proven gone, which the next"
@@ -497,10 +556,12 @@ class _JobRun:
         started: datetime,
         concurrency: Mapping[str, int],
         sent: threading.Event,
+        parallel: int,
     ):
         self.job, self.run_id, self.plan = job, run_id, plan
         self.fanout, self.options, self.started = fanout, options, started
         self.concurrency = concurrency
+        self.parallel = parallel  # connections deleted on at once
         self.sent = sent
         self.counts = ev.Counts()
         self.saved: list[Decimal | None] = []  # the monthly cost of each delete made
@@ -622,48 +683,76 @@ class _JobRun:
         *,
         final: bool,
     ) -> dict[Decision, ev.Outcome]:
-        """Deletes on per-connection pools bounded by each connection's concurrency;
+        """Deletes on per-connection pools bounded by each connection's concurrency, on
+        at most ``parallel`` connections at once (the next starts when one is done);
         returns the transient failures held back for a second pass."""
-        pools = {
-            name: ThreadPoolExecutor(max_workers=self.concurrency[name])
-            for name in sorted({d.ref.connection for d in decisions})
-        }
+        queued: dict[str, list[Decision]] = {}
+        for d in decisions:
+            queued.setdefault(d.ref.connection, []).append(d)
+        waiting = sorted(queued)
+        pools: dict[str, ThreadPoolExecutor] = {}
+        left: dict[str, int] = {}
+        running: dict[Future[ev.Outcome | ev.Waiting | None], Decision] = {}
+
+        def start(name: str) -> None:
+            pool = pools[name] = ThreadPoolExecutor(self.concurrency[name])
+            left[name] = len(queued[name])
+            for d in queued[name]:
+                deleter = deleters[d.ref.connection, d.ref.kind]
+                running[pool.submit(self._delete_one, d, deleter, state)] = d
+
         held: dict[Decision, ev.Outcome] = {}
         try:
-            futures = {
-                pools[d.ref.connection].submit(
-                    self._delete_one, d, deleters[d.ref.connection, d.ref.kind], state
-                ): d
-                for d in decisions
-            }
-            for future in as_completed(futures):  # recorded as each one settles
-                d, event = futures[future], future.result()
-                with self.recording():  # a failure: the others in flight still finish
-                    if event is None:
-                        with self._lock:
-                            self.counts.skipped += 1
-                            self.counts.pending += _holds_mark(d)
-                    elif isinstance(event, ev.Waiting):
-                        # Stopped while waiting: no outcome yet, and its intent stays open.
-                        with self._lock:
-                            self.counts.waiting += 1
-                            self.counts.pending += _holds_mark(d)
-                    elif (
-                        event.result == "failed"
-                        and event.transient
-                        and not final
-                        and not self.halt.is_set()
-                    ):
-                        # Recorded as it happened, then tried once more after the others.
-                        held[d] = event
-                        self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                        state.intent_closed(self.run_id, d.ref)
-                    else:
-                        self._settle(d, event, state)
+            while waiting and len(pools) < self.parallel:
+                start(waiting.pop(0))
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:  # recorded as each one settles
+                    d = running.pop(future)
+                    self._record(d, future.result(), state, held, final=final)
+                    left[d.ref.connection] -= 1
+                    if not left[d.ref.connection]:
+                        pools.pop(d.ref.connection).shutdown()
+                        if waiting:
+                            start(waiting.pop(0))
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)
         return held
+
+    def _record(
+        self,
+        d: Decision,
+        event: ev.Outcome | ev.Waiting | None,
+        state: StateStore,
+        held: dict[Decision, ev.Outcome],
+        *,
+        final: bool,
+    ) -> None:
+        """One delete's result, counted and told (a transient failure is held in ``held``
+        for the second pass)."""
+        with self.recording():  # a failure: the others in flight still finish
+            if event is None:
+                with self._lock:
+                    self.counts.skipped += 1
+                    self.counts.pending += _holds_mark(d)
+            elif isinstance(event, ev.Waiting):
+                # Stopped while waiting: no outcome yet, and its intent stays open.
+                with self._lock:
+                    self.counts.waiting += 1
+                    self.counts.pending += _holds_mark(d)
+            elif (
+                event.result == "failed"
+                and event.transient
+                and not final
+                and not self.halt.is_set()
+            ):
+                # Recorded as it happened, then tried once more after the others.
+                held[d] = event
+                self.fanout.emit(dataclasses.replace(event, will_retry=True))
+                state.intent_closed(self.run_id, d.ref)
+            else:
+                self._settle(d, event, state)
 
     def _delete_one(
         self, d: Decision, deleter: Deleter, state: StateStore
@@ -747,6 +836,12 @@ class _JobRun:
             savings(self.saved),
         )
         self.outcome.end = event
+        # Deletes on several connections settle interleaved; the summary lists them per
+        # connection, in the job's order (each connection's in the order they settled).
+        order = {
+            name: i for i, name in enumerate(dict.fromkeys(t.connection for t in self.job.targets))
+        }
+        self.outcome.failures.sort(key=lambda f: order.get(f.model.ref.connection, len(order)))
         with self.recording():
             self.fanout.emit_all(event)
         with self.recording():

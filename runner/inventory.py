@@ -87,7 +87,7 @@ def take_inventory(
     if spec.has_created_at:
         return records
     usable = [r.id for r in records if r.id and not r.problem]
-    first_seen = state.sight(connection.name, usable, now, kind=spec.kind)
+    first_seen = state.sight(connection.key, usable, now, kind=spec.kind)
     created: dict[str, datetime | None] = {}
     if need_ages and spec.details_for_age and usable:
         with ThreadPoolExecutor(max_workers=connection.concurrency) as pool:

@@ -32,7 +32,9 @@ UsageReads = Mapping[Listed, Mapping[ResourceRef, Seen] | Unknown]
 # these apart from items blocked for their own reasons (a commitment, a deployment).
 LIMITED = "blocked by the limit"
 # How a tripped limit's message ends (in run.end too): reports count limit trips by it.
-LIMIT_TRIPPED = ": nothing deleted (raise the limit or narrow the rules)"
+# How a limit's message ends (the report recognises a tripped limit by it, in logs of
+# every version).
+LIMIT_TRIPPED = " (raise the limit or narrow the rules)"
 Action = Literal["delete", "mark", "pending", "blocked", "keep", "skip", "absent", "nomatch"]
 # When several targets decide about one model: protection beats everything, then a
 # delete (targets are ORed), then the other reasons to keep or skip.
@@ -75,7 +77,9 @@ class UsageReviewed:
 class JobPlan:
     job: Job
     decisions: list[Decision]
-    limit_message: str | None = None  # set when a limit blocks the job
+    limit_message: str | None = None  # set when a limit blocks the job or some connections
+    # The connections a limit blocked (each deletes nothing); the others go on.
+    tripped: list[str] = field(default_factory=list)
     unmarks: list[Mark] = field(default_factory=list)  # marked, no longer selected
     # Marks whose date the job's longer grace moved later: a real run records the new date
     # (and tells it), so a grace shortened again can never bring it forward.
@@ -712,28 +716,49 @@ def _counted(decisions: Sequence[Decision]) -> str:
 
 
 def _apply_limits(plan: JobPlan, usable_count: Mapping[Listed, int]) -> None:
+    """Limits count per connection: a connection over one deletes nothing, the job's
+    other connections go on, and ``limit_message`` names each tripped connection (a
+    job on one connection reads as it did before fleets)."""
     job = plan.job
     deletes = plan.deletes
-    problems = []
-    if len(deletes) > job.max_deletions:
-        problems.append(
-            f"job {job.name!r} would delete {_counted(deletes)}, over its max_deletions of"
-            f" {job.max_deletions}"
-        )
-    if job.max_deletions_percent is not None:
-        for (connection, kind), listed in usable_count.items():
-            count = sum(1 for d in deletes if (d.ref.connection, d.ref.kind) == (connection, kind))
+    connections = list(dict.fromkeys(t.connection for t in job.targets))
+    fleet = len(connections) > 1
+    problems: list[str] = []
+    tripped: set[str] = set()
+    for connection in connections:
+        here = [d for d in deletes if d.ref.connection == connection]
+        where = f" on {connection}" if fleet else ""
+        if len(here) > job.max_deletions:
+            tripped.add(connection)
+            problems.append(
+                f"job {job.name!r} would delete {_counted(here)}{where}, over its"
+                f" max_deletions of {job.max_deletions}"
+            )
+        if job.max_deletions_percent is None:
+            continue
+        for (listed_on, kind), listed in usable_count.items():
+            if listed_on != connection:
+                continue
+            count = sum(1 for d in here if d.ref.kind == kind)
             if count * 100 > job.max_deletions_percent * listed:
+                tripped.add(connection)
                 problems.append(
                     f"job {job.name!r} would delete {count} of {listed} {kind}s on {connection},"
                     f" over its max_deletions_percent of {job.max_deletions_percent}%"
                 )
     if not problems:
         return
-    plan.limit_message = "; ".join(problems) + LIMIT_TRIPPED
+    held = (
+        f"nothing deleted on {', '.join(c for c in connections if c in tripped)}, the job's"
+        " other connections go on"
+        if len(tripped) < len(connections)
+        else "nothing deleted"
+    )
+    plan.limit_message = "; ".join(problems) + f": {held}{LIMIT_TRIPPED}"
+    plan.tripped = [c for c in connections if c in tripped]
     plan.decisions = [
         dataclasses.replace(d, action="blocked", reason=f"{LIMITED} ({d.reason})")
-        if d.action == "delete"
+        if d.action == "delete" and d.ref.connection in tripped
         else d
         for d in plan.decisions
     ]

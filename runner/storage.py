@@ -8,6 +8,7 @@ from runner.clock import Clock, system_clock
 from runner.errors import ConfigError
 from runner.jobfile.model import JobFile
 from runner.state import StateStore
+from runner.state.accounts import AccountKeyed
 from runner.state.open import open_audit_chain, open_state
 
 
@@ -15,8 +16,9 @@ def open_storage(
     job_file: JobFile, secrets: Iterable[str], clock: Clock, stack: ExitStack
 ) -> tuple[StateStore, AuditChain]:
     """Both are closed by ``stack``; a broken one raises StorageError naming its path."""
-    state = open_state(job_file.state)
-    stack.callback(state.close)
+    store = open_state(job_file.state)
+    stack.callback(store.close)
+    state = AccountKeyed(store, job_file.connections.values())
     chain: AuditChain
     if job_file.audit_log is None:
         chain = open_audit_chain(job_file.state, secrets, clock)

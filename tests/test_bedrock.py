@@ -170,7 +170,14 @@ def test_spec_declares_the_provider() -> None:
     assert spec.type == "bedrock" and spec.credential == "aws"
     assert spec.default_api_key_env is None and spec.default_base_url is None
     assert spec.required_fields == ("region",)
-    assert set(spec.connection_fields) == {"region", "endpoint_url", "profile"}
+    assert set(spec.connection_fields) == {
+        "region",
+        "regions",
+        "endpoint_url",
+        "profile",
+        "role_arn",
+        "external_id",
+    }
     model = spec.kinds["model"]
     assert model.lifecycle("Creating") == "in_progress"
     assert model.lifecycle("Failed") == "failed"

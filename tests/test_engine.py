@@ -122,10 +122,12 @@ def test_the_already_absent_count_matches_the_audit_records(tmp_path: Path, sim:
 def test_max_deletions_aborts_with_zero_deletes(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli("run", write_job(tmp_path, sim, limit=5), "--yes", "--now", NOW_ARG) == 1
+    # Limits count per connection (4 on cohere, 2 on bfl): both over 1.
+    assert run_cli("run", write_job(tmp_path, sim, limit=1), "--yes", "--now", NOW_ARG) == 1
     assert sim.mutations() == []
     out = capsys.readouterr().out
-    assert "would delete 6 models, over its max_deletions of 5: nothing deleted" in out
+    assert "would delete 4 models on cohere, over its max_deletions of 1" in out
+    assert "would delete 2 models on bfl, over its max_deletions of 1: nothing deleted" in out
     assert events(tmp_path)[-1]["status"] == "aborted"
 
 

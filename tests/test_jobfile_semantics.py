@@ -22,6 +22,9 @@ INVALID = Path(__file__).parent / "invalid"
 FIELD_VALUES = {
     "account_id": "acme-ml",
     "region": "us-east-1",
+    "regions": ["us-east-1"],
+    "role_arn": "arn:aws:iam::123456789012:role/janitor",
+    "external_id": "xid-1",
     "profile": "ml",
     "endpoint_url": "https://example.com",
     "usage_key_env": "OPENAI_ADMIN_KEY",

@@ -183,24 +183,22 @@ def test_percent_is_counted_per_connection(
     tmp_path: Path, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # cohere: 4 of 10 (40%); bfl: 2 of 2 (100%). Together 6 of 12 = 50%, which a 50% limit
-    # would allow; per connection, bfl is over it, so the whole job deletes nothing.
+    # would allow; per connection, bfl is over it: bfl deletes nothing, cohere goes on.
     with Simulator(
         accounts(selected=4, others=6, bfl=2), cohere_key=COHERE_KEY, bfl_key=BFL_KEY
     ) as sim:
         job = write(tmp_path, sim, "max_deletions_percent: 50", ["lora-0", "lora-1"])
-        assert main(["run", job, "--yes", "--now", NOW_ARG]) == 1
-        out = capsys.readouterr().out
-        assert "would delete 2 of 2 models on bfl, over its max_deletions_percent of 50%" in out
-        assert "on cohere" not in out
-        assert_nothing_sent_and_aborted(sim, tmp_path, "on bfl")
         entry = plan_json(job, capsys)
         blocked = {
             (d["connection"], d["id"]) for d in entry["decisions"] if d["decision"] == "blocked"
         }
-        assert blocked == {("cohere", f"exp-{i}") for i in range(4)} | {
-            ("bfl", "lora-0"),
-            ("bfl", "lora-1"),
-        }
+        assert blocked == {("bfl", "lora-0"), ("bfl", "lora-1")}
+        assert main(["run", job, "--yes", "--now", NOW_ARG]) == 1
+        out = capsys.readouterr().out
+        assert "would delete 2 of 2 models on bfl, over its max_deletions_percent of 50%" in out
+        assert "on cohere" not in out
+        assert sorted(sim.deleted) == [("cohere", f"exp-{i}") for i in range(4)]
+        assert (audit(tmp_path)[-1]["status"], audit(tmp_path)[-1]["deleted"]) == ("aborted", 4)
 
 
 def test_a_busy_connection_does_not_hide_a_wiped_one(
@@ -216,7 +214,8 @@ def test_a_busy_connection_does_not_hide_a_wiped_one(
         out = capsys.readouterr().out
         assert "would delete 6 of 10 models on cohere, over its max_deletions_percent of 50%" in out
         assert "on bfl" not in out
-        assert_nothing_sent_and_aborted(sim, tmp_path, "on cohere")
+        # cohere deletes nothing; bfl, under the limit, goes on.
+        assert sim.deleted == [("bfl", "lora-0")]
         # Under the limit on both, it deletes on both.
         (tmp_path / "job.yaml").write_text(
             job_text(sim.url, "max_deletions_percent: 60", ["lora-0"])

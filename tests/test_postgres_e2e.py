@@ -566,7 +566,11 @@ def test_sigkill_mid_run_on_postgres_reconciles_and_deletes_nothing_twice(
         )
         wait_for(lambda: quiet(sim), 10, "the simulator to finish what it had received", every=0.05)
         deleted_before = set(sim.deleted)
-        orphans = pg.query("SELECT run_id, connection, model_id FROM ftjanitor_intents")
+        # Intents are kept under each connection's account key; its name is beside it.
+        orphans = pg.query(
+            "SELECT i.run_id, a.connection, i.model_id FROM ftjanitor_intents AS i"
+            " JOIN ftjanitor_accounts AS a ON a.account = i.connection"
+        )
         assert orphans, "the killed run left no open intent in the state"
         # Recorded as intents in the chain before the delete was sent.
         chain_intents = {

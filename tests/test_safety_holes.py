@@ -493,11 +493,13 @@ def test_a_corrupt_state_is_one_line_and_never_rebuilt(
 def test_plan_over_max_deletions_exits_1_names_the_limit_and_shows_blocked_rows(
     tmp_path: Path, sim: Simulator, keys: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = write_job(tmp_path, sim.url, limit=5)
+    # Limits count per connection (4 on cohere, 2 on bfl): both are over 1.
+    job = write_job(tmp_path, sim.url, limit=1)
     code, out, err = cli(capsys, "plan", job, "--now", NOW_ARG)
     assert code == 1, err
     assert (
-        "LIMIT: job 'cleanup' would delete 6 models, over its max_deletions of 5:"
+        "LIMIT: job 'cleanup' would delete 4 models on cohere, over its max_deletions of 1;"
+        " job 'cleanup' would delete 2 models on bfl, over its max_deletions of 1:"
         " nothing deleted (raise the limit or narrow the rules)"
     ) in out
     assert "0 to delete" in out and "6 blocked by the limit" in out
@@ -512,7 +514,7 @@ def test_plan_over_max_deletions_exits_1_names_the_limit_and_shows_blocked_rows(
     code, out, _ = cli(capsys, "plan", job, "--now", NOW_ARG, "--json")
     assert code == 1
     (report,) = json.loads(out)["jobs"]
-    assert report["end"]["status"] == "aborted" and "max_deletions of 5" in report["limit"]
+    assert report["end"]["status"] == "aborted" and "max_deletions of 1" in report["limit"]
     assert {d["id"] for d in report["decisions"] if d["decision"] == "blocked"} == blocked
     # and run agrees, deleting nothing
     assert cli(capsys, "run", job, "--yes", "--now", NOW_ARG)[0] == 1

@@ -343,7 +343,7 @@ def test_reopening_keeps_everything(ref: StateRef) -> None:
         assert second.marks("nightly") == {ResourceRef.on("cohere", "m1"): mark}
         assert second.open_intents(["nightly"]) == [intent]
         assert second.audit_head("log") == (5, "f" * 64)
-    expected = [1, 2, 3] if ref.path is not None else [1, 2]
+    expected = [1, 2, 3, 4] if ref.path is not None else [1, 2, 3]
     assert schema_versions(ref) == expected
 
 
@@ -380,7 +380,7 @@ def test_sqlite_migrates_a_01_file_in_place(tmp_path: Path) -> None:
         assert state.claim_fire_time("nightly", T0)
         state.mark("nightly", Mark(ResourceRef.on("bfl", "new"), T0, T0 + DAY))
         assert state.last_run("nightly") == T0
-    assert schema_versions(StateRef(path=path)) == [1, 2, 3]
+    assert schema_versions(StateRef(path=path)) == [1, 2, 3, 4]
     with closing(sqlite3.connect(path)) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
         fire = db.execute("SELECT fire_time FROM runs WHERE run_id = 'r1'").fetchone()
@@ -587,7 +587,7 @@ def test_pgpassword_is_used(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PGPASSWORD", pg_server.password)
     with closing(open_state(ref)) as state:
         assert state.claim_fire_time("nightly", T0)
-    assert schema_versions(ref) == [1, 2]
+    assert schema_versions(ref) == [1, 2, 3]
     pg_server.drop_schema(url)
 
 

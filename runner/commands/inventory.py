@@ -20,6 +20,7 @@ from runner.providers.base import ConnectOptions, ModelRecord
 from runner.ratelimit import Limiters
 from runner.ref import DEFAULT_KIND
 from runner.rules import age_of, age_text, priced
+from runner.state.accounts import AccountKeyed
 from runner.state.open import open_state
 from runner.tables import render
 
@@ -28,7 +29,12 @@ def run(args: argparse.Namespace) -> int:
     job_file = load(args.jobfile)
     connections = connections_used(job_file)
     if args.provider:
-        connections = [c for c in job_file.connections.values() if c.name == args.provider]
+        # A connection with regions: is named NAME/REGION; NAME alone means every region.
+        connections = [
+            c
+            for c in job_file.connections.values()
+            if args.provider in (c.name, c.name.rpartition("/")[0])
+        ]
         if not connections:
             known = ", ".join(job_file.connections)
             raise ConfigError(f"no connection {args.provider!r} in {args.jobfile} ({known})")
@@ -37,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     now = system_clock()
     report = []
     with ExitStack() as stack:
-        state = open_state(job_file.state)
-        stack.callback(state.close)
+        store = open_state(job_file.state)
+        stack.callback(store.close)
+        state = AccountKeyed(store, job_file.connections.values())
         options = ConnectOptions(Limiters(), notice=notice)
         kinds = {c.name: [args.kind] for c in connections}
         listers = open_listers(connections, kinds, options, keys, stack)

@@ -71,7 +71,7 @@ def _confirm(planset: PlanSet) -> bool:
     try:
         for plan in planset.plans.values():
             print(render_plan(plan), file=out)
-        total = sum(len(p.deletes) for p in planset.plans.values() if not p.limit_message)
+        total = sum(len(p.deletes) for p in planset.plans.values())
         marks = sum(len(p.having("mark")) for p in planset.plans.values())
         what = f"Delete {total} fine-tunes" + (f" and mark {marks}" if marks else "")
         print(f"{what}? This cannot be undone. [y/N] ", end="", file=out, flush=True)

@@ -24,6 +24,13 @@ class Connection:
     concurrency: int
     requests_per_minute: int
     options: Mapping[str, Any] = field(default_factory=dict)  # the type's own fields
+    # The stable key its state is kept under (runner.accounts); empty: its name.
+    account: str = ""
+    account_name: str | None = None  # the file's account: for it, when given
+
+    @property
+    def key(self) -> str:
+        return self.account or self.name
 
     @property
     def label(self) -> str:
@@ -133,6 +140,8 @@ class JobFile:
     notify: tuple[NotifyTarget, ...] = ()
     prices: tuple[PriceOverride, ...] = ()  # the job file's prices:, first match wins
     owner_tag: str | None = None  # the tag naming each item's owner (notify by_owner)
+    # Connections listed, read and deleted on at once (each within its own concurrency).
+    parallel_connections: int = 8
     warnings: tuple[str, ...] = ()  # about where the file lives, not what it says
 
     @property

@@ -28,7 +28,14 @@ from runner.selectors import REGISTRY as SELECTORS
 from runner.selectors import Selector
 
 SCHEMA_ID = "https://ftjanitor.dev/schemas/job.schema.json"
-COMMON_CONNECTION_FIELDS = ("type", "api_key_env", "base_url", "concurrency", "requests_per_minute")
+COMMON_CONNECTION_FIELDS = (
+    "type",
+    "account",
+    "api_key_env",
+    "base_url",
+    "concurrency",
+    "requests_per_minute",
+)
 NOTIFY_EVENTS = ("marked", "deleted", "failed", "limit")
 NOTIFY_FORMATS = ("json", "slack")
 MAX_COUNT = 1_000_000  # every integer has a maximum: no 10**100 surprises
@@ -125,6 +132,13 @@ def _kind(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     }
 
 
+_CONNECTION_GLOB = {
+    "maxLength": 63,
+    "pattern": r"^[A-Za-z0-9*?\[][A-Za-z0-9._*?!\[\]-]{0,62}$",
+    "x-error": "is not a connection name or a glob over them",
+}
+
+
 def prices_schema(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
     """Top-level ``prices:``: overrides of the built-in price facts, first match wins.
     Its selectors are globs; that each matches a type or a kind, and that exactly one
@@ -169,6 +183,11 @@ def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
                 "x-error": f"is not a provider type ({', '.join(types)})",
             },
             "api_key_env": env_var("COHERE_API_KEY", "key"),
+            "account": {
+                **_ref("name"),
+                "description": "a name for the account it reaches: its state (first"
+                " sightings, marks) is kept under it, so renaming the connection keeps it",
+            },
             "base_url": {"type": "string", "minLength": 1, "maxLength": 2048},
             "concurrency": _integer(1, 64),
             "requests_per_minute": _integer(1, MAX_COUNT),
@@ -221,6 +240,11 @@ def _schema(
                 "description": "The tag naming each item's owner, for notify's by_owner.",
             },
             "prices": prices_schema(specs),
+            "parallel_connections": {
+                **_integer(1, 64),
+                "description": "connections listed, read and deleted on at once (default 8);"
+                " each keeps its own concurrency and rate",
+            },
             "jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("job")},
         },
         "$defs": {
@@ -276,7 +300,15 @@ def _schema(
                 "additionalProperties": False,
                 "required": ["provider"],
                 "properties": {
-                    "provider": _ref("name"),
+                    "provider": {
+                        "type": ["string", "array"],
+                        **_CONNECTION_GLOB,
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {"type": "string", **_CONNECTION_GLOB},
+                        "description": "a connection, a glob over the connections"
+                        " (openai-*), or a list of either: each is judged on its own",
+                    },
                     "kind": _kind(specs),
                     "ids": {
                         "type": "array",

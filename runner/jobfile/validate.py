@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from runner.accounts import account_key
 from runner.cost import KEYS as PRICE_KEYS
 from runner.cost import PriceFact, PriceOverride, decimal_of
 from runner.cron import CronSpec, EverySpec, parse_schedule
@@ -49,6 +50,7 @@ DEFAULT_AUDIT_LOG = "audit/ftjanitor.jsonl"
 DEFAULT_STATE = "state/ftjanitor.sqlite3"
 DEFAULT_MAX_DELETIONS = 50
 DEFAULT_CONCURRENCY = 4
+DEFAULT_PARALLEL_CONNECTIONS = 8
 DEFAULT_MISFIRE_GRACE = timedelta(minutes=10)
 AUDIT_IN_STATE = "state"  # `audit_log: state`: the chain lives in the state database
 _SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password", "key", "authorization")
@@ -56,6 +58,7 @@ SECRET_HINT = (
     "literal secrets are not allowed in a job file: put the key in an environment "
     "variable and name it with api_key_env"
 )
+_GLOB_CHARS = "*?["
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _POSTGRES_SCHEMES = ("postgresql",)
 _STATE_URL_FORM = "postgresql://USER@HOST:PORT/DB"
@@ -242,7 +245,7 @@ def _resolved(path: Path) -> Path:
 
 
 def _allowed_fields(spec: ProviderSpec) -> list[str]:
-    fields = ["type", "concurrency", "requests_per_minute", *spec.connection_fields]
+    fields = ["type", "account", "concurrency", "requests_per_minute", *spec.connection_fields]
     if spec.credential == "api_key":
         fields.append("api_key_env")
     if spec.default_base_url is not None:
@@ -267,7 +270,11 @@ class _Checker:
         # Every rejected path and all its ancestors: a clean path has a clean subtree.
         self.tainted = {path[:end] for path in rejected for end in range(len(path) + 1)}
         self.connections: dict[str, Connection] = {}
+        # What a target's name covers: a declared connection, or each region of one
+        # (``regions:`` expands it into NAME/REGION connections).
+        self.covers: dict[str, list[str]] = {}
         self.declared: set[str] = set()
+        self.declared_order: list[str] = []
         # The type of every connection whose type is known, usable or not: targets at a
         # broken connection are still checked against their type's facts.
         self.kinds: dict[str, ProviderSpec] = {}
@@ -306,29 +313,45 @@ class _Checker:
         if not isinstance(providers, dict):
             return
         self.declared = set(providers)
+        self.declared_order = list(providers)
+        keys: dict[str, str] = {}  # account key -> the connection that has it
         for name, raw in providers.items():
             path: NodePath = ("providers", name)
             if isinstance(raw, dict):
-                connection = self.connection(name, raw, path)
-                if connection is not None:
-                    self.connections[name] = connection
+                connections = self.connection(name, raw, path)
+                for connection in connections:
+                    if (twin := keys.get(connection.account)) is not None:
+                        self.error(
+                            path,
+                            f"{connection.name!r} reaches the same account as {twin!r} (type,"
+                            " host and account fields): their state would mix; remove one or"
+                            " give each its own account: name",
+                        )
+                        connections = []
+                        break
+                    keys[connection.account] = connection.name
+                if connections:
+                    self.covers[name] = [c.name for c in connections]
+                    self.connections.update((c.name, c) for c in connections)
 
-    def connection(self, name: str, raw: dict[str, Any], path: NodePath) -> Connection | None:
+    def connection(self, name: str, raw: dict[str, Any], path: NodePath) -> list[Connection]:
+        """The declared connection, or one per value of a field it ``expands`` (Bedrock's
+        ``regions``); empty when it has errors (reported)."""
         conn = self.fields(raw, path)
         if "type" in raw and "type" not in conn:
-            return None  # not a registered type: the schema said so
+            return []  # not a registered type: the schema said so
         if "type" in conn:
             kind: str = conn["type"]
         elif name in REGISTRY:
             kind = name
         else:
             self.error(path, f"{name!r} is not a provider type: add type: ({_types()})")
-            return None
+            return []
         if name in REGISTRY and kind != name:
             self.error(
                 (*path, "type"), f"connection {name!r} is named after a type but says {kind!r}"
             )
-            return None
+            return []
         spec = self.kinds[name] = REGISTRY[kind]
         before = len(self.errors)
         allowed = _allowed_fields(spec)
@@ -343,9 +366,16 @@ class _Checker:
                     (*path, key),
                     f"{key!r} is not a field of type {kind} (its fields: {', '.join(allowed)})",
                 )
+        plural = {one: many for many, one in spec.expands.items()}
         for field in spec.required_fields:
-            if field not in raw:
+            if field not in raw and plural.get(field) not in raw:
                 self.error(path, _needs(spec, field))
+        for many, one in spec.expands.items():
+            if many in raw and one in raw:
+                self.error((*path, many), f"give {one} or {many}, not both")
+            for index, value in self.items(raw, many, path):
+                if value in raw[many][:index]:
+                    self.error((*path, many, index), f"{value!r} is listed twice")
         key_env = conn.get("api_key_env")
         if isinstance(key_env, str) and len(key_env) >= 24 and "_" not in key_env:
             self.error((*path, "api_key_env"), SECRET_HINT + " (this looks like a key)")
@@ -360,13 +390,49 @@ class _Checker:
             if problem := base_url_problem(value, field):
                 self.error((*path, field), problem)
         if len(self.errors) > before or not self.all_clean(raw, path, raw):
-            return None
-        return _connection(name, spec, conn)
+            return []
+        for many, one in spec.expands.items():
+            if many in conn:
+                single = {k: v for k, v in conn.items() if k != many}
+                return [
+                    _connection(f"{name}/{value}", spec, {**single, one: value})
+                    for value in conn[many]
+                ]
+        return [_connection(name, spec, conn)]
 
-    def resolve(self, provider: str, path: NodePath) -> Connection | None:
-        """The connection a target names; a bare type gets that type's defaults."""
-        if provider in self.connections:
-            return self.connections[provider]
+    def resolve_all(self, given: str | list[str], path: NodePath) -> list[str] | None:
+        """The declared names (or bare types) a target's ``provider:`` covers, in order:
+        a name, a glob over the declared names, or a list of either. A glob matching
+        nothing and a connection named twice are errors at their item; None: not clean."""
+        if not self.clean(path):
+            return None
+        items = (
+            [(path, given)]
+            if isinstance(given, str)
+            else [((*path, i), item) for i, item in enumerate(given)]
+        )
+        names: list[str] = []
+        for where, item in items:
+            if not any(c in item for c in _GLOB_CHARS):
+                found = [item]
+            else:
+                found = [n for n in self.declared_order if fnmatchcase(n, item)]
+                if not found:
+                    known = _listing(self.declared) or "none declared"
+                    self.error(where, f"{item!r} matches no connection (connections: {known})")
+                    continue
+            for name in found:
+                if name in names:
+                    self.error(where, f"{item!r} names connection {name!r} again")
+                else:
+                    names.append(name)
+        return names
+
+    def resolve(self, provider: str, path: NodePath) -> list[Connection] | None:
+        """The connections a declared name (every region of it) or a bare type (with that
+        type's defaults) stands for; None when it is broken (reported)."""
+        if provider in self.covers:
+            return [self.connections[n] for n in self.covers[provider]]
         if provider in self.declared:
             return None  # declared but broken: reported where it is declared
         spec = REGISTRY.get(provider)
@@ -385,7 +451,8 @@ class _Checker:
             self.declared.add(provider)  # reported once; later targets stay quiet
             return None
         self.connections[provider] = _connection(provider, spec, {})
-        return self.connections[provider]
+        self.covers[provider] = [provider]
+        return [self.connections[provider]]
 
     # -- jobs and targets ----------------------------------------------------------------
 
@@ -424,13 +491,14 @@ class _Checker:
             misfire = self.duration(job["misfire_grace_time"], (*path, "misfire_grace_time"))
         targets: list[Target] = []
         raw_targets = raw.get("targets")
+        built = 0
         if isinstance(raw_targets, list):
             for t_index, t_raw in enumerate(raw_targets):
                 if isinstance(t_raw, dict):
-                    target = self.target(t_raw, (*path, "targets", t_index))
-                    if target is not None:
-                        targets.append(target)
-        if name is None or not targets:
+                    each = self.target(t_raw, (*path, "targets", t_index))
+                    built += bool(each)
+                    targets.extend(each)
+        if name is None or not isinstance(raw_targets, list) or built < len(raw_targets):
             return None  # an error was reported: the model is never built
         return Job(
             name=name,
@@ -444,15 +512,19 @@ class _Checker:
             misfire_grace_time=misfire or DEFAULT_MISFIRE_GRACE,
         )
 
-    def target(self, raw: dict[str, Any], path: NodePath) -> Target | None:
+    def target(self, raw: dict[str, Any], path: NodePath) -> list[Target]:
+        """One target per connection its ``provider:`` covers, each judged on its own;
+        empty when it has errors (reported)."""
         t = self.fields(raw, path)
-        connection = self.resolve(t["provider"], (*path, "provider")) if "provider" in t else None
-        spec = self.target_kind(t, path)
+        names = self.resolve_all(t["provider"], (*path, "provider")) if "provider" in t else None
+        resolved = [self.resolve(n, (*path, "provider")) for n in names or ()]
+        # Each type it covers checks the rules against its own facts (once per type).
+        specs = self.target_kinds(names or [], t, path)
         ids: list[str] = t.get("ids", [])
         for i_index, model_id in self.items(raw, "ids", path):
             reason = unsafe_id_reason(model_id)
-            if reason is None and spec is not None:
-                reason = spec.id_rule(model_id)
+            for spec in specs:
+                reason = reason or spec.id_rule(model_id)
             if reason:
                 self.error((*path, "ids", i_index), f"{model_id!r}: {reason}")
         selectors: list[Selector] = []
@@ -462,12 +534,11 @@ class _Checker:
             field = _RuleField(self, raw, path, key)
             if key in t and (selector := rule.parse(t[key], field)) is not None:
                 selectors.append(selector)
-            if spec is None:
-                continue
-            if (why := rule.unusable(spec)) is not None:
-                field.error(why)
-            else:
-                rule.check(spec, field)
+            for spec in specs:
+                if (why := rule.unusable(spec)) is not None:
+                    field.error(why)
+                else:
+                    rule.check(spec, field)
         target_fields = build_schema()["$defs"]["target"]["properties"]
         if self.all_clean(raw, path, target_fields):
             selecting = [key for key, rule in SELECTORS.items() if not rule.exempts]
@@ -482,20 +553,25 @@ class _Checker:
                     (*path, "keep_latest"),
                     f"keep_latest applies only to rules ({rules}, match_all)",
                 )
-            if "with_deployments" in t and spec is not None:
-                self.with_deployments(spec, (*path, "with_deployments"))
-        if connection is None:
-            return None
-        return Target(
-            connection.name,
-            ids=tuple(dict.fromkeys(ids)),
-            selectors=tuple(selectors),
-            keep_latest=t.get("keep_latest"),
-            protect=tuple(t.get("protect", ())),
-            match_all=t.get("match_all") is True,
-            kind=t.get("kind", DEFAULT_KIND),
-            with_deployments=t.get("with_deployments") is True,
-        )
+            if "with_deployments" in t:
+                for spec in specs:
+                    self.with_deployments(spec, (*path, "with_deployments"))
+        if names is None or not names or any(r is None for r in resolved):
+            return []
+        return [
+            Target(
+                connection.name,
+                ids=tuple(dict.fromkeys(ids)),
+                selectors=tuple(selectors),
+                keep_latest=t.get("keep_latest"),
+                protect=tuple(t.get("protect", ())),
+                match_all=t.get("match_all") is True,
+                kind=t.get("kind", DEFAULT_KIND),
+                with_deployments=t.get("with_deployments") is True,
+            )
+            for connections in resolved
+            for connection in connections or ()
+        ]
 
     def with_deployments(self, spec: KindSpec, path: NodePath) -> None:
         """Only a model target, at a type whose models something hosts, can have it."""
@@ -509,20 +585,23 @@ class _Checker:
                 f" to delete (types that have one: {hosted or 'none'})",
             )
 
-    def target_kind(self, t: dict[str, Any], path: NodePath) -> KindSpec | None:
-        """The facts of the kind a target selects, when its type is known and has it:
-        its rules and IDs are checked against that kind's facts, not the type's."""
-        provider = self.kinds.get(t["provider"]) if "provider" in t else None
-        if provider is None or not self.clean((*path, "kind")):
-            return None
+    def target_kinds(self, names: list[str], t: dict[str, Any], path: NodePath) -> list[KindSpec]:
+        """The facts of the kind a target selects at each type it covers that is known
+        and has it: its rules and IDs are checked against those, not the type's."""
+        if not self.clean((*path, "kind")):
+            return []
         kind = t.get("kind", DEFAULT_KIND)
-        if kind not in provider.kinds:
-            self.error(
-                (*path, "kind"),
-                f"{provider.type} has no kind {kind!r} (kinds: {provider.kind_names()})",
-            )
-            return None
-        return provider.kinds[kind]
+        out: list[KindSpec] = []
+        types = {self.kinds[n].type: self.kinds[n] for n in names if n in self.kinds}
+        for provider in types.values():
+            if kind in provider.kinds:
+                out.append(provider.kinds[kind])
+            else:
+                self.error(
+                    (*path, "kind"),
+                    f"{provider.type} has no kind {kind!r} (kinds: {provider.kind_names()})",
+                )
+        return out
 
     # -- where the file keeps its records ----------------------------------------------
 
@@ -679,24 +758,26 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         if field in conn or "default" in fragment
     }
     base_url = conn.get("base_url", spec.default_base_url)
+    base_url = base_url.rstrip("/") if base_url is not None else None
     return Connection(
         name=name,
         type=spec.type,
         api_key_env=conn.get("api_key_env", spec.default_api_key_env)
         if spec.credential == "api_key"
         else None,
-        base_url=base_url.rstrip("/") if base_url is not None else None,
+        base_url=base_url,
         concurrency=conn.get("concurrency", DEFAULT_CONCURRENCY),
         requests_per_minute=conn.get("requests_per_minute", spec.default_requests_per_minute),
         options=options,
+        account=account_key(spec, name, base_url, options, conn.get("account")),
+        account_name=conn.get("account"),
     )
 
 
 def _complete(data: dict[str, Any], jobs: list[Job]) -> bool:
-    raw_jobs = data["jobs"]
-    return len(jobs) == len(raw_jobs) and all(
-        len(job.targets) == len(raw["targets"]) for job, raw in zip(jobs, raw_jobs, strict=True)
-    )
+    # A job is built only when each of its targets was (one target may cover several
+    # connections, so the counts of targets differ).
+    return len(jobs) == len(data["jobs"])
 
 
 def validate_document(doc: LoadedDocument) -> JobFile:
@@ -727,6 +808,7 @@ def validate_document(doc: LoadedDocument) -> JobFile:
         notify=notify_targets(data.get("notify") or ()),
         prices=prices,
         owner_tag=data.get("owner_tag"),
+        parallel_connections=data.get("parallel_connections", DEFAULT_PARALLEL_CONNECTIONS),
     )
 
 

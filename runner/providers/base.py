@@ -261,6 +261,14 @@ class ProviderSpecOf(Generic[L]):
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
+    # A list field standing for one connection per value of a single field (Bedrock's
+    # ``regions`` -> ``region``): the connection is expanded into NAME/VALUE connections,
+    # and the list satisfies the single field's requirement.
+    expands: Mapping[str, str] = field(default_factory=dict)
+    # The connection fields that say which account it reaches (Fireworks ``account_id``;
+    # Bedrock's region and credentials): with the type and host they make the stable key
+    # the state is kept under (runner.accounts). None of them may hold a secret.
+    account_fields: tuple[str, ...] = ()
 
     def kind_order(self) -> list[str]:
         """The type's kinds, ``model`` first, then by name: how people are shown them."""

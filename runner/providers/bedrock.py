@@ -13,6 +13,7 @@ of a later retry's ResourceNotFoundException: it raises ``OutcomeUnknown`` so th
 settles it by looking.
 """
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,6 +56,7 @@ from runner.redaction import redact, secret_list
 from runner.text import well_formed
 
 if TYPE_CHECKING:
+    import boto3
     from botocore.exceptions import ClientError
     from mypy_boto3_bedrock import BedrockClient
 
@@ -104,6 +106,14 @@ _TRANSIENT_CODES = frozenset(
 # string where a list belongs).
 _UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
 _FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
+
+
+_REGION = {
+    "type": "string",
+    "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
+    "maxLength": 32,
+    "x-error": "is not an AWS region like us-east-1",
+}
 
 
 def model_name_reason(model_id: str) -> str | None:
@@ -533,7 +543,7 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     try:
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ProfileNotFound
+        from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
     except ImportError:
         raise ConfigError(
             f"{label}: the bedrock provider needs boto3: pip install 'ftjanitor[bedrock]'"
@@ -544,6 +554,7 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
         raise ConfigError(f"{label}: region is required for type bedrock")
     endpoint_url = _option(connection, "endpoint_url")
     profile = _option(connection, "profile")
+    role_arn = _option(connection, "role_arn")
 
     try:
         session = boto3.session.Session(profile_name=profile)
@@ -552,9 +563,18 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
             f"{label}: AWS profile {profile!r} is not in the AWS config or credentials files",
             auth=True,
         ) from None
+    if role_arn is not None:
+        session = assumed_role(session, role_arn, _option(connection, "external_id"), region)
     try:
         credentials = session.get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except ClientError as error:  # only an AssumeRole answers so here
+        # The role and AWS's error code, never the credentials. Not an auth failure of
+        # the file's making: this connection fails, the others go on (exit 1).
+        raise ProviderError(
+            f"{label}: cannot assume role {role_arn}: {_code(error) or 'error'}"
+            f" (HTTP {_status(error)})"
+        ) from None
     except BotoCoreError as error:  # SSO token expired, credential_process failed, ...
         # Only the class: a credential_process's output could hold anything.
         raise ProviderError(
@@ -622,6 +642,46 @@ def listed_tags(
 
 
 TAGS = "ListTagsForResource"
+SESSION_NAME = "ftjanitor"  # what CloudTrail shows as the assumed role's session
+
+
+def assumed_role(
+    source: "boto3.session.Session", role_arn: str, external_id: str | None, region: str
+) -> "boto3.session.Session":
+    """A session whose credentials are ``role_arn`` assumed through STS with the source
+    session's credentials, refreshed by botocore before they expire (its own
+    AssumeRoleCredentialFetcher and refreshable credentials, as a profile's role_arn
+    gets). STS is reached as boto3 configures it (``AWS_ENDPOINT_URL_STS``)."""
+    import boto3
+    import botocore.session
+    from botocore.credentials import (
+        AssumeRoleCredentialFetcher,
+        CredentialProvider,
+        DeferredRefreshableCredentials,
+    )
+
+    source_credentials = source.get_credentials()
+    if source_credentials is None:
+        return source  # no credentials to assume it with: reported as missing ones
+    extra: dict[str, Any] = {"RoleSessionName": SESSION_NAME}
+    if external_id is not None:
+        extra["ExternalId"] = external_id
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=functools.partial(source.client, region_name=region),
+        source_credentials=source_credentials,
+        role_arn=role_arn,
+        extra_args=extra,
+    )
+
+    class Role(CredentialProvider):
+        METHOD = CANONICAL_NAME = "assume-role"
+
+        def load(self) -> DeferredRefreshableCredentials:
+            return DeferredRefreshableCredentials(fetcher.fetch_credentials, self.METHOD)
+
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", Role())
+    return boto3.session.Session(botocore_session=core)
 
 
 def deleter(lister: BedrockLister) -> BedrockDeleter:
@@ -667,14 +727,31 @@ SPEC = ProviderSpecOf(
     connect=connect,
     kinds={"model": MODEL},
     connection_fields={
-        "region": {
-            "type": "string",
-            "pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]$",
-            "maxLength": 32,
-            "x-error": "is not an AWS region like us-east-1",
+        "region": _REGION,
+        "regions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": _REGION,
+            "description": "one connection per region, named NAME/REGION",
         },
         "endpoint_url": {"type": "string", "minLength": 1, "maxLength": 2048},
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
+        "role_arn": {
+            "type": "string",
+            "pattern": r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+            "maxLength": 600,
+            "x-error": "is not an IAM role ARN like arn:aws:iam::123456789012:role/NAME",
+            "description": "a role assumed through STS (session name ftjanitor)",
+        },
+        "external_id": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$",
+            "maxLength": 1224,
+            "x-error": "is not an STS external ID (2 to 1224 of A-Z a-z 0-9 +=,.@:/_-)",
+        },
     },
     required_fields=("region",),
+    expands={"regions": "region"},
+    account_fields=("endpoint_url", "profile", "role_arn", "region"),
 )

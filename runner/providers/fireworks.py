@@ -201,4 +201,5 @@ SPEC = ProviderSpecOf(
         },
     },
     required_fields=("account_id",),
+    account_fields=("account_id",),
 )

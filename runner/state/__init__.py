@@ -6,7 +6,7 @@ decides from lives here: first sightings, run history and fire times, grace mark
 open delete intents, job locks and the audit head anchor.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +44,12 @@ class OpenIntent:
 
 class StateStore(Protocol):
     def close(self) -> None: ...
+
+    # account keys (runner.accounts): refs are stored under ``ref.account``
+    def adopt(self, keys: Mapping[str, str]) -> dict[str, str]:
+        """Move what was stored under each connection name in ``keys`` (name -> account
+        key) to its key, and remember the name; every known key's latest name."""
+        ...
 
     # first sightings: ages for providers that report no creation time
     def sight(

@@ -17,7 +17,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,7 @@ from runner.state.pgurl import check_url, display
 
 Connection = psycopg.Connection[TupleRow]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONNECT_TIMEOUT = 10  # seconds; libpq's own bound on each connection attempt
 IDLE_CHECK_SECONDS = 30.0  # a connection idle longer is checked before use
 _PAGE = 1000  # audit lines read per query
@@ -114,6 +114,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})",
         )
     ),
+    # 0.3 fleets: the ``connection`` columns hold each account's stable key (runner.accounts);
+    # rows written before hold a connection name until a job file naming it adopts them.
+    # Each key's latest connection name, to show rows no job file names any more.
+    3: (
+        """CREATE TABLE ftjanitor_accounts (
+            account text PRIMARY KEY,
+            connection text NOT NULL
+        )""",
+    ),
+}
+# The tables whose ``connection`` column is an account key, with the rest of their key.
+_KEYED = {
+    "ftjanitor_sightings": ("kind", "model_id"),
+    "ftjanitor_marks": ("job", "kind", "model_id"),
+    "ftjanitor_intents": ("run_id", "kind", "model_id"),
 }
 
 
@@ -261,6 +276,31 @@ class PostgresState:
     def close(self) -> None:
         self._link.close()
 
+    # account keys
+
+    def adopt(self, keys: Mapping[str, str]) -> dict[str, str]:
+        with self._link.transaction() as conn:
+            for name, key in sorted(keys.items()):
+                if key == name:
+                    continue
+                for table, rest in _KEYED.items():
+                    # A row the key already has wins over the same row under the name.
+                    same = " AND ".join(f"o.{c} = t.{c}" for c in rest)
+                    conn.execute(
+                        f"UPDATE {table} AS t SET connection = %s WHERE t.connection = %s"
+                        f" AND NOT EXISTS (SELECT 1 FROM {table} AS o"
+                        f" WHERE o.connection = %s AND {same})",
+                        (key, name, key),
+                    )
+                    conn.execute(f"DELETE FROM {table} WHERE connection = %s", (name,))
+                conn.execute(
+                    "INSERT INTO ftjanitor_accounts (account, connection) VALUES (%s, %s)"
+                    " ON CONFLICT (account) DO UPDATE SET connection = EXCLUDED.connection",
+                    (key, name),
+                )
+            rows = conn.execute("SELECT account, connection FROM ftjanitor_accounts").fetchall()
+        return {account: connection for account, connection in rows}
+
     # first sightings
 
     def sight(
@@ -355,7 +395,7 @@ class PostgresState:
                 " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (job, connection, kind, model_id) DO UPDATE"
                 " SET marked_at = EXCLUDED.marked_at, deletable_after = EXCLUDED.deletable_after",
-                (job, ref.connection, ref.kind, ref.id, mark.marked_at, mark.deletable_after),
+                (job, ref.account, ref.kind, ref.id, mark.marked_at, mark.deletable_after),
             )
 
     def unmark(self, job: str, ref: ResourceRef) -> None:
@@ -363,7 +403,7 @@ class PostgresState:
             conn.execute(
                 "DELETE FROM ftjanitor_marks"
                 " WHERE job = %s AND connection = %s AND kind = %s AND model_id = %s",
-                (job, ref.connection, ref.kind, ref.id),
+                (job, ref.account, ref.kind, ref.id),
             )
 
     # open delete intents
@@ -377,7 +417,7 @@ class PostgresState:
                 " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (run_id, connection, kind, model_id) DO UPDATE"
                 " SET job = EXCLUDED.job, seq = EXCLUDED.seq",
-                (intent.run_id, ref.connection, ref.kind, ref.id, intent.job, intent.seq),
+                (intent.run_id, ref.account, ref.kind, ref.id, intent.job, intent.seq),
             )
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
@@ -385,7 +425,7 @@ class PostgresState:
             conn.execute(
                 "DELETE FROM ftjanitor_intents"
                 " WHERE run_id = %s AND connection = %s AND kind = %s AND model_id = %s",
-                (run_id, ref.connection, ref.kind, ref.id),
+                (run_id, ref.account, ref.kind, ref.id),
             )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:

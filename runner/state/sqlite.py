@@ -13,7 +13,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from runner.files import create_private
 from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark, OpenIntent
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_SECONDS = 30.0  # how long a statement waits for another process's write to end
 _CHUNK = 500  # bound parameters per statement stay far below SQLite's limit
 
@@ -121,8 +121,28 @@ _MIGRATIONS: dict[int, str] = {
         ALTER TABLE intents_3 RENAME TO intents;
         CREATE INDEX intents_by_job ON intents (job);
     """,
+    # 0.3 fleets: the ``connection`` columns hold each account's stable key (runner.accounts);
+    # rows written before hold a connection name until a job file naming it adopts them.
+    # Each key's latest connection name, to show rows no job file names any more.
+    4: """
+        CREATE TABLE accounts (
+            account TEXT PRIMARY KEY,
+            connection TEXT NOT NULL
+        );
+    """,
 }
-_OURS = {"schema_version", "sightings", "runs", "fire_times", "marks", "intents", "audit_heads"}
+# The tables whose ``connection`` column is an account key.
+_KEYED = ("sightings", "marks", "intents")
+_OURS = {
+    "schema_version",
+    "sightings",
+    "runs",
+    "fire_times",
+    "marks",
+    "intents",
+    "audit_heads",
+    "accounts",
+}
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -281,6 +301,23 @@ class SqliteState:
         with self._lock:
             self.db.close()
 
+    # account keys
+
+    def adopt(self, keys: Mapping[str, str]) -> dict[str, str]:
+        with self._write() as db:
+            for name, key in keys.items():
+                if key == name:
+                    continue
+                for table in _KEYED:
+                    # A row the key already has wins over the same row under the name.
+                    db.execute(
+                        f"UPDATE OR IGNORE {table} SET connection = ? WHERE connection = ?",
+                        (key, name),
+                    )
+                    db.execute(f"DELETE FROM {table} WHERE connection = ?", (name,))
+                db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, name))
+            return dict(db.execute("SELECT account, connection FROM accounts").fetchall())
+
     # first sightings
 
     def sight(
@@ -376,7 +413,7 @@ class SqliteState:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     job,
-                    ref.connection,
+                    ref.account,
                     ref.kind,
                     ref.id,
                     rfc3339(mark.marked_at),
@@ -388,7 +425,7 @@ class SqliteState:
         with self._write() as db:
             db.execute(
                 "DELETE FROM marks WHERE job = ? AND connection = ? AND kind = ? AND model_id = ?",
-                (job, ref.connection, ref.kind, ref.id),
+                (job, ref.account, ref.kind, ref.id),
             )
 
     # open delete intents
@@ -399,7 +436,7 @@ class SqliteState:
             db.execute(
                 "INSERT OR REPLACE INTO intents (run_id, connection, kind, model_id, job, seq)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (intent.run_id, ref.connection, ref.kind, ref.id, intent.job, intent.seq),
+                (intent.run_id, ref.account, ref.kind, ref.id, intent.job, intent.seq),
             )
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
@@ -407,7 +444,7 @@ class SqliteState:
             db.execute(
                 "DELETE FROM intents"
                 " WHERE run_id = ? AND connection = ? AND kind = ? AND model_id = ?",
-                (run_id, ref.connection, ref.kind, ref.id),
+                (run_id, ref.account, ref.kind, ref.id),
             )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:

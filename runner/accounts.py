@@ -1,0 +1,44 @@
+"""The stable key a connection's state (first sightings, marks, intents) is kept under.
+
+A connection's name is a label people rename; the key says which account it reaches:
+the type, the host, the type's own account fields (``ProviderSpec.account_fields``:
+Fireworks ``account_id``, Bedrock's region and credentials) and the connection's explicit
+``account:`` name when it has one. A type with neither (one key per account, same
+host) cannot tell two accounts apart, so its key keeps the connection's name, and
+``account:`` is how such a connection keeps its state through a rename. Never anything
+derived from a secret.
+
+Keys always hold ``:``, which no connection name can: a state row keyed by a bare name
+was written before keys existed, and is moved to its connection's key when a job file
+naming that connection opens the state (``StateStore.adopt``).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from runner.providers.base import ProviderSpec
+
+
+def account_key(
+    spec: ProviderSpec,
+    name: str,
+    base_url: str | None,
+    options: Mapping[str, Any],
+    explicit: str | None,
+) -> str:
+    url = urlsplit(base_url) if base_url else None
+    host = f"{url.netloc.lower()}{url.path.rstrip('/')}" if url else "-"
+    named = [f"account={explicit}"] if explicit is not None else []
+    if spec.account_fields:
+        # The name beside the fields, not instead of them: a type whose own ARM field is
+        # called account (Azure) keys by subscription, group and account together.
+        parts = [f"{f}={options.get(f) or ''}" for f in spec.account_fields] + named
+    else:
+        parts = named or [f"connection={name}"]
+    return f"{spec.type}:{host}:{','.join(parts)}"
+
+
+def is_key(stored: str) -> bool:
+    """Whether a stored key is an account key, not a connection name written before."""
+    return ":" in stored
