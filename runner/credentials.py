@@ -26,7 +26,11 @@ def resolve_keys(
     keys: dict[str, str | None] = {}
     missing: list[str] = []
     malformed: list[str] = []
+    others: list[str] = []
     for connection in connections:
+        preflight = REGISTRY[connection.type].preflight
+        if preflight is not None and (problem := preflight(connection, environ)):
+            others.append(problem)
         if REGISTRY[connection.type].credential != "api_key" or connection.api_key_env is None:
             keys[connection.name] = None
             continue
@@ -46,6 +50,7 @@ def resolve_keys(
             "malformed API key: " + ", ".join(malformed) + " holds whitespace or control"
             " characters (value not shown)"
         )
+    problems += others
     if problems:
         raise ConfigError("; ".join(problems) + "; nothing was sent")
     return keys

@@ -49,7 +49,11 @@ def test_every_kinds_usage_source_is_registered_and_cohere_reads_its_listing() -
     named = {
         (p.type, k.kind): k.usage for p in PROVIDERS.values() for k in p.kinds.values() if k.usage
     }
-    assert named == {("cohere", "model"): "listing"}
+    assert named == {
+        ("cohere", "model"): "listing",
+        ("azure_openai", "model"): "azure_monitor_models",
+        ("azure_openai", "deployment"): "azure_monitor",
+    }
     assert all(name in USAGE for name in named.values())
 
 
@@ -222,4 +226,4 @@ def test_unused_for_without_a_usage_source_is_invalid_naming_the_types_that_have
     code, _, err = cli(capsys, "validate", job)
     assert code == 2
     assert "unused_for: together does not report last use" in err
-    assert "(types that do: none)" in err  # no deployment kind has a usage source yet
+    assert "(types that do: azure_openai)" in err  # the deployment kinds with a usage source

@@ -485,6 +485,7 @@ class _Checker:
                 self.with_deployments(spec, (*path, "with_deployments"))
         if connection is None:
             return None
+        self.hosting_fields(connection, t, path)
         return Target(
             connection.name,
             ids=tuple(dict.fromkeys(ids)),
@@ -506,6 +507,30 @@ class _Checker:
                 path,
                 f"{spec.type} has no kind that hosts models, so with_deployments has nothing"
                 f" to delete (types that have one: {hosted or 'none'})",
+            )
+
+    def hosting_fields(self, connection: Connection, t: dict[str, Any], path: NodePath) -> None:
+        """A target that reaches its type's hosting kinds or usage needs the connection
+        fields those are reached with (Azure's ARM scope), reported at the target's line
+        that reaches them."""
+        needed = REGISTRY[connection.type].hosting_fields
+        missing = [f for f in needed if not connection.options.get(f)]
+        if not missing:
+            return
+        reasons = [
+            (key, what)
+            for key, what, applies in (
+                ("kind", f"kind {t.get('kind')}", t.get("kind", DEFAULT_KIND) != DEFAULT_KIND),
+                ("unused_for", "unused_for", "unused_for" in t),
+                ("with_deployments", "with_deployments", t.get("with_deployments") is True),
+            )
+            if applies
+        ]
+        for key, what in reasons[:1]:
+            self.error(
+                (*path, key),
+                f"{what} at {connection.type} connection {connection.name!r} needs"
+                f" {', '.join(needed)} on the connection (missing: {', '.join(missing)})",
             )
 
     def target_kind(self, t: dict[str, Any], path: NodePath) -> KindSpec | None:

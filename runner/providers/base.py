@@ -227,6 +227,12 @@ class ProviderSpecOf(Generic[L]):
     # Extra connection fields as JSON Schema properties, and which of them are required.
     connection_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     required_fields: tuple[str, ...] = ()
+    # Connection fields a target needs when it reaches the type's hosting kinds or usage
+    # (a kind other than model, unused_for, with_deployments): Azure's ARM scope.
+    hosting_fields: tuple[str, ...] = ()
+    # What a connection needs besides its key, checked before any request is sent (Azure's
+    # management credential): the problem, for one line of exit 2, or None.
+    preflight: Callable[["Connection", Mapping[str, str]], str | None] | None = None
 
     def kind_order(self) -> list[str]:
         """The type's kinds, ``model`` first, then by name: how people are shown them."""

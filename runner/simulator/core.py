@@ -171,6 +171,9 @@ class Request:
     fault: Fault | None
     variant: str  # the error-shape variant chosen for this provider ("" = its default)
     params: dict[str, str] = field(default_factory=dict)  # route placeholders, decoded
+    # For a wire whose routes differ in auth (Azure: api-key on the data plane, a bearer
+    # token on ARM), which its one ``authorize`` cannot tell apart by path.
+    headers: Message | None = None
 
     def arg(self, name: str, default: str = "") -> str:
         return (self.query.get(name) or [default])[0]
@@ -523,7 +526,7 @@ class Simulator:
                 self.accepted[key] = left - 1
                 return
             del self.accepted[key]
-        deleting = Request("DELETE", request.path, {}, b"", None, request.variant)
+        deleting = Request("DELETE", request.path, {}, b"", None, request.variant, {}, headers)
         self.handle(wire, deleting, headers)
 
     def handle(self, wire: Wire, request: Request, headers: Message) -> Answer:
@@ -637,6 +640,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 raw_body,
                 fault,
                 sim.variants.get(wire.kind, ""),
+                headers=self.headers,
             )
             try:
                 if sim.latency:
