@@ -16,6 +16,7 @@ import base64
 import binascii
 import importlib.util
 import json
+import logging
 import os
 import threading
 import time
@@ -71,6 +72,9 @@ class IdentityToken:
     def __init__(self) -> None:
         from azure.identity import DefaultAzureCredential
 
+        # Its chain logs a multi-line warning per credential it tried; the one line this
+        # class raises says what matters, and stderr stays one line per problem.
+        logging.getLogger("azure.identity").setLevel(logging.CRITICAL)
         self.credential = DefaultAzureCredential()
 
     def token(self) -> Token:
@@ -115,16 +119,20 @@ def credential_problem(connection: "Connection", environ: Mapping[str, str]) -> 
                 " whitespace or control characters (value not shown)"
             )
         return None
-    if (
-        importlib.util.find_spec("azure") is None
-        or importlib.util.find_spec("azure.identity") is None
-    ):
+    if not identity_installed():
         return (
             f"{connection.name} reads Azure deployments or metrics and has no management"
             f" credential: install the extra {EXTRA} (azure-identity) or set"
             " management_token_env"
         )
     return None
+
+
+def identity_installed() -> bool:
+    """Whether azure-identity (the extra) can be imported, without importing it."""
+    return importlib.util.find_spec("azure") is not None and (
+        importlib.util.find_spec("azure.identity") is not None
+    )
 
 
 def token_source(connection: "Connection") -> TokenSource:

@@ -322,6 +322,7 @@ def _get_deployment(sim: Simulator, req: Request) -> Answer:
     if denied := _arm(sim, req):
         return denied
     name = req.params["name"]
+    _run_operations(sim, name)
     with sim.lock:
         deployment = _store(sim)["deployments"].get(name)
     return (200, deployment) if deployment is not None else _deployment_not_found(req, name)
@@ -362,6 +363,33 @@ def _delete_deployment(sim: Simulator, req: Request) -> Answer:
     return 202, {_HEADERS: headers}
 
 
+def _advance(sim: Simulator, store: dict[str, Any], entry: dict[str, Any]) -> str:
+    """One step of a delete operation (under the lock): InProgress for ``left`` more steps,
+    then Failed (the deployment back to Succeeded) or Succeeded (the deployment gone)."""
+    name = entry["deployment"]
+    if entry["left"] > 0:
+        entry["left"] -= 1
+        return "InProgress"
+    if entry["fails"]:
+        deployment = store["deployments"].get(name)
+        if deployment is not None:
+            deployment["properties"]["provisioningState"] = "Succeeded"
+        return "Failed"
+    if store["deployments"].pop(name, None) is not None:
+        sim.deleted.append((KIND, name))
+    return "Succeeded"
+
+
+def _run_operations(sim: Simulator, name: str | None = None) -> None:
+    """The operations go on whether anyone polls them: a read of the deployments (all, or
+    ``name``) moves each of them one step first."""
+    with sim.lock:
+        store = _store(sim)
+        for entry in store["operations"].values():
+            if name is None or entry["deployment"] == name:
+                _advance(sim, store, entry)
+
+
 def _operation(sim: Simulator, req: Request) -> Answer:
     if denied := _arm(sim, req):
         return denied
@@ -372,18 +400,7 @@ def _operation(sim: Simulator, req: Request) -> Answer:
         if entry is None:
             return _coded(404, "NotFound", f"Operation '{op}' not found.")
         name = entry["deployment"]
-        if entry["left"] > 0:
-            entry["left"] -= 1
-            status = "InProgress"
-        elif entry["fails"]:
-            status = "Failed"
-            deployment = store["deployments"].get(name)
-            if deployment is not None:
-                deployment["properties"]["provisioningState"] = "Succeeded"
-        else:
-            status = "Succeeded"
-            if store["deployments"].pop(name, None) is not None:
-                sim.deleted.append((KIND, name))
+        status = _advance(sim, store, entry)
     if req.arg("location"):  # Location polling: 202 until done, then the final answer
         if status == "InProgress":
             return 202, {_HEADERS: {"Retry-After": "0", "Location": _self(sim, req)}}

@@ -5,8 +5,8 @@ One request per account and window: the metric ``AzureOpenAIRequests`` with
 series per deployment), over the window ending at the run's clock, read with the
 connection's management credential. ``top`` is at least the number of deployments: the
 API's default of 10 would silently drop the rest, and a dropped deployment would look
-unused. An answer holding as many series as ``top`` allowed may still have dropped some:
-it is unknown, never "unused".
+unused. It is asked for one more than that: an answer holding as many series as ``top``
+allowed may have dropped some, and is unknown, never "unused".
 
 A deployment is used on a day whose total is above 0; its last use is the end of the last
 such day (or the run's clock, if sooner). A fine-tuned model is used when any deployment
@@ -38,7 +38,8 @@ def last_uses(deployments: Any, count: int, start: datetime, now: datetime) -> d
     """Each deployment's last day of use in [start, now], by name (unused ones absent).
     ``deployments`` is the connection's deployment lister (its ``arm`` and ``path``)."""
     arm = deployments._arm()
-    top = max(count, DEFAULT_TOP)
+    # One more than there are deployments: an answer that fills ``top`` may have dropped some.
+    top = max(count + 1, DEFAULT_TOP)
     path = deployments.path.removesuffix("/deployments") + "/providers/Microsoft.Insights/metrics"
     try:
         response = arm.request(
