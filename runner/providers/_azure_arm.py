@@ -247,8 +247,14 @@ def _code(response: "Response") -> str | None:
     return code if isinstance(code, str) else None
 
 
-def arm_client(connection: "Connection", options: ConnectOptions) -> ArmClient:
-    """The connection's management client (only when it ``manages`` an ARM scope)."""
+def arm_client(
+    connection: "Connection",
+    options: ConnectOptions,
+    source: TokenSource | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ArmClient:
+    """The connection's management client (only when it ``manages`` an ARM scope); its
+    tokens from ``source`` (None: the connection's own) and their expiry on ``clock``."""
     from runner.providers.http import HttpClient
 
     base = str(connection.options.get("management_url") or MANAGEMENT_URL).rstrip("/")
@@ -267,4 +273,4 @@ def arm_client(connection: "Connection", options: ConnectOptions) -> ArmClient:
             mutating=mutating,
         )
 
-    return ArmClient(base, token_source(connection), make, label=label)
+    return ArmClient(base, source or token_source(connection), make, label=label, clock=clock)
