@@ -171,7 +171,7 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                     ):
                         busy[job.name] = "this fire time already ran (another daemon ran it)"
             active = [job for job in jobs if job.name not in busy]
-            connect = ConnectOptions(options.limiters, options.policy, options.notice)
+            connect = ConnectOptions(options.limiters, options.policy, options.notice, environ)
             names = [j.name for j in active]
             listers = open_listers(
                 connections_used(job_file, names), kinds_used(job_file, names), connect, keys, stack

@@ -135,10 +135,10 @@ def identity_installed() -> bool:
     )
 
 
-def token_source(connection: "Connection") -> TokenSource:
+def token_source(connection: "Connection", environ: Mapping[str, str]) -> TokenSource:
     variable = connection.options.get("management_token_env")
     if variable:
-        return EnvToken(str(variable), os.environ)
+        return EnvToken(str(variable), environ)
     return IdentityToken()
 
 
@@ -273,4 +273,6 @@ def arm_client(
             mutating=mutating,
         )
 
-    return ArmClient(base, source or token_source(connection), make, label=label, clock=clock)
+    environ = os.environ if options.environ is None else options.environ
+    source = source or token_source(connection, environ)
+    return ArmClient(base, source, make, label=label, clock=clock)

@@ -180,6 +180,9 @@ class ConnectOptions:
     limiters: "Limiters"
     policy: RetryPolicy | None = None  # None: the production default
     notice: Callable[[str], None] | None = None  # says what a long wait is waiting for
+    # Where credential variables beyond the key are read (Azure's management token): the
+    # run's environment, as the key check read it; None: the process's.
+    environ: Mapping[str, str] | None = None
 
 
 class Lister(Protocol):
