@@ -217,6 +217,7 @@ def test_no_token_is_ever_shown_or_kept(tmp_path: Path, capsys: Capsys) -> None:
         assert "AuthorizationFailed" in err or "authorization" in (out + err)
     kept = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
     assert TOKEN not in out + err + kept
+    assert "'[REDACTED]'" in out + err  # it was echoed, and shown only redacted
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -107,14 +107,16 @@ class Deployments:
         self.spec = KIND
         self.session = session
         self.arm: ArmClient | None = session.arm
-        self.path = account_path(session.connection.options) + "/deployments"
+        self.account = account_path(session.connection.options)  # metrics hang under it
+        self.path = self.account + "/deployments"
         self.params = {"api-version": ARM_API_VERSION}
 
     @property
     def label(self) -> str:
         return self.arm.label if self.arm is not None else self.session.connection.name
 
-    def _arm(self) -> ArmClient:
+    def management(self) -> ArmClient:
+        """Its management client; a connection without an ARM scope has none to give."""
         if self.arm is None:
             raise ProviderError(
                 f"{self.label}: deployments need subscription_id, resource_group and account"
@@ -128,7 +130,7 @@ class Deployments:
 
     def listed(self) -> list[Any]:
         """Every deployment ARM lists, across its nextLink pages."""
-        arm = self._arm()
+        arm = self.management()
         items: list[Any] = []
         target, params = self.path, dict(self.params)
         seen: set[str] = set()
@@ -159,7 +161,9 @@ class Deployments:
         raise ProviderError(f"{self.label}: more than {MAX_PAGES} pages of deployments")
 
     def _get(self, name: str) -> Response:
-        return self._arm().request("GET", f"{self.path}/{path_segment(name)}", params=self.params)
+        return self.management().request(
+            "GET", f"{self.path}/{path_segment(name)}", params=self.params
+        )
 
     def exists(self, model_id: str) -> bool:
         response = self._get(model_id)
@@ -200,7 +204,7 @@ class DeploymentDeleter:
 
     def __init__(self, lister: Deployments):
         self.lister = lister
-        self.arm = lister._arm().writer()
+        self.arm = lister.management().writer()
         # deployment -> its operation's path, and whether it is a Location (polled by status
         # code) rather than an Azure-AsyncOperation (polled by the body's status)
         self._operations: dict[str, tuple[str, bool]] = {}

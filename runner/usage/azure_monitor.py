@@ -23,6 +23,7 @@ from runner.ref import ResourceRef
 from runner.usage.base import Seen, UsageSource, UsageUnknown, register
 
 if TYPE_CHECKING:
+    from runner.providers.azure_openai_deployment import Deployments as Listing
     from runner.providers.base import ModelRecord
 
 METRIC = "AzureOpenAIRequests"
@@ -34,13 +35,15 @@ def _stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def last_uses(deployments: Any, count: int, start: datetime, now: datetime) -> dict[str, datetime]:
-    """Each deployment's last day of use in [start, now], by name (unused ones absent).
-    ``deployments`` is the connection's deployment lister (its ``arm`` and ``path``)."""
-    arm = deployments._arm()
+def last_uses(
+    deployments: "Listing", count: int, start: datetime, now: datetime
+) -> dict[str, datetime]:
+    """Each deployment's last day of use in [start, now], by name (unused ones absent),
+    read with the connection's deployment lister's management client."""
+    arm = deployments.management()
     # One more than there are deployments: an answer that fills ``top`` may have dropped some.
     top = max(count + 1, DEFAULT_TOP)
-    path = deployments.path.removesuffix("/deployments") + "/providers/Microsoft.Insights/metrics"
+    path = deployments.account + "/providers/Microsoft.Insights/metrics"
     try:
         response = arm.request(
             "GET",
