@@ -28,8 +28,8 @@ def resolve_keys(
     malformed: list[str] = []
     others: list[str] = []
     for connection in connections:
-        preflight = REGISTRY[connection.type].preflight
-        if preflight is not None and (problem := preflight(connection, environ)):
+        extra = REGISTRY[connection.type].extra_credential
+        if extra is not None and (problem := extra.check(connection, environ)):
             others.append(problem)
         if REGISTRY[connection.type].credential != "api_key" or connection.api_key_env is None:
             keys[connection.name] = None

@@ -32,6 +32,7 @@ from runner.providers.base import (
     ConnectOptions,
     DeleteAnswer,
     DeleteResult,
+    ExtraCredential,
     KindSpecOf,
     ModelRecord,
     ProviderError,
@@ -291,5 +292,8 @@ SPEC = ProviderSpecOf(
     },
     required_fields=("endpoint",),
     hosting_fields=SCOPE_FIELDS,
-    preflight=credential_problem,
+    extra_credential=ExtraCredential(
+        f"for deployments and use: `management_token_env:`, or azure-identity (`{EXTRA}`)",
+        credential_problem,
+    ),
 )

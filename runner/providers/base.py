@@ -233,9 +233,8 @@ class ProviderSpecOf(Generic[L]):
     # Connection fields a target needs when it reaches the type's hosting kinds or usage
     # (a kind other than model, unused_for, with_deployments): Azure's ARM scope.
     hosting_fields: tuple[str, ...] = ()
-    # What a connection needs besides its key, checked before any request is sent (Azure's
-    # management credential): the problem, for one line of exit 2, or None.
-    preflight: Callable[["Connection", Mapping[str, str]], str | None] | None = None
+    # A credential some of its connections need besides the key (Azure's management token).
+    extra_credential: "ExtraCredential | None" = None
 
     def kind_order(self) -> list[str]:
         """The type's kinds, ``model`` first, then by name: how people are shown them."""
@@ -248,6 +247,16 @@ class ProviderSpecOf(Generic[L]):
         """Its kinds whose items host its models (``serves_models``): a model they serve
         is judged by them, so a model target lists them too."""
         return [k for k in self.kind_order() if self.kinds[k].serves_models]
+
+
+@dataclass(frozen=True)
+class ExtraCredential:
+    """A credential a connection needs besides its key (Azure's management token for ARM
+    and Azure Monitor): what it is, for people, and its check before any request is sent
+    (``check(connection, environ)``: the problem, for one line of exit 2, or None)."""
+
+    says: str
+    check: Callable[["Connection", Mapping[str, str]], str | None]
 
 
 @dataclass(frozen=True)

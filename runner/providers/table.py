@@ -24,7 +24,9 @@ def _rules(spec: KindSpec) -> str:
 def _credentials(spec: ProviderSpec) -> str:
     if spec.credential == "aws":
         return "the AWS credential chain (environment, `profile:`, role)"
-    return f"`{spec.default_api_key_env}` (or `api_key_env:`)"
+    key = f"`{spec.default_api_key_env}` (or `api_key_env:`)"
+    extra = spec.extra_credential
+    return f"{key}; {extra.says}" if extra is not None else key
 
 
 def provider_table() -> str:
