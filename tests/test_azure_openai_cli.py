@@ -258,3 +258,14 @@ def test_a_missing_token_variable_exits_2_before_any_request(
     code, _, err = cli(capsys, "plan", azure_job(tmp_path, sim, MODELS_OLD), "--now", NOW_ARG)
     assert code == 2 and TOKEN_ENV in err
     assert sim.requests == []
+
+
+def test_a_model_is_used_when_a_deployment_serving_it_was(
+    tmp_path: Path, sim: Simulator, capsys: Capsys
+) -> None:
+    decided = plan_decisions(capsys, azure_job(tmp_path, sim, "{provider: az, unused_for: 3d}"))
+    assert decided[YOUNG]["decision"] == "keep"  # its deployment BUSY was called yesterday
+    assert decided[YOUNG]["reason"].startswith("last used 2026-06-01")
+    assert decided[OLD]["reason"] == "unused_for 3d: no use in 3d"  # served by nothing
+    assert decided[SERVED]["reason"] == f"served by deployment {IDLE}"
+    assert sim.mutations() == []
