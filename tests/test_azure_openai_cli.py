@@ -269,3 +269,25 @@ def test_a_model_is_used_when_a_deployment_serving_it_was(
     assert decided[OLD]["reason"] == "unused_for 3d: no use in 3d"  # served by nothing
     assert decided[SERVED]["reason"] == f"served by deployment {IDLE}"
     assert sim.mutations() == []
+
+
+@pytest.mark.parametrize(
+    ("target", "at"),
+    [
+        ("{provider: az, unused_for: 30d}", "unused_for: unused_for"),
+        (
+            "{provider: az, older_than: 30d, with_deployments: true}",
+            "with_deployments: with_deployments",
+        ),
+    ],
+)
+def test_use_and_with_deployments_need_the_arm_scope_too(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, target: str, at: str
+) -> None:
+    job = azure_job(tmp_path, sim, target, subscription_id=None, resource_group=None)
+    code, _, err = cli(capsys, "validate", job)
+    assert code == 2
+    assert f"targets[0].{at} at azure_openai connection 'az' needs" in err
+    assert "missing: subscription_id, resource_group" in err
+    ok = azure_job(tmp_path, sim, MODELS_OLD, subscription_id=None, resource_group=None)
+    assert cli(capsys, "validate", ok)[0] == 0  # models alone need no ARM scope
