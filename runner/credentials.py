@@ -27,7 +27,11 @@ def resolve_keys(
     keys: dict[str, str | None] = {}
     missing: list[str] = []
     malformed: list[str] = []
+    others: list[str] = []
     for connection in connections:
+        extra = REGISTRY[connection.type].extra_credential
+        if extra is not None and (problem := extra.check(connection, environ)):
+            others.append(problem)
         if REGISTRY[connection.type].credential != "api_key" or connection.api_key_env is None:
             keys[connection.name] = None
             continue
@@ -47,6 +51,7 @@ def resolve_keys(
             "malformed API key: " + ", ".join(malformed) + " holds whitespace or control"
             " characters (value not shown)"
         )
+    problems += others
     if problems:
         raise ConfigError("; ".join(problems) + "; nothing was sent")
     return keys

@@ -176,7 +176,11 @@ def execute(job_file: JobFile, options: RunOptions) -> RunReport:
                         busy[job.name] = "this fire time already ran (another daemon ran it)"
             active = [job for job in jobs if job.name not in busy]
             connect = ConnectOptions(
-                options.limiters, options.policy, options.notice, usage_keys=usage_keys
+                options.limiters,
+                options.policy,
+                options.notice,
+                usage_keys=usage_keys,
+                environ=environ,
             )
             names = [j.name for j in active]
             listers = open_listers(

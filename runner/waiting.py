@@ -20,6 +20,11 @@ FIRST_PAUSE = 2.0
 MAX_PAUSE = 30.0
 
 
+class DeleteFailed(ProviderError):
+    """Raised by a lookup that proves an accepted delete will not happen (a long-running
+    operation that ended Failed): the wait ends at once, ``failed`` with its message."""
+
+
 class Timer(Protocol):
     def monotonic(self) -> float: ...
 
@@ -87,6 +92,8 @@ def wait_until_gone(
                     error=f"{said}; confirmed gone after {_polls(polls)}",
                     accepted=None,
                 )
+        except DeleteFailed as exc:
+            return replace(accepted, error=f"{said}; {exc}", transient=False, accepted=None)
         except ProviderError as exc:
             problem = exc
         if timer.monotonic() >= deadline:

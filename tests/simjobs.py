@@ -16,10 +16,13 @@ from tests.conftest import BFL_KEY, COHERE_KEY
 from tests.provider_cases import CASES
 
 NOW_ARG = "2026-06-01T12:00:00Z"  # tests.conftest.NOW, as the command line takes it
-# Every type ftjanitor reaches over the HTTP core and the simulator serves (Bedrock speaks
-# through boto3, tested against moto and its own stub).
+# Every type ftjanitor reaches over the HTTP core at a base_url the simulator serves (Bedrock
+# speaks through boto3, tested against moto and its own stub; Azure OpenAI's endpoint and
+# ARM scope are fields of their own, tested in tests/test_azure_openai*.py).
 HTTP_TYPES = sorted(
-    k for k, spec in REGISTRY.items() if k in WIRES and spec.credential == "api_key"
+    k
+    for k, spec in REGISTRY.items()
+    if k in WIRES and spec.credential == "api_key" and spec.default_base_url is not None
 )
 KEYS = {
     f"{kind.upper()}_API_KEY": {"cohere": COHERE_KEY, "bfl": BFL_KEY}.get(kind, f"{kind}-key")

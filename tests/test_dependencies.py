@@ -373,8 +373,8 @@ def test_served_model_selects_deployments_by_the_model_they_host(
         (
             "{provider: conn, served_model: 'ft-*'}",
             "served_model: a together model hosts no model: a served_model rule could never"
-            " match (kinds that do: bedrock deployment, fireworks deployment, together"
-            " deployment)",
+            " match (kinds that do: azure_openai deployment, bedrock deployment, fireworks"
+            " deployment, together deployment)",
         ),
     ],
 )
@@ -398,8 +398,8 @@ def test_with_deployments_at_a_type_without_deployments_is_refused(
     assert code == 2
     assert err.strip().endswith(
         "jobs[0].targets[0].with_deployments: cohere has no kind that hosts models, so"
-        " with_deployments has nothing to delete (types that have one: bedrock, fireworks,"
-        " together)"
+        " with_deployments has nothing to delete (types that have one: azure_openai, bedrock,"
+        " fireworks, together)"
     )
 
 

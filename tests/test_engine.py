@@ -15,6 +15,7 @@ from runner.cli import exit_code
 from runner.engine import RunOptions, execute
 from runner.jobfile.model import Connection
 from runner.jobfile.validate import load_job_file
+from runner.providers import REGISTRY
 from runner.simulator import Fault, Simulator
 from runner.state import StateRef
 from tests import helpers
@@ -231,6 +232,9 @@ def test_every_example_job_file_plans(
             if conn.type == "fireworks"
             else conn.options
         )
+        # Azure OpenAI's URLs are fields of their own (its example names a real account).
+        urls = {"endpoint", "management_url"} & set(REGISTRY[conn.type].connection_fields)
+        options = {**options, **dict.fromkeys(urls, sim.base_url(conn.type))}
         return dataclasses.replace(
             conn, base_url=sim.base_url(conn.type), options=options, requests_per_minute=600_000
         )
@@ -246,6 +250,13 @@ def test_every_example_job_file_plans(
         conn.api_key_env: keys.get(conn.type, f"{conn.type}-test-key")
         for conn in local.connections.values()
         if conn.api_key_env
+    }
+    # Variables a connection names besides its key (Azure's management token).
+    environ |= {
+        str(value): "test-token"
+        for conn in local.connections.values()
+        for field, value in conn.options.items()
+        if field.endswith("_env") and value
     }
     report = execute(local, RunOptions(dry_run=True, now=NOW, environ=environ, policy=FAST))
     assert exit_code(report) == 0, [str(e) for e in report.planset.errors.values()]

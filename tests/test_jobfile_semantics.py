@@ -28,6 +28,13 @@ FIELD_VALUES = {
     "profile": "ml",
     "endpoint_url": "https://example.com",
     "usage_key_env": "OPENAI_ADMIN_KEY",
+    "endpoint": "https://example.com",
+    "api_version": "2024-10-21",
+    "subscription_id": "sub",
+    "resource_group": "rg",
+    "account": "acct",
+    "management_url": "https://example.com",
+    "management_token_env": "ARM_TOKEN",
 }
 
 
@@ -49,7 +56,8 @@ def errors(tmp_path: Path, data: dict[str, Any]) -> list[str]:
 
 def connection_for(kind: str, **extra: Any) -> dict[str, Any]:
     spec = REGISTRY[kind]
-    return {"type": kind, **{f: FIELD_VALUES[f] for f in spec.required_fields}, **extra}
+    needed = (*spec.required_fields, *spec.hosting_fields)  # a target may reach hosting kinds
+    return {"type": kind, **{f: FIELD_VALUES[f] for f in needed}, **extra}
 
 
 def one_target(kind: str, **target: Any) -> dict[str, Any]:

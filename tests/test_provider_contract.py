@@ -268,7 +268,8 @@ def test_status_and_base_model_are_refused_on_types_without_them(
     tmp_path: Path, kind: str, rule: str, has: Any, capsys: Capsys
 ) -> None:
     spec = REGISTRY[kind]
-    needed = {"account_id": "acme", "region": "us-east-1"}  # what a type may require
+    # What a type may require.
+    needed = {"account_id": "acme", "region": "us-east-1", "endpoint": "https://x.openai.azure.com"}
     fields = {name: needed[name] for name in spec.required_fields}
     model = spec.kinds["model"]
     value = f"[{model.statuses[0]}]" if rule == "status" and model.statuses else '"x-*"'

@@ -365,6 +365,7 @@ def test_admin_state_and_bad_admin_input(sim: Simulator) -> None:
         "together",
         "fireworks",
         "bedrock",
+        "azure_openai",
         "deleted",
     }
     assert state["together"] == ["ft-1"] and state["deleted"] == [["together", "ft-2"]]

@@ -62,6 +62,8 @@ def test_every_kinds_usage_source_is_registered_and_cohere_reads_its_listing() -
         ("openai", "model"): "openai_usage",
         ("bedrock", "model"): "cloudwatch",
         ("bedrock", "deployment"): "cloudwatch",
+        ("azure_openai", "model"): "azure_monitor_models",
+        ("azure_openai", "deployment"): "azure_monitor",
     }
     assert all(name in USAGE for name in named.values())
 
@@ -208,4 +210,4 @@ def test_unused_for_without_a_usage_source_is_invalid_naming_the_types_that_have
     code, _, err = cli(capsys, "validate", job)
     assert code == 2
     assert "unused_for: together does not report last use" in err
-    assert "(types that do: bedrock)" in err  # the deployment kinds with a usage source
+    assert "(types that do: azure_openai, bedrock)" in err  # deployment kinds with usage

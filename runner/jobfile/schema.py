@@ -186,7 +186,8 @@ def _connection(specs: Mapping[str, ProviderSpec]) -> dict[str, Any]:
             "account": {
                 **_ref("name"),
                 "description": "a name for the account it reaches: its state (first"
-                " sightings, marks) is kept under it, so renaming the connection keeps it",
+                " sightings, marks) is kept under it, so renaming the connection keeps it"
+                " (azure_openai: the Cognitive Services account's name)",
             },
             "base_url": {"type": "string", "minLength": 1, "maxLength": 2048},
             "concurrency": _integer(1, 64),

@@ -558,6 +558,8 @@ class _Checker:
                     self.with_deployments(spec, (*path, "with_deployments"))
         if names is None or not names or any(r is None for r in resolved):
             return []
+        for connection in (c for connections in resolved for c in connections or ()):
+            self.hosting_fields(connection, t, path)
         return [
             Target(
                 connection.name,
@@ -583,6 +585,30 @@ class _Checker:
                 path,
                 f"{spec.type} has no kind that hosts models, so with_deployments has nothing"
                 f" to delete (types that have one: {hosted or 'none'})",
+            )
+
+    def hosting_fields(self, connection: Connection, t: dict[str, Any], path: NodePath) -> None:
+        """A target that reaches its type's hosting kinds or usage needs the connection
+        fields those are reached with (Azure's ARM scope), reported at the target's line
+        that reaches them."""
+        needed = REGISTRY[connection.type].hosting_fields
+        missing = [f for f in needed if not connection.options.get(f)]
+        if not missing:
+            return
+        reasons = [
+            (key, what)
+            for key, what, applies in (
+                ("kind", f"kind {t.get('kind')}", t.get("kind", DEFAULT_KIND) != DEFAULT_KIND),
+                ("unused_for", "unused_for", "unused_for" in t),
+                ("with_deployments", "with_deployments", t.get("with_deployments") is True),
+            )
+            if applies
+        ]
+        for key, what in reasons[:1]:
+            self.error(
+                (*path, key),
+                f"{what} at {connection.type} connection {connection.name!r} needs"
+                f" {', '.join(needed)} on the connection (missing: {', '.join(missing)})",
             )
 
     def target_kinds(self, names: list[str], t: dict[str, Any], path: NodePath) -> list[KindSpec]:
@@ -757,6 +783,8 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         for field, fragment in spec.connection_fields.items()
         if field in conn or "default" in fragment
     }
+    if "account" in conn:  # common to every type; Azure's ARM scope names it too
+        options["account"] = conn["account"]
     base_url = conn.get("base_url", spec.default_base_url)
     base_url = base_url.rstrip("/") if base_url is not None else None
     return Connection(

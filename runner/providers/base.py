@@ -214,6 +214,9 @@ class ConnectOptions:
     # Connection name -> the key its kind's usage source reads with (runner.usage), for
     # connections an unused_for rule reads; checked before anything was opened.
     usage_keys: Mapping[str, str] = field(default_factory=dict)
+    # Where credential variables beyond the key are read (Azure's management token): the
+    # run's environment, as the key check read it; None: the process's.
+    environ: Mapping[str, str] | None = None
 
 
 class Lister(Protocol):
@@ -269,6 +272,11 @@ class ProviderSpecOf(Generic[L]):
     # Bedrock's region and credentials): with the type and host they make the stable key
     # the state is kept under (runner.accounts). None of them may hold a secret.
     account_fields: tuple[str, ...] = ()
+    # Connection fields a target needs when it reaches the type's hosting kinds or usage
+    # (a kind other than model, unused_for, with_deployments): Azure's ARM scope.
+    hosting_fields: tuple[str, ...] = ()
+    # A credential some of its connections need besides the key (Azure's management token).
+    extra_credential: "ExtraCredential | None" = None
 
     def kind_order(self) -> list[str]:
         """The type's kinds, ``model`` first, then by name: how people are shown them."""
@@ -281,6 +289,16 @@ class ProviderSpecOf(Generic[L]):
         """Its kinds whose items host its models (``serves_models``): a model they serve
         is judged by them, so a model target lists them too."""
         return [k for k in self.kind_order() if self.kinds[k].serves_models]
+
+
+@dataclass(frozen=True)
+class ExtraCredential:
+    """A credential a connection needs besides its key (Azure's management token for ARM
+    and Azure Monitor): what it is, for people, and its check before any request is sent
+    (``check(connection, environ)``: the problem, for one line of exit 2, or None)."""
+
+    says: str
+    check: Callable[["Connection", Mapping[str, str]], str | None]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ def _credentials(spec: ProviderSpec, kind: KindSpec) -> str:
         said = "the AWS credential chain (environment, `profile:`, role)"
     else:
         said = f"`{spec.default_api_key_env}` (or `api_key_env:`)"
+    if spec.extra_credential is not None:
+        said += f"; {spec.extra_credential.says}"
     field = USAGE[kind.usage].key_field if kind.usage is not None else None
     if field is not None:  # a usage source reading with a key of its own
         default = spec.connection_fields[field].get("default")

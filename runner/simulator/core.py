@@ -529,7 +529,7 @@ class Simulator:
                 self.accepted[key] = left - 1
                 return
             del self.accepted[key]
-        deleting = Request("DELETE", request.path, {}, b"", None, request.variant)
+        deleting = Request("DELETE", request.path, {}, b"", None, request.variant, {}, headers)
         self.handle(wire, deleting, headers)
 
     def handle(self, wire: Wire, request: Request, headers: Message) -> Answer:
