@@ -250,8 +250,10 @@ MODEL = KindSpecOf(
 
 
 def _text_field(description: str, pattern: str = _NAME, **more: Any) -> Mapping[str, Any]:
+    # x-error: the message says what is wanted, not the pattern that checks it.
     return {"type": "string", "pattern": f"^{pattern}$" if pattern != _ENV else _ENV,
-            "maxLength": 128, "description": description, **more}  # fmt: skip
+            "maxLength": 128, "description": description,
+            "x-error": f"is not {description}", **more}  # fmt: skip
 
 
 SPEC = ProviderSpecOf(
