@@ -494,21 +494,25 @@ class _JobRun:
         return self.options.stop.is_set() or self.halt.is_set()
 
     def announce(self, plan: JobPlan) -> None:
+        """Told together, in the plan's order: thousands of planned deletes are one audit
+        append, not one each."""
         name, run_id = self.job.name, self.run_id
+        told: list[ev.Event] = []
         for d in plan.decisions:
             if d.action == "delete":
                 self.counts.planned += 1
                 if self.options.dry_run:  # what a dry run would save: its planned deletes
                     self.saved.append(d.monthly_cost)
-                self.fanout.emit(ev.Planned(name, run_id, _ref(d)))
+                told.append(ev.Planned(name, run_id, _ref(d)))
             elif d.action == "absent":
                 self.counts.already_absent += 1
                 self.outcome.absent.append(_ref(d))
-                self.fanout.emit(ev.Absent(name, run_id, _ref(d)))
+                told.append(ev.Absent(name, run_id, _ref(d)))
             elif d.action == "skip":
                 self.counts.skipped += 1
             if d.action not in ("delete", "mark") and _holds_mark(d):
                 self.counts.pending += 1  # in grace, or due and held (a limit, a review)
+        self.fanout.emit_many(told)
 
     def grace(self, plan: JobPlan, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
