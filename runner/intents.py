@@ -48,6 +48,12 @@ class IntentGroups:
         self._writing = False
         self.groups = 0  # groups written (what the tests and the benchmark count)
 
+    @property
+    def queued(self) -> int:
+        """Intents waiting for a group to take them."""
+        with self._cond:
+            return len(self._waiting)
+
     def open(self, intent: OpenIntent, event: ev.Intent) -> None:
         """Return once ``intent`` is in the state and ``event`` is on disk in the audit;
         raise what broke its group when it is not (then its delete must not be sent)."""

@@ -254,17 +254,20 @@ def test_on_postgresql_each_delete_waits_for_its_committed_intent(
 
 class Refusing:
     """A state whose intent transactions fail once ``ok`` of them were written; the first
-    one is held until every other intent is waiting, so the rest form one group."""
+    one is held until every other intent is queued behind it, so those form one group."""
 
-    def __init__(self, waiting: Callable[[], int], ok: int):
-        self.waiting, self.ok = waiting, ok
+    def __init__(self, ok: int):
+        self.ok = ok
         self.written: list[OpenIntent] = []
+        self.started = threading.Event()
+        self.queued: Callable[[], int] = lambda: 0
 
     def intents_recorded(
         self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
     ) -> None:
-        if not self.written:
-            wait_for(lambda: self.waiting() == THREADS - 1, what="the others to queue")
+        if not self.started.is_set():
+            self.started.set()
+            wait_for(lambda: self.queued() == THREADS - 1, what="the others to queue")
         if len(self.written) >= self.ok:
             raise StorageError("state.sqlite3: disk I/O error")
         self.written += opened
@@ -278,21 +281,11 @@ def intent(n: int) -> tuple[OpenIntent, ev.Intent]:
     return OpenIntent("sweep", ref, "run-1", 0), ev.Intent("sweep", "run-1", ev.ModelRef(ref))
 
 
-@pytest.fixture
-def groups_on_a_refusing_state(tmp_path: Path) -> Iterator[IntentGroups]:
+def test_a_group_that_fails_fails_every_delete_in_it(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl")
-    holder: list[IntentGroups] = []
-    state = Refusing(lambda: len(holder[0]._waiting), ok=1)
+    state = Refusing(ok=1)
     groups = IntentGroups(state, ev.Fanout([AuditSink(log)]))  # type: ignore[arg-type]
-    holder.append(groups)
-    yield groups
-    log.close()
-
-
-def test_a_group_that_fails_fails_every_delete_in_it(
-    groups_on_a_refusing_state: IntentGroups, tmp_path: Path
-) -> None:
-    groups = groups_on_a_refusing_state
+    state.queued = lambda: groups.queued
     results: dict[int, str] = {}
 
     def open_one(n: int) -> None:
@@ -304,11 +297,12 @@ def test_a_group_that_fails_fails_every_delete_in_it(
 
     threads = [threading.Thread(target=open_one, args=(n,)) for n in range(THREADS)]
     threads[0].start()
-    wait_for(lambda: groups._writing, what="the first group to be written")
+    state.started.wait(10)  # the first group is being written
     for thread in threads[1:]:
         thread.start()
     for thread in threads:
         thread.join()
+    log.close()
     # The first alone, then the five that queued behind it as one group, which failed.
     assert results == {0: "durable", **{n: "failed" for n in range(1, THREADS)}}
     assert groups.groups == 2
