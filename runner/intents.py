@@ -46,7 +46,7 @@ class IntentGroups:
         self._waiting: list[_Waiting] = []
         self._closes: list[Close] = []
         self._writing = False
-        self.groups = 0  # groups written (what the tests and the benchmark count)
+        self.groups = 0  # state transactions written (the tests count them)
 
     @property
     def queued(self) -> int:
