@@ -8,8 +8,10 @@ and one audit fsync, and still none is sent before its own intent is durable.
 - A group whose write fails: none of its deletes is told durable, and none is heard of.
 - SIGKILL while groups are in flight (closes not yet written): the next run settles every
   intent and nothing is deleted twice or without a recorded intent.
+- Two processes appending groups to one file chain keep one chain, each group whole.
 """
 
+import itertools
 import json
 import os
 import signal
@@ -417,3 +419,47 @@ def test_the_bench_switch_writes_one_intent_per_group(tmp_path: Path) -> None:
     finally:
         state.close()
         log.close()
+
+
+# -- two processes, one file chain ---------------------------------------------------------
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from runner.audit import AuditLog
+path, writer, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+Path(f"{go}.{writer}").touch()  # imported: ready
+while not go.exists():
+    time.sleep(0.001)
+log = AuditLog(path)
+for batch in range(40):
+    entries = [("e", None, {"writer": writer, "i": batch * 5 + k}) for k in range(5)]
+    log.append_many(entries, sync=batch % 4 == 0)
+    log.append("e", None, {"writer": writer, "i": 200 + batch})
+log.close()
+"""
+
+
+def test_two_processes_appending_groups_keep_one_chain(tmp_path: Path) -> None:
+    path, go = tmp_path / "audit.jsonl", tmp_path / "go"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n), str(go)], cwd=ROOT)
+        for n in (1, 2)
+    ]
+    wait_for(lambda: all(Path(f"{go}.{n}").exists() for n in (1, 2)), what="both writers")
+    go.touch()
+    for writer in writers:
+        assert writer.wait(60) == 0
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert verify_lines(lines).ok
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2 * 240
+    for n in (1, 2):
+        assert sorted(r["i"] for r in records if r["writer"] == n) == list(range(240))
+    starts = [at for at, r in enumerate(records) if r["i"] < 200 and r["i"] % 5 == 0]
+    for at in starts:  # each group is whole: its five records together, in order
+        first = records[at]
+        group = [(r["writer"], r["i"]) for r in records[at : at + 5]]
+        assert group == [(first["writer"], first["i"] + k) for k in range(5)]
+    switches = sum(a["writer"] != b["writer"] for a, b in itertools.pairwise(records))
+    assert switches > 1, "the writers never overlapped: the test proved nothing"
