@@ -193,7 +193,7 @@ class AuditLog:
             written = os.write(self.fd, data)
         except OSError as exc:
             raise _storage_error(self.path, exc) from None
-        if written != len(data):  # one write per record, or an error
+        if written != len(data):  # one write per append, or an error
             raise StorageError(f"{self.path}: short write; the disk may be full")
 
     def _write(self, entries: Sequence[Entry]) -> list[dict[str, Any]]:

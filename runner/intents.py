@@ -21,8 +21,8 @@ from runner import events as ev
 from runner.ref import ResourceRef
 from runner.state import OpenIntent, StateStore
 
-# For the benchmark only (bench/run.py measures both in one run): 0 writes each intent in
-# its own group and each close at once, as before group commit.
+# For the benchmark only (bench/run.py measures both in one run): 0 makes each intent a
+# group of its own (its own transaction and fsync) and writes each close at once.
 GROUPED = os.environ.get("FTJANITOR_GROUP_COMMIT") != "0"
 
 Close = tuple[str, ResourceRef]  # (run_id, ref)
