@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from runner import events as ev
 from runner.chain import (
     GENESIS,
     MAX_LINE_BYTES,
+    Appended,
     Verdict,
     dumps,
     read_lines,
@@ -64,6 +65,13 @@ class AuditChain(Protocol):
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]: ...
+
+    def append_many(
+        self, entries: Sequence[Appended], *, sync: bool = False
+    ) -> list[dict[str, Any]]:
+        """The entries as consecutive records, written together (one lock, one write or
+        transaction; with ``sync``, one fsync or synchronous commit for all of them)."""
+        ...
 
     def lines(self, after: int = 0) -> Iterator[bytes]:
         """The stored lines, from the record after seq ``after`` on."""
@@ -180,7 +188,7 @@ class AuditLog:
                 "torn_bytes": len(torn) + 1,
                 "torn_sha256": hashlib.sha256(torn + b"\n").hexdigest(),
             }
-            self._write("audit.recovered", None, fields)
+            self._write([("audit.recovered", None, fields)])
             os.fsync(self.fd)
         self._size = os.fstat(self.fd).st_size
 
@@ -189,34 +197,41 @@ class AuditLog:
             written = os.write(self.fd, data)
         except OSError as exc:
             raise _storage_error(self.path, exc) from None
-        if written != len(data):  # one write per record, or an error
+        if written != len(data):  # one write per append, or an error
             raise StorageError(f"{self.path}: short write; the disk may be full")
 
-    def _write(self, event: str, run_id: str | None, fields: dict[str, Any]) -> dict[str, Any]:
-        record = seal(
-            self.seq + 1,
-            self.prev,
-            rfc3339(self.clock()),
-            event,
-            run_id,
-            redact(fields, self.secrets),
-        )
-        self._write_bytes((dumps(record) + "\n").encode())
-        self.seq, self.prev = record["seq"], record["hash"]
-        self._written += 1
-        return record
+    def _write(self, entries: Sequence[Appended]) -> list[dict[str, Any]]:
+        """Seal the entries on the tail and write them in one write (under the locks)."""
+        records: list[dict[str, Any]] = []
+        seq, prev = self.seq, self.prev
+        for event, run_id, fields in entries:
+            clean = redact(fields, self.secrets)
+            record = seal(seq + 1, prev, rfc3339(self.clock()), event, run_id, clean)
+            records.append(record)
+            seq, prev = record["seq"], record["hash"]
+        data = "".join(dumps(record) + "\n" for record in records).encode()
+        self._write_bytes(data)
+        self.seq, self.prev = seq, prev
+        self._written += len(records)
+        # Under the flock nobody else appends, so the new size is known without a stat.
+        self._size += len(data)
+        return records
 
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]:
+        return self.append_many([(event, run_id, fields)], sync=sync)[0]
+
+    def append_many(
+        self, entries: Sequence[Appended], *, sync: bool = False
+    ) -> list[dict[str, Any]]:
         with self._lock, _flocked(self.fd):
             self._refresh()
-            record = self._write(event, run_id, fields)
-            self._size = os.fstat(self.fd).st_size
+            records = self._write(entries)
             mine = self._written
         if sync:
             self._sync_through(mine)
-        return record
+        return records
 
     def _sync_through(self, mine: int) -> None:
         """Return once this object's first ``mine`` records are on disk. An fsync covers
@@ -376,110 +391,125 @@ class AuditSink:
         self.chain = chain
 
     def emit(self, event: ev.Event) -> None:
-        match event:
-            case ev.RunStarted():
-                fields: dict[str, Any] = {
-                    "job": event.job,
-                    "dry_run": event.dry_run,
-                    "trigger": event.trigger,
-                    "job_file": event.job_file,
-                    "job_file_sha256": event.job_file_sha256,
-                    "now": rfc3339(event.now),
-                }
-                if event.fire_time is not None:
-                    fields["fire_time"] = rfc3339(event.fire_time)
-                if event.plan_sha256 is not None:
-                    fields["plan_sha256"] = event.plan_sha256
-                self.chain.append("run.start", event.run_id, fields, sync=True)
-            case ev.Planned(job=job, run_id=run_id, model=m, usage=usage):
-                fields = {"job": job, **_model(m), "name": m.name, "reason": m.reason}
-                if usage is not None:  # what the unused_for selection rested on
-                    fields.update(usage.fields())
-                self.chain.append("delete.planned", run_id, fields)
-            case ev.Marked(job=job, run_id=run_id, model=m):
-                fields = {
-                    "job": job,
-                    **_model(m),
-                    "name": m.name,
-                    "reason": m.reason,
-                    "deletable_after": rfc3339(event.deletable_after),
-                }
-                self.chain.append("delete.marked", run_id, fields)
-            case ev.Unmarked(job=job, run_id=run_id, model=m):
-                fields = {"job": job, **_model(m), "reason": m.reason}
-                self.chain.append("delete.unmarked", run_id, fields)
-            case ev.Absent(job=job, run_id=run_id, model=m):
-                fields = {"job": job, **_model(m), "reason": m.reason}
-                self.chain.append("delete.absent", run_id, fields)
-            case ev.Intent(job=job, run_id=run_id, model=m):
-                self.chain.append("delete.intent", run_id, {"job": job, **_model(m)}, sync=True)
-            case ev.Waiting(job=job, run_id=run_id, model=m):
-                fields = {
-                    "job": job,
-                    **_model(m),
-                    "http_status": event.http_status,
-                    "within_seconds": int(event.within.total_seconds()),
-                }
-                self.chain.append("delete.waiting", run_id, fields)
-            case ev.Held(job=job, run_id=run_id, model=m):
-                fields = {"job": job, **_model(m), "reason": m.reason}
-                self.chain.append("delete.skipped", run_id, fields)
-            case ev.Outcome(job=job, run_id=run_id, model=m):
-                fields = {
-                    "job": job,
-                    **_model(m),
-                    "result": event.result,
-                    "http_status": event.http_status,
-                    "attempts": event.attempts,
-                    "error": event.error,
-                }
-                if event.result == "deleted" and event.monthly_cost is not None:
-                    fields["monthly_cost"] = json_amount(event.monthly_cost)  # what it saves
-                self.chain.append("delete.outcome", run_id, fields)
-            case ev.Reconciled():
-                fields = {
-                    "job": event.job,
-                    **event.ref.fields(),
-                    "intent_run_id": event.intent_run_id,
-                    "result": event.result,
-                }
-                self.chain.append("delete.reconciled", None, fields, sync=True)
-            case ev.Notified():
-                fields = {
-                    "job": event.job,
-                    "notifier": event.notifier,
-                    "kind": event.kind,
-                    "count": event.count,
-                }
-                if event.error:
-                    fields["error"] = event.error
-                name = "notify.sent" if event.ok else "notify.failed"
-                self.chain.append(name, event.run_id, fields)
-            case ev.Unrouted():
-                fields = {"job": event.job, "notifier": event.notifier, "count": event.count}
-                self.chain.append("notify.unrouted", event.run_id, fields)
-            case ev.RunEnded():
-                fields = {
-                    "job": event.job,
-                    "dry_run": event.dry_run,
-                    **dataclasses.asdict(event.counts),
-                    "status": event.status,
-                    # What the deletes made save a month (cents; unknown costs counted apart).
-                    "estimated_monthly_savings": json_amount(event.savings.amount),
-                    "unknown_cost": event.savings.unknown,
-                }
-                if event.message:
-                    fields["message"] = event.message
-                self.chain.append("run.end", event.run_id, fields, sync=True)
-            case ev.RunSkipped():
-                fields = {
-                    "job": event.job,
-                    "trigger": event.trigger,
-                    "status": "skipped",
-                    "message": event.message,
-                }
-                if event.fire_time is not None:
-                    fields["fire_time"] = rfc3339(event.fire_time)
-                self.chain.append("run.skipped", None, fields, sync=True)
-            case ev.LimitTripped():
-                pass  # run.end carries the limit's message and status aborted
+        if (entry := _entry(event)) is not None:
+            (name, run_id, fields), sync = entry
+            self.chain.append(name, run_id, fields, sync=sync)
+
+    def emit_many(self, events: Sequence[ev.Event]) -> None:
+        """Events heard together (a group of intents) are one append: one write, and one
+        fsync when any of them must be durable before the run goes on."""
+        entries = [entry for entry in map(_entry, events) if entry is not None]
+        if entries:
+            self.chain.append_many([e for e, _ in entries], sync=any(s for _, s in entries))
+
+
+def _entry(event: ev.Event) -> tuple[Appended, bool] | None:
+    """The record an event is kept as, and whether it must be on disk before the run
+    goes on (None: not recorded)."""
+    match event:
+        case ev.RunStarted():
+            fields: dict[str, Any] = {
+                "job": event.job,
+                "dry_run": event.dry_run,
+                "trigger": event.trigger,
+                "job_file": event.job_file,
+                "job_file_sha256": event.job_file_sha256,
+                "now": rfc3339(event.now),
+            }
+            if event.fire_time is not None:
+                fields["fire_time"] = rfc3339(event.fire_time)
+            if event.plan_sha256 is not None:
+                fields["plan_sha256"] = event.plan_sha256
+            return ("run.start", event.run_id, fields), True
+        case ev.Planned(job=job, run_id=run_id, model=m, usage=usage):
+            fields = {"job": job, **_model(m), "name": m.name, "reason": m.reason}
+            if usage is not None:  # what the unused_for selection rested on
+                fields.update(usage.fields())
+            return ("delete.planned", run_id, fields), False
+        case ev.Marked(job=job, run_id=run_id, model=m):
+            fields = {
+                "job": job,
+                **_model(m),
+                "name": m.name,
+                "reason": m.reason,
+                "deletable_after": rfc3339(event.deletable_after),
+            }
+            return ("delete.marked", run_id, fields), False
+        case ev.Unmarked(job=job, run_id=run_id, model=m):
+            fields = {"job": job, **_model(m), "reason": m.reason}
+            return ("delete.unmarked", run_id, fields), False
+        case ev.Absent(job=job, run_id=run_id, model=m):
+            fields = {"job": job, **_model(m), "reason": m.reason}
+            return ("delete.absent", run_id, fields), False
+        case ev.Intent(job=job, run_id=run_id, model=m):
+            return ("delete.intent", run_id, {"job": job, **_model(m)}), True
+        case ev.Waiting(job=job, run_id=run_id, model=m):
+            fields = {
+                "job": job,
+                **_model(m),
+                "http_status": event.http_status,
+                "within_seconds": int(event.within.total_seconds()),
+            }
+            return ("delete.waiting", run_id, fields), False
+        case ev.Held(job=job, run_id=run_id, model=m):
+            fields = {"job": job, **_model(m), "reason": m.reason}
+            return ("delete.skipped", run_id, fields), False
+        case ev.Outcome(job=job, run_id=run_id, model=m):
+            fields = {
+                "job": job,
+                **_model(m),
+                "result": event.result,
+                "http_status": event.http_status,
+                "attempts": event.attempts,
+                "error": event.error,
+            }
+            if event.result == "deleted" and event.monthly_cost is not None:
+                fields["monthly_cost"] = json_amount(event.monthly_cost)  # what it saves
+            return ("delete.outcome", run_id, fields), False
+        case ev.Reconciled():
+            fields = {
+                "job": event.job,
+                **event.ref.fields(),
+                "intent_run_id": event.intent_run_id,
+                "result": event.result,
+            }
+            return ("delete.reconciled", None, fields), True
+        case ev.Notified():
+            fields = {
+                "job": event.job,
+                "notifier": event.notifier,
+                "kind": event.kind,
+                "count": event.count,
+            }
+            if event.error:
+                fields["error"] = event.error
+            name = "notify.sent" if event.ok else "notify.failed"
+            return (name, event.run_id, fields), False
+        case ev.Unrouted():
+            fields = {"job": event.job, "notifier": event.notifier, "count": event.count}
+            return ("notify.unrouted", event.run_id, fields), False
+        case ev.RunEnded():
+            fields = {
+                "job": event.job,
+                "dry_run": event.dry_run,
+                **dataclasses.asdict(event.counts),
+                "status": event.status,
+                # What the deletes made save a month (cents; unknown costs counted apart).
+                "estimated_monthly_savings": json_amount(event.savings.amount),
+                "unknown_cost": event.savings.unknown,
+            }
+            if event.message:
+                fields["message"] = event.message
+            return ("run.end", event.run_id, fields), True
+        case ev.RunSkipped():
+            fields = {
+                "job": event.job,
+                "trigger": event.trigger,
+                "status": "skipped",
+                "message": event.message,
+            }
+            if event.fire_time is not None:
+                fields["fire_time"] = rfc3339(event.fire_time)
+            return ("run.skipped", None, fields), True
+        case ev.LimitTripped():
+            return None  # run.end carries the limit's message and status aborted

@@ -23,6 +23,8 @@ GENESIS = "0" * 64
 # whole answer is at most 16 MiB), so only a line that was never a record is refused.
 MAX_LINE_BYTES = 64 * 1024 * 1024
 RESERVED = frozenset({"v", "seq", "ts", "event", "run_id", "prev", "hash"})
+# What a writer hands a chain to append: (event, run_id, fields).
+Appended = tuple[str, str | None, dict[str, Any]]
 
 
 def dumps(value: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from runner.cost import savings
 from runner.credentials import resolve_keys, resolve_usage_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
+from runner.intents import IntentGroups
 from runner.inventory import take_inventory
 from runner.jobfile.model import Connection, Job, JobFile
 from runner.notify import Notifier, resolve_owner_urls, resolve_urls, url_secrets
@@ -597,21 +598,25 @@ class _JobRun:
         return self.options.stop.is_set() or self.halt.is_set()
 
     def announce(self, plan: JobPlan) -> None:
+        """Told together, in the plan's order: thousands of planned deletes are one audit
+        append, not one each."""
         name, run_id = self.job.name, self.run_id
+        told: list[ev.Event] = []
         for d in plan.decisions:
             if d.action == "delete":
                 self.counts.planned += 1
                 if self.options.dry_run:  # what a dry run would save: its planned deletes
                     self.saved.append(d.monthly_cost)
-                self.fanout.emit(ev.Planned(name, run_id, _ref(d), d.usage))
+                told.append(ev.Planned(name, run_id, _ref(d), d.usage))
             elif d.action == "absent":
                 self.counts.already_absent += 1
                 self.outcome.absent.append(_ref(d))
-                self.fanout.emit(ev.Absent(name, run_id, _ref(d)))
+                told.append(ev.Absent(name, run_id, _ref(d)))
             elif d.action == "skip":
                 self.counts.skipped += 1
             if d.action not in ("delete", "mark") and _holds_mark(d):
                 self.counts.pending += 1  # in grace, or due and held (a limit, a review)
+        self.fanout.emit_many(told)
 
     def grace(self, plan: JobPlan, state: StateStore) -> None:
         """Marks and unmarks: a real run's only writes besides deletes."""
@@ -646,8 +651,9 @@ class _JobRun:
         stages: tuple[list[Decision], list[Decision]] = ([], [])
         for d in plan.deletes:
             stages[(d.ref.connection, d.ref.kind) not in hosting].append(d)
+        intents = IntentGroups(state, self.fanout)
         for stage in stages:
-            self._stage([d for d in stage if self._ready(d)], deleters, state)
+            self._stage([d for d in stage if self._ready(d)], deleters, state, intents)
 
     def _ready(self, d: Decision) -> bool:
         """Whether what ``d`` waits for is gone; if not, it is skipped, and told why."""
@@ -664,9 +670,13 @@ class _JobRun:
         return False
 
     def _stage(
-        self, decisions: list[Decision], deleters: Mapping[Listed, Deleter], state: StateStore
+        self,
+        decisions: list[Decision],
+        deleters: Mapping[Listed, Deleter],
+        state: StateStore,
+        intents: IntentGroups,
     ) -> None:
-        retry = self._pass(decisions, deleters, state, final=False)
+        retry = self._pass(decisions, deleters, state, intents, final=False)
         if (
             retry
             and not self.halt.is_set()
@@ -674,7 +684,7 @@ class _JobRun:
                 self.options.second_pass_pause * random.uniform(0.5, 1.0)
             )
         ):
-            self._pass(list(retry), deleters, state, final=True)
+            self._pass(list(retry), deleters, state, intents, final=True)
         else:  # stopping: the first failures are final
             for d, event in retry.items():
                 self._count_final(d, event)
@@ -684,6 +694,7 @@ class _JobRun:
         decisions: list[Decision],
         deleters: Mapping[Listed, Deleter],
         state: StateStore,
+        intents: IntentGroups,
         *,
         final: bool,
     ) -> dict[Decision, ev.Outcome]:
@@ -703,7 +714,7 @@ class _JobRun:
             left[name] = len(queued[name])
             for d in queued[name]:
                 deleter = deleters[d.ref.connection, d.ref.kind]
-                running[pool.submit(self._delete_one, d, deleter, state)] = d
+                running[pool.submit(self._delete_one, d, deleter, intents)] = d
 
         held: dict[Decision, ev.Outcome] = {}
         try:
@@ -713,12 +724,14 @@ class _JobRun:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:  # recorded as each one settles
                     d = running.pop(future)
-                    self._record(d, future.result(), state, held, final=final)
+                    self._record(d, future.result(), state, intents, held, final=final)
                     left[d.ref.connection] -= 1
                     if not left[d.ref.connection]:
                         pools.pop(d.ref.connection).shutdown()
                         if waiting:
                             start(waiting.pop(0))
+            with self.recording():
+                intents.flush()  # the closes no later group of this pass took
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)
@@ -729,6 +742,7 @@ class _JobRun:
         d: Decision,
         event: ev.Outcome | ev.Waiting | None,
         state: StateStore,
+        intents: IntentGroups,
         held: dict[Decision, ev.Outcome],
         *,
         final: bool,
@@ -754,22 +768,23 @@ class _JobRun:
                 # Recorded as it happened, then tried once more after the others.
                 held[d] = event
                 self.fanout.emit(dataclasses.replace(event, will_retry=True))
-                state.intent_closed(self.run_id, d.ref)
+                intents.close(self.run_id, d.ref)
             else:
-                self._settle(d, event, state)
+                self._settle(d, event, state, intents)
 
     def _delete_one(
-        self, d: Decision, deleter: Deleter, state: StateStore
+        self, d: Decision, deleter: Deleter, intents: IntentGroups
     ) -> ev.Outcome | ev.Waiting | None:
         """One delete, never without a durable intent: the state's (a crash after it is
-        reconciled from the state index) and the audit's. ``None``: not sent; ``Waiting``:
+        reconciled from the state index) and the audit's, written with the intents of the
+        deletes starting with it (runner.intents). ``None``: not sent; ``Waiting``:
         accepted, and the run stopped before a lookup proved it gone."""
         if self._stopping():
             return None  # stopping: nothing new starts
         ref = _ref(d)
         with self.recording():
-            state.intent_opened(OpenIntent(self.job.name, d.ref, self.run_id, 0))
-            self.fanout.emit(ev.Intent(self.job.name, self.run_id, ref))
+            intent = OpenIntent(self.job.name, d.ref, self.run_id, 0)
+            intents.open(intent, ev.Intent(self.job.name, self.run_id, ref))
         if self.halt.is_set():
             # This intent failed, or another worker's store did meanwhile: not sent (an
             # intent that was written is settled by the next run's lookup). A signal that
@@ -806,11 +821,14 @@ class _JobRun:
         with self.recording():
             self.fanout.emit(self._waiting_event(ref, accepted))
 
-    def _settle(self, d: Decision, event: ev.Outcome, state: StateStore) -> None:
-        """Counted first (it happened), then told, then the state's records closed."""
+    def _settle(
+        self, d: Decision, event: ev.Outcome, state: StateStore, intents: IntentGroups
+    ) -> None:
+        """Counted first (it happened), then told, then the state's records closed (the
+        intent with the next group)."""
         self._count_final(d, event)
         self.fanout.emit_all(event)
-        state.intent_closed(self.run_id, d.ref)
+        intents.close(self.run_id, d.ref)
         if self.job.grace is not None and event.result != "failed":
             state.unmark(self.job.name, d.ref)
 

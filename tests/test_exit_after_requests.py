@@ -11,7 +11,7 @@
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from runner.errors import StorageError
 from runner.events import Event, Outcome
 from runner.jobfile.model import JobFile
 from runner.jobfile.validate import load_job_file
+from runner.ref import ResourceRef
 from runner.simulator import Accounts, Fault, Simulator, cohere_model
 from runner.state import OpenIntent, StateStore
 from runner.storage import open_storage
@@ -211,10 +212,10 @@ def test_metrics_file_failing_after_deletes_is_exit_1(
 
 
 class FailingStore:
-    """The real store, whose writes fail like a lost database from the intent after the
-    first ``k``: for good (``recovers=False``) or for that one write only, the connection
-    coming back at once (``recovers=True``: a failover), which is when a run that does
-    not stop would carry on deleting."""
+    """The real store, whose writes fail like a lost database from the group of intents
+    that would pass the first ``k``: for good (``recovers=False``) or for that one write
+    only, the connection coming back at once (``recovers=True``: a failover), which is
+    when a run that does not stop would carry on deleting."""
 
     WRITES = frozenset(
         {"sight", "run_started", "run_ended", "claim_fire_time", "mark", "unmark",
@@ -227,13 +228,16 @@ class FailingStore:
         self.failed = False
         self._lock = threading.Lock()
 
-    def intent_opened(self, intent: OpenIntent) -> None:
+    def intents_recorded(
+        self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
+    ) -> None:
         with self._lock:
-            if len(self.intents) >= self.k and not (self.failed and self.recovers):
+            beyond = len(self.intents) + len(opened) > self.k
+            if opened and beyond and not (self.failed and self.recovers):
                 self.failed = True
                 raise StorageError("state/ftjanitor.sqlite3: disk I/O error")
-            self._write("intent_opened", intent)
-            self.intents.append(intent.ref.id)
+            self._write("intents_recorded", opened, closed)
+            self.intents.extend(intent.ref.id for intent in opened)
 
     def _write(self, name: str, *args: Any) -> Any:
         if self.failed and not self.recovers:

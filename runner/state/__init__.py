@@ -6,7 +6,7 @@ decides from lives here: first sightings, run history and fire times, grace mark
 open delete intents, job locks and the audit head anchor.
 """
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +95,14 @@ class StateStore(Protocol):
     def intent_opened(self, intent: OpenIntent) -> None: ...
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None: ...
+
+    def intents_recorded(
+        self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
+    ) -> None:
+        """Close ``closed`` (run_id, ref) and then open ``opened``, in one transaction:
+        a group of deletes costs one commit (runner.intents). Closes go first, so a
+        retry's intent that reuses its key is never closed by its earlier attempt's."""
+        ...
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]: ...
 

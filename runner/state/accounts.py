@@ -8,7 +8,7 @@ this file has is shown under the name it last had.
 """
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -60,6 +60,14 @@ class AccountKeyed:
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
         self.store.intent_closed(run_id, self._stored(ref))
+
+    def intents_recorded(
+        self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
+    ) -> None:
+        self.store.intents_recorded(
+            [dataclasses.replace(i, ref=self._stored(i.ref)) for i in opened],
+            [(run_id, self._stored(ref)) for run_id, ref in closed],
+        )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:
         return [

@@ -17,7 +17,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from runner.chain import GENESIS, dumps, seal
+from runner.chain import GENESIS, Appended, dumps, seal
 from runner.clock import Clock, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.redaction import redact, secret_list
@@ -409,24 +409,32 @@ class PostgresState:
     # open delete intents
 
     def intent_opened(self, intent: OpenIntent) -> None:
-        self._lock_alive(intent.job)
-        ref = intent.ref
-        with self._link.session() as conn:
-            conn.execute(
-                "INSERT INTO ftjanitor_intents (run_id, connection, kind, model_id, job, seq)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (run_id, connection, kind, model_id) DO UPDATE"
-                " SET job = EXCLUDED.job, seq = EXCLUDED.seq",
-                (intent.run_id, ref.account, ref.kind, ref.id, intent.job, intent.seq),
-            )
+        self.intents_recorded([intent], [])
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
-        with self._link.session() as conn:
-            conn.execute(
-                "DELETE FROM ftjanitor_intents"
-                " WHERE run_id = %s AND connection = %s AND kind = %s AND model_id = %s",
-                (run_id, ref.account, ref.kind, ref.id),
-            )
+        self.intents_recorded([], [(run_id, ref)])
+
+    def intents_recorded(
+        self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
+    ) -> None:
+        for job in sorted({intent.job for intent in opened}):
+            self._lock_alive(job)
+        with self._link.transaction() as conn, conn.cursor() as cursor:
+            if closed:
+                cursor.executemany(
+                    "DELETE FROM ftjanitor_intents"
+                    " WHERE run_id = %s AND connection = %s AND kind = %s AND model_id = %s",
+                    [(run_id, ref.account, ref.kind, ref.id) for run_id, ref in closed],
+                )
+            if opened:
+                cursor.executemany(
+                    "INSERT INTO ftjanitor_intents"
+                    " (run_id, connection, kind, model_id, job, seq)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (run_id, connection, kind, model_id) DO UPDATE"
+                    " SET job = EXCLUDED.job, seq = EXCLUDED.seq",
+                    [(i.run_id, i.ref.account, i.ref.kind, i.ref.id, i.job, i.seq) for i in opened],
+                )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:
         with self._link.session() as conn:
@@ -475,9 +483,9 @@ class PostgresState:
             conn.close()  # ends the session, and with it the lock if still held
 
     def _lock_alive(self, job: str) -> None:
-        """Before each intent: the session holding the job's lock still lives. A server
-        restart or a killed session ends the lock silently, and another process could
-        then run the same job; no delete is started once that may be so."""
+        """Before each group of intents: the session holding the job's lock still lives.
+        A server restart or a killed session ends the lock silently, and another process
+        could then run the same job; no delete is started once that may be so."""
         conn = self._held.get(job)
         if conn is None:
             return  # no lock taken here (plan, tests of the store alone)
@@ -543,7 +551,14 @@ class PostgresAuditLog:
     def append(
         self, event: str, run_id: str | None, fields: dict[str, Any], *, sync: bool = False
     ) -> dict[str, Any]:
-        clean = redact(fields, self.secrets)
+        return self.append_many([(event, run_id, fields)], sync=sync)[0]
+
+    def append_many(
+        self, entries: Sequence[Appended], *, sync: bool = False
+    ) -> list[dict[str, Any]]:
+        """One transaction, the tip locked once: a group is one commit."""
+        clean = [(event, run_id, redact(fields, self.secrets)) for event, run_id, fields in entries]
+        records: list[dict[str, Any]] = []
         with self._link.transaction() as conn:
             row = conn.execute(
                 "SELECT seq, hash, set_config('synchronous_commit', %s, true)"
@@ -552,13 +567,19 @@ class PostgresAuditLog:
             ).fetchone()
             if row is None:
                 raise StorageError(f"{self.name}: the chain's tip row is missing (edited?)")
-            record = seal(int(row[0]) + 1, str(row[1]), rfc3339(self.clock()), event, run_id, clean)
-            conn.execute(
-                "WITH added AS (INSERT INTO ftjanitor_audit_log (seq, line) VALUES (%s, %s))"
-                " UPDATE ftjanitor_audit_log_tip SET seq = %s, hash = %s",
-                (record["seq"], dumps(record), record["seq"], record["hash"]),
-            )
-        return record
+            seq, prev = int(row[0]), str(row[1])
+            for event, run_id, fields in clean:
+                record = seal(seq + 1, prev, rfc3339(self.clock()), event, run_id, fields)
+                records.append(record)
+                seq, prev = record["seq"], record["hash"]
+            if records:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO ftjanitor_audit_log (seq, line) VALUES (%s, %s)",
+                        [(r["seq"], dumps(r)) for r in records],
+                    )
+                conn.execute("UPDATE ftjanitor_audit_log_tip SET seq = %s, hash = %s", (seq, prev))
+        return records
 
     def _tip(self) -> tuple[int, str]:
         with self._link.session() as conn:

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -431,20 +431,24 @@ class SqliteState:
     # open delete intents
 
     def intent_opened(self, intent: OpenIntent) -> None:
-        ref = intent.ref
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO intents (run_id, connection, kind, model_id, job, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (intent.run_id, ref.account, ref.kind, ref.id, intent.job, intent.seq),
-            )
+        self.intents_recorded([intent], [])
 
     def intent_closed(self, run_id: str, ref: ResourceRef) -> None:
+        self.intents_recorded([], [(run_id, ref)])
+
+    def intents_recorded(
+        self, opened: Sequence[OpenIntent], closed: Sequence[tuple[str, ResourceRef]]
+    ) -> None:
         with self._write() as db:
-            db.execute(
+            db.executemany(
                 "DELETE FROM intents"
                 " WHERE run_id = ? AND connection = ? AND kind = ? AND model_id = ?",
-                (run_id, ref.account, ref.kind, ref.id),
+                ((run_id, ref.account, ref.kind, ref.id) for run_id, ref in closed),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO intents (run_id, connection, kind, model_id, job, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ((i.run_id, i.ref.account, i.ref.kind, i.ref.id, i.job, i.seq) for i in opened),
             )
 
     def open_intents(self, jobs: Collection[str]) -> list[OpenIntent]:
