@@ -11,7 +11,7 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from runner import events as ev
 from runner.audit import AuditSink, head_problem
 from runner.clock import Clock, system_clock
 from runner.connections import Listed, connections_used, kinds_used, listings_of, open_listers
-from runner.cost import savings
+from runner.cost import PriceOverride, savings
 from runner.credentials import resolve_keys, resolve_usage_keys
 from runner.deletion import delete_and_settle
 from runner.errors import ConfigError, ProviderError, StorageError
@@ -42,7 +42,7 @@ from runner.providers.base import (
 )
 from runner.ratelimit import Limiters
 from runner.ref import ResourceRef
-from runner.rules import Decision, JobPlan, UsageReviewed, plan_job
+from runner.rules import Decision, JobPlan, UsageReviewed, plan_job, priced
 from runner.state import Mark, OpenIntent, StateStore
 from runner.storage import open_storage
 from runner.usage import REGISTRY as USAGE
@@ -262,7 +262,7 @@ def plan(
             }
             # The lister is asked for in the pool: a connection still connecting holds up
             # its own reads only.
-            reads = Needs(need_ages, need_tags, windows)
+            reads = Needs(need_ages, need_tags, windows, job_file.prices)
             pending.append(
                 pool.submit(_read_connection, listers, connection, reads, state, wall_now, now)
             )
@@ -323,6 +323,7 @@ class Needs:
     ages: Mapping[str, bool]
     tags: Mapping[str, bool]
     windows: Mapping[Listed, timedelta]
+    prices: Sequence[PriceOverride]  # the job file's: each listing is priced as it is read
 
 
 @dataclass
@@ -370,7 +371,8 @@ def _read_connection(
         listings = {key: pool.submit(listing, key) for key in keys}
     for key, listed in listings.items():
         try:
-            read.inventories[key] = listed.result()
+            spec = REGISTRY[connection.type].kinds[key[1]]
+            read.inventories[key] = priced(listed.result(), spec, needs.prices)
         except ProviderError as exc:
             read.failures[key] = exc
     for key in keys:
