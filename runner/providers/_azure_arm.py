@@ -16,7 +16,6 @@ import base64
 import binascii
 import importlib.util
 import json
-import logging
 import os
 import threading
 import time
@@ -70,6 +69,8 @@ class IdentityToken:
     the Azure CLI...), which caches and renews tokens itself."""
 
     def __init__(self) -> None:
+        import logging  # here, not at the top: validation imports every provider module
+
         from azure.identity import DefaultAzureCredential
 
         # Its chain logs a multi-line warning per credential it tried; the one line this
