@@ -349,6 +349,8 @@ def plan_job(
                 if current is None or _order(job, decision) < _order(job, current):
                     best[decision.ref] = decision
         for record in usable:  # only ids: targets here: what none of them named
+            if ResourceRef.on(connection, record.id, listed[1]) in best:
+                continue  # decided by a target (a Decision each would be built for nothing)
             reason = next(filter(None, (_protected(t, record) for t in same_listing)), "")
             decision = _decision(
                 listed, record, now, "keep" if reason else "nomatch",
