@@ -732,8 +732,6 @@ class _JobRun:
                         pools.pop(d.ref.connection).shutdown()
                         if waiting:
                             start(waiting.pop(0))
-            with self.recording():
-                intents.flush()  # the closes no later group of this pass took
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True)
