@@ -269,6 +269,8 @@ def test_a_model_is_used_when_a_deployment_serving_it_was(
     assert decided[OLD]["reason"] == "unused_for 3d: no use in 3d"  # served by nothing
     assert decided[SERVED]["reason"] == f"served by deployment {IDLE}"
     assert sim.mutations() == []
+    # The deployments the model target listed are the ones its use is read through.
+    assert len([p for p in arm_gets(sim, "/deployments") if "/deployments/" not in p]) == 1
 
 
 @pytest.mark.parametrize(

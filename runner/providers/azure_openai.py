@@ -103,6 +103,9 @@ class AzureModels(HttpLister):
         self.connection = connection
         self.arm = arm
         self.params = {"api-version": str(connection.options.get("api_version", API_VERSION))}
+        # This run's listing of the connection's deployments (the deployment kind's lister
+        # keeps it here): a model's use is read through them without listing them again.
+        self.deployments_listed: list[ModelRecord] | None = None
 
     def list_models(self) -> Iterator[ModelRecord]:
         label = self.client.label

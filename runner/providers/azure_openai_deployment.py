@@ -129,7 +129,9 @@ class Deployments:
     def list_models(self) -> Iterator[ModelRecord]:
         if self.arm is None:
             return
-        yield from map_records(DEPLOYMENT, self.listed(), KIND)
+        records = list(map_records(DEPLOYMENT, self.listed(), KIND))
+        self.session.deployments_listed = records
+        yield from records
 
     def listed(self) -> list[Any]:
         """Every deployment ARM lists, across its nextLink pages."""

@@ -146,10 +146,12 @@ class Models(UsageSource):
         from runner.providers.azure_openai_deployment import Deployments as Listing
 
         deployments = Listing(lister)
-        try:
-            listed = list(deployments.list_models())
-        except ProviderError as exc:
-            raise UsageUnknown(str(exc)) from None
+        listed = lister.deployments_listed  # listed by the run already, for the model target
+        if listed is None:
+            try:
+                listed = list(deployments.list_models())
+            except ProviderError as exc:
+                raise UsageUnknown(str(exc)) from None
         used = last_uses(deployments, len(listed), start, now)
         last: dict[str, datetime] = {}
         for record in listed:
