@@ -49,6 +49,7 @@ from runner.providers.mapping import (
     Time,
     map_records,
     read_tags,
+    text_or_none,
     utc,
 )
 from runner.providers.wire import one_line, unconfirmed
@@ -189,8 +190,7 @@ def _is_auth(code: str, status: int | None) -> bool:
 
 
 def _option(connection: "Connection", key: str) -> str | None:
-    value = connection.options.get(key)
-    return value if isinstance(value, str) and value else None
+    return text_or_none(connection.options.get(key))
 
 
 class BedrockLister:

@@ -288,7 +288,8 @@ def _at(item: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _text(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """A non-empty string as it is; anything else (a number, "", a list) as None."""
     return value if isinstance(value, str) and value else None
 
 
@@ -298,10 +299,10 @@ def _read_text(item: Mapping[str, Any], source: TextSource | None, own_id: str) 
             continue
         if isinstance(part, _ItsId):
             return own_id
-        value = _text(_at(item, part.path))
+        value = text_or_none(_at(item, part.path))
         if value is not None and part.via is not None:
             try:
-                value = _text(part.via(value))
+                value = text_or_none(part.via(value))
             except _MISSHAPEN:
                 value = None
         if value is not None:
@@ -320,11 +321,15 @@ def _read_id(rmap: RecordMap, item: Any, scope: Scope) -> str | ModelRecord:
     raw = None
     if isinstance(item, Mapping):
         raw = next(
-            (v for path in (spot.path, *spot.also) if (v := _text(_at(item, path))) is not None),
+            (
+                v
+                for path in (spot.path, *spot.also)
+                if (v := text_or_none(_at(item, path))) is not None
+            ),
             None,
         )
     elif rmap.bare is not None:
-        raw = _text(item)
+        raw = text_or_none(item)
     if rmap.bare is not None:
         if raw is None:
             return ModelRecord(id="", problem=f"listed item {quoted(item, 40)} is not {rmap.bare}")

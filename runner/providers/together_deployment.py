@@ -35,6 +35,7 @@ from runner.providers.mapping import (
     Text,
     Time,
     map_records,
+    text_or_none,
 )
 from runner.providers.together import COLLECTION as FINE_TUNES
 from runner.providers.together import TogetherLister, names_model
@@ -69,13 +70,9 @@ def endpoint_id_reason(endpoint_id: str) -> str | None:
     return None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     """N GPUs of ``hardware`` (``Nx_...``) for each of ``autoscaling.min_replicas``."""
-    hardware = _text(item.get("hardware"))
+    hardware = text_or_none(item.get("hardware"))
     match = _HARDWARE.fullmatch(hardware) if hardware else None
     scaling = item.get("autoscaling")
     replicas = count(scaling.get("min_replicas")) if isinstance(scaling, dict) else None
@@ -101,7 +98,7 @@ def serving(jobs: Mapping[str, str]) -> Computed:
     account's model output names -> their job IDs); a base model is none of them."""
 
     def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
-        job = jobs.get(_text(item.get("model")) or "")
+        job = jobs.get(text_or_none(item.get("model")) or "")
         return (job,) if job else ()
 
     return Computed(served)
@@ -147,7 +144,7 @@ class DedicatedEndpoints(HttpLister):
 
     def _detailed(self, item: Any) -> Any:
         """A listed endpoint with its details merged in; None when it is gone meanwhile."""
-        endpoint_id = _text(item.get("id")) if isinstance(item, dict) else None
+        endpoint_id = text_or_none(item.get("id")) if isinstance(item, dict) else None
         if endpoint_id is None or endpoint_id_reason(endpoint_id):
             return item  # its record says what is wrong; no request for it
         response = self._get(endpoint_id)
@@ -174,8 +171,8 @@ class DedicatedEndpoints(HttpLister):
             )
         found: dict[str, str] = {}
         for job in jobs:
-            output = _text(job.get("model_output_name")) if isinstance(job, dict) else None
-            if output and (job_id := _text(job.get("id"))):
+            output = text_or_none(job.get("model_output_name")) if isinstance(job, dict) else None
+            if output and (job_id := text_or_none(job.get("id"))):
                 found[output] = job_id
         return found
 
