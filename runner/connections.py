@@ -57,7 +57,7 @@ def open_listers(
     each kind ``kinds`` names on it. A kind's lister borrows the connection's session,
     so the session alone is closed, with the stack.
 
-    The connects run at once in the background: a slow one (Bedrock's boto3 client takes
+    The connects run at once in the background: a slow one (Bedrock's botocore client takes
     a tenth of a second to build) overlaps the other connections' listing. Asking for a
     lister waits for its own connection, and a connect's error is raised to whoever asks,
     as it would have been raised here."""

@@ -633,5 +633,5 @@ def test_imports_and_explains_without_boto3() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "connection aws-prod: the bedrock provider needs boto3: pip install 'ftjanitor[bedrock]'"
+        "connection aws-prod: the bedrock provider needs botocore: pip install 'ftjanitor[bedrock]'"
     )

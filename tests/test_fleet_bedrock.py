@@ -142,14 +142,16 @@ def test_a_role_is_assumed_with_its_external_id_and_a_session_name_of_ftjanitor(
     assert SECRET not in out + err and KEY_ID not in out + err
 
 
-def test_role_credentials_are_refreshed_before_they_expire(
+def test_role_credentials_are_refreshed_before_they_expire_and_each_set_is_redacted(
     moto: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import botocore.credentials
+    import botocore.session
     from botocore.credentials import RefreshableCredentials
     from dateutil.tz import tzlocal
 
-    session = assumed_role(boto3.session.Session(), ROLE, None, REGION)
+    told: list[str] = []  # what the connection redacts from its messages
+    session = assumed_role(botocore.session.Session(), ROLE, None, REGION, told.extend)
     credentials = session.get_credentials()
     assert isinstance(credentials, RefreshableCredentials)
     first = credentials.get_frozen_credentials()
@@ -161,6 +163,8 @@ def test_role_credentials_are_refreshed_before_they_expire(
     monkeypatch.setattr(credentials, "_time_fetcher", lambda: later)
     second = credentials.get_frozen_credentials()
     assert second.access_key != first.access_key
+    for each in (first, second):
+        assert {each.access_key, each.secret_key, each.token} <= set(told)
 
 
 # moto warns that AccessDenied is no error shape of STS's model; AWS sends it all the same.

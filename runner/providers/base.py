@@ -249,7 +249,7 @@ class ProviderSpecOf(Generic[L]):
     its ``kinds``, each with its own facts (``model`` for every type).
 
     ``L`` is what the type's ``connect`` opens: the connection's session, which is also
-    the ``model`` kind's lister (HTTP listers carry ``.client``, Bedrock's its boto3 client);
+    the ``model`` kind's lister (HTTP listers carry ``.client``, Bedrock's its botocore client);
     every other kind builds its lister from it.
     """
 

@@ -1,7 +1,10 @@
-"""AWS Bedrock custom models through boto3: ListCustomModels, GetCustomModel, DeleteCustomModel.
+"""AWS Bedrock custom models via botocore: ListCustomModels, GetCustomModel, DeleteCustomModel.
 
-boto3 is the optional extra ``ftjanitor[bedrock]``. This module imports it only inside
-``connect``, so ``validate``, the schema and every other provider work without it.
+botocore (the AWS SDK's core, which boto3 wraps) is the optional extra ``ftjanitor[bedrock]``.
+This module imports it only inside ``connect``, so ``validate``, the schema and every other
+provider work without it. boto3 itself is not imported: its sessions add nothing a client
+needs here, and importing it (with s3transfer and multiprocessing) costs about 60 ms of
+every start-up.
 
 Credentials come from the AWS chain (environment, profile, SSO, instance or pod role) and
 never from the job file; they never appear in a message either. botocore's "standard"
@@ -16,7 +19,7 @@ settles it by looking.
 import functools
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
@@ -57,7 +60,7 @@ from runner.redaction import redact, secret_list
 from runner.text import well_formed
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
     from botocore.exceptions import ClientError
     from mypy_boto3_bedrock import BedrockClient
 
@@ -328,7 +331,7 @@ class BedrockLister:
     def aws_client(self, service: str, **options: Any) -> Any:
         """Another AWS service's client on this connection's session (same credentials,
         region, retries and pacing; ``options``: botocore Config fields on top); its
-        endpoint is boto3's own configuration (``AWS_ENDPOINT_URL_CLOUDWATCH`` points
+        endpoint is botocore's own configuration (``AWS_ENDPOINT_URL_CLOUDWATCH`` points
         CloudWatch at a local fake)."""
         if self._clients is None:
             raise ProviderError(f"{self.label}: no AWS session to reach {service} with")
@@ -541,12 +544,12 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     """A lister on one account and region. ``secret`` is unused: AWS has its own chain."""
     label = f"connection {connection.name}"
     try:
-        import boto3
+        import botocore.session
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
     except ImportError:
         raise ConfigError(
-            f"{label}: the bedrock provider needs boto3: pip install 'ftjanitor[bedrock]'"
+            f"{label}: the bedrock provider needs botocore: pip install 'ftjanitor[bedrock]'"
         ) from None
 
     region = _option(connection, "region")
@@ -557,14 +560,23 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     role_arn = _option(connection, "role_arn")
 
     try:
-        session = boto3.session.Session(profile_name=profile)
+        session = botocore.session.Session(profile=profile)
+        session.get_scoped_config()  # a missing profile is found here, as boto3 finds it
     except ProfileNotFound:
         raise ProviderError(
             f"{label}: AWS profile {profile!r} is not in the AWS config or credentials files",
             auth=True,
         ) from None
+    # The credentials every message is redacted of: the first ones, and each set a role's
+    # refresh brings later (the list is the lister's own, so it sees them as they come).
+    secrets: list[str] = []
+
+    def known(values: Iterable[str]) -> None:
+        secrets[:] = secret_list([*secrets, *values])
+
     if role_arn is not None:
-        session = assumed_role(session, role_arn, _option(connection, "external_id"), region)
+        external_id = _option(connection, "external_id")
+        session = assumed_role(session, role_arn, external_id, region, known)
     try:
         credentials = session.get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
@@ -585,7 +597,7 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
     if frozen is None or not frozen.access_key or not frozen.secret_key:
         raise no_credentials(connection)
     # The key ID is no secret, but it is part of the credentials: no message shows it either.
-    secrets = secret_list(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
+    known(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
 
     policy = options.policy or RetryPolicy(
         attempts=MAX_ATTEMPTS, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
@@ -598,7 +610,7 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
         user_agent_extra=f"ftjanitor/{__version__}",
     )
     try:
-        client = session.client(
+        client = session.create_client(
             "bedrock", region_name=region, endpoint_url=endpoint_url, config=config
         )
     except (BotoCoreError, ValueError) as error:  # a malformed endpoint_url or region
@@ -618,9 +630,9 @@ def connect(connection: "Connection", secret: str | None, options: ConnectOption
         return client
 
     def other(service: str, **settings: Any) -> Any:
-        # No endpoint_url: that is Bedrock's; boto3 finds the service's own.
+        # No endpoint_url: that is Bedrock's; botocore finds the service's own.
         own = config.merge(Config(**settings)) if settings else config
-        made = session.client(service, region_name=region, config=own)  # type: ignore[call-overload]
+        made = session.create_client(service, region_name=region, config=own)
         return paced(made, service)
 
     lister = BedrockLister(connection, paced(client, "bedrock"), secrets, other)
@@ -646,13 +658,17 @@ SESSION_NAME = "ftjanitor"  # what CloudTrail shows as the assumed role's sessio
 
 
 def assumed_role(
-    source: "boto3.session.Session", role_arn: str, external_id: str | None, region: str
-) -> "boto3.session.Session":
+    source: "botocore.session.Session",
+    role_arn: str,
+    external_id: str | None,
+    region: str,
+    fetched: Callable[[Iterable[str]], None],
+) -> "botocore.session.Session":
     """A session whose credentials are ``role_arn`` assumed through STS with the source
     session's credentials, refreshed by botocore before they expire (its own
     AssumeRoleCredentialFetcher and refreshable credentials, as a profile's role_arn
-    gets). STS is reached as boto3 configures it (``AWS_ENDPOINT_URL_STS``)."""
-    import boto3
+    gets). STS is reached as botocore configures it (``AWS_ENDPOINT_URL_STS``). Each set of
+    credentials STS hands out, the refreshed ones included, is told to ``fetched``."""
     import botocore.session
     from botocore.credentials import (
         AssumeRoleCredentialFetcher,
@@ -667,21 +683,26 @@ def assumed_role(
     if external_id is not None:
         extra["ExternalId"] = external_id
     fetcher = AssumeRoleCredentialFetcher(
-        client_creator=functools.partial(source.client, region_name=region),
+        client_creator=functools.partial(source.create_client, region_name=region),
         source_credentials=source_credentials,
         role_arn=role_arn,
         extra_args=extra,
     )
 
+    def fetch() -> dict[str, Any]:
+        answer: dict[str, Any] = fetcher.fetch_credentials()
+        fetched(str(answer[k]) for k in ("access_key", "secret_key", "token") if answer.get(k))
+        return answer
+
     class Role(CredentialProvider):
         METHOD = CANONICAL_NAME = "assume-role"
 
         def load(self) -> DeferredRefreshableCredentials:
-            return DeferredRefreshableCredentials(fetcher.fetch_credentials, self.METHOD)
+            return DeferredRefreshableCredentials(fetch, self.METHOD)
 
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before("env", Role())
-    return boto3.session.Session(botocore_session=core)
+    return core
 
 
 def deleter(lister: BedrockLister) -> BedrockDeleter:

@@ -1,5 +1,5 @@
 """Bedrock's ``kind: deployment``: Provisioned Throughput, through the bedrock connection's
-boto3 client (ListProvisionedModelThroughputs, GetProvisionedModelThroughput,
+botocore client (ListProvisionedModelThroughputs, GetProvisionedModelThroughput,
 DeleteProvisionedModelThroughput).
 
 A PT is billed per model unit and hour until deleted; one under commitment cannot be
@@ -118,7 +118,7 @@ def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
 
 class ProvisionedThroughputs:
     """Lists and looks up the PTs of a bedrock connection, on its session (the model
-    lister's boto3 client, pacing and messages)."""
+    lister's botocore client, pacing and messages)."""
 
     def __init__(self, session: BedrockLister):
         self.session = session

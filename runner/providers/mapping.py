@@ -1,4 +1,4 @@
-"""Record mapping, declared: how one listed item (a provider's JSON object, or boto3's
+"""Record mapping, declared: how one listed item (a provider's JSON object, or botocore's
 dict) becomes a ``ModelRecord``.
 
 Each provider module declares a ``RecordMap`` per kind it lists, as a module-level

@@ -3,9 +3,9 @@
 ``ModelId`` holds the ARN of what was invoked: a custom model's own (on demand) or a
 Provisioned Throughput's. The kind's lister says which ARNs count for each item
 (``usage_keys``: a custom model served by a PT is used when its PT was) and opens the
-CloudWatch client on the connection's own boto3 session (``aws_client``), so credentials,
-region, retries and pacing are the connection's; boto3 finds CloudWatch's endpoint itself
-(``AWS_ENDPOINT_URL_CLOUDWATCH`` for a local fake). boto3 is imported by the provider only.
+CloudWatch client on the connection's own AWS session (``aws_client``), so credentials,
+region, retries and pacing are the connection's; botocore finds CloudWatch's endpoint itself
+(``AWS_ENDPOINT_URL_CLOUDWATCH`` for a local fake). botocore is imported by the provider only.
 
 One ``GetMetricData`` call asks for at most 500 ARNs (daily sums over the rule's window),
 each followed by its ``NextToken`` pages; calls run at once, up to the connection's
