@@ -24,6 +24,7 @@ from runner.errors import (
     StorageError,
 )
 from runner.jobfile.diagnostics import JobFileError
+from runner.quickexit import QuickExit
 from runner.ref import DEFAULT_KIND
 
 if TYPE_CHECKING:
@@ -242,3 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail = f"{type(exc).__name__}: {exc}"
         print(f"ftjanitor: internal error: {detail} (rerun with --debug)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def console() -> NoReturn:
+    """The ``ftjanitor`` command and ``python -m runner``: ``main``, then a quick exit
+    (runner.quickexit)."""
+    leaving = QuickExit()
+    leaving.code = main()
+    raise SystemExit(leaving.code)
