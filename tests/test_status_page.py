@@ -141,6 +141,27 @@ def test_a_follower_waits_for_a_line_being_written_and_flags_damage(tmp_path: Pa
     assert follower.history.records == 202
 
 
+def test_a_log_not_written_yet_has_no_records_and_one_gone_since_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    job = write_history(tmp_path)
+    log = history_path(tmp_path)
+    written = log.read_bytes()
+    log.unlink()  # a daemon started before its first run: nothing is wrong yet
+    page = Served(job)
+    try:
+        assert status_of(page.port)["audit"] == [
+            {"ok": True, "records": 0, "message": "no records yet"}
+        ]
+        log.write_bytes(written)
+        assert status_of(page.port)["audit"][0]["records"] == 202
+        log.unlink()  # gone after it was read: that is wrong
+        [audit] = status_of(page.port)["audit"]
+        assert not audit["ok"] and audit["message"].startswith("cannot read")
+    finally:
+        page.close()
+
+
 def test_schedule_listen_serves_the_page(
     tmp_path: Path, reaper: list[subprocess.Popen[bytes]]
 ) -> None:

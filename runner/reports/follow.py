@@ -44,7 +44,11 @@ class FileSource:
 
     def lines(self, at: _Position) -> Iterator[bytes]:
         """Complete lines after ``at.offset``: a line still being written is left for the
-        next look, so a reader never mistakes a write in progress for a torn tail."""
+        next look, so a reader never mistakes a write in progress for a torn tail. A log
+        not written yet (no run has started) has no lines; one that is gone after records
+        were read from it cannot be read."""
+        if not at.offset and not os.path.lexists(self.path):
+            return
         with open(self.path, "rb") as handle:
             handle.seek(at.offset)
             for line in read_lines(handle):
@@ -88,7 +92,10 @@ class Follower:
         verdict = checked.verdict
         at.seq, at.hash = verdict.last_seq, verdict.last_hash
         records = self.history.records
-        if verdict.ok:
+        if verdict.ok and not records:
+            self.health = Health(True, 0, "no records yet")
+            self._seen = marker
+        elif verdict.ok:
             self.health = Health(True, records, f"intact: {records} records, last seq {at.seq}")
             self._seen = marker
         else:
