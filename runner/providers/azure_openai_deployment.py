@@ -80,14 +80,30 @@ def _serves(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
     return (name,) if name and FINE_TUNE in name else ()
 
 
+# Hourly hosting fees of a fine-tuned model's deployment, by its SKU as ARM names it
+# (compared without case: clients send "developertier" too). Microsoft's fine-tuning cost
+# page: Standard and Global Standard pay the fee; Developer Tier pays none (Azure removes
+# it after 24 hours); provisioned throughput accrues PTU-hours at the customer's own rate,
+# which is not known here, like any SKU not named.
+HOSTING_FEE_UNITS = {
+    "standard": Decimal(1),
+    "globalstandard": Decimal(1),
+    "developertier": Decimal(0),
+}
+
+
 def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
-    """The hosting fee is per deployment of a fine-tuned model; other deployments (base
-    models, billed per token) cost nothing while idle."""
+    """The hosting fee is per deployment of a fine-tuned model, by its SKU; other
+    deployments (base models, billed per token) cost nothing while idle."""
     name = _model_name(item)
     if name is None:
         return None
-    units = Decimal(1) if FINE_TUNE in name else Decimal(0)
-    return Billing(units, "deployment", {"base_model": name})
+    if FINE_TUNE not in name:
+        return Billing(Decimal(0), "deployment", {"base_model": name})
+    sku = item.get("sku")
+    sku_name = sku.get("name") if isinstance(sku, dict) else None
+    units = HOSTING_FEE_UNITS.get(sku_name.lower()) if isinstance(sku_name, str) else None
+    return None if units is None else Billing(units, "deployment", {"base_model": name})
 
 
 DEPLOYMENT = RecordMap(
@@ -312,13 +328,13 @@ KIND = KindSpecOf(
     name_source="the deployment name",
     not_found_proof="a 404 whose message names the deployment",
     id_rule=unsafe_id_reason,
-    # Per deployment of a fine-tuned model, per hour, called or not. [guess: the pricing
-    # page's "hosting" row varies by model and region; check it, or set prices:.]
+    # Per Standard or Global Standard deployment of a fine-tuned model, per hour, called
+    # or not (HOSTING_FEE_UNITS for the other SKUs).
     price=PriceFact(
         per_hour=Decimal("1.70"),
         unit="deployment",
-        source="azure.microsoft.com/pricing/details/cognitive-services/openai-service (hosting)",
+        source="learn.microsoft.com azure ai-foundry openai how-to/fine-tuning-cost-management"
+        " (Standard and Global Standard hosting)",
         date="2026-12",
-        guess=True,
     ),
 )
