@@ -237,6 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ftjanitor: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if debug:
+            raise
+        # The machine's doing, not ours (ftjanitor's own files raise StorageError): most
+        # often its output could not be written (`> /dev/full`, a disk that filled up).
+        print(f"ftjanitor: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:
         if debug:
             raise

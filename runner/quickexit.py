@@ -37,6 +37,9 @@ class QuickExit:
             sys.stdout.flush()
         except BrokenPipeError:  # the reader went away (`| head`): as main() treats it
             code = code or EXIT_FAILED
+        except OSError as exc:  # a disk that filled up: as main() reports it
+            print(f"ftjanitor: {exc.strerror or exc}", file=sys.stderr)
+            code = code or EXIT_FAILED
         with contextlib.suppress(OSError):
             sys.stderr.flush()
         os._exit(code)

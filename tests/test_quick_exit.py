@@ -1,11 +1,13 @@
 """``python -m runner`` leaves without tearing the interpreter down (runner.quickexit):
-what it printed is all there, its exit code is the command's, and a reader that went
-away ends it quietly with 1."""
+what it printed is all there, its exit code is the command's, a reader that went away
+ends it quietly with 1, and output that cannot be written is one line and 1."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import ROOT, ftjanitor
 
@@ -53,3 +55,19 @@ def test_a_reader_that_went_away_ends_it_quietly_with_1() -> None:
     finally:
         os.close(write)
     assert done.returncode == 1 and done.stderr == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_line_and_1() -> None:
+    with open("/dev/full", "w") as full:  # every write: no space left on device
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "validate", str(JOBS)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("ftjanitor: ") and "internal error" not in line
