@@ -17,7 +17,9 @@ page's token; its kinds are listed at once), its deletes spread over its concurr
 The goal: plan within 1.3 x (the slowest connection's plan bound x ceil(16 / P)). A
 whole process also starts Python, imports the runner, decides about 8,000 models and
 audits 1,600 planned deletes; the same plan at zero latency (the runner's own time) is
-shown beside it, and how much of the network's wait was left over it.
+shown beside it, and how much of the network's wait was left over it; and so is one
+connection planned alone by a whole process, the same start-up included, against which
+the fleet's ceil(16 / P) rounds are set.
 
     .venv/bin/python -m bench.fleet [--runs 3] [--latency 0.025] [--parallel 8]
 """
@@ -57,12 +59,12 @@ def seed_file(folder: Path) -> Path:
     return path
 
 
-def job_file(folder: Path, sim: Sim, parallel: int) -> Path:
+def job_file(folder: Path, sim: Sim, parallel: int, connections: int = CONNECTIONS) -> Path:
     path = folder / f"job-{len(list(folder.glob('job-*.yaml'))):03d}.yaml"
     providers = "\n".join(
         f"  fw-{c:02d}: {{type: fireworks, account_id: {account(c)},"
         f' base_url: "{sim.url}/fireworks", requests_per_minute: 1000000}}'
-        for c in range(CONNECTIONS)
+        for c in range(connections)
     )
     path.write_text(
         f"""version: 1
@@ -116,24 +118,26 @@ def main() -> None:
         folder = Path(tmp)
         seed = seed_file(folder)
 
-        def command(step: list[str], width: int) -> Callable[[Sim], list[str]]:
-            return lambda sim: ftj(step[0], str(job_file(folder, sim, width)), *step[1:])
+        def command(step: list[str], width: int, count: int) -> Callable[[Sim], list[str]]:
+            return lambda sim: ftj(step[0], str(job_file(folder, sim, width, count)), *step[1:])
 
         figures: dict[str, tuple[Figure, list[list[dict[str, Any]]]]] = {}
-        for key, step, width, latency in (
-            ("plan", ["plan"], parallel, lat),
-            ("plan_serial", ["plan"], 1, lat),
-            ("plan_0", ["plan"], parallel, 0.0),
-            ("run", ["run", "--yes"], parallel, lat),
-            ("run_serial", ["run", "--yes"], 1, lat),
+        for key, step, width, latency, count in (
+            ("plan", ["plan"], parallel, lat, CONNECTIONS),
+            ("plan_serial", ["plan"], 1, lat, CONNECTIONS),
+            ("plan_0", ["plan"], parallel, 0.0, CONNECTIONS),
+            ("plan_one", ["plan"], parallel, lat, 1),
+            ("run", ["run", "--yes"], parallel, lat, CONNECTIONS),
+            ("run_serial", ["run", "--yes"], 1, lat, CONNECTIONS),
         ):
             seen: list[list[dict[str, Any]]] = []
             at = f"{latency * 1000:.0f} ms" if latency else "zero latency"
+            what = "one connection alone" if count == 1 else f"parallel_connections {width}"
             figure = scenario(
-                Figure(f"{step[0]}: parallel_connections {width}, {at}"),
+                Figure(f"{step[0]}: {what}, {at}"),
                 runs,
                 ["--latency", str(latency), "--seed", str(seed)],
-                command(step, width),
+                command(step, width, count),
                 ENV,
                 seen,
             )
@@ -152,6 +156,7 @@ def report(
     plan, plan_log = figures["plan"]
     run, run_log = figures["run"]
     own = figures["plan_0"][0].wall
+    alone = figures["plan_one"][0].wall
     plan_bounds = bounds(plan_log[-1], lat)
     run_bounds = bounds(run_log[-1], lat)
     slowest_plan = max(b[0] for b in plan_bounds.values())
@@ -177,6 +182,12 @@ def report(
             f"plan's time over the same plan at zero latency ({own:.2f} s) vs the same bound"
             " (the network wait not hidden behind the runner's own work)",
             (plan.wall - own) / goal,
+            True,
+        ),
+        (
+            f"plan vs one connection planned alone ({alone:.2f} s, whole process)"
+            f" x ceil({CONNECTIONS}/{parallel})",
+            plan.wall / (alone * rounds),
             True,
         ),
         ("plan: serial / parallel", figures["plan_serial"][0].wall / plan.wall, True),
