@@ -8,6 +8,7 @@ Records are read as the audit sink writes them, and defensively: a verified chai
 who wrote a record in what order, not that its fields have the types ftjanitor gives them.
 """
 
+import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,8 @@ from runner.rules import LIMIT_TRIPPED
 KEEP_LISTED = 1000  # failures and limit trips listed; more are counted, not listed
 _MAX_OPEN_RUNS = 1024  # runs seen starting but not ending (a crash): forget the oldest
 UNKNOWN_MONTH = "unknown"  # a record whose ts cannot be read: counted, never hidden
+# Dollars a month: more than any bill, and far from what a Decimal sum or a float can hold.
+MAX_AMOUNT = Decimal(10) ** 12
 
 Item = tuple[str, str, str, str]  # job, provider (connection), kind, ID
 
@@ -95,23 +98,32 @@ def _count(value: object) -> int:
 
 
 def _amount(value: object) -> Decimal | None:
+    """Dollars a month as ftjanitor writes them (a JSON number, 0 up to ``MAX_AMOUNT``);
+    anything else is an unknown cost, so one odd record can neither overflow the totals nor
+    make them negative."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() else None
+    return amount if amount.is_finite() and 0 <= amount <= MAX_AMOUNT else None
+
+
+# How ftjanitor writes a ts (UTC), checked as far as the month: read without parsing.
+_UTC_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}T[0-9:.]{15}Z")
 
 
 def month_of(ts: str) -> str:
-    """The UTC month (YYYY-MM) of a record's ``ts``."""
-    if len(ts) == 27 and ts[-1] == "Z" and ts[4] == "-":  # as ftjanitor writes it: UTC
+    """The UTC month (YYYY-MM, the year in four digits) of a record's ``ts``, or
+    ``UNKNOWN_MONTH``."""
+    if _UTC_MONTH.fullmatch(ts):
         return ts[:7]
     try:
-        return parse_instant(ts).strftime("%Y-%m")
+        at = parse_instant(ts)
     except ValueError:
         return UNKNOWN_MONTH
+    return f"{at.year:04d}-{at.month:02d}"
 
 
 def _item(record: dict[str, Any]) -> Item:
