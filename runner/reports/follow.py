@@ -30,9 +30,15 @@ class _Position:
         self.seq, self.hash, self.offset = 0, GENESIS, 0
 
 
+class Replaced(Exception):
+    """The file no longer holds the records already read from it: it was truncated or
+    replaced (ftjanitor only ever appends to an audit log)."""
+
+
 class FileSource:
     def __init__(self, path: Path):
         self.path = path
+        self._inode: int | None = None  # of the file the records read so far came from
 
     def marker(self) -> object:
         """Changes whenever a record is appended (or the file is replaced)."""
@@ -50,6 +56,10 @@ class FileSource:
         if not at.offset and not os.path.lexists(self.path):
             return
         with open(self.path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if at.offset and (info.st_ino != self._inode or info.st_size < at.offset):
+                raise Replaced
+            self._inode = info.st_ino
             handle.seek(at.offset)
             for line in read_lines(handle):
                 if not line.endswith(b"\n"):
@@ -85,10 +95,19 @@ class Follower:
             return marker
         at = self._at
         checked = Checked(self.source.lines(at), (at.seq, at.hash))
-        for line, record in checked.entries():
-            at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
-            if record is not None:
-                self.history.add(record)
+        try:
+            for line, record in checked.entries():
+                at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
+                if record is not None:
+                    self.history.add(record)
+        except Replaced:
+            # What was read stays shown, as read; never as what the file holds now.
+            self.health = Health(
+                False,
+                self.history.records,
+                f"truncated or replaced after {at.seq} records were read from it",
+            )
+            return marker
         verdict = checked.verdict
         at.seq, at.hash = verdict.last_seq, verdict.last_hash
         records = self.history.records
