@@ -63,7 +63,7 @@ def render(report: dict[str, Any], form: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     out = None
-    if args.out:  # never over the files the report is made from, nor the job's state
+    if args.out is not None:  # never over what the report is made from, nor the state
         out = check_output(args.out, "--out", inputs_of(load_job_file(args.job_file)))
     report = build(args.job_file, args.since)
     text = render(report, args.format)
