@@ -2,6 +2,7 @@
 ftjanitor itself never writes, against odd options, and against a log changed under the
 daemon: figures stay sane, every format renders, nothing crashes."""
 
+import http.client
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,10 +10,14 @@ from typing import Any
 
 import pytest
 
+import tests.statuspage
 from runner.clock import parse_instant
 from runner.commands.report import build, render
 from runner.reports.summary import MAX_FILLED_MONTHS
-from tests.audit_history import ChainWriter, history_path, report_job
+from runner.triggers import build_trigger, next_fire_times
+from tests.audit_history import ChainWriter, append_to, history_path, report_job, write_history
+from tests.helpers import cli
+from tests.statuspage import Served
 
 FORMATS = ("text", "json", "markdown", "html")
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -115,3 +120,94 @@ def test_a_short_gap_is_still_filled(tmp_path: Path) -> None:
 def test_an_instant_past_the_calendar_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse_instant("9999-12-31T23:59:59-05:00")
+
+
+def test_out_empty_and_a_log_that_is_a_folder_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = report_job(tmp_path)
+    history_path(tmp_path).mkdir()
+    code, out, err = cli(capsys, "report", "--job-file", str(job))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "not a regular file" in err
+    history_path(tmp_path).rmdir()
+    history_path(tmp_path).write_bytes(b"")
+    code, out, err = cli(capsys, "report", "--job-file", str(job), "--out", "")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--out" in err
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
+
+
+def audit_of(served: Served) -> dict[str, Any]:
+    code, body = get(served.port, "/api/status")
+    assert code == 200
+    (audit,) = strict_json(body.decode())["audit"]
+    assert isinstance(audit, dict)
+    return audit
+
+
+@pytest.mark.parametrize("how", ["truncated", "replaced"])
+def test_a_log_cut_under_the_daemon_is_not_shown_intact(tmp_path: Path, how: str) -> None:
+    """ftjanitor only appends: a log that shrank, or another file put in its place, no
+    longer holds what the page read from it, and the page says so."""
+    job = write_history(tmp_path)
+    served = Served(job)
+    try:
+        assert audit_of(served)["ok"]
+        log = history_path(tmp_path)
+        lines = log.read_bytes().splitlines(keepends=True)
+        if how == "truncated":
+            log.write_bytes(b"".join(lines[: len(lines) // 2]))
+        else:
+            (tmp_path / "other").write_bytes(b"".join(lines))
+            (tmp_path / "other").replace(log)
+        audit = audit_of(served)
+        assert not audit["ok"] and "truncated or replaced" in audit["message"]
+        code, page = get(served.port, "/")
+        assert code == 200 and b"truncated or replaced" in page
+    finally:
+        served.close()
+
+
+def test_odd_records_on_the_status_page(tmp_path: Path) -> None:
+    job = write_history(tmp_path)
+    with append_to(history_path(tmp_path)) as w:
+        w.add(START, "run.start", "r1", job="nightly", dry_run=False, trigger="schedule")
+        for n, ts in enumerate(ODD_TIMES):
+            deleted_at(w, ts, f"odd-{n}")
+        w.add("0001-01-01T00:00:00Z", "run.end", "r1", job="nightly", dry_run=False,
+              status="ok", deleted=9, estimated_monthly_savings=1e308)  # fmt: skip
+    served = Served(job)
+    try:
+        code, body = get(served.port, "/api/status")
+        assert code == 200
+        savings = strict_json(body.decode())["savings"]
+        assert len(savings) <= MAX_FILLED_MONTHS and savings[-1]["month"] == "unknown"
+        assert get(served.port, "/")[0] == 200
+    finally:
+        served.close()
+
+
+def test_a_clock_at_the_end_of_the_calendar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No fire time is left after year 9999: none, not an error that takes the page down."""
+    end = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    served_job = write_history(tmp_path)
+    monkeypatch.setattr(tests.statuspage, "NOW", end)
+    served = Served(served_job)
+    try:
+        code, body = get(served.port, "/api/status")
+        assert code == 200 and json.loads(body)["jobs"][0]["next_fire_time"] is None
+        assert get(served.port, "/")[0] == 200
+    finally:
+        served.close()
+    (item,) = served.daemon.scheduled()
+    assert next_fire_times(build_trigger(item.spec, UTC), datetime.max.replace(tzinfo=UTC), 1) == []
