@@ -211,3 +211,21 @@ def test_a_clock_at_the_end_of_the_calendar(
         served.close()
     (item,) = served.daemon.scheduled()
     assert next_fire_times(build_trigger(item.spec, UTC), datetime.max.replace(tzinfo=UTC), 1) == []
+
+
+@pytest.mark.parametrize("last", [b'{"seq": 99, "ts": "x\n', b"\n\n", b"[]\n"])
+def test_a_log_whose_last_record_is_unreadable_is_reported_damaged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], last: bytes
+) -> None:
+    """The audit sink will not open such a log; the report reads it as it is and says
+    where it broke, exit 1, in the file asked for, and leaves the log as it was."""
+    job = write_history(tmp_path)
+    log = history_path(tmp_path)
+    log.write_bytes(log.read_bytes() + last)
+    before = log.read_bytes()
+    out = tmp_path / "report.html"
+    code, _, err = cli(
+        capsys, "report", "--job-file", str(job), "--format", "html", "--out", str(out)
+    )
+    assert code == 1 and err.count("\n") == 1 and "TAMPERED or damaged" in err
+    assert 'id="unverified"' in out.read_text() and log.read_bytes() == before
