@@ -34,8 +34,11 @@ class QuickExit:
         if (logging := sys.modules.get("logging")) is not None:
             logging.shutdown()
         try:
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None: started with stdout closed
+                sys.stdout.flush()
         except BrokenPipeError:  # the reader went away (`| head`): as main() treats it
+            code = code or EXIT_FAILED
+        except OSError:  # a full disk: the command said so already, or this says it failed
             code = code or EXIT_FAILED
         with contextlib.suppress(OSError):
             sys.stderr.flush()

@@ -4,6 +4,9 @@ daemon: figures stay sane, every format renders, nothing crashes."""
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from runner.commands.report import build, render
 from runner.reports.summary import MAX_FILLED_MONTHS
 from runner.triggers import build_trigger, next_fire_times
 from tests.audit_history import ChainWriter, append_to, history_path, report_job, write_history
-from tests.helpers import cli
+from tests.helpers import ROOT, cli
 from tests.statuspage import Served
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -229,3 +232,22 @@ def test_a_log_whose_last_record_is_unreadable_is_reported_damaged(
     )
     assert code == 1 and err.count("\n") == 1 and "TAMPERED or damaged" in err
     assert 'id="unverified"' in out.read_text() and log.read_bytes() == before
+
+
+@pytest.mark.parametrize("stdout", ["closed", "/dev/full"])
+def test_a_stdout_that_takes_nothing_is_one_line(tmp_path: Path, stdout: str) -> None:
+    job = write_history(tmp_path)
+    args = [sys.executable, "-m", "runner", "report", "--job-file", str(job)]
+    with open(os.devnull if stdout == "closed" else stdout, "wb") as sink:
+        done = subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None,
+        )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "cannot write the report" in done.stderr

@@ -87,9 +87,23 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         write_atomic(out, data, "the report")
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        _to_stdout(data)
     if not report["audit"]["verified"]:
         print(f"{report['audit']['name']}: {report['audit']['message']}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _to_stdout(data: bytes) -> None:
+    """The report on stdout, or one line saying why it cannot be (a reader that went away
+    is main()'s to answer, as for every command)."""
+    if sys.stdout is None:  # started with stdout closed
+        raise StorageError("stdout is closed: cannot write the report (use --out FILE)")
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(f"stdout: cannot write the report: {reason}") from None
