@@ -251,3 +251,48 @@ def test_a_stdout_that_takes_nothing_is_one_line(tmp_path: Path, stdout: str) ->
         )
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "cannot write the report" in done.stderr
+
+
+def nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_line_nested_too_deep_is_unreadable_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON nested past what Python's parser goes is a damaged log everywhere it is read:
+    ``audit verify``, the report, the status page."""
+    job = write_history(tmp_path)
+    log = history_path(tmp_path)
+    with open(log, "ab") as handle:
+        handle.write(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    code, out, err = cli(capsys, "audit", "verify", str(log))
+    assert code == 1 and "TAMPERED or damaged" in out + err
+    code, out, err = cli(capsys, "report", "--job-file", str(job))
+    assert code == 1 and out.startswith("AUDIT LOG DID NOT VERIFY") and err.count("\n") == 1
+    served = Served(job)
+    try:
+        audit = audit_of(served)
+        assert not audit["ok"] and audit["records"] > 0
+    finally:
+        served.close()
+
+
+def test_fields_that_are_lists_or_objects_are_shown_as_a_mark(tmp_path: Path) -> None:
+    """A record that verifies with a list (hundreds deep) or an object where ftjanitor
+    writes text: counted as what it is, shown as "?", never its repr."""
+    job = report_job(tmp_path)
+    deep: dict[str, Any] = {f: nested(900) for f in ("job", "provider", "kind", "model_id")}
+    with open(history_path(tmp_path), "wb") as handle:
+        w = ChainWriter(handle)
+        w.add(START, "run.start", "r1", job="nightly", dry_run=False, trigger=nested(900))
+        w.add(START, "delete.outcome", "r1", **deep, result="failed", error={"x": [1]})
+        w.add(START, "delete.marked", "r1", **deep, name=nested(900), deletable_after=[1])
+    report = rendered(job)
+    assert report["audit"]["verified"]
+    (failure,) = report["failures"]
+    assert (failure["job"], failure["model_id"], failure["error"]) == ("?", "?", "?")
+    assert report["pending"][0]["deletable_after"] == "?"

@@ -90,7 +90,11 @@ class Totals:
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    """A field as text: a number as its digits; a list or an object, which no text field
+    of ftjanitor's holds, as "?" (its str() could be megabytes, or recurse too deep)."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else str(value) if isinstance(value, int | float) else "?"
 
 
 def _count(value: object) -> int:
