@@ -73,6 +73,20 @@ def test_odd_savings_are_unknown_costs_never_totals(tmp_path: Path) -> None:
     assert report["months"][0]["cumulative_monthly_cost_retired"] == 2.5
 
 
+@pytest.mark.parametrize("odd", [-7, "3", 2.5, True, None, [3]])
+def test_odd_counts_never_take_from_the_totals(tmp_path: Path, odd: Any) -> None:
+    job = report_job(tmp_path)
+    with open(history_path(tmp_path), "wb") as handle:
+        w = ChainWriter(handle)
+        for n, (deleted, unknown) in enumerate([(4, 0), (odd, None), (0, odd)]):
+            at, run_id = START + timedelta(hours=n), f"r{n}"
+            savings = {} if unknown is None else {"estimated_monthly_savings": 1.0}
+            w.add(at, "run.start", run_id, job="nightly", dry_run=False, trigger="schedule")
+            w.add(at, "run.end", run_id, job="nightly", dry_run=False, status="ok",
+                  deleted=deleted, unknown_cost=unknown, **savings)  # fmt: skip
+    assert rendered(job)["totals"]["unknown_cost"] == 0
+
+
 ODD_TIMES: list[Any] = [
     "abcd-efghijklmnopqrstuvwxyZ",  # as long as ftjanitor's ts, and no time at all
     "2026-13-01T00:00:00.000000Z",  # ftjanitor's shape, no such month

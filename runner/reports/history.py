@@ -98,7 +98,8 @@ def _text(value: object) -> str:
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A count as ftjanitor writes it (a whole number, never negative); anything else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _amount(value: object) -> Decimal | None:
