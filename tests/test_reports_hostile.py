@@ -310,3 +310,23 @@ def test_fields_that_are_lists_or_objects_are_shown_as_a_mark(tmp_path: Path) ->
     (failure,) = report["failures"]
     assert (failure["job"], failure["model_id"], failure["error"]) == ("?", "?", "?")
     assert report["pending"][0]["deletable_after"] == "?"
+
+
+def test_a_job_file_edited_under_the_daemon_shows_at_once(tmp_path: Path) -> None:
+    """The page is kept until something it shows changes: the schedule's text and the log
+    a job reads are among those, even when no fire time or log moved."""
+    job = write_history(tmp_path)
+    served = Served(job)
+    try:
+        assert audit_of(served)["ok"]
+        job.write_text(job.read_text().replace("every 1d", "every 24h"))
+        assert served.daemon.load()
+        code, body = get(served.port, "/api/status")
+        assert code == 200 and json.loads(body)["jobs"][0]["schedule"] == "every 24h"
+        (tmp_path / "folder").mkdir()
+        job.write_text(job.read_text().replace("audit_log: audit.jsonl", "audit_log: folder"))
+        assert served.daemon.load()
+        audit = audit_of(served)
+        assert not audit["ok"] and audit["message"].startswith("cannot read")
+    finally:
+        served.close()
