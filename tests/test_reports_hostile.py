@@ -330,3 +330,18 @@ def test_a_job_file_edited_under_the_daemon_shows_at_once(tmp_path: Path) -> Non
         assert not audit["ok"] and audit["message"].startswith("cannot read")
     finally:
         served.close()
+
+
+@pytest.mark.parametrize("odd", ["$1+1$", ":+1:", "1:+1:", "+1", "T0Z"])
+def test_markdown_puts_what_only_looks_numeric_in_a_code_span(tmp_path: Path, odd: str) -> None:
+    """GitHub renders "$1+1$" as math and ":+1:" as an emoji: an ID or a ts is a code span
+    whatever its characters; only counts, amounts and months are left bare."""
+    job = report_job(tmp_path)
+    with open(history_path(tmp_path), "wb") as handle:
+        w = ChainWriter(handle)
+        w.add(START, "run.start", "r1", job="nightly", dry_run=False, trigger="schedule")
+        deleted_at(w, odd, odd, result="failed")
+    markdown = render(build(str(job), None), "markdown")
+    (row,) = [line for line in markdown.splitlines() if "boom" in line]
+    assert row.count(f"`{odd}`") == 2  # its time and its ID
+    assert "| `unknown` | 0 | 1 | 0 | $0.00 | $0.00 |" in markdown  # figures bare
