@@ -345,3 +345,29 @@ def test_markdown_puts_what_only_looks_numeric_in_a_code_span(tmp_path: Path, od
     (row,) = [line for line in markdown.splitlines() if "boom" in line]
     assert row.count(f"`{odd}`") == 2  # its time and its ID
     assert "| `unknown` | 0 | 1 | 0 | $0.00 | $0.00 |" in markdown  # figures bare
+
+
+def test_a_request_the_server_cannot_read_is_answered_under_the_page_headers(
+    tmp_path: Path,
+) -> None:
+    """http.server's own error answers (a path too long, too many headers) are plain text
+    with the CSP and nosniff of every other answer, and echo nothing of the request."""
+    served = Served(write_history(tmp_path))
+    try:
+        for path, headers in (("/<script>" + "a" * 70_000, 0), ("/api/status", 200)):
+            conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+            try:
+                conn.putrequest("GET", path)
+                for n in range(headers):
+                    conn.putheader(f"X-{n}", "y")
+                conn.endheaders()
+                answer = conn.getresponse()
+                body = answer.read()
+            finally:
+                conn.close()
+            assert answer.status in (414, 431) and b"<" not in body
+            assert answer.getheader("Content-Type") == "text/plain; charset=utf-8"
+            assert answer.getheader("X-Content-Type-Options") == "nosniff"
+            assert "default-src 'none'" in (answer.getheader("Content-Security-Policy") or "")
+    finally:
+        served.close()
