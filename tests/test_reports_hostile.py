@@ -16,7 +16,9 @@ import pytest
 import tests.statuspage
 from runner.clock import parse_instant
 from runner.commands.report import build, render
+from runner.reports.history import MAX_TEXT
 from runner.reports.summary import MAX_FILLED_MONTHS
+from runner.rules import LIMIT_TRIPPED
 from runner.triggers import build_trigger, next_fire_times
 from tests.audit_history import ChainWriter, append_to, history_path, report_job, write_history
 from tests.helpers import ROOT, cli
@@ -371,3 +373,26 @@ def test_a_request_the_server_cannot_read_is_answered_under_the_page_headers(
             assert "default-src 'none'" in (answer.getheader("Content-Security-Policy") or "")
     finally:
         served.close()
+
+
+def test_long_strings_are_kept_short(tmp_path: Path) -> None:
+    """Megabytes in a field (no text ftjanitor writes is that long) are kept to
+    ``MAX_TEXT`` characters in what the report lists, so the lists stay small; a limit
+    trip still counts by its message's end."""
+    job = report_job(tmp_path)
+    long = "<x>" * 1_000_000
+    ref = {"job": "nightly", "provider": "cohere", "kind": "model", "model_id": long}
+    with open(history_path(tmp_path), "wb") as handle:
+        w = ChainWriter(handle)
+        w.add(START, "run.start", "r1", job="nightly", dry_run=False, trigger="schedule")
+        w.add(START, "delete.planned", "r1", **ref, name=long, reason="r")
+        w.add(START, "delete.outcome", "r1", **ref, result="failed", error=long)
+        w.add(START, "delete.marked", "r1", **ref | {"model_id": "m"}, name=long,
+              deletable_after=long)  # fmt: skip
+        w.add(START, "run.end", "r1", job="nightly", dry_run=False, status="aborted",
+              message=long + LIMIT_TRIPPED)  # fmt: skip
+    report = rendered(job)
+    assert report["totals"]["limit_trips"] == 1
+    listed = [*report["failures"], *report["limit_trips"], *report["pending"]]
+    texts = [v for entry in listed for v in entry.values() if isinstance(v, str)]
+    assert max(len(text) for text in texts) == MAX_TEXT and len(listed) == 3

@@ -22,6 +22,7 @@ from runner.rules import LIMIT_TRIPPED
 KEEP_LISTED = 1000  # failures and limit trips listed; more are counted, not listed
 _MAX_OPEN_RUNS = 1024  # runs seen starting but not ending (a crash): forget the oldest
 UNKNOWN_MONTH = "unknown"  # a record whose ts cannot be read: counted, never hidden
+MAX_TEXT = 1000  # characters kept of a field (ftjanitor writes none this long)
 # Dollars a month: more than any bill, and far from what a Decimal sum or a float can hold.
 MAX_AMOUNT = Decimal(10) ** 12
 
@@ -91,10 +92,14 @@ class Totals:
 
 def _text(value: object) -> str:
     """A field as text: a number as its digits; a list or an object, which no text field
-    of ftjanitor's holds, as "?" (its str() could be megabytes, or recurse too deep)."""
+    of ftjanitor's holds, as "?" (its str() could be megabytes, or recurse too deep). At
+    most ``MAX_TEXT`` characters are kept, so the lists kept stay small however long a
+    record's strings."""
     if isinstance(value, str):
-        return value
-    return "" if value is None else str(value) if isinstance(value, int | float) else "?"
+        text = value
+    else:
+        text = "" if value is None else str(value) if isinstance(value, int | float) else "?"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def _count(value: object) -> int:
@@ -175,7 +180,9 @@ class History:
             item = _item(record)
             name = record.get("name")
             after = _text(record.get("deletable_after"))
-            self.marks[item] = PendingMark(*item, name if isinstance(name, str) else None, after)
+            self.marks[item] = PendingMark(
+                *item, _text(name) if isinstance(name, str) else None, after
+            )
         elif event in ("delete.unmarked", "delete.absent"):
             self.marks.pop(_item(record), None)
             if event == "delete.absent" and self._counts(run_id, ts):
@@ -248,8 +255,8 @@ class History:
             run.status, run.ended, run.names = status, ts, {}
         if not self._in_range(ts):
             return
-        message = _text(record.get("message"))
-        if status == "aborted" and message.endswith(LIMIT_TRIPPED):
+        raw, message = record.get("message"), _text(record.get("message"))
+        if status == "aborted" and isinstance(raw, str) and raw.endswith(LIMIT_TRIPPED):
             self.totals.limit_trips += 1
             self._month(ts).limit_trips += 1
             self.limit_trips.append(LimitTrip(ts, _text(record.get("job")), message))
