@@ -16,9 +16,12 @@ import pytest
 import tests.statuspage
 from runner.clock import parse_instant
 from runner.commands.report import build, render
+from runner.reports.follow import ChainSource, Follower
 from runner.reports.history import MAX_TEXT
 from runner.reports.summary import MAX_FILLED_MONTHS
 from runner.rules import LIMIT_TRIPPED
+from runner.state import StateRef
+from runner.state.open import open_audit_chain
 from runner.triggers import build_trigger, next_fire_times
 from tests.audit_history import ChainWriter, append_to, history_path, report_job, write_history
 from tests.helpers import ROOT, cli
@@ -396,3 +399,36 @@ def test_long_strings_are_kept_short(tmp_path: Path) -> None:
     listed = [*report["failures"], *report["limit_trips"], *report["pending"]]
     texts = [v for entry in listed for v in entry.values() if isinstance(v, str)]
     assert max(len(text) for text in texts) == MAX_TEXT and len(listed) == 3
+
+
+@pytest.mark.parametrize("how", ["truncated", "rewritten"])
+def test_a_chain_in_postgresql_cut_under_the_daemon(
+    request: pytest.FixtureRequest, how: str
+) -> None:
+    """The same for a chain kept in PostgreSQL: rows read before are gone, or the tip no
+    longer matches what was read."""
+    import psycopg
+
+    url: str = request.getfixturevalue("pg_fresh_url")
+    chain = open_audit_chain(StateRef(url=url), (), lambda: START)
+    reader = open_audit_chain(StateRef(url=url))
+    try:
+        for n in range(3):
+            chain.append("run.start", f"r{n}", {"job": "nightly", "dry_run": False})
+        follower = Follower(ChainSource(reader))
+        follower.refresh()
+        assert follower.health.ok and follower.history.records == 3
+        with psycopg.connect(url, autocommit=True) as conn:
+            if how == "truncated":
+                row = conn.execute("SELECT line FROM ftjanitor_audit_log WHERE seq = 1").fetchone()
+                assert row is not None
+                first = json.loads(row[0])["hash"]
+                conn.execute("DELETE FROM ftjanitor_audit_log WHERE seq > 1")
+                conn.execute("UPDATE ftjanitor_audit_log_tip SET seq = 1, hash = %s", (first,))
+            else:
+                conn.execute("UPDATE ftjanitor_audit_log_tip SET hash = %s", ("0" * 64,))
+        follower.refresh()
+        assert not follower.health.ok and "truncated or replaced" in follower.health.message
+    finally:
+        chain.close()
+        reader.close()

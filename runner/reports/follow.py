@@ -31,8 +31,8 @@ class _Position:
 
 
 class Replaced(Exception):
-    """The file no longer holds the records already read from it: it was truncated or
-    replaced (ftjanitor only ever appends to an audit log)."""
+    """The chain no longer holds the records already read from it: it was truncated or
+    replaced (ftjanitor only ever appends to an audit chain)."""
 
 
 class FileSource:
@@ -75,6 +75,9 @@ class ChainSource:
         return self.chain.head
 
     def lines(self, at: _Position) -> Iterator[bytes]:
+        seq, last = self.chain.head
+        if seq < at.seq or (seq == at.seq and last != at.hash):
+            raise Replaced  # rows read before are gone, or were rewritten
         return self.chain.lines(after=at.seq)
 
 
@@ -94,8 +97,8 @@ class Follower:
         if marker == self._seen:
             return marker
         at = self._at
-        checked = Checked(self.source.lines(at), (at.seq, at.hash))
         try:
+            checked = Checked(self.source.lines(at), (at.seq, at.hash))
             for line, record in checked.entries():
                 at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
                 if record is not None:
