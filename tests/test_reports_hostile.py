@@ -78,12 +78,12 @@ def test_odd_savings_are_unknown_costs_never_totals(tmp_path: Path) -> None:
     assert report["months"][0]["cumulative_monthly_cost_retired"] == 2.5
 
 
-@pytest.mark.parametrize("odd", [-7, "3", 2.5, True, None, [3]])
+@pytest.mark.parametrize("odd", [-7, "3", 2.5, True, None, [3], 10**4299])
 def test_odd_counts_never_take_from_the_totals(tmp_path: Path, odd: Any) -> None:
     job = report_job(tmp_path)
     with open(history_path(tmp_path), "wb") as handle:
         w = ChainWriter(handle)
-        for n, (deleted, unknown) in enumerate([(4, 0), (odd, None), (0, odd)]):
+        for n, (deleted, unknown) in enumerate([(4, 0), *[(odd, None)] * 12, (0, odd)]):
             at, run_id = START + timedelta(hours=n), f"r{n}"
             savings = {} if unknown is None else {"estimated_monthly_savings": 1.0}
             w.add(at, "run.start", run_id, job="nightly", dry_run=False, trigger="schedule")

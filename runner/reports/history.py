@@ -22,6 +22,7 @@ from runner.rules import LIMIT_TRIPPED
 KEEP_LISTED = 1000  # failures and limit trips listed; more are counted, not listed
 _MAX_OPEN_RUNS = 1024  # runs seen starting but not ending (a crash): forget the oldest
 UNKNOWN_MONTH = "unknown"  # a record whose ts cannot be read: counted, never hidden
+MAX_COUNT = 10**9  # deletes in one run, at most: more than any provider holds
 MAX_TEXT = 1000  # characters kept of a field (ftjanitor writes none this long)
 # Dollars a month: more than any bill, and far from what a Decimal sum or a float can hold.
 MAX_AMOUNT = Decimal(10) ** 12
@@ -103,8 +104,11 @@ def _text(value: object) -> str:
 
 
 def _count(value: object) -> int:
-    """A count as ftjanitor writes it (a whole number, never negative); anything else 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A count as ftjanitor writes it (a whole number, 0 up to ``MAX_COUNT``); anything
+    else 0, so no sum of them is negative or too long to print."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT:
+        return value
+    return 0
 
 
 def _amount(value: object) -> Decimal | None:
