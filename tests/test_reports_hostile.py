@@ -432,3 +432,18 @@ def test_a_chain_in_postgresql_cut_under_the_daemon(
     finally:
         chain.close()
         reader.close()
+
+
+def test_a_fifo_in_the_logs_place_does_not_hang_the_page(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer; the page would wait with it, holding its lock
+    against every later request."""
+    job = write_history(tmp_path)
+    served = Served(job)
+    try:
+        assert audit_of(served)["ok"]
+        history_path(tmp_path).unlink()
+        os.mkfifo(history_path(tmp_path))
+        audit = audit_of(served)
+        assert not audit["ok"] and "not a regular file" in audit["message"]
+    finally:
+        served.close()

@@ -7,12 +7,14 @@ chain in PostgreSQL by its tip row and the records after the last seq seen.
 """
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.audit import AuditChain
 from runner.chain import GENESIS, Checked, read_lines
+from runner.errors import StorageError
 from runner.reports.history import History
 
 
@@ -55,8 +57,12 @@ class FileSource:
         were read from it cannot be read."""
         if not at.offset and not os.path.lexists(self.path):
             return
-        with open(self.path, "rb") as handle:
+        # Not blocking: a FIFO put in the log's place would hold the open, and the page's
+        # lock, until a writer came.
+        with open(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise StorageError(f"{self.path} is not a regular file")
             if at.offset and (info.st_ino != self._inode or info.st_size < at.offset):
                 raise Replaced
             self._inode = info.st_ino
