@@ -16,12 +16,14 @@ import pytest
 import tests.statuspage
 from runner.clock import parse_instant
 from runner.commands.report import build, render
+from runner.report import code_span
 from runner.reports.follow import ChainSource, Follower
 from runner.reports.history import MAX_TEXT
 from runner.reports.summary import MAX_FILLED_MONTHS
 from runner.rules import LIMIT_TRIPPED
 from runner.state import StateRef
 from runner.state.open import open_audit_chain
+from runner.text import shown
 from runner.triggers import build_trigger, next_fire_times
 from tests.audit_history import ChainWriter, append_to, history_path, report_job, write_history
 from tests.helpers import ROOT, cli
@@ -447,3 +449,33 @@ def test_a_fifo_in_the_logs_place_does_not_hang_the_page(tmp_path: Path) -> None
         assert not audit["ok"] and "not a regular file" in audit["message"]
     finally:
         served.close()
+
+
+HOSTILE = "<b>x</b>\n\x1b[31mred\u202egnp.exe\r\x00|`c`|[l](http://e.vil) @admin"
+
+
+def test_hostile_text_in_every_field_stays_text_in_every_format(tmp_path: Path) -> None:
+    """Control characters and bidi marks are escapes on a terminal and in Markdown (where
+    every such string is a code span), markup is escaped in HTML, JSON keeps them exact."""
+    job = report_job(tmp_path)
+    ref = {"job": HOSTILE, "provider": HOSTILE, "kind": HOSTILE, "model_id": HOSTILE}
+    with open(history_path(tmp_path), "wb") as handle:
+        w = ChainWriter(handle)
+        w.add(START, "run.start", "r1", job=HOSTILE, dry_run=False, trigger=HOSTILE)
+        w.add(START, "delete.planned", "r1", **ref, name=HOSTILE, reason=HOSTILE)
+        w.add(START, "delete.outcome", "r1", **ref, result="failed", error=HOSTILE)
+        w.add(START, "delete.marked", "r1", **ref, name=HOSTILE, deletable_after=HOSTILE)
+        w.add(START, "run.end", "r1", job=HOSTILE, dry_run=False, status="aborted",
+              message=HOSTILE + LIMIT_TRIPPED)  # fmt: skip
+    report = rendered(job)
+    assert report["failures"][0]["name"] == HOSTILE  # JSON: exact
+    for form in ("text", "markdown"):
+        text = render(report, form)
+        assert all(line.isprintable() for line in text.splitlines()), form
+        assert "\\x1b[31mred\\u202egnp.exe\\r\\x00" in text
+    markdown = render(report, "markdown")
+    inner = shown(HOSTILE).replace("|", "\\|")  # each one in a code span, whole
+    spans = [code_span(HOSTILE), code_span(HOSTILE + LIMIT_TRIPPED)]
+    assert markdown.count(inner) == sum(markdown.count(span) for span in spans) > 5
+    page = render(report, "html")
+    assert "<b>x" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
