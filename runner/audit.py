@@ -11,7 +11,6 @@ import dataclasses
 import fcntl
 import hashlib
 import itertools
-import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from runner.chain import (
     Appended,
     Verdict,
     dumps,
+    loads,
     read_lines,
     record_hash,
     seal,
@@ -117,7 +117,7 @@ def _last_lines(fd: int) -> tuple[bytes | None, bytes]:
 
 def _whole_record(line: bytes, seq: int, prev: str) -> tuple[int, str] | None:
     try:
-        record = json.loads(line)
+        record = loads(line)
         if (
             record["seq"] == seq + 1
             and record["prev"] == prev
@@ -171,7 +171,7 @@ class AuditLog:
         self.seq, self.prev = 0, GENESIS
         if last is not None:
             try:
-                record = json.loads(last)
+                record = loads(last)
                 self.seq, self.prev = int(record["seq"]), str(record["hash"])
             except (ValueError, KeyError, TypeError):
                 raise StorageError(
@@ -298,7 +298,7 @@ def records_of(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         if len(line) > MAX_LINE_BYTES:
             continue  # cut by read_lines: never a whole record
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError:
             continue
         if isinstance(record, dict):
@@ -307,7 +307,7 @@ def records_of(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
 
 def _seq_of(line: bytes) -> object:
     try:
-        record = json.loads(line)
+        record = loads(line)
     except ValueError:
         return None
     return record.get("seq") if isinstance(record, dict) else None
@@ -341,7 +341,7 @@ def _stored_problem(chain: AuditChain, seq: int, expected: str) -> str | None:
         return None if expected == GENESIS else "different"
     line = chain.line_at(seq)
     try:
-        record = json.loads(line) if line is not None else None
+        record = loads(line) if line is not None else None
     except ValueError:
         record = None
     if not isinstance(record, dict):

@@ -32,12 +32,26 @@ def dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def loads(line: bytes | str) -> Any:
+    """A line's JSON, or ValueError: a line nested deeper than Python's parser goes is as
+    unreadable as any other, not a RecursionError that ends the reader."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
 def canonical(record: dict[str, Any]) -> bytes:
     return dumps({k: v for k, v in record.items() if k != "hash"}).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
+    """ValueError for a record nested too deep to write out again (one read from a hostile
+    line a little shallower than ``loads`` refuses)."""
+    try:
+        return hashlib.sha256(canonical(record)).hexdigest()
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
 
 
 def seal(
@@ -107,7 +121,7 @@ def checked_entries(
                 number, "torn last line (a crash mid-write?); the next run records audit.recovered"
             )
         try:
-            record = json.loads(line)
+            record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError
             claimed = record["hash"]
@@ -120,8 +134,11 @@ def checked_entries(
             return broken(number, f"seq {record.get('seq')!r} where {seq + 1} was due")
         if record.get("prev") != prev:
             return broken(number, f"prev does not match the hash of seq {seq}")
-        if record_hash(record) != claimed:
-            return broken(number, "hash does not match the record (edited?)")
+        try:
+            if record_hash(record) != claimed:
+                return broken(number, "hash does not match the record (edited?)")
+        except ValueError:
+            return broken(number, "nested too deep for its hash to be checked")
         if pending_torn is not None:
             torn, torn_line = pending_torn
             fits = (

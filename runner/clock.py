@@ -24,7 +24,10 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time like 2026-06-01T00:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise ValueError(f"{text!r} is beyond the last time a clock can hold") from None
 
 
 def rfc3339(at: datetime) -> str:

@@ -173,6 +173,17 @@ class HealthServer:
             def _not_allowed(self) -> None:
                 self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", body=True)
 
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                # http.server's own answers to a request it cannot read (400, 414, 431):
+                # its HTML page echoes the request; this one is plain text under the same
+                # headers as every other answer.
+                status = HTTPStatus(code)
+                self.close_connection = True
+                payload = f"{status.value} {status.phrase}\n".encode()
+                self._send(status, payload, body=getattr(self, "command", None) != "HEAD")
+
             def _send(
                 self,
                 status: HTTPStatus,

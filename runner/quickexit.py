@@ -34,12 +34,15 @@ class QuickExit:
         if (logging := sys.modules.get("logging")) is not None:
             logging.shutdown()
         try:
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None: started with stdout closed
+                sys.stdout.flush()
         except BrokenPipeError:  # the reader went away (`| head`): as main() treats it
             code = code or EXIT_FAILED
         except OSError as exc:  # a disk that filled up: as main() reports it
-            print(f"ftjanitor: {exc.strerror or exc}", file=sys.stderr)
             code = code or EXIT_FAILED
+            with contextlib.suppress(OSError):
+                print(f"ftjanitor: {exc.strerror or exc}", file=sys.stderr)
         with contextlib.suppress(OSError):
-            sys.stderr.flush()
+            if sys.stderr is not None:  # None: started with stderr closed
+                sys.stderr.flush()
         os._exit(code)

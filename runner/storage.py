@@ -34,7 +34,9 @@ def open_anchored(
     """For reading a job file's audit (``audit``, ``report``): the state, the chain, and
     why the chain no longer holds the head the state remembers (None when it does). A log
     file that does not exist is refused rather than created empty."""
-    if job_file.audit_log is not None and not job_file.audit_log.is_file():
-        raise ConfigError(f"{job_file.audit_log}: no such audit log (from {source})")
+    log = job_file.audit_log
+    if log is not None and not log.is_file():
+        problem = "is not a regular file" if log.exists() else "no such audit log"
+        raise ConfigError(f"{log}: {problem} (from {source})")
     state, chain = open_storage(job_file, (), system_clock, stack)
     return state, chain, head_problem(chain, state.audit_head(chain.name))

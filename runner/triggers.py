@@ -51,10 +51,13 @@ def next_fire_times(trigger: BaseTrigger, after: datetime, count: int) -> list[d
     """The next ``count`` fire times strictly after ``after`` (deterministic, no waiting)."""
     out: list[datetime] = []
     previous: datetime | None = None
-    now = after + _TICK
-    while len(out) < count and (fire := trigger.get_next_fire_time(previous, now)) is not None:
-        out.append(fire)
-        previous, now = fire, fire + _TICK
+    try:
+        now = after + _TICK
+        while len(out) < count and (fire := trigger.get_next_fire_time(previous, now)):
+            out.append(fire)
+            previous, now = fire, fire + _TICK
+    except (OverflowError, ValueError):  # past year 9999: the calendar holds no more
+        pass
     return out
 
 

@@ -36,8 +36,10 @@ class ChainWriter:
         self.seq, self.prev = after
         self._ids = itertools.count(first_run)
 
-    def add(self, at: datetime, event: str, run_id: str | None, **fields: Any) -> dict[str, Any]:
-        record = seal(self.seq + 1, self.prev, rfc3339(at), event, run_id, fields)
+    def add(self, at: Any, event: str, run_id: str | None, **fields: Any) -> dict[str, Any]:
+        """``at`` not a datetime is the ``ts`` as it is: a record the sink would not write."""
+        ts = rfc3339(at) if isinstance(at, datetime) else at
+        record = seal(self.seq + 1, self.prev, ts, event, run_id, fields)
         self.handle.write((dumps(record) + "\n").encode())
         self.seq, self.prev = record["seq"], record["hash"]
         return record

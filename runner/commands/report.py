@@ -7,11 +7,11 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
-from runner.chain import Checked
+from runner.chain import Checked, read_lines
 from runner.clock import Clock, system_clock
 from runner.commands.common import load
 from runner.durations import parse_duration
-from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError, StorageError
 from runner.jobfile.validate import load_job_file
 from runner.outputs import check_output, inputs_of, write_atomic
 from runner.reports.history import History
@@ -31,21 +31,36 @@ def build(job_file_path: str, since: str | None, clock: Clock = system_clock) ->
             raise ConfigError(f"report: --since: {exc}") from None
     job_file = load(job_file_path)
     history = History(start)
+    refused: StorageError | None = None
     with ExitStack() as stack:
-        _, chain, head = open_anchored(job_file, job_file_path, stack)
-        checked = Checked(chain.lines())
+        try:
+            _, chain, head = open_anchored(job_file, job_file_path, stack)
+            name, lines = chain.name, chain.lines()
+        except StorageError as exc:
+            # The audit sink takes up no log whose last record is unreadable: read the file
+            # as it is, so the walk says where it broke (a damaged log is reported, exit 1).
+            if job_file.audit_log is None:
+                raise
+            refused, name, head = exc, str(job_file.audit_log), None
+            try:
+                lines = read_lines(stack.enter_context(open(job_file.audit_log, "rb")))
+            except OSError:
+                raise exc from None
+        checked = Checked(lines)
         for _, record in checked.entries():
             if record is not None:
                 history.add(record)
         verdict = checked.verdict
+    if refused is not None and verdict.ok:
+        raise refused  # the log reads well: what was refused is something else
     if not verdict.ok:
         verified = Verified(
-            chain.name, False, f"TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}"
+            name, False, f"TAMPERED or damaged at seq {verdict.bad_seq}: {verdict.message}"
         )
     elif head:
-        verified = Verified(chain.name, False, f"TRUNCATED or replaced: {head}")
+        verified = Verified(name, False, f"TRUNCATED or replaced: {head}")
     else:
-        verified = Verified(chain.name, True, verdict.message)
+        verified = Verified(name, True, verdict.message)
     return report_json(history, verified, start, until)
 
 
@@ -63,7 +78,7 @@ def render(report: dict[str, Any], form: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     out = None
-    if args.out:  # never over the files the report is made from, nor the job's state
+    if args.out is not None:  # never over what the report is made from, nor the state
         out = check_output(args.out, "--out", inputs_of(load_job_file(args.job_file)))
     report = build(args.job_file, args.since)
     text = render(report, args.format)
@@ -72,9 +87,23 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         write_atomic(out, data, "the report")
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        _to_stdout(data)
     if not report["audit"]["verified"]:
         print(f"{report['audit']['name']}: {report['audit']['message']}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _to_stdout(data: bytes) -> None:
+    """The report on stdout, or one line saying why it cannot be (a reader that went away
+    is main()'s to answer, as for every command)."""
+    if sys.stdout is None:  # started with stdout closed
+        raise StorageError("stdout is closed: cannot write the report (use --out FILE)")
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(f"stdout: cannot write the report: {reason}") from None

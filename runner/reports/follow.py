@@ -7,12 +7,14 @@ chain in PostgreSQL by its tip row and the records after the last seq seen.
 """
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.audit import AuditChain
 from runner.chain import GENESIS, Checked, read_lines
+from runner.errors import StorageError
 from runner.reports.history import History
 
 
@@ -30,9 +32,15 @@ class _Position:
         self.seq, self.hash, self.offset = 0, GENESIS, 0
 
 
+class Replaced(Exception):
+    """The chain no longer holds the records already read from it: it was truncated or
+    replaced (ftjanitor only ever appends to an audit chain)."""
+
+
 class FileSource:
     def __init__(self, path: Path):
         self.path = path
+        self._inode: int | None = None  # of the file the records read so far came from
 
     def marker(self) -> object:
         """Changes whenever a record is appended (or the file is replaced)."""
@@ -49,7 +57,15 @@ class FileSource:
         were read from it cannot be read."""
         if not at.offset and not os.path.lexists(self.path):
             return
-        with open(self.path, "rb") as handle:
+        # Not blocking: a FIFO put in the log's place would hold the open, and the page's
+        # lock, until a writer came.
+        with open(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise StorageError(f"{self.path} is not a regular file")
+            if at.offset and (info.st_ino != self._inode or info.st_size < at.offset):
+                raise Replaced
+            self._inode = info.st_ino
             handle.seek(at.offset)
             for line in read_lines(handle):
                 if not line.endswith(b"\n"):
@@ -65,6 +81,9 @@ class ChainSource:
         return self.chain.head
 
     def lines(self, at: _Position) -> Iterator[bytes]:
+        seq, last = self.chain.head
+        if seq < at.seq or (seq == at.seq and last != at.hash):
+            raise Replaced  # rows read before are gone, or were rewritten
         return self.chain.lines(after=at.seq)
 
 
@@ -84,11 +103,20 @@ class Follower:
         if marker == self._seen:
             return marker
         at = self._at
-        checked = Checked(self.source.lines(at), (at.seq, at.hash))
-        for line, record in checked.entries():
-            at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
-            if record is not None:
-                self.history.add(record)
+        try:
+            checked = Checked(self.source.lines(at), (at.seq, at.hash))
+            for line, record in checked.entries():
+                at.offset += len(line)  # a torn line and its audit.recovered: both, or neither
+                if record is not None:
+                    self.history.add(record)
+        except Replaced:
+            # What was read stays shown, as read; never as what the file holds now.
+            self.health = Health(
+                False,
+                self.history.records,
+                f"truncated or replaced after {at.seq} records were read from it",
+            )
+            return marker
         verdict = checked.verdict
         at.seq, at.hash = verdict.last_seq, verdict.last_hash
         records = self.history.records

@@ -8,6 +8,7 @@ Records are read as the audit sink writes them, and defensively: a verified chai
 who wrote a record in what order, not that its fields have the types ftjanitor gives them.
 """
 
+import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,10 @@ from runner.rules import LIMIT_TRIPPED
 KEEP_LISTED = 1000  # failures and limit trips listed; more are counted, not listed
 _MAX_OPEN_RUNS = 1024  # runs seen starting but not ending (a crash): forget the oldest
 UNKNOWN_MONTH = "unknown"  # a record whose ts cannot be read: counted, never hidden
+MAX_COUNT = 10**9  # deletes in one run, at most: more than any provider holds
+MAX_TEXT = 1000  # characters kept of a field (ftjanitor writes none this long)
+# Dollars a month: more than any bill, and far from what a Decimal sum or a float can hold.
+MAX_AMOUNT = Decimal(10) ** 12
 
 Item = tuple[str, str, str, str]  # job, provider (connection), kind, ID
 
@@ -87,31 +92,52 @@ class Totals:
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    """A field as text: a number as its digits; a list or an object, which no text field
+    of ftjanitor's holds, as "?" (its str() could be megabytes, or recurse too deep). At
+    most ``MAX_TEXT`` characters are kept, so the lists kept stay small however long a
+    record's strings."""
+    if isinstance(value, str):
+        text = value
+    else:
+        text = "" if value is None else str(value) if isinstance(value, int | float) else "?"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A count as ftjanitor writes it (a whole number, 0 up to ``MAX_COUNT``); anything
+    else 0, so no sum of them is negative or too long to print."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT:
+        return value
+    return 0
 
 
 def _amount(value: object) -> Decimal | None:
+    """Dollars a month as ftjanitor writes them (a JSON number, 0 up to ``MAX_AMOUNT``);
+    anything else is an unknown cost, so one odd record can neither overflow the totals nor
+    make them negative."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() else None
+    return amount if amount.is_finite() and 0 <= amount <= MAX_AMOUNT else None
+
+
+# How ftjanitor writes a ts (UTC), checked as far as the month: read without parsing.
+_UTC_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])-[0-9]{2}T[0-9:.]{15}Z")
 
 
 def month_of(ts: str) -> str:
-    """The UTC month (YYYY-MM) of a record's ``ts``."""
-    if len(ts) == 27 and ts[-1] == "Z" and ts[4] == "-":  # as ftjanitor writes it: UTC
+    """The UTC month (YYYY-MM, the year in four digits) of a record's ``ts``, or
+    ``UNKNOWN_MONTH``."""
+    if _UTC_MONTH.fullmatch(ts):
         return ts[:7]
     try:
-        return parse_instant(ts).strftime("%Y-%m")
+        at = parse_instant(ts)
     except ValueError:
         return UNKNOWN_MONTH
+    return f"{at.year:04d}-{at.month:02d}"
 
 
 def _item(record: dict[str, Any]) -> Item:
@@ -158,7 +184,9 @@ class History:
             item = _item(record)
             name = record.get("name")
             after = _text(record.get("deletable_after"))
-            self.marks[item] = PendingMark(*item, name if isinstance(name, str) else None, after)
+            self.marks[item] = PendingMark(
+                *item, _text(name) if isinstance(name, str) else None, after
+            )
         elif event in ("delete.unmarked", "delete.absent"):
             self.marks.pop(_item(record), None)
             if event == "delete.absent" and self._counts(run_id, ts):
@@ -231,8 +259,8 @@ class History:
             run.status, run.ended, run.names = status, ts, {}
         if not self._in_range(ts):
             return
-        message = _text(record.get("message"))
-        if status == "aborted" and message.endswith(LIMIT_TRIPPED):
+        raw, message = record.get("message"), _text(record.get("message"))
+        if status == "aborted" and isinstance(raw, str) and raw.endswith(LIMIT_TRIPPED):
             self.totals.limit_trips += 1
             self._month(ts).limit_trips += 1
             self.limit_trips.append(LimitTrip(ts, _text(record.get("job")), message))

@@ -121,7 +121,17 @@ class StatusBoard:
                     followers[id(follower)] = follower
                     markers.append(self._refreshed(follower))
             fires = [self._next_fire_time(item) for item in items]
-            key = ([item.key for item in items], markers, fires)
+            # Everything the answer shows: what each job is now (a job file edited under
+            # the daemon), which chain it reads, how far and how well that chain was read.
+            key = (
+                [
+                    (item.key, item.job.schedule, id(self._follower(item.job_file)))
+                    for item in items
+                ],
+                markers,
+                [f.health for f in followers.values()],
+                fires,
+            )
             if self._answers is None or key != self._key:
                 status = self._status(items, fires, list(followers.values()))
                 self._answers = self._render(status)

@@ -26,26 +26,29 @@ def to_the_second(ts: str | None) -> str:
     if not ts:
         return "-"
     try:
-        return parse_instant(ts).strftime("%Y-%m-%d %H:%M:%SZ")
+        at = parse_instant(ts)
     except ValueError:
         return ts  # shown as it is (and escaped where it is shown)
+    return at.isoformat(" ", "seconds")[:19] + "Z"  # strftime's %Y writes year 1 as "1"
 
 
-def _next_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year + number // 12}-{number % 12 + 1:02d}"
+# Months on the axis, at most: a longer span comes from a record's odd ``ts`` (year 1, year
+# 9999), and then only the months with figures are listed rather than every one between.
+MAX_FILLED_MONTHS = 1200
+
+
+def _index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
 
 
 def month_series(months: dict[str, Month]) -> list[dict[str, Any]]:
     """Every month from the first to the last with a figure (empty ones too, so a chart's
-    axis is time), each with the monthly cost retired so far."""
-    known = sorted(m for m in months if m != UNKNOWN_MONTH)
-    names: list[str] = []
-    if known:
-        month = known[0]
-        while month <= known[-1]:
-            names.append(month)
-            month = _next_month(month)
+    axis is time), each with the monthly cost retired so far. Keys are YYYY-MM or
+    ``UNKNOWN_MONTH`` (runner.reports.history.month_of)."""
+    names = sorted(m for m in months if m != UNKNOWN_MONTH)
+    if names and _index(names[-1]) - _index(names[0]) < MAX_FILLED_MONTHS:
+        first, last = _index(names[0]), _index(names[-1])
+        names = [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(first, last + 1)]
     if UNKNOWN_MONTH in months:
         names.append(UNKNOWN_MONTH)
     rows, cumulative = [], Decimal(0)

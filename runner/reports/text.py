@@ -123,7 +123,9 @@ def _markdown_table(headers: list[str], rows: list[list[str]], cell: Callable[[s
     return "\n".join(out)
 
 
-_FIGURE = re.compile(r"[0-9$,.:+TZ-]*")  # counts, amounts, months, times: nothing to render
+# Counts, amounts and months ("-" for none): nothing GitHub renders. Anything else, an ID
+# or a ts that only looks numeric ("$1+1$" is math there, ":+1:" an emoji) is a code span.
+_FIGURE = re.compile(r"-|\$?[0-9][0-9,.-]*")
 
 
 def _markdown_cell(text: str) -> str:
