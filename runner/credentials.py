@@ -67,7 +67,7 @@ def resolve_usage_keys(
     keys: dict[str, str] = {}
     missing: list[str] = []
     malformed: list[str] = []
-    for target in (t for job in jobs for t in job.targets if t.unused_for):
+    for target in (t for job in jobs for t in job.targets if t.unused_for is not None):
         connection = job_file.connections[target.connection]
         source = REGISTRY[connection.type].kinds[target.kind].usage
         field = USAGE[source].key_field if source is not None else None

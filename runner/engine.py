@@ -338,7 +338,8 @@ class _Read:
 def _usage_windows(jobs: list[Job]) -> dict[Listed, timedelta]:
     """How far back each listing an unused_for rule reads must be read: its longest rule."""
     longest: dict[Listed, timedelta] = {}
-    for target in (t for j in jobs for t in j.targets if t.unused_for):
+    # ``is not None``: unused_for 0d is a rule too (a timedelta of 0 is falsy).
+    for target in (t for j in jobs for t in j.targets if t.unused_for is not None):
         key = (target.connection, target.kind)
         longest[key] = max(longest.get(key, target.unused_for), target.unused_for)
     return longest

@@ -24,7 +24,7 @@ from runner.jobfile.model import Job, Target
 from runner.providers.base import KindSpec, ModelRecord
 from runner.ref import DEFAULT_KIND, ResourceRef
 from runner.state import Mark
-from runner.usage import LastUse, Seen, Unknown, Usage
+from runner.usage import USAGE_UNKNOWN, LastUse, Seen, Unknown, Usage
 
 # What the run read of each listing's usage (runner.usage): per item, or why it could not.
 UsageReads = Mapping[Listed, Mapping[ResourceRef, Seen] | Unknown]
@@ -262,7 +262,7 @@ def _target_decisions(
             why = f"kept: among the {target.keep_latest} newest matches ({reason})"
             out.append(_decision(conn, record, now, "keep", why, index))
         else:
-            seen = record.usage if target.unused_for else None  # matched: a Seen
+            seen = record.usage if target.unused_for is not None else None  # matched: a Seen
             last = LastUse(source, seen.last_used) if source and isinstance(seen, Seen) else None
             out.append(_decision(conn, record, now, "delete", reason, index, usage=last))
     return out
@@ -371,7 +371,7 @@ def plan_job(
     plan = JobPlan(job, list(best.values()))
     if owner_tag is not None:
         plan.decisions = _owned(plan.decisions, records, owner_tag)
-    plan.unread = _unread(job, usage or {})
+    plan.unread = _unread(job, usage or {}, plan.decisions)
     plan.notes.extend(plan.unread)
     if job.grace is not None:
         _apply_grace(plan, job.grace, marks or {}, wall_now or now)
@@ -416,14 +416,26 @@ def _with_usage(
     ]  # fmt: skip
 
 
-def _unread(job: Job, usage: UsageReads) -> list[str]:
-    """Why the job's unused_for rules could not be judged, per connection and kind."""
-    wanted = dict.fromkeys((t.connection, t.kind) for t in job.targets if t.unused_for)
-    return [
-        f"{listed[0]}: usage unknown: {read.why}; nothing there is selected by unused_for"
+def _unread(job: Job, usage: UsageReads, decisions: Sequence[Decision]) -> list[str]:
+    """Why the job's unused_for rules could not be judged, per connection and kind: a read
+    that failed, or items a read could not vouch for (a window longer than the source
+    keeps, an item it did not answer for), each skipped as ``usage unknown``. Either way
+    the job is partial: a doubt about use is never a clean run."""
+    wanted = dict.fromkeys((t.connection, t.kind) for t in job.targets if t.unused_for is not None)
+    notes = {
+        listed: f"{listed[0]}: usage unknown: {read.why}; nothing there is selected by unused_for"
         for listed in wanted
         if isinstance(read := usage.get(listed), Unknown)
-    ]
+    }
+    doubted: dict[Listed, list[Decision]] = {}
+    for d in decisions:
+        listed = (d.ref.connection, d.ref.kind)
+        if d.action == "skip" and d.reason.startswith(USAGE_UNKNOWN) and listed not in notes:
+            doubted.setdefault(listed, []).append(d)
+    for listed, skipped in doubted.items():
+        count = f"{len(skipped)} item{'s' if len(skipped) > 1 else ''}"
+        notes[listed] = f"{listed[0]}: {skipped[0].reason}; {count} kept so"
+    return list(notes.values())
 
 
 def _apply_dependencies(
@@ -635,7 +647,7 @@ def _recheck_use(
             said[ref] = since
         if d.action != "delete" or since is None:
             continue
-        why = f"usage unknown: {since.why}" if isinstance(since, Unknown) else since
+        why = USAGE_UNKNOWN + since.why if isinstance(since, Unknown) else since
         said[ref] = why
         plan.decisions[index] = dataclasses.replace(d, action="skip", reason=why)
         for host in d.after:
@@ -673,8 +685,11 @@ def _since_review(
     last = fresh.last_used
     if last is None:
         return None
-    if seen is not None:
-        if seen.last_used is not None and last <= seen.last_used:
+    if seen is not None and recorded is not None:
+        # No plan saw a use after it was made: a later last_used (an unsigned plan edited,
+        # a clock gone wrong) is held to its making, so it can never hide a use since.
+        bar = None if seen.last_used is None else min(seen.last_used, recorded.made)
+        if bar is not None and last <= bar:
             return None
     elif recorded is None or last <= recorded.made:
         return None

@@ -134,12 +134,17 @@ class RefusingUsage(UsageSource):
         raise UsageUnknown("refused (403): an admin key is needed")
 
 
+def read_usage_from(monkeypatch: pytest.MonkeyPatch, source: UsageSource) -> None:
+    """From here to the test's end, Cohere's models read their usage from ``source``."""
+    monkeypatch.setitem(USAGE, source.name, source)
+    kinds = PROVIDERS["cohere"].kinds
+    monkeypatch.setitem(kinds, "model", dataclasses.replace(COHERE, usage=source.name))  # type: ignore[index]
+
+
 def refuse_usage(monkeypatch: pytest.MonkeyPatch) -> None:
     """From here to the test's end, Cohere's models read their usage from a source that
     refuses (a test may plan first and make the source fail before it applies)."""
-    monkeypatch.setitem(USAGE, RefusingUsage.name, RefusingUsage())
-    kinds = PROVIDERS["cohere"].kinds
-    monkeypatch.setitem(kinds, "model", dataclasses.replace(COHERE, usage=RefusingUsage.name))  # type: ignore[index]
+    read_usage_from(monkeypatch, RefusingUsage())
     RefusingUsage.calls = 0
 
 

@@ -14,7 +14,7 @@ from runner.providers import REGISTRY as PROVIDERS
 from runner.providers.base import KindSpec, ModelRecord
 from runner.selectors.base import Field, Selector, Verdict, age_verdict, parse_age, register
 from runner.usage import REGISTRY as USAGE
-from runner.usage import Seen, Unknown
+from runner.usage import USAGE_UNKNOWN, Seen, Unknown
 
 
 @register
@@ -58,13 +58,15 @@ class UnusedFor(Selector):
         usage = record.usage
         if not isinstance(usage, Seen):
             why = usage.why if isinstance(usage, Unknown) else "not read"
-            return Verdict(False, f"usage unknown: {why}", unknown=True)
+            return Verdict(False, USAGE_UNKNOWN + why, unknown=True)
         window = now - self.unused_for
         if usage.since is not None and usage.since > window:
             # A read that misses part of the window cannot vouch for "no use" in it.
             why = f"the read covers only since {usage.since:%Y-%m-%d}, not {label}"
-            return Verdict(False, f"usage unknown: {why}", unknown=True)
-        if usage.last_used is not None and usage.last_used > window:
+            return Verdict(False, USAGE_UNKNOWN + why, unknown=True)
+        # A use at the window's very start is in it: unused_for 0d keeps what a read
+        # saw used by the clock (today's daily count is a use at the clock).
+        if usage.last_used is not None and usage.last_used >= window:
             when = f"{usage.last_used:%Y-%m-%d}"
             if usage.last_used > now:  # a clock skew: a use "after" the clock is a use
                 return Verdict(False, f"last used {when}, after the rules' clock", too_young=True)

@@ -9,6 +9,7 @@ vendor library.
 from runner.discovery import plugins
 from runner.usage.base import (
     REGISTRY,
+    USAGE_UNKNOWN,
     LastUse,
     Seen,
     Unknown,
@@ -20,6 +21,7 @@ from runner.usage.base import (
 
 __all__ = [
     "REGISTRY",
+    "USAGE_UNKNOWN",
     "LastUse",
     "Seen",
     "Unknown",

@@ -10,9 +10,12 @@ allowed may have dropped some, and is unknown, never "unused".
 
 A deployment is used on a day whose total is above 0; its last use is the end of the last
 such day (or the run's clock, if sooner). A fine-tuned model is used when any deployment
-serving it was (``azure_monitor_models``, which lists the deployments for that).
+serving it was (``azure_monitor_models``, which lists the deployments for that). Names
+are matched casefolded, as Azure's own names are. A total that is no count (null, NaN,
+infinite, negative) or a day before the window asked for makes the read unknown.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,17 +32,28 @@ if TYPE_CHECKING:
 METRIC = "AzureOpenAIRequests"
 METRICS_API_VERSION = "2023-10-01"
 DEFAULT_TOP = 10  # the API's own default: never fewer than this is asked for
+DAY = timedelta(days=1)
+# [doc] Azure Monitor Metrics overview: platform metrics are kept 93 days. An older window
+# is not asked for (no data there reads the same as no use), and a rule reaching past it
+# is told the read covers less: "usage unknown", never "unused".
+RETENTION = timedelta(days=93)
 
 
 def _stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def kept_since(start: datetime, now: datetime) -> datetime:
+    """The start of the window Azure Monitor can still answer for."""
+    return max(start, now - RETENTION)
+
+
 def last_uses(
     deployments: "Listing", count: int, start: datetime, now: datetime
 ) -> dict[str, datetime]:
-    """Each deployment's last day of use in [start, now], by name (unused ones absent),
-    read with the connection's deployment lister's management client."""
+    """Each deployment's last day of use in [start, now], by name casefolded (unused ones
+    absent), read with the connection's deployment lister's management client. Azure's
+    names ignore case, and a metric may tell one in another case: still a use."""
     arm = deployments.management()
     # One more than there are deployments: an answer that fills ``top`` may have dropped some.
     top = max(count + 1, DEFAULT_TOP)
@@ -68,8 +82,15 @@ def last_uses(
     out: dict[str, datetime] = {}
     for name, days in series:
         for day, total in days:
+            if day < start - DAY:  # checked before any sum: a day no one asked about
+                raise UsageUnknown(
+                    f"Azure Monitor returned a day ({day.date().isoformat()}) before the window"
+                    " asked for: it did not answer the question asked"
+                )
             if total > 0:
-                used = min(day + timedelta(days=1), now)
+                # A day from after the clock is a use by the clock; never added to, so a
+                # timeStamp at the end of the calendar cannot overflow.
+                used = now if day >= now else min(day + DAY, now)
                 out[name] = max(out.get(name, used), used)
     return out
 
@@ -93,14 +114,20 @@ def _series(body: Any) -> list[tuple[str, list[tuple[datetime, float]]]]:
             if not isinstance(point, dict):
                 raise UsageUnknown("Azure Monitor returned a malformed data point")
             total = point.get("total", 0)
-            if isinstance(total, bool) or not isinstance(total, int | float):
-                raise UsageUnknown("Azure Monitor returned a total that is not a number")
+            # NaN, an infinity or a negative sum is no count: it must never read as "none".
+            if (
+                isinstance(total, bool)
+                or not isinstance(total, int | float)
+                or not math.isfinite(total)
+                or total < 0
+            ):
+                raise UsageUnknown("Azure Monitor returned a total that is not a count")
             try:
                 day = parse_instant(str(point["timeStamp"]))
             except (ValueError, TypeError, KeyError):
                 raise UsageUnknown("Azure Monitor returned an unreadable timeStamp") from None
             days.append((day, float(total)))
-        out.append((name, days))
+        out.append((name.casefold(), days))
     return out
 
 
@@ -127,8 +154,9 @@ class Deployments(UsageSource):
         start: datetime,
         now: datetime,
     ) -> Mapping[ResourceRef, Seen]:
-        used = last_uses(lister, len(items), start, now)
-        return {ref: Seen(used.get(record.id), since=start) for ref, record in items}
+        since = kept_since(start, now)
+        used = last_uses(lister, len(items), since, now)
+        return {ref: Seen(used.get(record.id.casefold()), since) for ref, record in items}
 
 
 @register
@@ -152,12 +180,13 @@ class Models(UsageSource):
                 listed = list(deployments.list_models())
             except ProviderError as exc:
                 raise UsageUnknown(str(exc)) from None
-        used = last_uses(deployments, len(listed), start, now)
+        since = kept_since(start, now)
+        used = last_uses(deployments, len(listed), since, now)
         last: dict[str, datetime] = {}
         for record in listed:
-            at = used.get(record.id)
+            at = used.get(record.id.casefold())
             if at is None:
                 continue
-            for model in record.serves:
+            for model in (m.casefold() for m in record.serves):
                 last[model] = max(last[model], at) if model in last else at
-        return {ref: Seen(last.get(record.id), since=start) for ref, record in items}
+        return {ref: Seen(last.get(record.id.casefold()), since) for ref, record in items}

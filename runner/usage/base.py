@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 # Every registered source by name, as a kind's ``usage`` names it.
 REGISTRY: dict[str, "UsageSource"] = {}
+# How a skip for a use that could not be vouched for begins (DESIGN.md "usage unknown:
+# WHY"); the planner finds such skips by it, to end the job partial.
+USAGE_UNKNOWN = "usage unknown: "
 
 
 @dataclass(frozen=True, slots=True)

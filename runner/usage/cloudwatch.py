@@ -10,14 +10,15 @@ region, retries and pacing are the connection's; botocore finds CloudWatch's end
 One ``GetMetricData`` call asks for at most 500 ARNs (daily sums over the rule's window),
 each followed by its ``NextToken`` pages; calls run at once, up to the connection's
 concurrency. Any answer that is not a complete one for every question asked (an error,
-``PartialData`` with no page to follow, a page token that comes back, a query left out or
-one never asked) fails the whole read: an unread use is never taken for no use.
+``PartialData`` with no page to follow, a page token that comes back or pages without end,
+a query left out or one never asked, a message about the data, a day before the window)
+fails the whole read: an unread use is never taken for no use.
 """
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from runner.providers.mapping import utc
@@ -34,6 +35,10 @@ PERIOD = 86400  # daily sums: a use is known to the day, as a rule's window is c
 # read, and a rule reaching past it is told the read covers less.
 RETENTION = timedelta(days=455)
 WHAT = "reading use (CloudWatch GetMetricData)"
+# A call's pages: 500 queries of at most 456 daily points take 3 pages of 100,800 points;
+# a server still paging far past that is taken as a loop.
+MAX_PAGES = 100
+LAST_DAY = datetime.max.replace(tzinfo=UTC) - timedelta(seconds=PERIOD)
 
 
 @register
@@ -108,7 +113,7 @@ def _batch(
         key = result.get("Id")
         if key not in ids:
             raise UsageUnknown(f"{WHAT}: it answered a query it was not asked")
-        last[key] = _latest_of((last.get(key), _latest(result, now)))
+        last[key] = _latest_of((last.get(key), _latest(result, since, now)))
     if missing := len(ids) - len(last):
         raise UsageUnknown(f"{WHAT}: it left out {missing} of its {len(ids)} queries")
     return {ids[key]: when for key, when in last.items()}
@@ -120,11 +125,15 @@ def _results(
     """Every MetricDataResult of one call's pages; a query's points may span pages."""
     params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": since, "EndTime": now}
     seen: set[str] = set()
-    while True:
+    for _ in range(MAX_PAGES):
         page = session.call(WHAT, lambda: client.get_metric_data(**params))
         results = page.get("MetricDataResults")
         if not isinstance(results, list):
             raise UsageUnknown(f"{WHAT}: an answer without MetricDataResults")
+        # "As much of the operation as possible is still executed": some data may be missing.
+        if page.get("Messages"):
+            said = session.line(_messages(page))
+            raise UsageUnknown(f"{WHAT}: a message about the call ({said}): data may be missing")
         token = page.get("NextToken")
         partial = False
         for result in results:
@@ -133,7 +142,7 @@ def _results(
             status = result.get("StatusCode")
             if status == "PartialData":
                 partial = True  # the rest comes with NextToken
-            elif status != "Complete":
+            elif status != "Complete" or result.get("Messages"):
                 why = session.line(f"{status}: {_messages(result)}")
                 raise UsageUnknown(f"{WHAT}: a query answered {why}")
             yield result
@@ -145,19 +154,21 @@ def _results(
             raise UsageUnknown(f"{WHAT}: a NextToken came back twice; stopped to avoid a loop")
         seen.add(token)
         params["NextToken"] = token
+    raise UsageUnknown(f"{WHAT}: still paging after {MAX_PAGES} pages; stopped to avoid a loop")
 
 
-def _messages(result: Mapping[str, Any]) -> str:
-    messages = result.get("Messages")
+def _messages(answer: Mapping[str, Any]) -> str:
+    messages = answer.get("Messages")
     if not isinstance(messages, list):
         return "no message"
     return "; ".join(str(m.get("Value")) for m in messages if isinstance(m, Mapping))[:200]
 
 
-def _latest(result: Mapping[str, Any], now: datetime) -> datetime | None:
+def _latest(result: Mapping[str, Any], since: datetime, now: datetime) -> datetime | None:
     """The latest a use in this result's points can have been: the end of the last day
     with a sum above 0 (a daily sum says the day, not the hour), no later than the clock;
-    a day after the clock stays after it, for the rule to see the skew."""
+    a day after the clock stays after it, for the rule to see the skew. A day that ended
+    before the window asked for answers another question: unknown."""
     times, values = result.get("Timestamps"), result.get("Values")
     if not isinstance(times, list) or not isinstance(values, list) or len(times) != len(values):
         raise UsageUnknown(f"{WHAT}: a result whose timestamps and values do not pair up")
@@ -171,8 +182,13 @@ def _latest(result: Mapping[str, Any], now: datetime) -> datetime | None:
             or value < 0
         ):  # a count of invocations that is no count must never read as "none"
             raise UsageUnknown(f"{WHAT}: an unreadable data point")
+        # A day at the calendar's very end is after any clock, and this way still ends.
+        begun = min(utc(at), LAST_DAY)
+        end = begun + timedelta(seconds=PERIOD)
+        if end < since:
+            raise UsageUnknown(
+                f"{WHAT}: a data point from {begun.date().isoformat()}, before the window"
+            )
         if value > 0:
-            begun = utc(at)
-            end = begun + timedelta(seconds=PERIOD)
             used.append(end if begun > now else min(end, now))
     return max(used, default=None)

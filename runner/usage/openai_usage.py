@@ -10,8 +10,10 @@ as the bucket's last second (the run's clock for today's bucket). That is the on
 that never makes a model look idle for longer than it was; the date shown is the day of use.
 
 Anything the read cannot vouch for raises ``UsageUnknown`` (the planner keeps the whole
-connection): a refusal, a malformed page, a page loop, usage not grouped by model, and a
-bucket after the run's clock (the clocks disagree, so the window itself is in doubt).
+connection): a refusal, a malformed page, a page loop, usage not grouped by model, a
+bucket after the run's clock (the clocks disagree, so the window itself is in doubt), and
+one ending before the window asked for (an answer to another question). Models are matched
+casefolded: a use told in another case is still a use.
 
 Sources (PROVIDERS.md tags). [doc] openai/openai-openapi (f85dbe2): the parameters above,
 ``start_time`` inclusive and ``end_time`` exclusive, ``limit`` at most 31 for ``1d``; a page
@@ -25,7 +27,7 @@ be left out (they read as no use either way).
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from math import ceil
 from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
@@ -62,29 +64,43 @@ class OpenAIUsage(UsageSource):
         client = lister.usage if isinstance(lister, OpenAILister) else None
         if client is None:  # runner.credentials saw to the key: a bug, never input
             raise UsageUnknown("no admin key was given to read the Usage API with")
-        first = int(start.timestamp()) // DAY * DAY
+        # Nothing predates 1970 to be read: a window reaching back further is read from
+        # then, and the rule is told the read covers less (never a negative start_time).
+        first = max(0, int(start.timestamp()) // DAY * DAY)
         end = ceil(now.timestamp())
         last = _last_uses(client, first, end)
         since = datetime.fromtimestamp(first, UTC)
+        seen = {model: datetime.fromtimestamp(at, UTC) for model, at in last.items()}
         return {
-            ref: Seen(None if ref.id not in last else min(last[ref.id], now), since)
+            ref: Seen(min(seen[key], now) if (key := ref.id.casefold()) in seen else None, since)
             for ref, _ in items
         }
 
 
-def _last_uses(client: "HttpClient", first: int, end: int) -> dict[str, datetime]:
-    """Each model's last moment of use in [first, end), from every page of buckets."""
-    last: dict[str, datetime] = {}
+def _last_uses(client: "HttpClient", first: int, end: int) -> dict[str, int]:
+    """Each model's last second of use in [first, end), from every page of buckets, by
+    its ID casefolded: a use told in another case is still a use, never "unused"."""
+    last: dict[str, int] = {}
     for bucket_start, bucket_end, results in _buckets(client, first, end):
         if bucket_start >= end:
-            shown = datetime.fromtimestamp(bucket_start, UTC)
             raise UsageUnknown(
-                f"the Usage API answered a bucket from {shown:%Y-%m-%d %H:%M}Z, after the"
+                f"the Usage API answered a bucket starting at {_time(bucket_start)}, after the"
                 " run's clock: the clocks disagree, so no window can be vouched for"
             )
+        if bucket_end <= first:
+            raise UsageUnknown(
+                f"the Usage API answered a bucket ending at {_time(bucket_end)}, before the window"
+                " asked for: it did not answer the question asked"
+            )
+        # A bucket reaching past the clock was used by the clock at the latest; clamped
+        # here, a hostile end_time never reaches datetime (which stops at the year 9999).
+        at = min(bucket_end - 1, end)
         for model, requests in results:
             if requests:
-                last[model] = datetime.fromtimestamp(bucket_end, UTC) - timedelta(seconds=1)
+                key = model.casefold()
+                # The latest of every bucket that told of it: one ending sooner, in any
+                # order, never makes an earlier use the last one.
+                last[key] = max(last.get(key, at), at)
     return last
 
 
@@ -172,6 +188,14 @@ def _bucket(bucket: Any) -> tuple[int, int, list[tuple[str, int]]]:
 
 def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _time(seconds: int) -> str:
+    """A bucket's time for people: UTC, or the number itself where the calendar ends."""
+    try:
+        return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M}Z"
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 def _shown(value: Any) -> str:
