@@ -27,8 +27,7 @@ def account_key(
     options: Mapping[str, Any],
     explicit: str | None,
 ) -> str:
-    url = urlsplit(base_url) if base_url else None
-    host = f"{url.netloc.lower()}{url.path.rstrip('/')}" if url else "-"
+    host = _host(base_url)
     named = [f"account={explicit}"] if explicit is not None else []
     if spec.account_fields:
         # The name beside the fields, not instead of them: a type whose own ARM field is
@@ -37,6 +36,30 @@ def account_key(
     else:
         parts = named or [f"connection={name}"]
     return f"{spec.type}:{host}:{','.join(parts)}"
+
+
+def reach(spec: ProviderSpec, base_url: str | None, api_key_env: str | None) -> str | None:
+    """What a connection of a type without account fields lists: the host and the
+    variable its key is read from. One key reaches one account, so two connections with
+    the same reach list the same items under two names (each planned and limited twice)
+    whatever ``account:`` names they give. None for a type whose account fields say
+    which account it reaches (its key compares those)."""
+    if spec.account_fields:
+        return None
+    return f"{spec.type}:{_host(base_url)}:key_env={api_key_env or ''}"
+
+
+def _host(base_url: str | None) -> str:
+    if not base_url:
+        return "-"
+    url = urlsplit(base_url)
+    host = url.netloc.lower()
+    if url.port is not None and url.port == _DEFAULT_PORTS.get(url.scheme.lower()):
+        host = host.rsplit(":", 1)[0]  # https://h:443 is https://h: one account, one key
+    return f"{host}{url.path.rstrip('/')}"
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def is_key(stored: str) -> bool:

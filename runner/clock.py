@@ -24,7 +24,10 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time like 2026-06-01T00:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00: every caller expects ValueError
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def rfc3339(at: datetime) -> str:

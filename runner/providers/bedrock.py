@@ -770,6 +770,7 @@ SPEC = ProviderSpecOf(
             "pattern": r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$",
             "maxLength": 1224,
             "x-error": "is not an STS external ID (2 to 1224 of A-Z a-z 0-9 +=,.@:/_-)",
+            "x-needs": "role_arn",  # sent with the AssumeRole call alone
         },
     },
     required_fields=("region",),

@@ -1,0 +1,344 @@
+"""Fleets, tags and owners against a hostile user: job files with odd globs, lists, regions,
+roles and limits; two connections that reach one account; tag dates at the edges of the
+calendar; clocks far from today; owners whose routes are missing, shared or odd. Every
+bad file is one ``file:line:col: path: message`` line per problem and exit 2."""
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from runner.providers.base import ModelRecord
+from runner.selectors.expires_tag import ExpiresTag, expiry
+from tests.helpers import cli, job_yaml, one_job, write_job
+
+# -- job files ------------------------------------------------------------------------------
+
+COHERE: dict[str, object] = {"type": "cohere", "api_key_env": "COHERE_A_KEY"}
+FLEET: dict[str, dict[str, object]] = {
+    "cohere-a": COHERE,
+    "cohere-b": {"type": "cohere", "api_key_env": "COHERE_B_KEY"},
+    "gpt": {"type": "openai"},
+}
+BEDROCK: dict[str, object] = {"type": "bedrock", "region": "us-east-1"}
+
+
+def problems(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    providers: Mapping[str, Mapping[str, object]],
+    target: str,
+    top: str = "",
+) -> list[str]:
+    """``validate``'s lines for a file of ``providers`` and one job of ``target``, each
+    checked to be ``file:line:col: path: message`` (the file's name cut off); [] when valid."""
+    path = write_job(tmp_path, job_yaml(providers, one_job("j", [target]), top))
+    code, _, err = cli(capsys, "validate", path)
+    lines = [line for line in err.splitlines() if line.startswith(path)]
+    assert code == (2 if lines else 0), err
+    for line in lines:
+        assert re.fullmatch(r":\d+:\d+: \S+: .+", line.removeprefix(path)), line
+    return [line.removeprefix(path) for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("provider", "says"),
+    [
+        ('"["', ":9:10: jobs[0].targets[0].provider: '[' matches no connection"),
+        ('"cohere-[ab"', "'cohere-[ab' matches no connection"),
+        ('"x*"', "'x*' matches no connection (connections: cohere-a, cohere-b, gpt)"),
+        ("[]", "[] is not a connection name or a glob over them"),
+        ('""', "'' is not a connection name or a glob over them"),
+        ("[cohere-a, cohere-a]", "provider[1]: 'cohere-a' names connection 'cohere-a' again"),
+        ('[cohere-a, "cohere-*"]', "provider[1]: 'cohere-*' names connection 'cohere-a' again"),
+        ('"../*"', "'../*' is not a connection name or a glob over them"),
+    ],
+)
+def test_odd_provider_globs_and_lists_are_refused_at_their_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str, says: str
+) -> None:
+    found = problems(tmp_path, capsys, FLEET, f"{{provider: {provider}, older_than: 30d}}")
+    assert any(says in line for line in found), found
+
+
+@pytest.mark.parametrize(
+    ("provider", "covers"),
+    [
+        ('"**"', ["cohere-a", "cohere-b", "gpt"]),
+        ('"[!g]*"', ["cohere-a", "cohere-b"]),
+        ('"cohere-?"', ["cohere-a", "cohere-b"]),
+        ('[gpt, "cohere-*"]', ["gpt", "cohere-a", "cohere-b"]),
+    ],
+)
+def test_globs_cover_the_connections_they_match_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str, covers: list[str]
+) -> None:
+    from runner.jobfile.validate import load_job_file
+
+    path = write_job(
+        tmp_path, job_yaml(FLEET, one_job("j", [f"{{provider: {provider}, older_than: 30d}}"]))
+    )
+    (job,) = load_job_file(path).jobs
+    assert [t.connection for t in job.targets] == covers
+
+
+def test_a_glob_over_types_without_the_kind_or_the_rule_is_refused_per_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A glob does not quietly narrow itself to the connections where the target makes sense.
+    found = problems(tmp_path, capsys, FLEET, '{provider: "*", kind: deployment, match_all: true}')
+    assert [line.split(": ", 2)[2] for line in found] == [
+        "cohere has no kind 'deployment' (kinds: model)",
+        "openai has no kind 'deployment' (kinds: model)",
+    ]
+    found = problems(tmp_path, capsys, FLEET, '{provider: "*", tags: {team: nlp}}')
+    assert len(found) == 1 and "cohere models carry no tags" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"regions": []}, "providers.aws.regions: [] should be non-empty"),
+        (
+            {"regions": ["us-east-1", "eu-west-1", "us-east-1"]},
+            ":3:62: providers.aws.regions[2]: 'us-east-1' is listed twice",
+        ),
+        ({"regions": ["US-EAST-1"]}, "regions[0]: 'US-EAST-1' is not an AWS region"),
+        ({"regions": ["us-east-1; rm"]}, "regions[0]: 'us-east-1; rm' is not an AWS region"),
+        ({"regions": "us-east-1"}, "providers.aws.regions: 'us-east-1' is a string, not a list"),
+        (
+            {"region": "us-east-1", "regions": ["eu-west-1"]},
+            "providers.aws.regions: give region or regions, not both",
+        ),
+        (
+            {"region": "us-east-1", "role_arn": "arn:aws:iam::123:role/x"},
+            "providers.aws.role_arn: 'arn:aws:iam::123:role/x' is not an IAM role ARN",
+        ),
+        (
+            {"region": "us-east-1", "role_arn": "arn:aws:iam::123456789012:user/x"},
+            "is not an IAM role ARN",
+        ),
+        # Without a role, an external ID would be accepted and silently do nothing.
+        (
+            {"region": "us-east-1", "external_id": "xid-1"},
+            ":3:47: providers.aws.external_id: external_id means nothing without role_arn",
+        ),
+    ],
+)
+def test_hostile_bedrock_connections_are_refused_at_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fields: dict[str, object], says: str
+) -> None:
+    found = problems(
+        tmp_path, capsys, {"aws": {"type": "bedrock", **fields}}, "{provider: aws, match_all: true}"
+    )
+    assert any(says in line for line in found), found
+
+
+def test_regions_on_another_type_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = problems(
+        tmp_path, capsys, {"c": {**COHERE, "regions": ["us-east-1"]}}, "{provider: c, ids: [x]}"
+    )
+    assert (
+        len(found) == 1
+        and "providers.c.regions: 'regions' is not a field of type cohere" in (found[0])
+    )
+
+
+def test_an_external_id_beside_its_role_is_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    role = {"role_arn": "arn:aws:iam::123456789012:role/janitor", "external_id": "xid-1"}
+    assert (
+        problems(tmp_path, capsys, {"aws": {**BEDROCK, **role}}, "{provider: aws, ids: [m]}") == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("0", "parallel_connections: 0 is less than the minimum of 1"),
+        ("-3", "parallel_connections: -3 is less than the minimum of 1"),
+        ("100000", "parallel_connections: 100000 is greater than the maximum of 64"),
+        ('"8"', "parallel_connections: '8' is a string, not a whole number"),
+        ("8.5", "parallel_connections: 8.5 is not a whole number"),
+        ("true", "parallel_connections: true is a boolean, not a whole number"),
+    ],
+)
+def test_parallel_connections_out_of_range_or_not_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, says: str
+) -> None:
+    found = problems(
+        tmp_path,
+        capsys,
+        FLEET,
+        "{provider: gpt, match_all: true}",
+        f"parallel_connections: {value}\n",
+    )
+    assert [line.split(": ", 1)[1] for line in found] == [says]
+
+
+@pytest.mark.parametrize("account", ["a/b", "a:b", "a,b=c", "-x", "é", "x" * 64, "' '"])
+def test_an_account_name_with_odd_characters_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], account: str
+) -> None:
+    # Keys are joined with ':' ',' '=': a name holding them could pose as another key.
+    found = problems(
+        tmp_path, capsys, {"c": {**COHERE, "account": account}}, "{provider: c, ids: [x]}"
+    )
+    assert len(found) == 1 and "providers.c.account:" in found[0] and "is not a name" in found[0]
+
+
+# -- two connections, one account -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("providers", "says"),
+    [
+        # One key at one host is one account, whatever account: names they claim: its
+        # items would be listed twice, planned twice and limited twice.
+        (
+            {"a": {**COHERE, "account": "team-a"}, "b": {**COHERE, "account": "team-b"}},
+            ":4:3: providers.b: 'b' reaches the same account as 'a' (type, host and"
+            " api_key_env): each of its items would be planned twice; remove one",
+        ),
+        (
+            {"a": COHERE, "b": {**COHERE, "base_url": "https://API.cohere.com:443/"}},
+            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env)",
+        ),
+        (
+            {"a": {"type": "openai"}, "b": {"type": "openai", "api_key_env": "OPENAI_API_KEY"}},
+            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env)",
+        ),
+        # The same account key: state would mix (already refused before keys had reaches).
+        (
+            {"a": {**COHERE, "account": "t"}, "b": {"type": "cohere", "account": "t"}},
+            "providers.b: 'b' reaches the same account as 'a' (type, host and account"
+            " fields): their state would mix",
+        ),
+        (
+            {
+                "a": {"type": "fireworks", "account_id": "acme"},
+                "b": {
+                    "type": "fireworks",
+                    "account_id": "acme",
+                    "base_url": "https://api.fireworks.ai:443",
+                },
+            },
+            "providers.b: 'b' reaches the same account as 'a' (type, host and account fields)",
+        ),
+        (
+            {"aws": {"type": "bedrock", "regions": ["us-east-1", "eu-west-1"]}, "b": BEDROCK},
+            "providers.b: 'b' reaches the same account as 'aws/us-east-1'",
+        ),
+    ],
+)
+def test_two_connections_of_one_account_are_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    providers: dict[str, dict[str, object]],
+    says: str,
+) -> None:
+    found = problems(tmp_path, capsys, providers, '{provider: "*", match_all: true}')
+    assert len(found) == 1 and says in found[0], found
+
+
+def test_a_bare_type_and_a_declared_connection_of_one_account_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    declared = {"mine": {"type": "cohere", "account": "team"}}  # COHERE_API_KEY, like `cohere`
+    found = problems(tmp_path, capsys, declared, "{provider: [mine, cohere], ids: [x]}")
+    assert found == [
+        ":7:27: jobs[0].targets[0].provider[1]: 'cohere' reaches the same account as 'mine'"
+        " (type, host and api_key_env): each of its items would be planned twice; remove one"
+    ]
+
+
+@pytest.mark.parametrize(
+    "providers",
+    [
+        {"a": COHERE, "b": {**COHERE, "api_key_env": "COHERE_B_KEY"}},  # two keys
+        {"a": COHERE, "b": {**COHERE, "base_url": "https://eu.cohere.example"}},  # two hosts
+        {
+            "a": {"type": "fireworks", "account_id": "acme"},  # one key, two accounts
+            "b": {"type": "fireworks", "account_id": "beta"},
+        },
+        {"a": BEDROCK, "b": {"type": "bedrock", "region": "eu-west-1"}},
+    ],
+)
+def test_connections_of_different_accounts_are_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], providers: dict[str, dict[str, object]]
+) -> None:
+    assert problems(tmp_path, capsys, providers, '{provider: "*", match_all: true}') == []
+
+
+# -- expiry dates at the edges --------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def verdict(value: str, now: datetime = NOW) -> tuple[bool, str, bool, bool]:
+    found = ExpiresTag("expires").select(ModelRecord(id="m", tags={"expires": value}), now)
+    return found.matched, found.reason, found.unknown, found.too_young
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("2026-06-01", (False, "expires 2026-06-02 00:00Z (tag 'expires')", False, True)),
+        (
+            "2026-05-31T23:59:59+00:00",
+            (True, "expired 2026-05-31 23:59Z (tag 'expires')", False, False),
+        ),
+        (
+            "2026-06-01T14:00:00+05:00",
+            (True, "expired 2026-06-01 09:00Z (tag 'expires')", False, False),
+        ),
+        ("2038-01-20", (False, "expires 2038-01-21 00:00Z (tag 'expires')", False, True)),
+        # The end of 9999-12-31, a common "never", is past what a datetime holds: kept
+        # until then, not refused as a non-date.
+        ("9999-12-31", (False, "expires 9999-12-31 23:59Z (tag 'expires')", False, True)),
+        # Year 1 is written with four digits, as it was given.
+        ("0001-01-01", (True, "expired 0001-01-02 00:00Z (tag 'expires')", False, False)),
+    ],
+)
+def test_dates_at_the_edges_of_the_calendar(value: str, says: tuple[bool, str, bool, bool]) -> None:
+    assert verdict(value) == says
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T00:00:00",  # no zone: whose midnight? never guessed
+        "0000-01-01",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:00:00-05:00",  # after year 9999 in UTC
+        "never",
+        "",
+        "1767225600",  # a number: seconds or milliseconds? never guessed
+        "2026-02-30",
+        "01/02/2026",
+        "２０２６-01-01",
+    ],
+)
+def test_an_unreadable_date_is_skipped_with_its_reason(value: str) -> None:
+    assert expiry(value) is None
+    matched, reason, unknown, _ = verdict(value)
+    assert not matched and unknown
+    assert reason == f"tag 'expires'={value!r} is not a date (RFC 3339 with a zone, or YYYY-MM-DD)"
+
+
+@pytest.mark.parametrize(
+    "now", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00", "10000-01-01T00:00:00Z"]
+)
+def test_a_clock_outside_the_calendar_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], now: str
+) -> None:
+    path = write_job(tmp_path, job_yaml(FLEET, one_job("j", ["{provider: gpt, match_all: true}"])))
+    for command in ("plan", "run"):
+        code, out, err = cli(capsys, command, path, "--now", now)
+        assert code == 2 and out == ""
+        assert len(err.strip().splitlines()) == 1 and "--now" in err and "internal" not in err
