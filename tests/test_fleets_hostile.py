@@ -4,15 +4,25 @@ calendar; clocks far from today; owners whose routes are missing, shared or odd.
 bad file is one ``file:line:col: path: message`` line per problem and exit 2."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runner.providers.base import ModelRecord
 from runner.selectors.expires_tag import ExpiresTag, expiry
-from tests.helpers import cli, job_yaml, one_job, write_job
+from runner.simulator import Simulator, load_seed
+from tests.conftest import NOW as SEED_NOW
+from tests.helpers import NOW_ARG, TEST_PACE, cli, job_yaml, one_job, write_job
+from tests.test_notify_e2e import (  # noqa: F401 (autouse: short delivery timeouts)
+    SECRET_BITS,
+    Receiver,
+    short_delivery,
+)
+from tests.test_owner_routing import BASE as FT
+from tests.test_owner_routing import hooks, told  # noqa: F401 (the receivers fixture)
 
 # -- job files ------------------------------------------------------------------------------
 
@@ -342,3 +352,118 @@ def test_a_clock_outside_the_calendar_is_one_line_and_exit_2(
         code, out, err = cli(capsys, command, path, "--now", now)
         assert code == 2 and out == ""
         assert len(err.strip().splitlines()) == 1 and "--now" in err and "internal" not in err
+
+
+# -- owners ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def owned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    """OpenAI models whose owners are alice, bob, a literal "*", and hostile text."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sim-openai-owners")
+    with Simulator(load_seed({"openai": OWNED_SEED}, SEED_NOW)) as server:
+        yield server
+
+
+OWNED = {
+    f"{FT}:a1:AAAA0001": "alice",
+    f"{FT}:b1:BBBB0001": "bob",
+    f"{FT}:s1:SSSS0001": "*",  # the literal star: the "*" route's, like any unrouted owner
+    f"{FT}:h1:HHHH0001": "<b>alice</b>\nbob\u2028https://evil.example/",
+}
+OWNED_SEED: list[dict[str, Any]] = [
+    {"id": i, "age_days": 40, "metadata": {"owner": o}} for i, o in OWNED.items()
+]
+
+
+def owners_file(tmp_path: Path, sim: Simulator, routes: str) -> str:
+    top = (
+        f"owner_tag: owner\nnotify:\n  - {{name: owners, events: [deleted], by_owner: {routes}}}\n"
+    )
+    connection = {"base_url": sim.base_url("openai"), "requests_per_minute": TEST_PACE}
+    return write_job(
+        tmp_path,
+        job_yaml(
+            {"openai": connection}, one_job("j", ["{provider: openai, older_than: 30d}"]), top
+        ),
+    )
+
+
+def test_a_missing_owner_variable_stops_the_run_before_anything_is_sent(
+    tmp_path: Path,
+    owned: Simulator,
+    hooks: dict[str, Receiver],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = owners_file(tmp_path, owned, "{alice: ALICE_HOOK_URL, bob: NOBODY_HOOK_URL}")
+    code, _, err = cli(capsys, "run", path, "--yes", "--now", NOW_ARG)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "notify owners: NOBODY_HOOK_URL is not set" in err
+    assert owned.deleted == [] and not any(r.mutating for r in owned.requests)
+    assert all(hook.requests == [] for hook in hooks.values())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example/T0HOOK9/B0HOOK9/zz9SECRETzz9",  # plain http off loopback
+        "ftp://127.0.0.1/T0HOOK9/B0HOOK9/zz9SECRETzz9",
+        "https://127.0.0.1/T0HOOK9 B0HOOK9/zz9SECRETzz9",
+        "https://user:zz9SECRETzz9@127.0.0.1/T0HOOK9",
+        "https:///T0HOOK9/B0HOOK9/zz9SECRETzz9",
+    ],
+)
+def test_a_malformed_owner_url_is_one_line_that_never_shows_it(
+    tmp_path: Path,
+    owned: Simulator,
+    hooks: dict[str, Receiver],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+) -> None:
+    monkeypatch.setenv("BAD_HOOK_URL", url)
+    path = owners_file(tmp_path, owned, '{alice: ALICE_HOOK_URL, "*": BAD_HOOK_URL}')
+    code, out, err = cli(capsys, "run", path, "--yes", "--now", NOW_ARG)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "notify owners: BAD_HOOK_URL" in err
+    assert not any(bit in out + err for bit in SECRET_BITS)
+    assert owned.deleted == []
+
+
+def test_owners_sharing_one_url_each_get_their_own_post(
+    tmp_path: Path,
+    owned: Simulator,
+    hooks: dict[str, Receiver],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    routes = '{alice: ALICE_HOOK_URL, bob: ALICE_HOOK_URL, "*": REST_HOOK_URL}'
+    code, out, err = cli(
+        capsys, "run", owners_file(tmp_path, owned, routes), "--yes", "--now", NOW_ARG
+    )
+    assert code == 0, err
+    # One POST per owner, each about that owner's items only, though both reach one URL.
+    bodies = [{m["model_id"] for m in b["models"]} for b in hooks["alice"].bodies]
+    mine = [{i for i, o in OWNED.items() if o == owner} for owner in ("alice", "bob")]
+    assert len(bodies) == 2 and all(body in mine for body in bodies) and bodies[0] != bodies[1]
+    keys = {r["headers"]["Idempotency-Key"] for r in hooks["alice"].requests}
+    assert len(keys) == 2
+    # The star and the hostile text are no one's own: "*" hears of them, and no text of
+    # theirs is shown anywhere.
+    assert told(hooks["*"]) == {i for i, o in OWNED.items() if o not in ("alice", "bob")}
+    audit = (tmp_path / "audit" / "ftjanitor.jsonl").read_text()
+    for text in (out, err, audit):
+        assert not any(bit in text for bit in SECRET_BITS)
+        assert "evil.example" not in text and "<b>" not in text
+
+
+def test_an_owner_literally_named_star_without_a_star_route_is_unrouted(
+    tmp_path: Path,
+    owned: Simulator,
+    hooks: dict[str, Receiver],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = owners_file(tmp_path, owned, "{alice: ALICE_HOOK_URL}")
+    code, out, err = cli(capsys, "run", path, "--yes", "--now", NOW_ARG)
+    assert code == 0, err
+    assert told(hooks["alice"]) == {i for i, o in OWNED.items() if o == "alice"}
+    assert "notify: 3 item(s) unrouted" in out
