@@ -15,7 +15,21 @@ from runner.providers.base import ModelRecord
 from runner.selectors.expires_tag import ExpiresTag, expiry
 from runner.simulator import Simulator, load_seed
 from tests.conftest import NOW as SEED_NOW
-from tests.helpers import NOW_ARG, TEST_PACE, cli, job_yaml, one_job, write_job
+from tests.helpers import (
+    NOW_ARG,
+    TEST_PACE,
+    cli,
+    job_yaml,
+    one_job,
+    plan_decisions,
+    run_now,
+    write_job,
+)
+from tests.test_bedrock import (  # noqa: F401 (autouse: fake credentials, loopback only, no back-off)
+    aws_env,
+    loopback_only,
+    no_backoff,
+)
 from tests.test_notify_e2e import (  # noqa: F401 (autouse: short delivery timeouts)
     SECRET_BITS,
     Receiver,
@@ -23,6 +37,7 @@ from tests.test_notify_e2e import (  # noqa: F401 (autouse: short delivery timeo
 )
 from tests.test_owner_routing import BASE as FT
 from tests.test_owner_routing import hooks, told  # noqa: F401 (the receivers fixture)
+from tests.test_tags import bedrock_job
 
 # -- job files ------------------------------------------------------------------------------
 
@@ -467,3 +482,40 @@ def test_an_owner_literally_named_star_without_a_star_route_is_unrouted(
     assert code == 0, err
     assert told(hooks["alice"]) == {i for i, o in OWNED.items() if o == "alice"}
     assert "notify: 3 item(s) unrouted" in out
+
+
+# -- protect_tags over what with_deployments reaches ---------------------------------------
+
+HOSTED: dict[str, Any] = {
+    "bedrock": {
+        "model": [{"name": "ft-kept", "age_days": 40}, {"name": "ft-gone", "age_days": 40}],
+        "deployment": [
+            {"name": "pt-keep", "model": "ft-kept", "tags": {"keep": "true"}, "age_days": 3},
+            {"name": "pt-temp", "model": "ft-gone", "tags": {"keep": "no"}, "age_days": 3},
+        ],
+    }
+}
+
+
+def test_protect_tags_keep_the_deployments_with_deployments_would_delete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = (
+        '{provider: aws, older_than: 30d, with_deployments: true, protect_tags: {keep: "true"}}'
+    )
+    with Simulator(load_seed(HOSTED, SEED_NOW)) as sim:
+        path = bedrock_job(tmp_path, sim, target)
+        decided = {i: (d["decision"], d["reason"]) for i, d in plan_decisions(capsys, path).items()}
+        # The tagged deployment stays, so the model it serves stays with it.
+        assert decided["ft-kept"] == (
+            "keep",
+            "its deployment pt-keep is protected (protected by tag 'keep'='true')",
+        )
+        assert "pt-keep" not in decided
+        assert decided["pt-temp"] == ("delete", "hosts ft-gone (with_deployments)")
+        assert decided["ft-gone"][0] == "delete"
+        assert run_now(path) == 0
+        assert sorted(sim.deleted) == [
+            ("bedrock", "ft-gone"),
+            ("bedrock", "provisioned-model/pt-temp"),
+        ]

@@ -95,6 +95,13 @@ class Target:
         return any(s.needs_tags for s in self.selectors)
 
     @property
+    def host_guards(self) -> tuple[Selector, ...]:
+        """With ``with_deployments``: its exempting rules (protect_tags), which keep the
+        deployments it would delete as they keep its models ("never delete" is about
+        every item it reaches)."""
+        return tuple(s for s in self.selectors if s.exempts) if self.with_deployments else ()
+
+    @property
     def needs_ages(self) -> bool:
         return any(s.needs_ages for s in self.selectors) or bool(self.keep_latest)
 
