@@ -161,6 +161,36 @@ def test_hostile_bedrock_connections_are_refused_at_their_line(
     assert any(says in line for line in found), found
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "'not a url' is not an http(s) URL"),
+        ("http://bedrock.example", "endpoint_url must use https"),
+        ("https://bedrock.example/?X-Amz-Security-Token=t", "must not have a query or fragment"),
+        ("https://h\\@127.0.0.1", "must not hold a backslash"),
+    ],
+)
+def test_a_bedrock_endpoint_url_is_checked_like_every_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, says: str
+) -> None:
+    # AWS credentials sign every request sent there: it was accepted unchecked.
+    aws = {"aws": {**BEDROCK, "endpoint_url": url}}
+    found = problems(tmp_path, capsys, aws, "{provider: aws, match_all: true}")
+    assert len(found) == 1 and "providers.aws.endpoint_url: " in found[0] and says in found[0]
+
+
+def test_every_url_field_of_every_type_is_checked_as_a_url() -> None:
+    from runner.providers import REGISTRY
+
+    urls = {
+        (spec.type, name): fragment.get("format")
+        for spec in REGISTRY.values()
+        for name, fragment in spec.connection_fields.items()
+        if ("url" in name or "endpoint" in name) and not name.endswith("_env")
+    }
+    assert urls and all(form == "uri" for form in urls.values()), urls
+
+
 def test_regions_on_another_type_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -756,7 +756,8 @@ SPEC = ProviderSpecOf(
             "items": _REGION,
             "description": "one connection per region, named NAME/REGION",
         },
-        "endpoint_url": {"type": "string", "minLength": 1, "maxLength": 2048},
+        # A URL field like any other (format uri): https, or http on loopback only.
+        "endpoint_url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048},
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
         "role_arn": {
             "type": "string",
