@@ -3,8 +3,10 @@ roles and limits; two connections that reach one account; tag dates at the edges
 calendar; clocks far from today; owners whose routes are missing, shared or odd. Every
 bad file is one ``file:line:col: path: message`` line per problem and exit 2."""
 
+import json
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,13 @@ from typing import Any
 import pytest
 
 from runner.providers.base import ModelRecord
+from runner.ref import ResourceRef
 from runner.selectors.expires_tag import ExpiresTag, expiry
-from runner.simulator import Simulator, load_seed
+from runner.simulator import Accounts, Simulator, cohere_model, load_seed
+from runner.state import Mark, StateRef
+from runner.state.accounts import AccountKeyed
+from runner.state.open import open_state
+from tests.conftest import COHERE_KEY
 from tests.conftest import NOW as SEED_NOW
 from tests.helpers import (
     NOW_ARG,
@@ -25,6 +32,7 @@ from tests.helpers import (
     run_now,
     write_job,
 )
+from tests.test_account_keys import DAY, T0, connections
 from tests.test_bedrock import (  # noqa: F401 (autouse: fake credentials, loopback only, no back-off)
     aws_env,
     loopback_only,
@@ -549,3 +557,62 @@ def test_protect_tags_keep_the_deployments_with_deployments_would_delete(
             ("bedrock", "ft-gone"),
             ("bedrock", "provisioned-model/pt-temp"),
         ]
+
+
+# -- state through renames ------------------------------------------------------------------
+
+
+def test_an_account_name_given_later_keeps_the_state_its_connection_had(
+    tmp_path: Path, keys: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's advice: give account: first (rows move to it), then rename. A state
+    # written under the name's key (0.3, before account:) must move as one written under
+    # the bare name (0.2) does, or the marks and first sightings are left behind.
+    accounts = Accounts()
+    accounts.add_cohere(
+        cohere_model("exp-1", "exp-1", "STATUS_READY", datetime(2024, 1, 1, tzinfo=UTC))
+    )
+    with Simulator(accounts, cohere_key=COHERE_KEY) as sim:
+
+        def job(name: str, **account: str) -> str:
+            fields = {"type": "cohere", "base_url": sim.url, **account}
+            providers = {name: {**fields, "requests_per_minute": TEST_PACE}}
+            jobs = one_job("sweep", [f'{{provider: {name}, name: "exp-*"}}'], grace="7d")
+            return write_job(tmp_path, job_yaml(providers, jobs))
+
+        code, out, err = cli(capsys, "run", job("co"), "--yes")
+        assert code == 0 and "marked 1" in out, err
+        for name in ("co", "cohere-team-a"):  # account: first, then the rename
+            code, out, err = cli(capsys, "plan", job(name, account="team-a"), "--json")
+            assert code == 0, err
+            (entry,) = json.loads(out)["jobs"]
+            (decision,) = entry["decisions"]
+            assert decision["decision"] == "pending", decision
+        assert sim.deleted == []
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_former_key_moves_only_to_the_one_connection_that_had_it(
+    request: pytest.FixtureRequest, tmp_path: Path, store: str
+) -> None:
+    ref = (
+        StateRef(path=tmp_path / "state.sqlite3")
+        if store == "sqlite"
+        else StateRef(url=request.getfixturevalue("pg_fresh_url"))
+    )
+    fireworks = {"type": "fireworks", "account_id": "acme"}
+    (fw,) = connections(tmp_path, {"fw": fireworks})
+    mark = Mark(ResourceRef.on("fw", "m-1"), T0, T0 + DAY)
+    with closing(open_state(ref)) as raw:
+        AccountKeyed(raw, [fw]).mark("sweep", mark)
+    # Another connection still has that key: it keeps its rows, whoever else claims them.
+    both = connections(tmp_path, {"fw": fireworks, "fw-prod": {**fireworks, "account": "prod"}})
+    with closing(open_state(ref)) as raw:
+        assert set(AccountKeyed(raw, both).marks("sweep")) == {mark.ref}
+    # Alone, the connection given account: takes the rows it had without one, and keeps
+    # them through a rename.
+    for name in ("fw", "fw-renamed"):
+        (named,) = connections(tmp_path, {name: {**fireworks, "account": "prod"}})
+        with closing(open_state(ref)) as raw:
+            assert set(AccountKeyed(raw, [named]).marks("sweep")) == {ResourceRef.on(name, "m-1")}
+            assert {m.account for m in raw.marks("sweep")} == {named.key}

@@ -27,6 +27,9 @@ class Connection:
     # The stable key its state is kept under (runner.accounts); empty: its name.
     account: str = ""
     account_name: str | None = None  # the file's account: for it, when given
+    # With account:, the key it had without one: its state may still be there (see
+    # runner.state.accounts).
+    former_account: str | None = None
 
     @property
     def key(self) -> str:

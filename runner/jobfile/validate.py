@@ -826,6 +826,9 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         options=options,
         account=account_key(spec, name, base_url, options, conn.get("account")),
         account_name=conn.get("account"),
+        former_account=account_key(spec, name, base_url, options, None)
+        if "account" in conn
+        else None,
     )
 
 

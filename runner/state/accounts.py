@@ -5,9 +5,15 @@ A run names items by connection (``ResourceRef.on``); the store keeps them by
 ``ResourceRef.account``. This view sets the key on the way in and the file's name on the
 way out, so a renamed connection finds its marks and intents, and a key no connection of
 this file has is shown under the name it last had.
+
+What a connection's state may still be stored under moves to its key when the view opens:
+its bare name (written before keys existed) and, once it has an ``account:`` name, the
+key it had without one (the README's advice is to give ``account:``, then rename). The
+latter moves only when no other connection of the file has that key or claims it too.
 """
 
 import dataclasses
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -23,8 +29,18 @@ class AccountKeyed:
 
     def __init__(self, store: StateStore, connections: Iterable[Connection]):
         self.store = store
+        connections = list(connections)
         self._key = {c.name: c.key for c in connections}
-        self._name = {**store.adopt(self._key), **{k: n for n, k in self._key.items()}}
+        formers = Counter(c.former_account for c in connections if c.former_account)
+        former = {
+            c.former_account: c.key
+            for c in connections
+            if c.former_account
+            and formers[c.former_account] == 1
+            and c.former_account not in self._key.values()
+        }
+        adopted = store.adopt({**former, **self._key})
+        self._name = {**adopted, **{k: n for n, k in self._key.items()}}
 
     def _stored(self, ref: ResourceRef) -> ResourceRef:
         return dataclasses.replace(ref, account=self._key.get(ref.connection, ref.account))
