@@ -17,6 +17,7 @@ from runner.providers.base import ModelRecord
 from runner.ref import ResourceRef
 from runner.selectors.expires_tag import ExpiresTag, expiry
 from runner.simulator import Accounts, Simulator, cohere_model, load_seed
+from runner.simulator.openai import openai_job
 from runner.state import Mark, StateRef
 from runner.state.accounts import AccountKeyed
 from runner.state.open import open_state
@@ -30,6 +31,7 @@ from tests.helpers import (
     one_job,
     plan_decisions,
     run_now,
+    simulator_job,
     write_job,
 )
 from tests.test_account_keys import DAY, T0, connections
@@ -616,3 +618,32 @@ def test_a_former_key_moves_only_to_the_one_connection_that_had_it(
         with closing(open_state(ref)) as raw:
             assert set(AccountKeyed(raw, [named]).marks("sweep")) == {ResourceRef.on(name, "m-1")}
             assert {m.account for m in raw.marks("sweep")} == {named.key}
+
+
+# -- tags crafted to mislead ----------------------------------------------------------------
+
+
+def test_jobs_disagreeing_on_a_models_metadata_leave_its_tags_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sim-openai-tags")
+    kept, plain = f"{FT}:kept:KKKK0001", f"{FT}:plain:PPPP0001"
+    seed = [
+        {"id": kept, "age_days": 40, "metadata": {"keep": "true"}},
+        {"id": plain, "age_days": 40, "metadata": {"team": "nlp"}},
+    ]
+    accounts = load_seed({"openai": seed}, SEED_NOW)
+    # A newer job naming the protected model, without the tag: which one is believed?
+    accounts.openai_jobs.insert(0, openai_job(accounts.openai[kept], {"team": "nlp"}))
+    # A second job with the same metadata is no disagreement.
+    accounts.openai_jobs.insert(0, openai_job(accounts.openai[plain], {"team": "nlp"}))
+    with Simulator(accounts) as sim:
+        target = '{provider: openai, older_than: 30d, protect_tags: {keep: "true"}}'
+        path = simulator_job(tmp_path, sim, "openai", target)
+        decided = {i: (d["decision"], d["reason"]) for i, d in plan_decisions(capsys, path).items()}
+    assert decided[kept] == (
+        "keep",
+        "protect_tags: tags unknown (fine-tuning jobs that name it disagree on its metadata),"
+        " so kept",
+    )
+    assert decided[plain][0] == "delete"
