@@ -21,6 +21,8 @@ from runner.simulator.openai import openai_job
 from runner.state import Mark, StateRef
 from runner.state.accounts import AccountKeyed
 from runner.state.open import open_state
+from tests.azurejobs import KEY as AZURE_KEY
+from tests.azurejobs import SERVED, TOKEN, TOKEN_ENV, azure_job
 from tests.conftest import COHERE_KEY
 from tests.conftest import NOW as SEED_NOW
 from tests.helpers import (
@@ -647,3 +649,43 @@ def test_jobs_disagreeing_on_a_models_metadata_leave_its_tags_unknown(
         " so kept",
     )
     assert decided[plain][0] == "delete"
+
+
+def test_arm_tag_names_are_found_whatever_their_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ARM: "a tag name is case-insensitive". A deployment tagged Keep is tagged keep, and a
+    # protect_tags: {keep: ...} that missed it would delete what it was told to keep.
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    deployments = [
+        {
+            "name": "dep-kept",
+            "model": SERVED,
+            "age_days": 40,
+            "tags": {"Keep": "true", "team": "nlp"},
+        },
+        {"name": "dep-team", "model": SERVED, "age_days": 40, "tags": {"TEAM": "nlp"}},
+        {
+            "name": "dep-both",
+            "model": SERVED,
+            "age_days": 40,
+            "tags": {"keep": "no", "KEEP": "true"},
+        },
+        {"name": "dep-other", "model": SERVED, "age_days": 40, "tags": {"team": "vision"}},
+    ]
+    seed = {"deployment": deployments, "config": [{"op_polls": 0}]}
+    target = '{provider: az, kind: deployment, tags: {team: "*"}, protect_tags: {keep: "true"}}'
+    with Simulator(
+        load_seed({"azure_openai": seed}, SEED_NOW), keys={"azure_openai": AZURE_KEY}
+    ) as sim:
+        decided = plan_decisions(capsys, azure_job(tmp_path, sim, target))
+        assert sim.mutations() == []
+    assert {i: d["decision"] for i, d in decided.items()} == {
+        "dep-kept": "keep",  # protected by Keep
+        "dep-team": "delete",  # selected by TEAM
+        "dep-both": "skip",  # keep and KEEP: one name given twice, so unknown: never selected
+        "dep-other": "delete",
+    }
+    assert decided["dep-kept"]["reason"] == "protected by tag 'keep'='true'"
+    assert "is given twice" in decided["dep-both"]["reason"]
