@@ -689,3 +689,24 @@ def test_arm_tag_names_are_found_whatever_their_case(
     }
     assert decided["dep-kept"]["reason"] == "protected by tag 'keep'='true'"
     assert "is given twice" in decided["dep-both"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("one", "two", "same"),
+    [
+        # Two Azure OpenAI resources are two accounts: the endpoint says which.
+        ("https://one.openai.azure.com", "https://two.openai.azure.com", False),
+        ("https://one.openai.azure.com", "https://ONE.openai.azure.com:443/", True),
+    ],
+)
+def test_azure_connections_are_told_apart_by_their_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], one: str, two: str, same: bool
+) -> None:
+    providers = {
+        "a": {"type": "azure_openai", "endpoint": one},
+        "b": {"type": "azure_openai", "endpoint": two},
+    }
+    found = problems(tmp_path, capsys, providers, '{provider: "*", match_all: true}')
+    assert bool(found) == same, found
+    if same:
+        assert "'b' reaches the same account as 'a'" in found[0]
