@@ -39,14 +39,15 @@ def account_key(
     return f"{spec.type}:{host}:{','.join(parts)}"
 
 
-def reach(spec: ProviderSpec, base_url: str | None, api_key_env: str | None) -> str | None:
-    """What a connection of a type without account fields lists: the host and the
-    variable its key is read from. One key reaches one account, so two connections with
-    the same reach list the same items under two names (each planned and limited twice)
-    whatever ``account:`` names they give. None for a type whose account fields say
-    which account it reaches (its key compares those)."""
+def reach(
+    spec: ProviderSpec, base_url: str | None, options: Mapping[str, Any], api_key_env: str | None
+) -> str:
+    """What a connection lists, whatever ``account:`` name it gives: its host and account
+    fields, or for a type without them the variable its key is read from (one key, one
+    account). Two connections with one reach list the same items under two names, each
+    planned and limited twice."""
     if spec.account_fields:
-        return None
+        return account_key(spec, "", base_url, options, None)
     return f"{spec.type}:{_host(base_url)}:key_env={api_key_env or ''}"
 
 

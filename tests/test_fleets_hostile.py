@@ -270,21 +270,28 @@ def test_an_account_name_with_odd_characters_is_refused(
         (
             {"a": {**COHERE, "account": "team-a"}, "b": {**COHERE, "account": "team-b"}},
             ":4:3: providers.b: 'b' reaches the same account as 'a' (type, host and"
-            " api_key_env): each of its items would be planned twice; remove one",
+            " api_key_env, whatever account: names say): each of its items would be planned"
+            " twice; remove one",
         ),
         (
             {"a": COHERE, "b": {**COHERE, "base_url": "https://API.cohere.com:443/"}},
-            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env)",
+            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env,",
         ),
         (
             {"a": {"type": "openai"}, "b": {"type": "openai", "api_key_env": "OPENAI_API_KEY"}},
-            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env)",
+            "providers.b: 'b' reaches the same account as 'a' (type, host and api_key_env,",
         ),
-        # The same account key: state would mix (already refused before keys had reaches).
+        # Two keys, one account: name at one host: their state would mix.
         (
             {"a": {**COHERE, "account": "t"}, "b": {"type": "cohere", "account": "t"}},
-            "providers.b: 'b' reaches the same account as 'a' (type, host and account"
-            " fields): their state would mix",
+            "providers.b: 'b' has the same account: name as 'a' at one host: their state"
+            " would mix; give each its own account: name",
+        ),
+        # Account fields say the account, whatever account: names say.
+        (
+            {"a": {**BEDROCK, "account": "one"}, "b": {**BEDROCK, "account": "two"}},
+            "providers.b: 'b' reaches the same account as 'a' (type, host and account fields,"
+            " whatever account: names say)",
         ),
         (
             {
@@ -295,7 +302,7 @@ def test_an_account_name_with_odd_characters_is_refused(
                     "base_url": "https://api.fireworks.ai:443",
                 },
             },
-            "providers.b: 'b' reaches the same account as 'a' (type, host and account fields)",
+            "providers.b: 'b' reaches the same account as 'a' (type, host and account fields,",
         ),
         (
             {"aws": {"type": "bedrock", "regions": ["us-east-1", "eu-west-1"]}, "b": BEDROCK},
@@ -320,7 +327,8 @@ def test_a_bare_type_and_a_declared_connection_of_one_account_are_refused(
     found = problems(tmp_path, capsys, declared, "{provider: [mine, cohere], ids: [x]}")
     assert found == [
         ":7:27: jobs[0].targets[0].provider[1]: 'cohere' reaches the same account as 'mine'"
-        " (type, host and api_key_env): each of its items would be planned twice; remove one"
+        " (type, host and api_key_env, whatever account: names say): each of its items would"
+        " be planned twice; remove one"
     ]
 
 
@@ -596,7 +604,7 @@ def test_an_account_name_given_later_keeps_the_state_its_connection_had(
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_a_former_key_moves_only_to_the_one_connection_that_had_it(
+def test_a_key_had_before_account_was_given_moves_to_it_on_every_store(
     request: pytest.FixtureRequest, tmp_path: Path, store: str
 ) -> None:
     ref = (
@@ -609,12 +617,9 @@ def test_a_former_key_moves_only_to_the_one_connection_that_had_it(
     mark = Mark(ResourceRef.on("fw", "m-1"), T0, T0 + DAY)
     with closing(open_state(ref)) as raw:
         AccountKeyed(raw, [fw]).mark("sweep", mark)
-    # Another connection still has that key: it keeps its rows, whoever else claims them.
-    both = connections(tmp_path, {"fw": fireworks, "fw-prod": {**fireworks, "account": "prod"}})
-    with closing(open_state(ref)) as raw:
-        assert set(AccountKeyed(raw, both).marks("sweep")) == {mark.ref}
-    # Alone, the connection given account: takes the rows it had without one, and keeps
-    # them through a rename.
+    # Given account:, the connection takes the rows it had without one (no other
+    # connection can have that key: it would reach the same account, which is invalid),
+    # and keeps them through a rename.
     for name in ("fw", "fw-renamed"):
         (named,) = connections(tmp_path, {name: {**fireworks, "account": "prod"}})
         with closing(open_state(ref)) as raw:

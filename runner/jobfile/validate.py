@@ -332,23 +332,25 @@ class _Checker:
 
     def twin(self, connection: Connection) -> str | None:
         """Why ``connection`` may not join those before it (None: it joins them): one of
-        them has its account key (their state would mix), or reaches the same account
-        with the same key (each item would be listed, planned and limited twice)."""
-        found = reach(REGISTRY[connection.type], connection.base_url, connection.api_key_env)
+        them lists the same items (its host and account fields, or for a type without
+        them its key variable, whatever account: names say), so each would be planned and
+        limited twice; or has its account key, so their state would mix."""
+        spec = REGISTRY[connection.type]
+        found = reach(spec, connection.base_url, connection.options, connection.api_key_env)
+        if (twin := self.reaches.get(found)) is not None:
+            same = "account fields" if spec.account_fields else "api_key_env"
+            return (
+                f"{connection.name!r} reaches the same account as {twin!r} (type, host and"
+                f" {same}, whatever account: names say): each of its items would be planned"
+                " twice; remove one"
+            )
         if (twin := self.keys.get(connection.account)) is not None:
             return (
-                f"{connection.name!r} reaches the same account as {twin!r} (type, host and"
-                " account fields): their state would mix; remove one or give each its own"
-                " account: name"
-            )
-        if found is not None and (twin := self.reaches.get(found)) is not None:
-            return (
-                f"{connection.name!r} reaches the same account as {twin!r} (type, host and"
-                " api_key_env): each of its items would be planned twice; remove one"
+                f"{connection.name!r} has the same account: name as {twin!r} at one host:"
+                " their state would mix; give each its own account: name"
             )
         self.keys[connection.account] = connection.name
-        if found is not None:
-            self.reaches[found] = connection.name
+        self.reaches[found] = connection.name
         return None
 
     def connection(self, name: str, raw: dict[str, Any], path: NodePath) -> list[Connection]:

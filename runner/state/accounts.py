@@ -8,12 +8,10 @@ this file has is shown under the name it last had.
 
 What a connection's state may still be stored under moves to its key when the view opens:
 its bare name (written before keys existed) and, once it has an ``account:`` name, the
-key it had without one (the README's advice is to give ``account:``, then rename). The
-latter moves only when no other connection of the file has that key or claims it too.
+key it had without one (the README's advice is to give ``account:``, then rename).
 """
 
 import dataclasses
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -31,14 +29,9 @@ class AccountKeyed:
         self.store = store
         connections = list(connections)
         self._key = {c.name: c.key for c in connections}
-        formers = Counter(c.former_account for c in connections if c.former_account)
-        former = {
-            c.former_account: c.key
-            for c in connections
-            if c.former_account
-            and formers[c.former_account] == 1
-            and c.former_account not in self._key.values()
-        }
+        # A former key holds its connection's name, or is what its account fields reach:
+        # a valid file gives no two connections one (runner.jobfile.validate).
+        former = {c.former_account: c.key for c in connections if c.former_account}
         adopted = store.adopt({**former, **self._key})
         self._name = {**adopted, **{k: n for n, k in self._key.items()}}
 
