@@ -26,8 +26,8 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
     try:
         return parsed.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
-        raise ValueError(f"{text!r} is beyond the last time a clock can hold") from None
+    except OverflowError:  # 9999-12-31T23:00-05:00 or 0001-01-01T00:00+01:00 in UTC
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def rfc3339(at: datetime) -> str:

@@ -257,8 +257,14 @@ def plan(
             # Tags cost a read per item at some types: only for a rule that reads them, or
             # for owners a real run's notifications are routed to.
             owners = not options.dry_run and job_file.routes_by_owner
+            # A with_deployments target's protect_tags keep the deployments it reaches too.
+            guarded = any(
+                t.host_guards for j in jobs for t in j.targets if t.connection == connection.name
+            )
+            hosting = REGISTRY[connection.type].hosting_kinds()
             need_tags = {
-                kind: owners or any(t.needs_tags for t in ts) for kind, ts in kind_targets.items()
+                kind: owners or any(t.needs_tags for t in ts) or (guarded and kind in hosting)
+                for kind, ts in kind_targets.items()
             }
             # The lister is asked for in the pool: a connection still connecting holds up
             # its own reads only.

@@ -544,6 +544,12 @@ class _Chain:
         same = [t for t in self.job.targets if (t.connection, t.kind) == listed]
         if kept := next(filter(None, (_protected(t, host) for t in same)), None):
             return kept
+        if self.specs[listed].tags is not None:  # a kind without tags has none to match
+            guards = (
+                g for t in self.job.targets if t.connection == listed[0] for g in t.host_guards
+            )
+            if kept := next(filter(None, (g.protects(host) for g in guards)), None):
+                return kept
         for model_id in host.serves:
             if (listed[0], model_id) in self.protected_models:
                 return f"serves protected model {model_id}"

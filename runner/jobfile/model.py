@@ -27,6 +27,9 @@ class Connection:
     # The stable key its state is kept under (runner.accounts); empty: its name.
     account: str = ""
     account_name: str | None = None  # the file's account: for it, when given
+    # With account:, the key it had without one: its state may still be there (see
+    # runner.state.accounts).
+    former_account: str | None = None
 
     @property
     def key(self) -> str:
@@ -93,6 +96,13 @@ class Target:
     @property
     def needs_tags(self) -> bool:
         return any(s.needs_tags for s in self.selectors)
+
+    @property
+    def host_guards(self) -> tuple[Selector, ...]:
+        """With ``with_deployments``: its exempting rules (protect_tags), which keep the
+        deployments it would delete as they keep its models ("never delete" is about
+        every item it reaches)."""
+        return tuple(s for s in self.selectors if s.exempts) if self.with_deployments else ()
 
     @property
     def needs_ages(self) -> bool:

@@ -10,7 +10,9 @@ changes the schema, the validator and the shipped schema file together.
 
 and a test keeps the two equal. Conventions beyond JSON Schema, read by the validator:
 ``x-error`` replaces the message for any failure of that subschema (after the value),
-``x-hide-value`` means the value may be a secret and is never echoed.
+``x-hide-value`` means the value may be a secret and is never echoed, and a connection
+field's ``x-needs`` names the field it means nothing without (Bedrock's ``external_id``
+is sent only with ``role_arn``).
 """
 
 import json

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from runner.accounts import account_key
+from runner.accounts import account_key, reach
 from runner.cost import KEYS as PRICE_KEYS
 from runner.cost import PriceFact, PriceOverride, decimal_of
 from runner.cron import CronSpec, EverySpec, parse_schedule
@@ -273,6 +273,9 @@ class _Checker:
         # What a target's name covers: a declared connection, or each region of one
         # (``regions:`` expands it into NAME/REGION connections).
         self.covers: dict[str, list[str]] = {}
+        # Account key, and what a type without account fields reaches -> the connection.
+        self.keys: dict[str, str] = {}
+        self.reaches: dict[str, str] = {}
         self.declared: set[str] = set()
         self.declared_order: list[str] = []
         # The type of every connection whose type is known, usable or not: targets at a
@@ -314,25 +317,41 @@ class _Checker:
             return
         self.declared = set(providers)
         self.declared_order = list(providers)
-        keys: dict[str, str] = {}  # account key -> the connection that has it
         for name, raw in providers.items():
             path: NodePath = ("providers", name)
             if isinstance(raw, dict):
                 connections = self.connection(name, raw, path)
                 for connection in connections:
-                    if (twin := keys.get(connection.account)) is not None:
-                        self.error(
-                            path,
-                            f"{connection.name!r} reaches the same account as {twin!r} (type,"
-                            " host and account fields): their state would mix; remove one or"
-                            " give each its own account: name",
-                        )
+                    if (problem := self.twin(connection)) is not None:
+                        self.error(path, problem)
                         connections = []
                         break
-                    keys[connection.account] = connection.name
                 if connections:
                     self.covers[name] = [c.name for c in connections]
                     self.connections.update((c.name, c) for c in connections)
+
+    def twin(self, connection: Connection) -> str | None:
+        """Why ``connection`` may not join those before it (None: it joins them): one of
+        them lists the same items (its host and account fields, or for a type without
+        them its key variable, whatever account: names say), so each would be planned and
+        limited twice; or has its account key, so their state would mix."""
+        spec = REGISTRY[connection.type]
+        found = reach(spec, connection.base_url, connection.options, connection.api_key_env)
+        if (twin := self.reaches.get(found)) is not None:
+            same = "account fields" if spec.account_fields else "api_key_env"
+            return (
+                f"{connection.name!r} reaches the same account as {twin!r} (type, host and"
+                f" {same}, whatever account: names say): each of its items would be planned"
+                " twice; remove one"
+            )
+        if (twin := self.keys.get(connection.account)) is not None:
+            return (
+                f"{connection.name!r} has the same account: name as {twin!r} at one host:"
+                " their state would mix; give each its own account: name"
+            )
+        self.keys[connection.account] = connection.name
+        self.reaches[found] = connection.name
+        return None
 
     def connection(self, name: str, raw: dict[str, Any], path: NodePath) -> list[Connection]:
         """The declared connection, or one per value of a field it ``expands`` (Bedrock's
@@ -370,6 +389,10 @@ class _Checker:
         for field in spec.required_fields:
             if field not in raw and plural.get(field) not in raw:
                 self.error(path, _needs(spec, field))
+        for field, fragment in spec.connection_fields.items():
+            # Without it, the field would be accepted and silently do nothing.
+            if field in raw and (needed := fragment.get("x-needs")) and needed not in raw:
+                self.error((*path, field), f"{field} means nothing without {needed}: add it")
         for many, one in spec.expands.items():
             if many in raw and one in raw:
                 self.error((*path, many), f"give {one} or {many}, not both")
@@ -400,10 +423,11 @@ class _Checker:
                 ]
         return [_connection(name, spec, conn)]
 
-    def resolve_all(self, given: str | list[str], path: NodePath) -> list[str] | None:
-        """The declared names (or bare types) a target's ``provider:`` covers, in order:
-        a name, a glob over the declared names, or a list of either. A glob matching
-        nothing and a connection named twice are errors at their item; None: not clean."""
+    def resolve_all(self, given: str | list[str], path: NodePath) -> dict[str, NodePath] | None:
+        """The declared names (or bare types) a target's ``provider:`` covers, in order,
+        each with the item that names it: a name, a glob over the declared names, or a list
+        of either. A glob matching nothing and a connection named twice are errors at their
+        item; None: not clean."""
         if not self.clean(path):
             return None
         items = (
@@ -411,7 +435,7 @@ class _Checker:
             if isinstance(given, str)
             else [((*path, i), item) for i, item in enumerate(given)]
         )
-        names: list[str] = []
+        names: dict[str, NodePath] = {}
         for where, item in items:
             if not any(c in item for c in _GLOB_CHARS):
                 found = [item]
@@ -425,7 +449,7 @@ class _Checker:
                 if name in names:
                     self.error(where, f"{item!r} names connection {name!r} again")
                 else:
-                    names.append(name)
+                    names[name] = where
         return names
 
     def resolve(self, provider: str, path: NodePath) -> list[Connection] | None:
@@ -450,7 +474,12 @@ class _Checker:
                 )
             self.declared.add(provider)  # reported once; later targets stay quiet
             return None
-        self.connections[provider] = _connection(provider, spec, {})
+        connection = _connection(provider, spec, {})
+        if (problem := self.twin(connection)) is not None:
+            self.error(path, problem)
+            self.declared.add(provider)  # reported once; later targets stay quiet
+            return None
+        self.connections[provider] = connection
         self.covers[provider] = [provider]
         return [self.connections[provider]]
 
@@ -517,9 +546,9 @@ class _Checker:
         empty when it has errors (reported)."""
         t = self.fields(raw, path)
         names = self.resolve_all(t["provider"], (*path, "provider")) if "provider" in t else None
-        resolved = [self.resolve(n, (*path, "provider")) for n in names or ()]
+        resolved = [self.resolve(n, where) for n, where in (names or {}).items()]
         # Each type it covers checks the rules against its own facts (once per type).
-        specs = self.target_kinds(names or [], t, path)
+        specs = self.target_kinds(list(names or ()), t, path)
         ids: list[str] = t.get("ids", [])
         for i_index, model_id in self.items(raw, "ids", path):
             reason = unsafe_id_reason(model_id)
@@ -799,6 +828,9 @@ def _connection(name: str, spec: ProviderSpec, conn: Mapping[str, Any]) -> Conne
         options=options,
         account=account_key(spec, name, base_url, options, conn.get("account")),
         account_name=conn.get("account"),
+        former_account=account_key(spec, name, base_url, options, None)
+        if "account" in conn
+        else None,
     )
 
 

@@ -297,8 +297,9 @@ SPEC = ProviderSpecOf(
     required_fields=("endpoint",),
     hosting_fields=SCOPE_FIELDS,
     # With the common account: field (here the Cognitive Services account's name), they
-    # say which account is reached: its state is kept under them (runner.accounts).
-    account_fields=("subscription_id", "resource_group"),
+    # say which account is reached: its state is kept under them (runner.accounts). The
+    # endpoint is the account's own host (there is no base_url to say it).
+    account_fields=("endpoint", "subscription_id", "resource_group"),
     extra_credential=ExtraCredential(
         f"for deployments and use: `management_token_env:`, or azure-identity (`{EXTRA}`)",
         credential_problem,

@@ -113,7 +113,7 @@ DEPLOYMENT = RecordMap(
     created_at=Time("systemData.createdAt", RFC3339),
     serves=Computed(_serves),
     billing=Computed(_billing),
-    tags=TagsAt("tags"),
+    tags=TagsAt("tags", any_case=True),  # ARM: "a tag name is case-insensitive"
 )
 
 

@@ -756,7 +756,8 @@ SPEC = ProviderSpecOf(
             "items": _REGION,
             "description": "one connection per region, named NAME/REGION",
         },
-        "endpoint_url": {"type": "string", "minLength": 1, "maxLength": 2048},
+        # A URL field like any other (format uri): https, or http on loopback only.
+        "endpoint_url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048},
         "profile": {"type": "string", "minLength": 1, "maxLength": 128},
         "role_arn": {
             "type": "string",
@@ -770,6 +771,7 @@ SPEC = ProviderSpecOf(
             "pattern": r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$",
             "maxLength": 1224,
             "x-error": "is not an STS external ID (2 to 1224 of A-Z a-z 0-9 +=,.@:/_-)",
+            "x-needs": "role_arn",  # sent with the AssumeRole call alone
         },
     },
     required_fields=("region",),

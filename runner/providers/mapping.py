@@ -65,7 +65,8 @@ What each part reads, and what it makes of what it cannot read:
   well, never a crash. A deployment's unreadable commitment thus blocks it for good.
 
 - ``tags=TagsAt(path)``: the item's tags, as an object of strings (``{"team": "nlp"}``) or
-  AWS's list of ``{key, value}`` pairs (``read_tags``); absent or null is no tags. Anything
+  AWS's list of ``{key, value}`` pairs (``read_tags``); absent or null is no tags. With
+  ``any_case=True`` (ARM) a name is found whatever its case. Anything
   else (a value that is not a string, a key given twice) is ``TagsUnknown``: a rule that
   reads tags never selects the item, and ``protect_tags`` keeps it. The item itself stays
   usable: its tags are not a problem to a rule that does not read them.
@@ -208,15 +209,37 @@ class Computed:
 
 @dataclass(frozen=True)
 class TagsAt:
-    """Where an item's tags are: an object of strings, or a list of ``{key, value}``."""
+    """Where an item's tags are: an object of strings, or a list of ``{key, value}``.
+    ``any_case``: the provider treats tag names alike whatever their case (ARM: "a tag
+    name is case-insensitive"), so a rule's ``keep`` must find its ``Keep``."""
 
     path: str
+    any_case: bool = False
 
 
-def read_tags(raw: Any, where: str) -> Tags | TagsUnknown:
+class AnyCaseTags(Mapping[str, str]):
+    """Tags looked up by name whatever its case, listed as the provider sent them."""
+
+    def __init__(self, tags: Mapping[str, str]):
+        self._tags = dict(tags)
+        self._folded = {key.casefold(): value for key, value in tags.items()}
+
+    def __getitem__(self, key: str) -> str:
+        return self._folded[key.casefold()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+
+def read_tags(raw: Any, where: str, any_case: bool = False) -> Tags | TagsUnknown:
     """Tags as a provider sent them: ``{KEY: VALUE}`` (OpenAI's metadata, ARM's tags) or
     ``[{"key": KEY, "value": VALUE}]`` (AWS; ``Key``/``Value`` too). None is no tags;
-    what is not strings, or names a key twice, is unknown (``where`` names the field)."""
+    what is not strings, or names a key twice, is unknown (``where`` names the field).
+    ``any_case``: names are one whatever their case (``TagsAt``), and two that differ
+    only in case are one key given twice."""
     if raw is None:
         return {}
     pairs: list[tuple[Any, Any]]
@@ -227,13 +250,16 @@ def read_tags(raw: Any, where: str) -> Tags | TagsUnknown:
     else:
         return TagsUnknown(f"unreadable {where}: not an object or a list of key/value pairs")
     out: dict[str, str] = {}
+    names: set[str] = set()
     for key, value in pairs:
         if not isinstance(key, str) or not isinstance(value, str):
             return TagsUnknown(f"unreadable {where}: {quoted(key, 40)} is not a string pair")
-        if key in out:
+        name = key.casefold() if any_case else key
+        if name in names:
             return TagsUnknown(f"unreadable {where}: key {quoted(key, 40)} is given twice")
+        names.add(name)
         out[key] = value
-    return out
+    return AnyCaseTags(out) if any_case else out
 
 
 @dataclass(frozen=True)
@@ -444,7 +470,9 @@ def map_record(
         serves=serves or (),
         billing=billing,
         committed_until=committed_until,
-        tags=None if rmap.tags is None else read_tags(_at(item, rmap.tags.path), rmap.tags.path),
+        tags=None
+        if rmap.tags is None
+        else read_tags(_at(item, rmap.tags.path), rmap.tags.path, rmap.tags.any_case),
         resource_name=_read_text(item, rmap.resource_name, own_id),
     )
 

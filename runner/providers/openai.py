@@ -134,12 +134,19 @@ def job_metadata(
 ) -> dict[str, Tags | TagsUnknown]:
     """Each model's tags: the ``metadata`` of the job whose ``fine_tuned_model`` it is. A
     model no job names has unknown tags (a job made every fine-tune: its absence is no
-    proof of no tags)."""
+    proof of no tags). Jobs that name one model with different metadata leave its tags
+    unknown: which of them to believe would be a guess (a protecting tag could hide behind
+    a newer job without it)."""
     made: dict[str, Tags | TagsUnknown] = {}
     for job in _jobs(lister):
         model = job.get("fine_tuned_model") if isinstance(job, dict) else None
-        if isinstance(model, str) and model and model not in made:
-            made[model] = read_tags(job.get("metadata"), "metadata")
+        if not isinstance(model, str) or not model:
+            continue
+        tags = read_tags(job.get("metadata"), "metadata")
+        if model not in made:
+            made[model] = tags
+        elif made[model] != tags:
+            made[model] = TagsUnknown("fine-tuning jobs that name it disagree on its metadata")
     missing = TagsUnknown(f"no fine-tuning job ({JOBS}) names it")
     return {r.id: made.get(r.id, missing) for r in records if r.id}
 

@@ -5,7 +5,7 @@ that is neither is skipped with its reason, never guessed."""
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from runner.clock import parse_instant
@@ -29,10 +29,15 @@ def expiry(value: str) -> datetime | None:
     try:
         if _DAY.fullmatch(value):
             day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-            return day + timedelta(days=1)  # the whole day is still before its end
+            # The whole day is still before its end; the end of 9999-12-31 (a common
+            # "never") is one step past what a datetime holds: its last instant stands in.
+            return day + timedelta(days=1) if day.date() < date.max else _LAST
         return parse_instant(value)
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
+
+
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 @register
@@ -70,7 +75,8 @@ class ExpiresTag(Selector):
         if at is None:
             why = "is not a date (RFC 3339 with a zone, or YYYY-MM-DD)"
             return Verdict(False, f"tag {tag_text(self.expires_tag, value)} {why}", unknown=True)
-        when = f"{at:%Y-%m-%d %H:%M}Z"
+        # Not strftime: its %Y writes year 1 as "1", not "0001".
+        when = at.isoformat(sep=" ", timespec="minutes")[:16] + "Z"
         if at > now:
             return Verdict(
                 False, f"expires {when} (tag {quoted(self.expires_tag, 40)})", too_young=True

@@ -48,7 +48,9 @@ class StateStore(Protocol):
     # account keys (runner.accounts): refs are stored under ``ref.account``
     def adopt(self, keys: Mapping[str, str]) -> dict[str, str]:
         """Move what was stored under each connection name in ``keys`` (name -> account
-        key) to its key, and remember the name; every known key's latest name."""
+        key) to its key, and remember the name; every known key's latest name. A former
+        account key in place of a name (``runner.accounts.is_key``) moves its rows alike,
+        but is no name to remember."""
         ...
 
     # first sightings: ages for providers that report no creation time

@@ -5,6 +5,10 @@ A run names items by connection (``ResourceRef.on``); the store keeps them by
 ``ResourceRef.account``. This view sets the key on the way in and the file's name on the
 way out, so a renamed connection finds its marks and intents, and a key no connection of
 this file has is shown under the name it last had.
+
+What a connection's state may still be stored under moves to its key when the view opens:
+its bare name (written before keys existed) and, once it has an ``account:`` name, the
+key it had without one (the README's advice is to give ``account:``, then rename).
 """
 
 import dataclasses
@@ -23,8 +27,13 @@ class AccountKeyed:
 
     def __init__(self, store: StateStore, connections: Iterable[Connection]):
         self.store = store
+        connections = list(connections)
         self._key = {c.name: c.key for c in connections}
-        self._name = {**store.adopt(self._key), **{k: n for n, k in self._key.items()}}
+        # A former key holds its connection's name, or is what its account fields reach:
+        # a valid file gives no two connections one (runner.jobfile.validate).
+        former = {c.former_account: c.key for c in connections if c.former_account}
+        adopted = store.adopt({**former, **self._key})
+        self._name = {**adopted, **{k: n for n, k in self._key.items()}}
 
     def _stored(self, ref: ResourceRef) -> ResourceRef:
         return dataclasses.replace(ref, account=self._key.get(ref.connection, ref.account))

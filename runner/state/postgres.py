@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
+from runner.accounts import is_key
 from runner.chain import GENESIS, Appended, dumps, seal
 from runner.clock import Clock, rfc3339, system_clock
 from runner.errors import StorageError
@@ -293,11 +294,12 @@ class PostgresState:
                         (key, name, key),
                     )
                     conn.execute(f"DELETE FROM {table} WHERE connection = %s", (name,))
-                conn.execute(
-                    "INSERT INTO ftjanitor_accounts (account, connection) VALUES (%s, %s)"
-                    " ON CONFLICT (account) DO UPDATE SET connection = EXCLUDED.connection",
-                    (key, name),
-                )
+                if not is_key(name):
+                    conn.execute(
+                        "INSERT INTO ftjanitor_accounts (account, connection) VALUES (%s, %s)"
+                        " ON CONFLICT (account) DO UPDATE SET connection = EXCLUDED.connection",
+                        (key, name),
+                    )
             rows = conn.execute("SELECT account, connection FROM ftjanitor_accounts").fetchall()
         return {account: connection for account, connection in rows}
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runner.accounts import is_key
 from runner.clock import parse_instant, rfc3339, system_clock
 from runner.errors import StorageError
 from runner.files import create_private
@@ -315,7 +316,8 @@ class SqliteState:
                         (key, name),
                     )
                     db.execute(f"DELETE FROM {table} WHERE connection = ?", (name,))
-                db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, name))
+                if not is_key(name):
+                    db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?)", (key, name))
             return dict(db.execute("SELECT account, connection FROM accounts").fetchall())
 
     # first sightings
