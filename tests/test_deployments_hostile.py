@@ -3,8 +3,17 @@
 
 - a link ARM hands back (``nextLink``, an operation URL) is followed only as an absolute
   URL under the management URL: the base and a path are joined as text, so anything else
-  could name another host.
+  could name another host;
+- a deployment whose served model cannot be read fails its listing (no model of the
+  connection can be judged free of it), at every type that hosts models;
+- a deployment that cannot be named still blocks the models it serves, and so do models
+  Fireworks says are deployed on a deployment its listing does not name;
+- an endpoint naming a model two fine-tune jobs claim to have made blocks both.
 """
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,9 +22,25 @@ from runner.providers._azure_arm import ArmClient, Token
 from runner.providers.http import HttpClient
 from runner.ratelimit import RateLimiter
 from runner.simulator import Simulator, load_seed
+from tests.azurejobs import IDLE, KEY, SERVED, TOKEN, TOKEN_ENV, accounts, azure_job
 from tests.conftest import NOW
+from tests.helpers import NOW_ARG, cli, plan_decisions, run_now
+from tests.test_dependencies import OLD_MODELS, WITH, job, output
+from tests.test_dependencies import sim as sim
+from tests.test_deployment_cli import ACCOUNT
 
 pytestmark = pytest.mark.timeout(120)
+
+Capsys = pytest.CaptureFixture[str]
+
+
+def refused_plan(capsys: Capsys, path: str, says: str) -> None:
+    """``plan`` fails with one line saying ``says``, and plans no delete."""
+    code, out, err = cli(capsys, "plan", path, "--now", NOW_ARG)
+    assert code != 0 and "Traceback" not in err
+    assert says in out + err, out + err
+    assert "would delete 0," in out
+
 
 # -- ARM links ---------------------------------------------------------------------------------
 
@@ -55,3 +80,136 @@ def test_an_arm_link_that_is_not_a_url_under_the_management_url_is_never_followe
         arm.close()
         assert other.requests == []
         assert [r.path for r in own.requests] == ["/subscriptions"]
+
+
+# -- a deployment whose served model cannot be read ----------------------------------------------
+
+
+@pytest.mark.parametrize("model", [7, "", ["x"], None, "absent"])
+def test_an_endpoint_serving_what_cannot_be_read_fails_the_listing(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, model: Any
+) -> None:
+    endpoint = sim.accounts.together_endpoints["endpoint-c"]  # serves ft-job-2
+    if model == "absent":
+        del endpoint["model"]
+    else:
+        endpoint["model"] = model
+    path = job(tmp_path, sim, OLD_MODELS)
+    refused_plan(capsys, path, "deployment 'endpoint-c' has no readable model")
+    assert run_now(path) != 0
+    assert sim.deleted == []
+
+
+@pytest.mark.parametrize("base", [7, "", None])
+def test_a_fireworks_deployment_without_a_readable_base_model_fails_the_listing(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, base: Any
+) -> None:
+    sim.accounts.fireworks_deployments[ACCOUNT]["dep-1"]["baseModel"] = base
+    path = job(tmp_path, sim, OLD_MODELS, type_="fireworks")
+    refused_plan(capsys, path, "has no readable baseModel")
+    assert run_now(path) != 0
+    assert sim.deleted == []
+
+
+# -- a deployment that cannot be named ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [{"id": None}, {"id": 12}, {"id": ""}])
+def test_an_endpoint_without_an_id_still_blocks_its_model(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, change: dict[str, Any]
+) -> None:
+    sim.accounts.together_endpoints["endpoint-c"].update(change)  # serves ft-job-2
+    decided = plan_decisions(capsys, job(tmp_path, sim, OLD_MODELS))
+    held = decided["ft-job-2"]
+    assert (held["decision"], held["reason"]) == (
+        "blocked",
+        "served by deployment (no readable ID)",
+    )
+    decided = plan_decisions(capsys, job(tmp_path, sim, WITH))
+    held = decided["ft-job-2"]
+    assert held["decision"] == "blocked"
+    assert held["reason"].startswith("its deployment (no readable ID) cannot be deleted:")
+    assert run_now(job(tmp_path, sim, WITH)) == 0
+    assert ("together", "ft-job-2") not in sim.deleted
+    assert ("together", "ft-job-3") in sim.deleted  # the rest of the plan goes
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"accounts/{ACCOUNT}/deployments/dep-1/../x",
+        f"accounts/{ACCOUNT}/deployments/",
+        "accounts/someone-else/deployments/dep-1",
+        None,
+    ],
+)
+def test_models_on_a_fireworks_deployment_the_listing_cannot_name_stay_served(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, name: Any
+) -> None:
+    sim.accounts.fireworks_deployments[ACCOUNT]["dep-1"]["name"] = name  # lora-1 is on it
+    path = job(tmp_path, sim, WITH, type_="fireworks")
+    held = plan_decisions(capsys, path)["lora-1"]
+    assert held["decision"] == "blocked"
+    assert held["reason"].startswith("its deployment (no readable ID) cannot be deleted:")
+    assert run_now(path) == 0
+    assert sim.deleted == []
+    code, out, _ = cli(capsys, "plan", job(tmp_path, sim, OLD_MODELS, type_="fireworks"))
+    assert code == 0 and "lora-1" in out and "blocked" in out
+
+
+def test_two_jobs_claiming_one_endpoints_model_are_both_served(
+    tmp_path: Path, sim: Simulator, capsys: Capsys
+) -> None:
+    # ft-job-3 says it made endpoint-c's model too: which one it hosts is unknown.
+    sim.accounts.together["ft-job-3"]["model_output_name"] = output(2)
+    decided = plan_decisions(capsys, job(tmp_path, sim, OLD_MODELS))
+    for model in ("ft-job-2", "ft-job-3"):
+        assert (decided[model]["decision"], decided[model]["reason"]) == (
+            "blocked",
+            "served by deployment endpoint-c",
+        )
+    assert run_now(job(tmp_path, sim, OLD_MODELS)) == 0
+    assert sim.deleted == []
+
+
+# -- Azure OpenAI -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    with Simulator(accounts(), keys={"azure_openai": KEY}) as server:
+        yield server
+
+
+def azure_deployment(sim: Simulator, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = sim.accounts.store("azure_openai")["deployments"][name]
+    return found
+
+
+@pytest.mark.parametrize("model", [{"name": 7}, {"name": ""}, None, "gone"])
+def test_an_azure_deployment_serving_what_cannot_be_read_fails_the_listing(
+    tmp_path: Path, azure: Simulator, capsys: Capsys, model: Any
+) -> None:
+    properties = azure_deployment(azure, IDLE)["properties"]  # IDLE serves SERVED
+    if model == "gone":
+        del properties["model"]
+    else:
+        properties["model"] = model
+    path = azure_job(tmp_path, azure, "{provider: az, older_than: 30d}")
+    refused_plan(capsys, path, f"deployment {IDLE!r} has no readable properties.model.name")
+    assert run_now(path) != 0
+    assert azure.deleted == []
+
+
+def test_an_azure_deployment_without_a_name_still_blocks_its_model(
+    tmp_path: Path, azure: Simulator, capsys: Capsys
+) -> None:
+    azure_deployment(azure, IDLE)["name"] = None
+    path = azure_job(tmp_path, azure, "{provider: az, older_than: 30d, with_deployments: true}")
+    held = plan_decisions(capsys, path)[SERVED]
+    assert held["decision"] == "blocked"
+    assert held["reason"].startswith("its deployment (no readable ID) cannot be deleted:")
+    run_now(path)
+    assert ("azure_openai", SERVED) not in azure.deleted

@@ -30,6 +30,7 @@ from runner.providers.base import (
     TagSource,
     unsafe_id_reason,
 )
+from runner.providers.hosting import serving_unknown
 from runner.providers.mapping import (
     RFC3339,
     Computed,
@@ -129,7 +130,14 @@ class Deployments:
     def list_models(self) -> Iterator[ModelRecord]:
         if self.arm is None:
             return
-        records = list(map_records(DEPLOYMENT, self.listed(), KIND))
+        listed = self.listed()
+        for item in listed:
+            if not isinstance(item, dict) or _model_name(item) is None:
+                shown = item.get("name") if isinstance(item, dict) else item
+                raise serving_unknown(
+                    self.label, "listing deployments", shown, "properties.model.name"
+                )
+        records = list(map_records(DEPLOYMENT, listed, KIND))
         self.session.deployments_listed = records
         yield from records
 

@@ -23,7 +23,7 @@ from runner.providers.base import (
     TagSource,
 )
 from runner.providers.bedrock import TAGS, BedrockLister, arn_of, listed_tags, model_name_reason
-from runner.providers.hosting import count
+from runner.providers.hosting import count, serving_unknown
 from runner.providers.mapping import (
     SDK_DATETIME,
     Computed,
@@ -34,7 +34,6 @@ from runner.providers.mapping import (
     Time,
     map_records,
 )
-from runner.providers.wire import one_line
 
 LIST = "list_provisioned_model_throughputs"
 LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
@@ -139,13 +138,8 @@ class ProvisionedThroughputs:
         )
         for item in summaries:
             if isinstance(item, Mapping) and arn_of(item.get("modelArn")) is None:
-                # What it serves is unknown, so no model of this connection may be judged
-                # free of it: the whole listing fails rather than guess.
-                shown = one_line(repr(item.get("provisionedModelName"))[:80])
-                raise ProviderError(
-                    f"{self.label}: {LISTING}: Provisioned Throughput {shown} has no readable"
-                    " modelArn, so what it serves is unknown; nothing is deleted"
-                )
+                name = item.get("provisionedModelName")
+                raise serving_unknown(self.label, LISTING, name, "modelArn")
         names = self._model_names(summaries)
         self.session.note_provisioned(summaries)
         for item in summaries:

@@ -28,7 +28,7 @@ from runner.providers.base import (
     unsafe_id_reason,
 )
 from runner.providers.fireworks import PAGE_SIZE, RESOURCE_ID, FireworksLister, names_model
-from runner.providers.hosting import count
+from runner.providers.hosting import count, serving_unknown
 from runner.providers.mapping import (
     ITS_ID,
     RFC3339,
@@ -47,6 +47,7 @@ from runner.providers.wire import (
     Response,
     delete_result,
     failure,
+    one_line,
     pages,
     path_segment,
 )
@@ -133,9 +134,25 @@ class Deployments(HttpLister):
     def list_models(self) -> Iterator[ModelRecord]:
         listing = self._paging(self.collection, "deployments", "deployments")
         deployments = list(pages(self.client, listing))
+        for item in deployments:
+            base = item.get("baseModel") if isinstance(item, dict) else None
+            if not isinstance(base, str) or not base:
+                shown = item.get("name") if isinstance(item, dict) else item
+                raise serving_unknown(self.client.label, "listing deployments", shown, "baseModel")
         loras = self._loras() if deployments else {}
         rmap = dataclasses.replace(DEPLOYMENTS, serves=serving(loras))
-        yield from map_records(rmap, deployments, KIND, {"account": self.account})
+        records = list(map_records(rmap, deployments, KIND, {"account": self.account}))
+        yield from records
+        named = {r.id for r in records}
+        for deployment, models in loras.items():
+            if deployment not in named:
+                # Deployed on what the listing does not name (not yet, or not readably):
+                # these models are served all the same, by an item that cannot be deleted.
+                problem = (
+                    f"deployed models {one_line(repr(models[:3])[:120])} are on deployment"
+                    f" {deployment!r}, which the deployments listing does not name"
+                )
+                yield ModelRecord(id="", problem=problem, serves=tuple(models))
 
     def _loras(self) -> dict[str, list[str]]:
         """Deployment ID -> the account's models deployed on it (multi-LoRA serving)."""
