@@ -8,7 +8,10 @@
   connection can be judged free of it), at every type that hosts models;
 - a deployment that cannot be named still blocks the models it serves, and so do models
   Fireworks says are deployed on a deployment its listing does not name;
-- an endpoint naming a model two fine-tune jobs claim to have made blocks both.
+- an endpoint naming a model two fine-tune jobs claim to have made blocks both;
+- a Bedrock commitment that ends before its PT was made (0, true, -1 or 1970, as botocore
+  reads them) cannot be trusted: the PT is kept; one past what a datetime holds is an
+  unreadable answer, never an internal error.
 """
 
 from collections.abc import Iterator
@@ -25,8 +28,13 @@ from runner.simulator import Simulator, load_seed
 from tests.azurejobs import IDLE, KEY, SERVED, TOKEN, TOKEN_ENV, accounts, azure_job
 from tests.conftest import NOW
 from tests.helpers import NOW_ARG, cli, plan_decisions, run_now
+from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
+    aws_env,
+    loopback_only,
+    no_backoff,
+)
 from tests.test_dependencies import OLD_MODELS, WITH, job, output
-from tests.test_dependencies import sim as sim
+from tests.test_dependencies import sim as sim  # the fixture
 from tests.test_deployment_cli import ACCOUNT
 
 pytestmark = pytest.mark.timeout(120)
@@ -213,3 +221,39 @@ def test_an_azure_deployment_without_a_name_still_blocks_its_model(
     assert held["reason"].startswith("its deployment (no readable ID) cannot be deleted:")
     run_now(path)
     assert ("azure_openai", SERVED) not in azure.deleted
+
+
+# -- Bedrock commitments ------------------------------------------------------------------------
+
+COMMITTED = "{provider: conn, kind: deployment, ids: [pt-committed]}"
+
+
+@pytest.mark.parametrize("until", [0, 1, -1, True, "0", "1970-01-01T00:00:00Z", "2026-04-01"])
+def test_a_commitment_ending_before_its_pt_was_made_keeps_the_pt(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, until: Any
+) -> None:
+    # pt-committed: SixMonths, made 2026-04-22 (40 days before NOW).
+    sim.accounts.bedrock_pts["pt-committed"]["commitmentExpirationTime"] = until
+    path = job(tmp_path, sim, COMMITTED, type_="bedrock")
+    d = plan_decisions(capsys, path)["pt-committed"]
+    assert (d["decision"], d["reason"]) == ("skip", "commitment date unreadable: kept")
+    with_model = job(
+        tmp_path, sim, "{provider: conn, ids: [ft-0], with_deployments: true}", type_="bedrock"
+    )
+    assert plan_decisions(capsys, with_model)["ft-0"]["decision"] != "delete"
+    run_now(path)
+    assert sim.deleted == []
+
+
+@pytest.mark.parametrize("until", [1e20, -1e20, 10**30])
+def test_a_commitment_past_what_a_datetime_holds_is_an_unreadable_answer(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, until: Any
+) -> None:
+    sim.accounts.bedrock_pts["pt-committed"]["commitmentExpirationTime"] = until
+    path = job(tmp_path, sim, COMMITTED, type_="bedrock")
+    code, out, err = cli(capsys, "plan", path, "--now", NOW_ARG)
+    assert code == 1 and "unreadable answer" in out + err and "internal error" not in out + err, (
+        out + err
+    )
+    assert run_now(path) == 1
+    assert sim.deleted == []

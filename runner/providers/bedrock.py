@@ -107,8 +107,17 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 # What botocore raises, unwrapped, when an answer does not parse (a bad timestamp, a
-# string where a list belongs).
-_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
+# string where a list belongs; dateutil's RuntimeError and Python's OverflowError or
+# OSError for a number of seconds past what a datetime holds).
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    RuntimeError,
+    OverflowError,
+    OSError,
+)
 _FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
 
 

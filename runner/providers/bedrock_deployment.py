@@ -104,13 +104,15 @@ def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
     """One ProvisionedModelSummary -> a record (``PROVISIONED`` never leaves one out)."""
     rmap = dataclasses.replace(PROVISIONED, serves=serving(names))
     record = next(map_records(rmap, (item,), KIND))
-    if (
-        record.problem is None
-        and isinstance(item, Mapping)
-        and item.get("commitmentExpirationTime") is None
-        and item.get("commitmentDuration") is not None
-    ):
+    if record.problem is not None or not isinstance(item, Mapping):
+        return record
+    if item.get("commitmentDuration") is not None and record.committed_until is None:
         # Committed, with no end said: taken as running, never deleted.
+        return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
+    until, created = record.committed_until, record.created_at
+    if until is not None and (created is None or until <= created):
+        # A commitment cannot end before its PT was made: an end read as 1970 (0, true,
+        # -1 read as seconds) is no end that can be trusted, so the PT is kept.
         return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
     return record
 
