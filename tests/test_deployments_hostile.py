@@ -11,23 +11,30 @@
 - an endpoint naming a model two fine-tune jobs claim to have made blocks both;
 - a Bedrock commitment that ends before its PT was made (0, true, -1 or 1970, as botocore
   reads them) cannot be trusted: the PT is kept; one past what a datetime holds is an
-  unreadable answer, never an internal error.
+  unreadable answer, never an internal error;
+- a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
+  again: the item still there may be deleting, so it is waited for as an accepted one.
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner.audit import read_records
 from runner.errors import ProviderError
 from runner.providers._azure_arm import ArmClient, Token
 from runner.providers.http import HttpClient
 from runner.ratelimit import RateLimiter
-from runner.simulator import Simulator, load_seed
+from runner.simulator import Fault, Simulator, load_seed
+from runner.simulator.azure_openai import ACCOUNT as AZURE_ACCOUNT
+from runner.simulator.azure_openai import RESOURCE_GROUP, SUBSCRIPTION
 from tests.azurejobs import IDLE, KEY, SERVED, TOKEN, TOKEN_ENV, accounts, azure_job
 from tests.conftest import NOW
 from tests.helpers import NOW_ARG, cli, plan_decisions, run_now
+from tests.test_azure_openai_waits import outcome, run
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
     aws_env,
     loopback_only,
@@ -36,6 +43,7 @@ from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentia
 from tests.test_dependencies import OLD_MODELS, WITH, job, output
 from tests.test_dependencies import sim as sim  # the fixture
 from tests.test_deployment_cli import ACCOUNT
+from tests.test_long_running_deletes import VirtualTimer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -257,3 +265,54 @@ def test_a_commitment_past_what_a_datetime_holds_is_an_unreadable_answer(
     )
     assert run_now(path) == 1
     assert sim.deleted == []
+
+
+# -- a lost answer to a delete carried out later ----------------------------------------------
+
+
+DEPLOYMENTS_PATH = (
+    f"/azure_openai/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}"
+    f"/providers/Microsoft.CognitiveServices/accounts/{AZURE_ACCOUNT}/deployments"
+)
+
+
+def deletes_sent(sim: Simulator) -> int:
+    return sum(1 for r in sim.requests if r.method == "DELETE")
+
+
+def test_a_lost_answer_to_an_arm_delete_is_waited_for_never_sent_again(tmp_path: Path) -> None:
+    with Simulator(accounts(op_polls=2), keys={"azure_openai": KEY}) as sim:
+        sim.faults = [Fault("drop_after", method="DELETE", times=1)]  # accepted, then lost
+        report = run(tmp_path, sim, VirtualTimer())
+        assert report.outcomes[0].status == "ok"
+        assert deletes_sent(sim) == 1 and sim.deleted == [("azure_openai", IDLE)]
+    said = outcome(tmp_path)
+    assert said["result"] == "deleted"
+    assert "still there, as after an accepted delete; confirmed gone after" in str(said["error"])
+    events = [r["event"] for r in read_records(tmp_path / "audit" / "ftjanitor.jsonl")]
+    assert "delete.waiting" in events  # waiting, never deleted before the lookup said so
+
+
+def test_a_lost_arm_delete_never_done_fails_at_the_deadline_without_a_second_send(
+    tmp_path: Path,
+) -> None:
+    with Simulator(accounts(op_polls=10_000), keys={"azure_openai": KEY}) as sim:
+        sim.faults = [Fault("drop_after", method="DELETE", times=1)]
+        run(tmp_path, sim, VirtualTimer(), within=timedelta(minutes=5))
+        assert deletes_sent(sim) == 1 and sim.deleted == []
+    said = outcome(tmp_path)
+    assert said["result"] == "failed" and "still present after 5m" in str(said["error"])
+
+
+def test_a_lost_arm_delete_that_cannot_be_checked_is_not_sent_in_a_second_pass(
+    tmp_path: Path,
+) -> None:
+    with Simulator(accounts(op_polls=2), keys={"azure_openai": KEY}) as sim:
+        sim.faults = [
+            Fault("drop_after", method="DELETE", times=1),
+            Fault("status", method="GET", path=f"{DEPLOYMENTS_PATH}/{IDLE}", status=500),
+        ]
+        run(tmp_path, sim, VirtualTimer())
+        assert deletes_sent(sim) == 1
+    said = outcome(tmp_path)
+    assert said["result"] == "failed" and "then could not check" in str(said["error"])
