@@ -12,6 +12,8 @@
 - a Bedrock commitment that ends before its PT was made (0, true, -1 or 1970, as botocore
   reads them) cannot be trusted: the PT is kept; one past what a datetime holds is an
   unreadable answer, never an internal error;
+- a listing paging on with fresh tokens for ever stops with one line (wire.pages and
+  Bedrock's paginator), as one whose token repeats did;
 - a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
   again: the item still there may be deleting, so it is waited for as an accepted one.
 """
@@ -25,6 +27,7 @@ import pytest
 
 from runner.audit import read_records
 from runner.errors import ProviderError
+from runner.providers import bedrock, fireworks_deployment, wire
 from runner.providers._azure_arm import ArmClient, Token
 from runner.providers.http import HttpClient
 from runner.ratelimit import RateLimiter
@@ -316,3 +319,28 @@ def test_a_lost_arm_delete_that_cannot_be_checked_is_not_sent_in_a_second_pass(
         assert deletes_sent(sim) == 1
     said = outcome(tmp_path)
     assert said["result"] == "failed" and "then could not check" in str(said["error"])
+
+
+# -- page tokens that never end ------------------------------------------------------------------
+
+
+def test_fresh_page_tokens_for_ever_stop_the_fireworks_listing(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = sim.accounts.fireworks_deployments[ACCOUNT]
+    held["dep-2"] = {**held["dep-1"], "name": f"accounts/{ACCOUNT}/deployments/dep-2"}
+    monkeypatch.setattr(fireworks_deployment, "PAGE_SIZE", 1)  # two pages
+    monkeypatch.setattr(wire, "MAX_PAGES", 1)  # as if the tokens never ended
+    path = job(tmp_path, sim, OLD_MODELS, type_="fireworks")
+    refused_plan(capsys, path, "listing deployments was still paging after 1 pages")
+    assert run_now(path) != 0 and sim.deleted == []
+
+
+def test_fresh_page_tokens_for_ever_stop_the_bedrock_listing(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bedrock, "PAGE_SIZE", 1)  # two PTs: two pages
+    monkeypatch.setattr(bedrock, "MAX_PAGES", 1)
+    path = job(tmp_path, sim, COMMITTED, type_="bedrock")
+    refused_plan(capsys, path, "still paging after 1 pages")
+    assert run_now(path) != 0 and sim.deleted == []

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PAGE_SIZE = 1000  # ListCustomModels' maxResults ceiling; tests shrink it to force pages
+MAX_PAGES = 10_000  # a token chain longer than this is a loop of fresh tokens, not an account
 MAX_ATTEMPTS = 5  # botocore "standard" mode: attempts in all, the first one included
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -361,7 +362,7 @@ class BedrockLister:
             )
         )
         seen: set[str] = set()
-        while True:
+        for _ in range(MAX_PAGES + 1):  # the last read finds no page after the last
             page = self.call(what, lambda: next(pages, None))
             if page is None:
                 return
@@ -380,6 +381,10 @@ class BedrockLister:
                         " stopped listing to avoid an endless loop"
                     )
                 seen.add(token)
+        raise ProviderError(
+            f"{self.label}: {what}: still paging after {MAX_PAGES} pages; stopped listing to"
+            " avoid an endless loop"
+        )
 
     def _get(self, model_id: str) -> Mapping[str, Any]:
         if reason := model_name_reason(model_id):
