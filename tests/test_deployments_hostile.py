@@ -12,6 +12,8 @@
 - a Bedrock commitment that ends before its PT was made (0, true, -1 or 1970, as botocore
   reads them) cannot be trusted: the PT is kept; one past what a datetime holds is an
   unreadable answer, never an internal error;
+- what a deployment is billed for is unknown when its counts multiply past any sane bill
+  (a min_monthly_cost rule would otherwise select it by an absurd cost);
 - a listing paging on with fresh tokens for ever stops with one line (wire.pages and
   Bedrock's paginator), as one whose token repeats did;
 - a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
@@ -344,3 +346,39 @@ def test_fresh_page_tokens_for_ever_stop_the_bedrock_listing(
     path = job(tmp_path, sim, COMMITTED, type_="bedrock")
     refused_plan(capsys, path, "still paging after 1 pages")
     assert run_now(path) != 0 and sim.deleted == []
+
+
+# -- counts that multiply to an absurd bill ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_", "deployment", "changes"),
+    [
+        (
+            "fireworks",
+            "dep-1",
+            {
+                "acceleratorType": "NVIDIA_A100_80GB",  # priced
+                "acceleratorCount": 100_000,
+                "minReplicaCount": 100_000,
+            },
+        ),
+        ("together", "endpoint-c", {"hardware": "999x_nvidia_h100_80gb_sxm"}),
+    ],
+)
+def test_counts_multiplying_past_any_sane_bill_are_an_unknown_cost(
+    tmp_path: Path,
+    sim: Simulator,
+    capsys: Capsys,
+    type_: str,
+    deployment: str,
+    changes: dict[str, Any],
+) -> None:
+    if type_ == "fireworks":
+        sim.accounts.fireworks_deployments[ACCOUNT][deployment].update(changes)
+    else:
+        endpoint = sim.accounts.together_endpoints[deployment]
+        endpoint.update(changes, autoscaling={"min_replicas": 1_000})
+    rule = "{provider: conn, kind: deployment, min_monthly_cost: 1}"
+    d = plan_decisions(capsys, job(tmp_path, sim, rule, type_=type_))[deployment]
+    assert d["monthly_cost"] is None and d["decision"] != "delete"

@@ -28,7 +28,7 @@ from runner.providers.base import (
     unsafe_id_reason,
 )
 from runner.providers.fireworks import PAGE_SIZE, RESOURCE_ID, FireworksLister, names_model
-from runner.providers.hosting import count, serving_unknown
+from runner.providers.hosting import count, serving_unknown, units
 from runner.providers.mapping import (
     ITS_ID,
     RFC3339,
@@ -77,9 +77,9 @@ def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     replicas = count(item.get("minReplicaCount", 0))
     if not isinstance(accelerator, str) or not accelerator:
         return None
-    if per_replica is None or replicas is None:
+    if (billed := units(per_replica, replicas)) is None:
         return None
-    return Billing(per_replica * replicas, accelerator, {"accelerator": accelerator})
+    return Billing(billed, accelerator, {"accelerator": accelerator})
 
 
 # One listed deployment; the ID is the last segment of its name, within the account. What

@@ -24,6 +24,18 @@ def count(value: Any) -> Decimal | None:
     return Decimal(value)
 
 
+def units(*counts: Decimal | int | None) -> Decimal | None:
+    """What a deployment is billed for, counts multiplied (GPUs x replicas): None when one
+    is unreadable, or when the product is past MAX_COUNT (two sane counts can make an
+    absurd bill, which a min_monthly_cost rule would select by)."""
+    total = Decimal(1)
+    for one in counts:
+        if one is None:
+            return None
+        total *= one
+    return total if total <= MAX_COUNT else None
+
+
 def serving_unknown(label: str, listing: str, item: Any, field: str) -> ProviderError:
     """A listed deployment (``item``: its ID as listed) whose ``field``, what it serves,
     cannot be read: no model of the connection can be judged free of it, so the whole

@@ -25,7 +25,7 @@ from runner.providers.base import (
     ProviderError,
     unsafe_id_reason,
 )
-from runner.providers.hosting import count, serving_unknown
+from runner.providers.hosting import count, serving_unknown, units
 from runner.providers.mapping import (
     RFC3339,
     Computed,
@@ -76,10 +76,11 @@ def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     match = _HARDWARE.fullmatch(hardware) if hardware else None
     scaling = item.get("autoscaling")
     replicas = count(scaling.get("min_replicas")) if isinstance(scaling, dict) else None
-    if hardware is None or match is None or replicas is None:
-        return None
-    units = Decimal(0) if item.get("state") == STOPPED else int(match.group(1)) * replicas
-    return Billing(units, match.group(2), {"hardware": hardware})
+    billed = units(int(match.group(1)), replicas) if match is not None else None
+    if hardware is None or match is None or billed is None:
+        return None  # a stopped endpoint with unreadable counts is unknown, as before
+    billed = Decimal(0) if item.get("state") == STOPPED else billed
+    return Billing(billed, match.group(2), {"hardware": hardware})
 
 
 # One endpoint, its listing and details merged. What it serves is read against the
