@@ -8,6 +8,9 @@
   connection can be judged free of it), at every type that hosts models;
 - a deployment that cannot be named still blocks the models it serves, and so do models
   Fireworks says are deployed on a deployment its listing does not name;
+- a Fireworks model named with more after its ID (a version, ``#`` and a deployment) is
+  served all the same, and so is one deployed on a deployment its deployed model cannot
+  name (another account's, or unreadable);
 - an endpoint naming a model two fine-tune jobs claim to have made blocks both;
 - a Bedrock commitment that ends before its PT was made (0, true, -1 or 1970, as botocore
   reads them) cannot be trusted: the PT is kept; one past what a datetime holds is an
@@ -176,6 +179,36 @@ def test_models_on_a_fireworks_deployment_the_listing_cannot_name_stay_served(
     assert sim.deleted == []
     code, out, _ = cli(capsys, "plan", job(tmp_path, sim, OLD_MODELS, type_="fireworks"))
     assert code == 0 and "lora-1" in out and "blocked" in out
+
+
+@pytest.mark.parametrize(
+    ("base", "deployed"),
+    [
+        (f"accounts/{ACCOUNT}/models/lora-1/versions/2", None),
+        (f"accounts/{ACCOUNT}/models/lora-1#accounts/{ACCOUNT}/deployments/dep-1", None),
+        (None, {"model": f"accounts/{ACCOUNT}/models/lora-1#accounts/{ACCOUNT}/deployments/x"}),
+        (None, {"deployment": None}),
+        (None, {"deployment": "accounts/someone-else/deployments/dep-1"}),
+        (None, {"deployment": f"accounts/{ACCOUNT}/deployments/dep-1/x"}),
+    ],
+)
+def test_a_fireworks_model_named_any_way_it_is_deployed_stays_served(
+    tmp_path: Path,
+    sim: Simulator,
+    capsys: Capsys,
+    base: str | None,
+    deployed: dict[str, Any] | None,
+) -> None:
+    on = sim.accounts.fireworks_deployed[ACCOUNT]  # lora-1 on dep-1
+    if base is not None:
+        on.clear()
+        sim.accounts.fireworks_deployments[ACCOUNT]["dep-1"]["baseModel"] = base
+    for entry in on.values():
+        entry.update(deployed or {})
+    path = job(tmp_path, sim, OLD_MODELS, type_="fireworks")
+    held = plan_decisions(capsys, path)["lora-1"]
+    assert held["decision"] == "blocked" and held["reason"].startswith("served by deployment")
+    assert run_now(path) == 0 and sim.deleted == []
 
 
 def test_two_jobs_claiming_one_endpoints_model_are_both_served(

@@ -66,7 +66,7 @@ def deployment_id_reason(deployment_id: str) -> str | None:
 
 def _under(name: Any, prefix: str) -> str | None:
     """The ID in a resource name ``prefix + ID``, or None when it is not one."""
-    found = name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
+    found = _under_prefix(name, prefix)
     return found if found and "/" not in found else None
 
 
@@ -94,6 +94,19 @@ DEPLOYMENTS = RecordMap(
 )
 
 
+def _model_in(name: Any, account: str) -> str | None:
+    """The account's model a model name points at: the first segment after
+    ``accounts/{account}/models/``, whatever follows it (a version, or ``#`` and the
+    deployment it is routed to). Read leniently: a model that is not recognised here is
+    free to be deleted, so any name of it counts."""
+    rest = _under_prefix(name, f"accounts/{account}/models/")
+    return (re.split(r"[/#]", rest, maxsplit=1)[0] or None) if rest else None
+
+
+def _under_prefix(name: Any, prefix: str) -> str | None:
+    return name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
+
+
 def serving(loras: Mapping[str, list[str]]) -> Computed:
     """What a deployment serves: its ``baseModel`` when that is one of the account's
     models, then each of the account's models deployed on it (``loras``: deployment ID ->
@@ -101,7 +114,7 @@ def serving(loras: Mapping[str, list[str]]) -> Computed:
 
     def served(item: Mapping[str, Any], scope: Scope) -> tuple[str, ...]:
         account = scope["account"]
-        own = _under(item.get("baseModel"), f"accounts/{account}/models/")
+        own = _model_in(item.get("baseModel"), account)
         found = [own] if own else []
         deployment = _under(item.get("name"), f"accounts/{account}/deployments/")
         found += [m for m in loras.get(deployment or "", []) if m not in found]
@@ -161,9 +174,15 @@ class Deployments(HttpLister):
         for item in pages(self.client, self._paging(path, "deployedModels", "deployed models")):
             if not isinstance(item, dict):
                 continue
-            model = _under(item.get("model"), f"accounts/{self.account}/models/")
-            on = _under(item.get("deployment"), f"accounts/{self.account}/deployments/")
-            if model and on and model not in found.setdefault(on, []):
+            model = _model_in(item.get("model"), self.account)
+            raw = item.get("deployment")
+            # On a deployment it cannot name (another account's, or unreadable), the model
+            # is served all the same: keyed so that no listed deployment has the key.
+            on = (
+                _under(raw, f"accounts/{self.account}/deployments/")
+                or f"<{one_line(repr(raw)[:80])}>"
+            )
+            if model and model not in found.setdefault(on, []):
                 found[on].append(model)
         return found
 
