@@ -20,9 +20,11 @@
 - a listing paging on with fresh tokens for ever stops with one line (wire.pages and
   Bedrock's paginator), as one whose token repeats did;
 - a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
-  again: the item still there may be deleting, so it is waited for as an accepted one.
+  again: the item still there may be deleting, so it is waited for as an accepted one; and
+  a deployment still deleting at its deadline keeps its model (a guard: that held already).
 """
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +33,9 @@ from typing import Any
 import pytest
 
 from runner.audit import read_records
+from runner.engine import RunOptions, execute
 from runner.errors import ProviderError
+from runner.jobfile.validate import load_job_file
 from runner.providers import bedrock, fireworks_deployment, wire
 from runner.providers._azure_arm import ArmClient, Token
 from runner.providers.http import HttpClient
@@ -39,8 +43,9 @@ from runner.ratelimit import RateLimiter
 from runner.simulator import Fault, Simulator, load_seed
 from runner.simulator.azure_openai import ACCOUNT as AZURE_ACCOUNT
 from runner.simulator.azure_openai import RESOURCE_GROUP, SUBSCRIPTION
+from runner.waiting import Waits
 from tests.azurejobs import IDLE, KEY, SERVED, TOKEN, TOKEN_ENV, accounts, azure_job
-from tests.conftest import NOW
+from tests.conftest import FAST, NOW
 from tests.helpers import NOW_ARG, cli, plan_decisions, run_now
 from tests.test_azure_openai_waits import outcome, run
 from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentials, loopback only, no back-off)
@@ -415,3 +420,30 @@ def test_counts_multiplying_past_any_sane_bill_are_an_unknown_cost(
     rule = "{provider: conn, kind: deployment, min_monthly_cost: 1}"
     d = plan_decisions(capsys, job(tmp_path, sim, rule, type_=type_))[deployment]
     assert d["monthly_cost"] is None and d["decision"] != "delete"
+
+
+def test_a_deployment_still_deleting_at_its_deadline_keeps_its_model(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    dep = f"/v1/accounts/{ACCOUNT}/deployments/dep-1"
+    deleting = f'{{"name": "accounts/{ACCOUNT}/deployments/dep-1", "state": "DELETING"}}'
+    sim.faults = [Fault("accepted", method="DELETE", path=dep, status=200, body=deleting)]
+    target = "{provider: conn, ids: [lora-1], with_deployments: true}"
+    path = job(tmp_path, sim, target, type_="fireworks")
+    options = RunOptions(
+        dry_run=False,
+        now=NOW,
+        environ=dict(os.environ),
+        policy=FAST,
+        second_pass_pause=0.0,
+        waits=Waits(VirtualTimer(), timedelta(minutes=3)),
+    )
+    execute(load_job_file(path), options)
+    assert deletes_sent(sim) == 1 and sim.deleted == []  # the model's delete never sent
+    said = {
+        r["model_id"]: r
+        for r in read_records(tmp_path / "audit" / "ftjanitor.jsonl")
+        if r["event"] in ("delete.outcome", "delete.skipped")
+    }
+    assert "still present after 3m" in said["dep-1"]["error"]
+    assert said["lora-1"]["reason"] == "its deployment dep-1 was not deleted"
