@@ -21,7 +21,8 @@
   Bedrock's paginator), as one whose token repeats did;
 - a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
   again: the item still there may be deleting, so it is waited for as an accepted one; and
-  a deployment still deleting at its deadline keeps its model (a guard: that held already).
+  a deployment still deleting at its deadline keeps its model (a guard: that held already);
+  a Location that answers with the deployment itself proves nothing gone.
 """
 
 import os
@@ -447,3 +448,20 @@ def test_a_deployment_still_deleting_at_its_deadline_keeps_its_model(
     }
     assert "still present after 3m" in said["dep-1"]["error"]
     assert said["lora-1"]["reason"] == "its deployment dep-1 was not deleted"
+
+
+def test_a_location_answering_with_the_deployment_itself_proves_nothing_gone(
+    tmp_path: Path,
+) -> None:
+    seeded = accounts(op_polls=10_000, **{"async": "location-resource"})
+    with Simulator(seeded, keys={"azure_openai": KEY}) as sim:
+        run(tmp_path, sim, VirtualTimer(), within=timedelta(minutes=5))
+        assert deletes_sent(sim) == 1 and sim.deleted == []
+    said = outcome(tmp_path)
+    assert said["result"] == "failed" and "still present after 5m" in str(said["error"])
+    with Simulator(
+        accounts(op_polls=2, **{"async": "location-resource"}), keys={"azure_openai": KEY}
+    ) as sim:
+        (tmp_path / "done").mkdir()
+        run(tmp_path / "done", sim, VirtualTimer())  # gone once the lookup says so
+        assert sim.deleted == [("azure_openai", IDLE)]

@@ -253,17 +253,21 @@ class DeploymentDeleter:
     def exists(self, model_id: str) -> bool:
         with self._lock:
             operation = self._operations.get(model_id)
-        if operation is not None and self._finished(*operation):
+        if operation is not None and self._finished(model_id, *operation):
             return False
         return self.lister.exists(model_id)
 
-    def _finished(self, operation: str, by_location: bool) -> bool:
+    def _finished(self, model_id: str, operation: str, by_location: bool) -> bool:
         """Whether the operation says the delete succeeded; raises DeleteFailed when it
         says it failed. Still running, or no readable answer: not yet (a lookup decides)."""
         response = self.arm.request("GET", operation)
         if by_location:
             # A Location answers 202 while running, 200 or 204 when done, an error if not.
-            if response.status in (200, 204):
+            # A 200 that is the deployment itself (a Location naming the resource) says it
+            # is still there, never that it is gone.
+            if response.status == 204 or (
+                response.status == 200 and not _is_deployment(response.body, model_id)
+            ):
                 return True
             if response.status in (400, 409, 422):
                 raise DeleteFailed(f"the delete operation failed: {error_message(response)}")
@@ -282,6 +286,12 @@ class DeploymentDeleter:
 
     def close(self) -> None:
         self.arm.close()
+
+
+def _is_deployment(body: Any, name: str) -> bool:
+    """Whether an answer is the deployment ``name`` itself (or any deployment: it has
+    properties), rather than an operation's result."""
+    return isinstance(body, dict) and (body.get("name") == name or "properties" in body)
 
 
 def _operation_link(headers: Mapping[str, str]) -> tuple[str, bool] | None:
