@@ -22,7 +22,8 @@
 - a delete the kind may carry out later (an ARM 202) whose answer was lost is never sent
   again: the item still there may be deleting, so it is waited for as an accepted one; and
   a deployment still deleting at its deadline keeps its model (a guard: that held already);
-  a Location that answers with the deployment itself proves nothing gone.
+  a Location that answers with the deployment itself proves nothing gone, nor does a
+  delete answered 200 with the deployment still Deleting.
 """
 
 import os
@@ -465,3 +466,17 @@ def test_a_location_answering_with_the_deployment_itself_proves_nothing_gone(
         (tmp_path / "done").mkdir()
         run(tmp_path / "done", sim, VirtualTimer())  # gone once the lookup says so
         assert sim.deleted == [("azure_openai", IDLE)]
+
+
+def test_a_delete_answered_200_with_the_deployment_still_deleting_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    going = f'{{"name": "{IDLE}", "properties": {{"provisioningState": "Deleting"}}}}'
+    with Simulator(accounts(), keys={"azure_openai": KEY}) as sim:
+        # Answered without acting: the deployment stays, as one deleting for ever would.
+        sim.faults = [Fault("accepted", method="DELETE", status=200, body=going)]
+        run(tmp_path, sim, VirtualTimer(), within=timedelta(minutes=5))
+        assert deletes_sent(sim) == 1 and sim.deleted == []
+    said = outcome(tmp_path)
+    assert said["result"] == "failed"
+    assert said["error"].startswith("accepted (HTTP 200); still present after 5m")

@@ -202,13 +202,22 @@ def names_deployment(response: Response, name: str) -> bool:
 
 
 class ArmDeleteAnswer(DeleteAnswer):
-    """ARM's answers to a delete: 200 or 204 done (no body, or the resource), 202 accepted."""
+    """ARM's answers to a delete: 200 or 204 done (no body, or the resource), 202 accepted,
+    and so is a 200 that is the resource still deleting (its provisioningState in
+    progress): that says it is going, not gone."""
 
     def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
-        return status in (200, 204) and (body is None or isinstance(body, dict))
+        done = body is None or (isinstance(body, dict) and not _deleting(body))
+        return status in (200, 204) and done
 
     def accepts(self, status: int | None, body: Any, model_id: str) -> timedelta | None:
-        return WITHIN if status == 202 else None
+        return WITHIN if status == 202 or (status == 200 and _deleting(body)) else None
+
+
+def _deleting(body: Any) -> bool:
+    properties = body.get("properties") if isinstance(body, dict) else None
+    state = properties.get("provisioningState") if isinstance(properties, dict) else None
+    return isinstance(state, str) and KIND.lifecycle(state) == "in_progress"
 
 
 class DeploymentDeleter:
