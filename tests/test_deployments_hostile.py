@@ -5,7 +5,8 @@
   URL under the management URL: the base and a path are joined as text, so anything else
   could name another host;
 - a deployment whose served model cannot be read fails its listing (no model of the
-  connection can be judged free of it), at every type that hosts models;
+  connection can be judged free of it), at every type that hosts models, and so does a
+  Bedrock PT whose desiredModelArn (what an update moves it to) cannot be read;
 - a deployment that cannot be named still blocks the models it serves, and so do models
   Fireworks says are deployed on a deployment its listing does not name;
 - a Fireworks model named with more after its ID (a version, ``#`` and a deployment) is
@@ -129,6 +130,16 @@ def test_an_endpoint_serving_what_cannot_be_read_fails_the_listing(
     refused_plan(capsys, path, "deployment 'endpoint-c' has no readable model")
     assert run_now(path) != 0
     assert sim.deleted == []
+
+
+@pytest.mark.parametrize("desired", ["ft-1", "", 7])
+def test_a_pt_moving_to_what_cannot_be_read_fails_the_listing(
+    tmp_path: Path, sim: Simulator, capsys: Capsys, desired: Any
+) -> None:
+    sim.accounts.bedrock_pts["pt-free"]["desiredModelArn"] = desired  # serves ft-1
+    path = job(tmp_path, sim, OLD_MODELS, type_="bedrock")
+    refused_plan(capsys, path, "deployment 'pt-free' has no readable desiredModelArn")
+    assert run_now(path) != 0 and sim.deleted == []
 
 
 @pytest.mark.parametrize("base", [7, "", None])

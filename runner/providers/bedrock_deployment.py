@@ -139,9 +139,14 @@ class ProvisionedThroughputs:
             self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
         )
         for item in summaries:
-            if isinstance(item, Mapping) and arn_of(item.get("modelArn")) is None:
-                name = item.get("provisionedModelName")
-                raise serving_unknown(self.label, LISTING, name, "modelArn")
+            if not isinstance(item, Mapping):
+                continue
+            # modelArn always; desiredModelArn (what an update moves it to) when it is said.
+            for key in ("modelArn", "desiredModelArn"):
+                value = item.get(key)
+                if arn_of(value) is None and (key == "modelArn" or value is not None):
+                    name = item.get("provisionedModelName")
+                    raise serving_unknown(self.label, LISTING, name, key)
         names = self._model_names(summaries)
         self.session.note_provisioned(summaries)
         for item in summaries:
