@@ -78,7 +78,7 @@ def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     replicas = count(scaling.get("min_replicas")) if isinstance(scaling, dict) else None
     billed = units(int(match.group(1)), replicas) if match is not None else None
     if hardware is None or match is None or billed is None:
-        return None  # a stopped endpoint with unreadable counts is unknown, as before
+        return None  # counts unreadable, or absurd: unknown, stopped or not
     billed = Decimal(0) if item.get("state") == STOPPED else billed
     return Billing(billed, match.group(2), {"hardware": hardware})
 
