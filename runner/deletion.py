@@ -4,6 +4,7 @@ import dataclasses
 import random
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from runner.providers.base import Deleter, DeleteResult, OutcomeUnknown, ProviderError
 from runner.waiting import Waits, wait_until_gone
@@ -19,6 +20,7 @@ def delete_and_settle(
     stop: threading.Event | None = None,
     waits: Waits | None = None,
     on_accepted: Callable[[DeleteResult], None] | None = None,
+    accepts_later: timedelta | None = None,
 ) -> DeleteResult:
     """Delete; if no answer came, check whether the model still exists.
 
@@ -33,6 +35,11 @@ def delete_and_settle(
     An answer that accepts the delete for later is told to ``on_accepted`` and then waited
     for (runner.waiting): ``deleted`` only once a lookup proves the item gone. Stopped while
     waiting, the accepted result comes back unsettled (``accepted`` still set).
+
+    ``accepts_later``: the kind may accept deletes to carry out later, within that long.
+    Its item still there after a lost answer proves nothing (it may be deleting), so the
+    delete is never sent again: it is waited for as an accepted one, and a lost answer that
+    cannot be checked is final, not retried in a second pass.
     """
     pause = pause or backoff
     stop = stop or threading.Event()
@@ -51,13 +58,18 @@ def delete_and_settle(
             try:
                 still_there = deleter.exists(model_id)
             except ProviderError as check:
-                return DeleteResult(
-                    "failed", None, attempts, f"{last}; then could not check: {check}", True
-                )
+                said = f"{last}; then could not check: {check}"
+                return DeleteResult("failed", None, attempts, said, accepts_later is None)
             if not still_there:
                 return DeleteResult(
                     "deleted", None, attempts, "answer lost; confirmed gone by lookup"
                 )
+            if accepts_later is not None:
+                said = f"answer lost ({last}); still there, as after an accepted delete"
+                lost = DeleteResult("failed", None, attempts, said, accepted=accepts_later)
+                if on_accepted is not None:
+                    on_accepted(lost)
+                return wait_until_gone(deleter, model_id, lost, stop, waits or Waits())
             continue
         except ProviderError as exc:
             return DeleteResult("failed", None, attempts + 1, str(exc))

@@ -536,7 +536,8 @@ def apply(
             status = "aborted" if limited else "partial" if unread else "ok"
             return run.end(state, status, "; ".join(filter(None, (limited, unread))) or None)
         run.grace(plan, state)
-        run.delete_all(plan, deleters, state, _hosting(planset.job_file))
+        job_file = planset.job_file
+        run.delete_all(plan, deleters, state, _hosting(job_file), _accepts_later(job_file))
     if run.broken is not None:
         return run.end(
             state,
@@ -580,6 +581,8 @@ class _JobRun:
         self.counts = ev.Counts()
         self.saved: list[Decimal | None] = []  # the monthly cost of each delete made
         self.results: dict[ResourceRef, DeleteOutcome] = {}  # each final delete outcome
+        # The kinds whose deletes may be carried out later, and within how long.
+        self.accepts_later: Mapping[Listed, timedelta] = {}
         self.outcome = JobOutcome(
             job.name, run_id, plan, ev.RunEnded(job.name, run_id, False, "", self.counts)
         )
@@ -654,9 +657,12 @@ class _JobRun:
         deleters: Mapping[Listed, Deleter],
         state: StateStore,
         hosting: Collection[Listed],
+        accepts_later: Mapping[Listed, timedelta],
     ) -> None:
         """In two stages: the items of ``hosting`` kinds (deployments) first, then the
-        rest, each sent only once everything it waits for (``after``) is gone."""
+        rest, each sent only once everything it waits for (``after``) is gone.
+        ``accepts_later``: the kinds whose deletes may be carried out later."""
+        self.accepts_later = accepts_later
         stages: tuple[list[Decision], list[Decision]] = ([], [])
         for d in plan.deletes:
             stages[(d.ref.connection, d.ref.kind) not in hosting].append(d)
@@ -804,6 +810,7 @@ class _JobRun:
             stop=self.options.stop,
             waits=self.options.waits,
             on_accepted=lambda accepted: self._waiting(ref, accepted),
+            accepts_later=self.accepts_later.get((d.ref.connection, d.ref.kind)),
         )
         if result.accepted is not None:
             return self._waiting_event(ref, result)
@@ -885,6 +892,17 @@ def _hosting(job_file: JobFile) -> set[Listed]:
         (name, kind)
         for name, connection in job_file.connections.items()
         for kind in REGISTRY[connection.type].hosting_kinds()
+    }
+
+
+def _accepts_later(job_file: JobFile) -> dict[Listed, timedelta]:
+    """The (connection, kind) pairs whose deletes may be accepted to carry out later, with
+    each kind's deadline (a lost answer to one is never sent again: runner.deletion)."""
+    return {
+        (name, kind): spec.delete_answer.accepted.within
+        for name, connection in job_file.connections.items()
+        for kind, spec in REGISTRY[connection.type].kinds.items()
+        if spec.delete_answer.accepted is not None
     }
 
 

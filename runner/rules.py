@@ -466,7 +466,7 @@ def _apply_dependencies(
             continue
         target = job.targets[d.target] if d.target is not None else None
         if target is None or not target.with_deployments:
-            names = [h.id for _, h in hosts]
+            names = [_named(h) for _, h in hosts]
             shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
             best[ref] = dataclasses.replace(
                 d, action="blocked", reason=f"served by deployment {shown}"
@@ -484,6 +484,12 @@ def _apply_dependencies(
                 why = f"hosts {d.ref.id} (with_deployments)"
                 best[host_ref] = _decision(listed, host, now, "delete", why, d.target)
         best[ref] = dataclasses.replace(d, after=tuple(refs))
+
+
+def _named(host: ModelRecord) -> str:
+    """A deployment as a reason names it; one listed without a readable ID still blocks
+    what it serves (its record says why it has none)."""
+    return host.id or "(no readable ID)"
 
 
 def _committed(record: ModelRecord, now: datetime) -> str | None:
@@ -557,7 +563,7 @@ class _Chain:
 
     def holds(self, listed: Listed, host: ModelRecord) -> tuple[Action, str] | None:
         """Why a deployment a model waits for cannot go now, and so neither can the model."""
-        name = f"its deployment {host.id}"
+        name = f"its deployment {_named(host)}"
         if (kept := self.protection(listed, host)) is not None:
             return "keep", f"{name} is protected" + ("" if kept == "protected" else f" ({kept})")
         if (committed := _committed(host, self.now)) is not None:
@@ -596,7 +602,7 @@ def _unlisted_served(
         for host in listing:
             for served in (s for s in host.serves if s not in ids):
                 notes.append(
-                    f"{connection}: {kind} {host.id} serves {served}, which is not among"
+                    f"{connection}: {kind} {_named(host)} serves {served}, which is not among"
                     f" the {DEFAULT_KIND}s it lists (shared in, or gone)"
                 )
     return notes

@@ -173,9 +173,10 @@ def test_together_unreadable_billing_is_unknown(
 def test_together_hostile_items_are_records_with_a_problem(sim: Simulator) -> None:
     endpoints = sim.accounts.together_endpoints
     endpoints["endpoint-a"].update(created_at="yesterday", display_name="x\x1b[2J<script>")
-    endpoints["endpoint-evil\n<b>"] = {"id": "endpoint-evil\n<b>", "type": "dedicated"}
-    endpoints["ft-not-an-endpoint"] = {"id": "ft-not-an-endpoint", "type": "dedicated"}
-    endpoints["no-id"] = {"type": "dedicated"}
+    base = {"type": "dedicated", "model": "meta-llama/base"}  # what each serves is read
+    endpoints["endpoint-evil\n<b>"] = {"id": "endpoint-evil\n<b>", **base}
+    endpoints["ft-not-an-endpoint"] = {"id": "ft-not-an-endpoint", **base}
+    endpoints["no-id"] = base
     records = {r.id: r for r in together(sim)[0].list_models()}
     assert records["endpoint-a"].problem == "unreadable created_at 'yesterday'"
     assert records["endpoint-a"].name == "x\x1b[2J<script>"  # kept as said; escaped when shown
@@ -318,6 +319,9 @@ def test_fireworks_hostile_items_are_records_with_a_problem(sim: Simulator) -> N
     records = [r for r in fireworks(sim)[0].list_models()]
     by_problem = sorted(r.problem or "" for r in records)
     assert by_problem == [
+        # lora-1 is deployed on dep-b, which is not named now: it stays served.
+        "deployed models ['lora-1'] are on deployment 'dep-b', which the deployments listing"
+        " does not name",
         "listed deployment name 'accounts/someone-else/deployments/dep-b' is not under"
         f" accounts/{ACCOUNT}/deployments/",
         "name Fireworks deployment IDs are 1-63 lowercase letters, digits and hyphens",

@@ -208,10 +208,12 @@ class ArmClient:
     def request(
         self, method: str, target: str, *, params: Mapping[str, Any] | None = None
     ) -> "Response":
-        """``target``: a path under the management URL, or an absolute link ARM gave,
-        which must be under it too (else refused: the token never goes elsewhere)."""
+        """``target``: a path under the management URL, or a link ARM gave, which must be
+        an absolute URL under it too (else refused: the token never goes elsewhere). Only
+        what starts with "/" is a path: the URL is the base and the path joined as text, so
+        a link such as ".evil.example/x" or "@evil.example/x" would name another host."""
         path = target
-        if "://" in target:
+        if not target.startswith("/"):
             found = relative(target, self.base_url)
             if found is None:
                 raise ProviderError(

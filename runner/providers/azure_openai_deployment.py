@@ -30,6 +30,7 @@ from runner.providers.base import (
     TagSource,
     unsafe_id_reason,
 )
+from runner.providers.hosting import serving_unknown
 from runner.providers.mapping import (
     RFC3339,
     Computed,
@@ -145,7 +146,14 @@ class Deployments:
     def list_models(self) -> Iterator[ModelRecord]:
         if self.arm is None:
             return
-        records = list(map_records(DEPLOYMENT, self.listed(), KIND))
+        listed = self.listed()
+        for item in listed:
+            if not isinstance(item, dict) or _model_name(item) is None:
+                shown = item.get("name") if isinstance(item, dict) else item
+                raise serving_unknown(
+                    self.label, "listing deployments", shown, "properties.model.name"
+                )
+        records = list(map_records(DEPLOYMENT, listed, KIND))
         self.session.deployments_listed = records
         yield from records
 
@@ -210,13 +218,22 @@ def names_deployment(response: Response, name: str) -> bool:
 
 
 class ArmDeleteAnswer(DeleteAnswer):
-    """ARM's answers to a delete: 200 or 204 done (no body, or the resource), 202 accepted."""
+    """ARM's answers to a delete: 200 or 204 done (no body, or the resource), 202 accepted,
+    and so is a 200 that is the resource still deleting (its provisioningState in
+    progress): that says it is going, not gone."""
 
     def confirms(self, status: int | None, body: Any, model_id: str) -> bool:
-        return status in (200, 204) and (body is None or isinstance(body, dict))
+        done = body is None or (isinstance(body, dict) and not _deleting(body))
+        return status in (200, 204) and done
 
     def accepts(self, status: int | None, body: Any, model_id: str) -> timedelta | None:
-        return WITHIN if status == 202 else None
+        return WITHIN if status == 202 or (status == 200 and _deleting(body)) else None
+
+
+def _deleting(body: Any) -> bool:
+    properties = body.get("properties") if isinstance(body, dict) else None
+    state = properties.get("provisioningState") if isinstance(properties, dict) else None
+    return isinstance(state, str) and KIND.lifecycle(state) == "in_progress"
 
 
 class DeploymentDeleter:
@@ -261,17 +278,21 @@ class DeploymentDeleter:
     def exists(self, model_id: str) -> bool:
         with self._lock:
             operation = self._operations.get(model_id)
-        if operation is not None and self._finished(*operation):
+        if operation is not None and self._finished(model_id, *operation):
             return False
         return self.lister.exists(model_id)
 
-    def _finished(self, operation: str, by_location: bool) -> bool:
+    def _finished(self, model_id: str, operation: str, by_location: bool) -> bool:
         """Whether the operation says the delete succeeded; raises DeleteFailed when it
         says it failed. Still running, or no readable answer: not yet (a lookup decides)."""
         response = self.arm.request("GET", operation)
         if by_location:
             # A Location answers 202 while running, 200 or 204 when done, an error if not.
-            if response.status in (200, 204):
+            # A 200 that is the deployment itself (a Location naming the resource) says it
+            # is still there, never that it is gone.
+            if response.status == 204 or (
+                response.status == 200 and not _is_deployment(response.body, model_id)
+            ):
                 return True
             if response.status in (400, 409, 422):
                 raise DeleteFailed(f"the delete operation failed: {error_message(response)}")
@@ -290,6 +311,12 @@ class DeploymentDeleter:
 
     def close(self) -> None:
         self.arm.close()
+
+
+def _is_deployment(body: Any, name: str) -> bool:
+    """Whether an answer is the deployment ``name`` itself (or any deployment: it has
+    properties), rather than an operation's result."""
+    return isinstance(body, dict) and (body.get("name") == name or "properties" in body)
 
 
 def _operation_link(headers: Mapping[str, str]) -> tuple[str, bool] | None:

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PAGE_SIZE = 1000  # ListCustomModels' maxResults ceiling; tests shrink it to force pages
+MAX_PAGES = 10_000  # a token chain longer than this is a loop of fresh tokens, not an account
 MAX_ATTEMPTS = 5  # botocore "standard" mode: attempts in all, the first one included
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -107,8 +108,17 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 # What botocore raises, unwrapped, when an answer does not parse (a bad timestamp, a
-# string where a list belongs).
-_UNREADABLE = (ValueError, TypeError, AttributeError, KeyError)
+# string where a list belongs; dateutil's RuntimeError and Python's OverflowError or
+# OSError for a number of seconds past what a datetime holds).
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    RuntimeError,
+    OverflowError,
+    OSError,
+)
 _FOUNDATION_MODEL = re.compile(r":foundation-model/(.+)$")
 
 
@@ -352,7 +362,7 @@ class BedrockLister:
             )
         )
         seen: set[str] = set()
-        while True:
+        for _ in range(MAX_PAGES + 1):  # the last read finds no page after the last
             page = self.call(what, lambda: next(pages, None))
             if page is None:
                 return
@@ -371,6 +381,10 @@ class BedrockLister:
                         " stopped listing to avoid an endless loop"
                     )
                 seen.add(token)
+        raise ProviderError(
+            f"{self.label}: {what}: still paging after {MAX_PAGES} pages; stopped listing to"
+            " avoid an endless loop"
+        )
 
     def _get(self, model_id: str) -> Mapping[str, Any]:
         if reason := model_name_reason(model_id):

@@ -23,7 +23,7 @@ from runner.providers.base import (
     TagSource,
 )
 from runner.providers.bedrock import TAGS, BedrockLister, arn_of, listed_tags, model_name_reason
-from runner.providers.hosting import count
+from runner.providers.hosting import count, serving_unknown
 from runner.providers.mapping import (
     SDK_DATETIME,
     Computed,
@@ -34,7 +34,6 @@ from runner.providers.mapping import (
     Time,
     map_records,
 )
-from runner.providers.wire import one_line
 
 LIST = "list_provisioned_model_throughputs"
 LISTING = "listing Provisioned Throughputs (ListProvisionedModelThroughputs)"
@@ -105,13 +104,15 @@ def record_from(item: Any, names: Mapping[str, str]) -> ModelRecord:
     """One ProvisionedModelSummary -> a record (``PROVISIONED`` never leaves one out)."""
     rmap = dataclasses.replace(PROVISIONED, serves=serving(names))
     record = next(map_records(rmap, (item,), KIND))
-    if (
-        record.problem is None
-        and isinstance(item, Mapping)
-        and item.get("commitmentExpirationTime") is None
-        and item.get("commitmentDuration") is not None
-    ):
+    if record.problem is not None or not isinstance(item, Mapping):
+        return record
+    if item.get("commitmentDuration") is not None and record.committed_until is None:
         # Committed, with no end said: taken as running, never deleted.
+        return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
+    until, created = record.committed_until, record.created_at
+    if until is not None and (created is None or until <= created):
+        # A commitment cannot end before its PT was made: an end read as 1970 (0, true,
+        # -1 read as seconds) is no end that can be trusted, so the PT is kept.
         return dataclasses.replace(record, problem=UNREADABLE_COMMITMENT)
     return record
 
@@ -138,14 +139,14 @@ class ProvisionedThroughputs:
             self.session.pages(LISTING, LIST, "provisionedModelSummaries", required=True)
         )
         for item in summaries:
-            if isinstance(item, Mapping) and arn_of(item.get("modelArn")) is None:
-                # What it serves is unknown, so no model of this connection may be judged
-                # free of it: the whole listing fails rather than guess.
-                shown = one_line(repr(item.get("provisionedModelName"))[:80])
-                raise ProviderError(
-                    f"{self.label}: {LISTING}: Provisioned Throughput {shown} has no readable"
-                    " modelArn, so what it serves is unknown; nothing is deleted"
-                )
+            if not isinstance(item, Mapping):
+                continue
+            # modelArn always; desiredModelArn (what an update moves it to) when it is said.
+            for key in ("modelArn", "desiredModelArn"):
+                value = item.get(key)
+                if arn_of(value) is None and (key == "modelArn" or value is not None):
+                    name = item.get("provisionedModelName")
+                    raise serving_unknown(self.label, LISTING, name, key)
         names = self._model_names(summaries)
         self.session.note_provisioned(summaries)
         for item in summaries:

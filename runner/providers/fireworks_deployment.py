@@ -28,7 +28,7 @@ from runner.providers.base import (
     unsafe_id_reason,
 )
 from runner.providers.fireworks import PAGE_SIZE, RESOURCE_ID, FireworksLister, names_model
-from runner.providers.hosting import count
+from runner.providers.hosting import count, serving_unknown, units
 from runner.providers.mapping import (
     ITS_ID,
     RFC3339,
@@ -47,6 +47,7 @@ from runner.providers.wire import (
     Response,
     delete_result,
     failure,
+    one_line,
     pages,
     path_segment,
 )
@@ -65,7 +66,7 @@ def deployment_id_reason(deployment_id: str) -> str | None:
 
 def _under(name: Any, prefix: str) -> str | None:
     """The ID in a resource name ``prefix + ID``, or None when it is not one."""
-    found = name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
+    found = _under_prefix(name, prefix)
     return found if found and "/" not in found else None
 
 
@@ -76,9 +77,9 @@ def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     replicas = count(item.get("minReplicaCount", 0))
     if not isinstance(accelerator, str) or not accelerator:
         return None
-    if per_replica is None or replicas is None:
+    if (billed := units(per_replica, replicas)) is None:
         return None
-    return Billing(per_replica * replicas, accelerator, {"accelerator": accelerator})
+    return Billing(billed, accelerator, {"accelerator": accelerator})
 
 
 # One listed deployment; the ID is the last segment of its name, within the account. What
@@ -93,6 +94,19 @@ DEPLOYMENTS = RecordMap(
 )
 
 
+def _model_in(name: Any, account: str) -> str | None:
+    """The account's model a model name points at: the first segment after
+    ``accounts/{account}/models/``, whatever follows it (a version, or ``#`` and the
+    deployment it is routed to). Read leniently: a model that is not recognised here is
+    free to be deleted, so any name of it counts."""
+    rest = _under_prefix(name, f"accounts/{account}/models/")
+    return (re.split(r"[/#]", rest, maxsplit=1)[0] or None) if rest else None
+
+
+def _under_prefix(name: Any, prefix: str) -> str | None:
+    return name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else None
+
+
 def serving(loras: Mapping[str, list[str]]) -> Computed:
     """What a deployment serves: its ``baseModel`` when that is one of the account's
     models, then each of the account's models deployed on it (``loras``: deployment ID ->
@@ -100,7 +114,7 @@ def serving(loras: Mapping[str, list[str]]) -> Computed:
 
     def served(item: Mapping[str, Any], scope: Scope) -> tuple[str, ...]:
         account = scope["account"]
-        own = _under(item.get("baseModel"), f"accounts/{account}/models/")
+        own = _model_in(item.get("baseModel"), account)
         found = [own] if own else []
         deployment = _under(item.get("name"), f"accounts/{account}/deployments/")
         found += [m for m in loras.get(deployment or "", []) if m not in found]
@@ -133,9 +147,25 @@ class Deployments(HttpLister):
     def list_models(self) -> Iterator[ModelRecord]:
         listing = self._paging(self.collection, "deployments", "deployments")
         deployments = list(pages(self.client, listing))
+        for item in deployments:
+            base = item.get("baseModel") if isinstance(item, dict) else None
+            if not isinstance(base, str) or not base:
+                shown = item.get("name") if isinstance(item, dict) else item
+                raise serving_unknown(self.client.label, "listing deployments", shown, "baseModel")
         loras = self._loras() if deployments else {}
         rmap = dataclasses.replace(DEPLOYMENTS, serves=serving(loras))
-        yield from map_records(rmap, deployments, KIND, {"account": self.account})
+        records = list(map_records(rmap, deployments, KIND, {"account": self.account}))
+        yield from records
+        named = {r.id for r in records}
+        for deployment, models in loras.items():
+            if deployment not in named:
+                # Deployed on what the listing does not name (not yet, or not readably):
+                # these models are served all the same, by an item that cannot be deleted.
+                problem = (
+                    f"deployed models {one_line(repr(models[:3])[:120])} are on deployment"
+                    f" {deployment!r}, which the deployments listing does not name"
+                )
+                yield ModelRecord(id="", problem=problem, serves=tuple(models))
 
     def _loras(self) -> dict[str, list[str]]:
         """Deployment ID -> the account's models deployed on it (multi-LoRA serving)."""
@@ -144,9 +174,15 @@ class Deployments(HttpLister):
         for item in pages(self.client, self._paging(path, "deployedModels", "deployed models")):
             if not isinstance(item, dict):
                 continue
-            model = _under(item.get("model"), f"accounts/{self.account}/models/")
-            on = _under(item.get("deployment"), f"accounts/{self.account}/deployments/")
-            if model and on and model not in found.setdefault(on, []):
+            model = _model_in(item.get("model"), self.account)
+            raw = item.get("deployment")
+            # On a deployment it cannot name (another account's, or unreadable), the model
+            # is served all the same: keyed so that no listed deployment has the key.
+            on = (
+                _under(raw, f"accounts/{self.account}/deployments/")
+                or f"<{one_line(repr(raw)[:80])}>"
+            )
+            if model and model not in found.setdefault(on, []):
                 found[on].append(model)
         return found
 

@@ -37,7 +37,8 @@ What each part reads, and what it makes of what it cannot read:
   kind is: never a candidate and no skip line either. A filter on the ID's own path runs
   after the ID is read, so an item without a readable ID is shown, never silently dropped.
 - ``id=Id(path, also=(other paths,))``: the first non-empty string, else "listed item
-  has no PATH" and no record is built around it.
+  has no PATH" and no record is built around it, but for what it serves: a deployment
+  that cannot be named still blocks the models it hosts.
   ``Id(path, under="accounts/{account}/models/")`` takes the ID from a resource name
   under that prefix (its ``{names}`` filled from ``map_records``' scope);
   any other name is "listed model PATH 'NAME' is not under PREFIX". ``Id(path, check=)``
@@ -80,7 +81,7 @@ status, then the computed fields.
 import string
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -419,6 +420,15 @@ def _computed(
     return None, f"unreadable {field}"
 
 
+def _serves(
+    item: Mapping[str, Any], rmap: RecordMap, scope: Scope
+) -> tuple[tuple[str, ...] | None, str | None]:
+    serves, problem = _computed(item, rmap.serves, "serves", scope, tuple)
+    if serves and not all(isinstance(one, str) and one for one in serves):
+        return None, "unreadable serves"  # model IDs are strings
+    return serves, problem
+
+
 def map_record(
     rmap: RecordMap, item: Any, spec: Specified, scope: Scope | None = None
 ) -> ModelRecord | None:
@@ -431,7 +441,11 @@ def map_record(
         return None
     own_id = _read_id(rmap, item, scope)
     if isinstance(own_id, ModelRecord):
-        return own_id
+        if rmap.serves is None or not isinstance(item, Mapping):
+            return own_id
+        # What an item hosts holds whether or not it can be named: a model it serves
+        # stays served (blocked by this unnamed, undeletable record), never freed.
+        return replace(own_id, serves=_serves(item, rmap, scope)[0] or ())
     if not isinstance(item, Mapping):  # a bare ID: only the ID stands for anything
         item = {}
     if only and only.path == rmap.id.path and not only.admits(item):
@@ -440,9 +454,7 @@ def map_record(
     last_used, used_problem = _time(item, rmap.last_used)
     committed_until, commit_problem = _time(item, rmap.committed_until)
     status, status_problem = _status(item, rmap.status)
-    serves, serves_problem = _computed(item, rmap.serves, "serves", scope, tuple)
-    if serves and not all(isinstance(one, str) and one for one in serves):
-        serves, serves_problem = None, "unreadable serves"  # model IDs are strings
+    serves, serves_problem = _serves(item, rmap, scope)
     billing, billing_problem = _computed(item, rmap.billing, "billing", scope, Billing)
     check = rmap.id.check
     refused = check(own_id) if check is not None else None

@@ -25,7 +25,7 @@ from runner.providers.base import (
     ProviderError,
     unsafe_id_reason,
 )
-from runner.providers.hosting import count
+from runner.providers.hosting import count, serving_unknown, units
 from runner.providers.mapping import (
     RFC3339,
     Computed,
@@ -76,10 +76,11 @@ def _billing(item: Mapping[str, Any], _: Scope) -> Billing | None:
     match = _HARDWARE.fullmatch(hardware) if hardware else None
     scaling = item.get("autoscaling")
     replicas = count(scaling.get("min_replicas")) if isinstance(scaling, dict) else None
-    if hardware is None or match is None or replicas is None:
-        return None
-    units = Decimal(0) if item.get("state") == STOPPED else int(match.group(1)) * replicas
-    return Billing(units, match.group(2), {"hardware": hardware})
+    billed = units(int(match.group(1)), replicas) if match is not None else None
+    if hardware is None or match is None or billed is None:
+        return None  # counts unreadable, or absurd: unknown, stopped or not
+    billed = Decimal(0) if item.get("state") == STOPPED else billed
+    return Billing(billed, match.group(2), {"hardware": hardware})
 
 
 # One endpoint, its listing and details merged. What it serves is read against the
@@ -93,13 +94,12 @@ ENDPOINT = RecordMap(
 )
 
 
-def serving(jobs: Mapping[str, str]) -> Computed:
-    """What an endpoint serves: the job whose output is the model it names (``jobs``: the
+def serving(jobs: Mapping[str, list[str]]) -> Computed:
+    """What an endpoint serves: the jobs whose output is the model it names (``jobs``: the
     account's model output names -> their job IDs); a base model is none of them."""
 
     def served(item: Mapping[str, Any], _: Scope) -> tuple[str, ...]:
-        job = jobs.get(text_or_none(item.get("model")) or "")
-        return (job,) if job else ()
+        return tuple(jobs.get(text_or_none(item.get("model")) or "", ()))
 
     return Computed(served)
 
@@ -137,6 +137,11 @@ class DedicatedEndpoints(HttpLister):
             jobs_read = pool.submit(self._jobs) if serving_any else None
             items = list(pool.map(self._detailed, mine))
             jobs = jobs_read.result() if jobs_read is not None else {}
+        for item in items:
+            model = item.get("model") if isinstance(item, dict) else None
+            if item is not None and text_or_none(model) is None:
+                shown = item.get("id") if isinstance(item, dict) else item
+                raise serving_unknown(label, "listing dedicated endpoints", shown, "model")
         if jobs_read is None and any(isinstance(i, dict) and i.get("model") for i in items):
             jobs = self._jobs()  # named only in the details: read now, never skipped
         rmap = dataclasses.replace(ENDPOINT, serves=serving(jobs))
@@ -160,8 +165,10 @@ class DedicatedEndpoints(HttpLister):
             )
         return {**item, **response.body}
 
-    def _jobs(self) -> dict[str, str]:
-        """The account's fine-tune jobs by the model they made (what an endpoint names)."""
+    def _jobs(self) -> dict[str, list[str]]:
+        """The account's fine-tune jobs by the model they made (what an endpoint names).
+        Two jobs that say they made one model are both served by its endpoint: which one
+        it hosts is unknown, so neither may go before it."""
         response = self.client.request("GET", FINE_TUNES)
         body = response.body
         jobs = body.get("data") if response.status == 200 and isinstance(body, dict) else None
@@ -169,11 +176,11 @@ class DedicatedEndpoints(HttpLister):
             raise failure(
                 self.client.label, "listing fine-tune jobs to see what is served", response
             )
-        found: dict[str, str] = {}
+        found: dict[str, list[str]] = {}
         for job in jobs:
             output = text_or_none(job.get("model_output_name")) if isinstance(job, dict) else None
             if output and (job_id := text_or_none(job.get("id"))):
-                found[output] = job_id
+                found.setdefault(output, []).append(job_id)
         return found
 
     def _get(self, endpoint_id: str) -> Response:

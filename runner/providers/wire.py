@@ -249,13 +249,19 @@ class Paging:
     hint: str  # what to check when the path is gone
 
 
+# A token chain longer than this is a loop of fresh tokens, not an account (10,000 pages
+# of 200 are two million items).
+MAX_PAGES = 10_000
+
+
 def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
-    """Every listed item across all pages. A malformed page, a token that is not a string
-    and a token that comes back twice each stop with one line (never an endless loop)."""
+    """Every listed item across all pages. A malformed page, a token that is not a string,
+    a token that comes back twice and more than MAX_PAGES pages each stop with one line
+    (never an endless loop)."""
     label = client.label
     seen: set[str] = set()
     token = ""
-    while True:
+    for _ in range(MAX_PAGES):
         params = dict(paging.params)
         if token:
             params[paging.token_param] = token
@@ -282,6 +288,10 @@ def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
                 f"{label}: a page token came back twice; stopped listing to avoid an endless loop"
             )
         seen.add(token)
+    raise ProviderError(
+        f"{label}: listing {paging.noun} was still paging after {MAX_PAGES} pages; stopped"
+        " to avoid an endless loop"
+    )
 
 
 def path_segment(model_id: str) -> str:

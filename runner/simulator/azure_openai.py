@@ -20,7 +20,8 @@ Seed (``azure_openai:``): ``{model: [...], deployment: [...], config: {...}}``. 
 ``id`` (``BASE.ft-HEX`` is a fine-tune, anything else a base model), ``age_days``, any field.
 A deployment entry: ``name``, ``model`` (the model it serves), ``age_days``, ``used_days_ago``
 (days with requests, counted back from the seed's clock), any field. ``config``:
-``serves_model_delete``, ``async`` (``both``, ``azure-asyncoperation``, ``location``, ``none``),
+``serves_model_delete``, ``async`` (``both``, ``azure-asyncoperation``, ``location``, ``none``,
+or ``location-resource``: a Location that is the deployment's own URL),
 ``op_polls``, ``op_fails`` (names), ``op_host`` and ``next_host`` (another origin for the
 links, a hostile server), ``page_size``, ``tokens`` (token -> requests it is good for, None
 for ever; unset: any token), ``echo_token`` (an ARM refusal that repeats the token).
@@ -360,6 +361,8 @@ def _delete_deployment(sim: Simulator, req: Request) -> Answer:
         headers["Azure-AsyncOperation"] = url
     if style in ("both", "location"):
         headers["Location"] = url + "&location=1"
+    if style == "location-resource":  # a hostile RP: the deployment itself, 200 while there
+        headers["Location"] = _self(sim, req)
     return 202, {_HEADERS: headers}
 
 
@@ -575,8 +578,8 @@ WIRE = register(
             "model": "id (BASE.ft-HEX is a fine-tune, anything else a base model)",
             "deployment": "name, model (the model it serves), used_days_ago (days with requests)",
             "config": "a mapping: serves_model_delete, async (both, azure-asyncoperation,"
-            " location, none), op_polls, op_fails, op_host, next_host, page_size, tokens,"
-            " echo_token",
+            " location, none, location-resource), op_polls, op_fails, op_host, next_host,"
+            " page_size, tokens, echo_token",
         },
         reply=_reply,
     )
