@@ -21,7 +21,16 @@ from tests.test_bedrock import (  # noqa: F401 (autouse fixtures: fake credentia
     loopback_only,
     no_backoff,
 )
-from tests.test_usage_cloudwatch import Request, Script, _changed, calls, decided, job, plan
+from tests.test_usage_cloudwatch import (
+    Request,
+    Script,
+    _changed,
+    calls,
+    decided,
+    fails_safe,
+    job,
+    plan,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,16 +54,6 @@ def _answer(moto: MotoServer, **fields: Any) -> Script:
         return Reply(answer.status, {**answer.body, **fields})
 
     return script
-
-
-def _fails_safe(code: int, entry: dict[str, Any], err: str, sim: Simulator) -> str:
-    assert code == 1, err
-    assert entry["end"]["status"] == "partial" and "Traceback" not in err
-    message = str(entry["end"]["message"])
-    assert message.startswith("aws: usage unknown: ") and "\n" not in message
-    assert not [i for i, (action, _) in decided(entry).items() if action == "delete"]
-    assert sim.mutations() == []
-    return message
 
 
 MESSAGES = [{"Code": "MaxMetricsExceeded", "Value": "some queries were not run"}]
@@ -89,7 +88,7 @@ def test_an_answer_that_may_miss_data_is_usage_unknown(
     script, said = HOSTILE[name]
     cloudwatch(script(moto_server))
     code, entry, err = plan(capsys, job(tmp_path, sim), *command)
-    assert said in _fails_safe(code, entry, err, sim)
+    assert said in fails_safe(code, entry, err, sim)
 
 
 def test_pages_without_end_are_stopped_and_usage_is_unknown(
@@ -105,7 +104,7 @@ def test_pages_without_end_are_stopped_and_usage_is_unknown(
     script = _answer(moto_server)
     proxy = cloudwatch(lambda seen: Reply(200, {**script(seen).body, "NextToken": next(tokens)}))
     code, entry, err = plan(capsys, job(tmp_path, sim), "run", "--yes")
-    assert "still paging after 5 pages" in _fails_safe(code, entry, err, sim)
+    assert "still paging after 5 pages" in fails_safe(code, entry, err, sim)
     assert calls(proxy) == 5
 
 
@@ -135,4 +134,4 @@ def test_a_rule_reaching_past_what_cloudwatch_keeps_ends_partial(
     kept = f"{NOW - source.RETENTION:%Y-%m-%d}"
     why = f"usage unknown: the read covers only since {kept}, not unused_for 500d"
     assert decided(entry)["idle"] == ("skip", why)
-    assert _fails_safe(code, entry, err, sim).startswith(f"aws: {why}; ")
+    assert fails_safe(code, entry, err, sim).startswith(f"aws: {why}; ")
