@@ -6,12 +6,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.helpers import ROOT, ftjanitor
 
 JOBS = ROOT / "jobs"
+
+
+def validate_to(stdout: Any, path: str) -> subprocess.CompletedProcess[str]:
+    """``python -m runner validate PATH`` with its stdout on ``stdout`` (a file, a pipe)."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "validate", path],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def test_output_redirected_to_a_file_is_complete_and_the_code_is_kept(tmp_path: Path) -> None:
@@ -22,14 +35,7 @@ def test_output_redirected_to_a_file_is_complete_and_the_code_is_kept(tmp_path: 
     text = (JOBS / "nightly.yaml").read_text()
     bad.write_text(f"{text}bogus: 1\n")
     with open(tmp_path / "out.txt", "w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "runner", "validate", str(bad)],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        done = validate_to(out, str(bad))
     assert done.returncode == 2
     assert (tmp_path / "out.txt").read_text() == "1 of 1 job file invalid (1 error)\n"
     assert done.stderr.startswith(f"{bad}:{text.count(chr(10)) + 1}:1: ")
@@ -44,14 +50,7 @@ def test_a_reader_that_went_away_ends_it_quietly_with_1() -> None:
     read, write = os.pipe()
     os.close(read)  # `| head` that has already left
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "runner", "validate", str(JOBS)],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        done = validate_to(write, str(JOBS))
     finally:
         os.close(write)
     assert done.returncode == 1 and done.stderr == ""
@@ -60,14 +59,7 @@ def test_a_reader_that_went_away_ends_it_quietly_with_1() -> None:
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_output_that_cannot_be_written_is_one_line_and_1() -> None:
     with open("/dev/full", "w") as full:  # every write: no space left on device
-        done = subprocess.run(
-            [sys.executable, "-m", "runner", "validate", str(JOBS)],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        done = validate_to(full, str(JOBS))
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith("ftjanitor: ") and "internal error" not in line
