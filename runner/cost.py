@@ -22,6 +22,9 @@ CENT = Decimal("0.01")
 # What ``prices:`` entries may match on besides type and kind: a record's billing keys.
 KEYS = ("base_model", "hardware", "accelerator")
 MAX_PRICE = 1_000_000  # dollars an hour or a month: far above any real price
+# The finest price a job file may give: any finer is a typo (1e-300 would print 303 digits
+# in every cost line), and no provider bills below a millionth of a dollar a unit.
+FINEST_PRICE = Decimal("0.000001")
 # What a per-month price pays for, by kind, in cost_basis texts.
 _MONTHLY_WORDS = {"model": "storage"}
 

@@ -36,6 +36,12 @@ HOSTILE = [
         " carry: hardware)",
     ),
     ("{type: bfl, base_model: x, per_hour: 2}", "prices[14].base_model", "(what they carry: only"),
+    ("{type: mistral, per_hour: 1.0e-300}", "prices[15].per_hour", "is finer than any price"),
+    (
+        "{type: mistral, per_hour: 0.0000015}",
+        "prices[16].per_hour",
+        "the finest is 0.000001 dollars",
+    ),
 ]
 
 

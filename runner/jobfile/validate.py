@@ -27,8 +27,8 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from runner.accounts import account_key, reach
+from runner.cost import FINEST_PRICE, PriceFact, PriceOverride, decimal_of
 from runner.cost import KEYS as PRICE_KEYS
-from runner.cost import PriceFact, PriceOverride, decimal_of
 from runner.cron import CronSpec, EverySpec, parse_schedule
 from runner.durations import parse_duration
 from runner.files import location_warnings
@@ -722,6 +722,13 @@ class _Checker:
         if amount is None:
             self.error(
                 (*path, given[0]), f"{_short(entry[given[0]])} is not a price: not a finite number"
+            )
+            return None
+        if amount != amount.quantize(FINEST_PRICE):
+            self.error(
+                (*path, given[0]),
+                f"{_short(entry[given[0]])} is finer than any price:"
+                f" the finest is {FINEST_PRICE} dollars",
             )
             return None
         types = [t for t in REGISTRY if fnmatchcase(t, entry.get("type", "*"))]
