@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from runner.clock import Clock, rfc3339, system_clock
+from runner.text import json_text
 
 
 class Log:
@@ -30,7 +31,7 @@ class Log:
     def emit(self, event: str, level: str = "info", **fields: Any) -> None:
         record = {"ts": rfc3339(self.clock()), "level": level, "event": event, **fields}
         if self.fmt == "json":
-            line = json.dumps(record, ensure_ascii=False, default=str)
+            line = json_text(record, default=str)
         else:
             head = f"{record['ts']} {level.upper():5} {event}"
             line = " ".join([head, *(f"{k}={_text(v)}" for k, v in fields.items())])

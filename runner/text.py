@@ -1,5 +1,6 @@
 """Provider text is untrusted: escaped before it reaches a terminal, table or log line."""
 
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,31 @@ def _escape(char: str) -> str:
         if code < 0x10000
         else f"\\U{code:08x}"
     )
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """JSON for people and what they pipe it to: names readable (not every accent escaped,
+    as ``ensure_ascii`` would), but every character a terminal would act on or hide (bidi
+    overrides, C1 controls, line separators, zero-width marks) written as its ``\\u``
+    escape, so the value read back is the same and nothing in it can reorder or hide text.
+    A raw newline is the layout's own: json writes one inside a string as ``\\n``."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    if text.isprintable():
+        return text
+    return "\n".join(
+        line if line.isprintable() else "".join(map(_json_escape, line))
+        for line in text.split("\n")
+    )
+
+
+def _json_escape(char: str) -> str:
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 pair, as JSON writes a character beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def well_formed(value: Any) -> Any:

@@ -456,7 +456,8 @@ HOSTILE = "<b>x</b>\n\x1b[31mred\u202egnp.exe\r\x00|`c`|[l](http://e.vil) @admin
 
 def test_hostile_text_in_every_field_stays_text_in_every_format(tmp_path: Path) -> None:
     """Control characters and bidi marks are escapes on a terminal and in Markdown (where
-    every such string is a code span), markup is escaped in HTML, JSON keeps them exact."""
+    every such string is a code span), markup is escaped in HTML, and JSON keeps them exact
+    as escapes."""
     job = report_job(tmp_path)
     ref = {"job": HOSTILE, "provider": HOSTILE, "kind": HOSTILE, "model_id": HOSTILE}
     with open(history_path(tmp_path), "wb") as handle:
@@ -469,6 +470,10 @@ def test_hostile_text_in_every_field_stays_text_in_every_format(tmp_path: Path) 
               message=HOSTILE + LIMIT_TRIPPED)  # fmt: skip
     report = rendered(job)
     assert report["failures"][0]["name"] == HOSTILE  # JSON: exact
+    # ...and as text, nothing a terminal would act on: each such character is its escape.
+    as_json = render(report, "json")
+    assert all(line.isprintable() for line in as_json.splitlines())
+    assert json.loads(as_json)["failures"][0]["name"] == HOSTILE
     for form in ("text", "markdown"):
         text = render(report, form)
         assert all(line.isprintable() for line in text.splitlines()), form

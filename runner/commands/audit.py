@@ -1,7 +1,6 @@
 """``ftjanitor audit verify|show|export [AUDIT_LOG] [--job-file JOBFILE]``."""
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +15,7 @@ from runner.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from runner.ref import ResourceRef, kind_prefix
 from runner.storage import open_anchored
 from runner.tables import render
+from runner.text import json_text
 
 DEFAULT_LOG = "audit/ftjanitor.jsonl"
 
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 def _show(records: list[dict[str, object]], as_json: bool) -> None:
     if as_json:
         for record in records:
-            print(json.dumps(record, ensure_ascii=False))
+            print(json_text(record))
         return
     rows = [
         [

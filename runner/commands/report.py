@@ -1,7 +1,6 @@
 """``ftjanitor report --job-file JOBFILE [--since 90d] [--format ...] [--out FILE]``."""
 
 import argparse
-import json
 import sys
 from contextlib import ExitStack
 from datetime import datetime
@@ -17,6 +16,7 @@ from runner.outputs import check_output, inputs_of, write_atomic
 from runner.reports.history import History
 from runner.reports.summary import Verified, report_json
 from runner.storage import open_anchored
+from runner.text import json_text
 
 
 def build(job_file_path: str, since: str | None, clock: Clock = system_clock) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def build(job_file_path: str, since: str | None, clock: Clock = system_clock) ->
 
 def render(report: dict[str, Any], form: str) -> str:
     if form == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return json_text(report, indent=2) + "\n"
     if form == "html":
         from runner.reports.html import render_report  # Jinja2 only when HTML is asked for
 

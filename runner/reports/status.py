@@ -11,7 +11,6 @@ Only job names, schedules, model IDs and names are shown: never keys, webhook UR
 state's location.
 """
 
-import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +25,7 @@ from runner.reports.follow import ChainSource, FileSource, Follower, Health
 from runner.reports.history import Month, Run
 from runner.reports.summary import month_series, pending_json
 from runner.state.open import open_audit_chain
+from runner.text import json_text
 
 if TYPE_CHECKING:
     from runner.scheduler import Scheduled
@@ -180,5 +180,5 @@ class StatusBoard:
         from runner.reports.html import render_status  # Jinja2 once the page is asked for
 
         page = render_status(status, REFRESH_SECONDS).encode("utf-8", "backslashreplace")
-        api = json.dumps(status, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        api = json_text(status).encode()
         return (page, HTML), (api, JSON)
