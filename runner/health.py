@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints (``schedule --listen HOST:PORT``): /metrics, /healthz, /readyz,
 and the pages it is given (the status page: runner.reports.status).
 
-A ``ThreadingHTTPServer`` on a daemon thread; nothing is logged per request. Read-only:
+A ``ThreadingHTTPServer`` on a daemon thread, serving at most 64 connections at once;
+nothing is logged per request. Read-only:
 any method but GET and HEAD gets 405. Every answer forbids the browser to load anything
 (CSP) or to guess a type (nosniff): a page holds provider text.
 """
@@ -65,6 +66,30 @@ def format_listen(host: str, port: int) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client never holds up the daemon's exit
+    # Connections served at once. Each holds a thread for up to the handler's timeout, so
+    # without a bound, clients that connect and say nothing would be as many threads as
+    # they like; past it a connection is closed at once (a probe or browser tries again).
+    max_clients = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_clients)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # its thread did not start: the slot is not its to free
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind also asks DNS for the host's FQDN; nothing here needs it.
