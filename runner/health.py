@@ -2,9 +2,9 @@
 and the pages it is given (the status page: runner.reports.status).
 
 A ``ThreadingHTTPServer`` on a daemon thread, serving at most 64 connections at once;
-nothing is logged per request. Read-only:
-any method but GET and HEAD gets 405. Every answer forbids the browser to load anything
-(CSP) or to guess a type (nosniff): a page holds provider text.
+nothing is logged per request. Read-only: any method but GET and HEAD gets 405. Every
+answer forbids the browser to load anything (CSP) or to guess a type (nosniff): a page
+holds provider text.
 """
 
 import re
