@@ -12,7 +12,7 @@ The connection also reaches Azure's management plane when it names an ARM scope
 (``azure_openai_deployment.py``) and Azure Monitor (``runner/usage/azure_monitor.py``).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -48,15 +48,13 @@ from runner.providers.mapping import (
     RecordMap,
     Text,
     Time,
-    map_records,
 )
 from runner.providers.wire import (
+    CollectionLister,
     HttpDeleter,
-    HttpLister,
     Response,
     delete_result,
     error_message,
-    failure,
     names_id,
     path_segment,
     unconfirmed,
@@ -94,9 +92,14 @@ MODELS = RecordMap(
 )
 
 
-class AzureModels(HttpLister):
-    """A connection's session: lists its fine-tuned models on the data plane, and holds
-    its management client (``arm``, None when the connection names no ARM scope)."""
+class AzureModels(CollectionLister):
+    """A connection's session: lists its fine-tuned models on the data plane (one unpaged
+    collection, every read with the connection's api-version), and holds its management
+    client (``arm``, None when the connection names no ARM scope)."""
+
+    collection = MODELS_PATH
+    api = "Azure OpenAI models API"
+    records = MODELS
 
     def __init__(self, client: "HttpClient", connection: "Connection", arm: ArmClient | None):
         super().__init__(client, MODEL)
@@ -107,44 +110,15 @@ class AzureModels(HttpLister):
         # keeps it here): a model's use is read through them without listing them again.
         self.deployments_listed: list[ModelRecord] | None = None
 
-    def list_models(self) -> Iterator[ModelRecord]:
-        label = self.client.label
-        response = self.client.request("GET", MODELS_PATH, params=self.params)
-        if response.status in (404, 410):
-            raise ProviderError(
-                f"{label}: the Azure OpenAI models API answered HTTP {response.status} on"
-                f" {MODELS_PATH} ({error_message(response)}): the endpoint or api_version is"
-                " wrong (endpoint is https://RESOURCE.openai.azure.com, without /openai)"
-            )
-        if response.status != 200:
-            raise failure(label, f"listing {MODELS_PATH}", response)
-        body = response.body
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError(
-                f"{label}: listing {MODELS_PATH} returned a malformed body (expected an object"
-                " with a data list)"
-            )
-        yield from map_records(MODELS, items, MODEL)
-
-    def lookup(self, model_id: str) -> dict[str, Any] | None:
-        response = self.client.request(
-            "GET", f"{MODELS_PATH}/{path_segment(model_id)}", params=self.params
+    def gone(self, response: Response) -> ProviderError:
+        return ProviderError(
+            f"{self.client.label}: the {self.api} answered HTTP {response.status} on"
+            f" {MODELS_PATH} ({error_message(response)}): the endpoint or api_version is"
+            " wrong (endpoint is https://RESOURCE.openai.azure.com, without /openai)"
         )
-        if names_model(response, model_id):
-            return None
-        if response.status != 200 or not isinstance(response.body, dict):
-            raise failure(self.client.label, f"looking up {model_id!r}", response)
-        return response.body
 
-    def exists(self, model_id: str) -> bool:
-        return self.lookup(model_id) is not None
-
-    def details(self, model_id: str) -> dict[str, Any]:
-        model = self.lookup(model_id)
-        if model is None:
-            raise ProviderError(f"{self.client.label}: model {model_id!r} does not exist")
-        return model
+    def names_model(self, response: Response, model_id: str) -> bool:
+        return names_model(response, model_id)
 
     def close(self) -> None:
         self.client.close()
@@ -161,9 +135,7 @@ def names_model(response: Response, model_id: str) -> bool:
 class AzureModelDeleter(HttpDeleter[AzureModels]):
     def delete(self, model_id: str) -> DeleteResult:
         lister = self.lister
-        response = self.client.request(
-            "DELETE", f"{MODELS_PATH}/{path_segment(model_id)}", params=lister.params
-        )
+        response = self.client.request("DELETE", lister.model_path(model_id), params=lister.params)
         absent = names_model(response, model_id)
         if response.status in (404, 405) and not absent:
             return self._by_job(model_id, response.attempts)

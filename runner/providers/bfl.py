@@ -14,7 +14,14 @@ from runner.providers.base import (
     itself,
 )
 from runner.providers.mapping import ITS_ID, Id, RecordMap, Text, map_records
-from runner.providers.wire import HttpDeleter, HttpLister, delete_result, failure, http
+from runner.providers.wire import (
+    HttpDeleter,
+    HttpLister,
+    delete_result,
+    failure,
+    http,
+    listed_items,
+)
 
 if TYPE_CHECKING:
     from runner.providers.http import HttpClient
@@ -44,14 +51,7 @@ class BflLister(HttpLister):
             )
         if response.status != 200:
             raise failure(self.client.label, "listing finetunes", response)
-        body = response.body
-        items = body.get("finetunes") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError(
-                f"{self.client.label}: listing finetunes returned a malformed body"
-                " (expected an object with a finetunes list)"
-            )
-        return items
+        return listed_items(self.client.label, "finetunes", response.body, "finetunes")
 
     def list_models(self) -> Iterator[ModelRecord]:
         yield from map_records(FINETUNES, self._ids(), MODEL)

@@ -12,7 +12,6 @@ from runner.providers.base import (
     DeleteResult,
     KindSpecOf,
     ModelRecord,
-    ProviderError,
     ProviderSpecOf,
     itself,
     unsafe_id_reason,
@@ -27,6 +26,7 @@ from runner.providers.wire import (
     delete_result,
     failure,
     http,
+    listed_items,
     names_id,
     path_segment,
 )
@@ -80,13 +80,7 @@ class TogetherLister(HttpLister):
             )  # fmt: skip
         if response.status != 200:
             raise failure(self.client.label, "listing fine-tune jobs", response)
-        body = response.body
-        jobs = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(jobs, list):
-            raise ProviderError(
-                f"{self.client.label}: listing fine-tune jobs returned a malformed body"
-                " (expected an object with a data list)"
-            )
+        jobs = listed_items(self.client.label, "fine-tune jobs", response.body, "data")
         yield from map_records(JOBS, jobs, MODEL)
 
     def _job(self, job_id: str) -> Response:

@@ -46,6 +46,7 @@ from runner.providers.wire import (
     api_gone,
     delete_result,
     failure,
+    listed_items,
     path_segment,
 )
 
@@ -121,13 +122,7 @@ class DedicatedEndpoints(HttpLister):
             )  # fmt: skip
         if response.status != 200:
             raise failure(label, "listing dedicated endpoints", response)
-        body = response.body
-        listed = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(listed, list):
-            raise ProviderError(
-                f"{label}: listing dedicated endpoints returned a malformed body"
-                " (expected an object with a data list)"
-            )
+        listed = listed_items(label, "dedicated endpoints", response.body, "data")
         # Serverless endpoints are Together's own: never ours, whatever the filter did.
         mine = [i for i in listed if not (isinstance(i, dict) and i.get("type") != "dedicated")]
         # What the endpoints serve is read beside their details, not after them: the list

@@ -81,6 +81,7 @@ class CollectionLister(HttpLister):
     api: str  # named in errors, e.g. "OpenAI models API"
     key = "data"
     records: "RecordMap"  # what it lists; its ``only`` leaves out models never candidates
+    params: Mapping[str, str] | None = None  # sent with every read (Azure's api-version)
 
     def names_model(self, response: Response, model_id: str) -> bool:
         """Whether a not-found answer proves this model absent."""
@@ -89,28 +90,26 @@ class CollectionLister(HttpLister):
     def model_path(self, model_id: str) -> str:
         return f"{self.collection}/{path_segment(model_id)}"
 
+    def gone(self, response: Response) -> ProviderError:
+        """What a 404 or 410 on the collection itself says: the API is not where asked."""
+        return ProviderError(
+            f"{self.client.label}: the {self.api} answered HTTP {response.status} on"
+            f" {self.collection}: it looks retired or the base_url is wrong (it is the"
+            " API's root, without /v1)"
+        )
+
     def list_models(self) -> Iterator[ModelRecord]:
-        response = self.client.request("GET", self.collection)
-        label = self.client.label
+        response = self.client.request("GET", self.collection, params=self.params)
         if response.status in (404, 410):
-            raise ProviderError(
-                f"{label}: the {self.api} answered HTTP {response.status} on"
-                f" {self.collection}: it looks retired or the base_url is wrong (it is the"
-                " API's root, without /v1)"
-            )
+            raise self.gone(response)
         if response.status != 200:
-            raise failure(label, f"listing {self.collection}", response)
-        body = response.body
-        items = body.get(self.key) if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError(
-                f"{label}: listing {self.collection} returned a malformed body (expected an"
-                f" object with a {self.key} list)"
-            )
+            raise failure(self.client.label, f"listing {self.collection}", response)
+        items = listed_items(self.client.label, self.collection, response.body, self.key)
         yield from map_records(self.records, items, self.spec)
 
-    def _lookup(self, model_id: str) -> dict[str, Any] | None:
-        response = self.client.request("GET", self.model_path(model_id))
+    def lookup(self, model_id: str) -> dict[str, Any] | None:
+        """The model's own object; None when the answer proves it absent."""
+        response = self.client.request("GET", self.model_path(model_id), params=self.params)
         if self.names_model(response, model_id):
             return None
         if response.status != 200 or not isinstance(response.body, dict):
@@ -118,10 +117,10 @@ class CollectionLister(HttpLister):
         return response.body
 
     def exists(self, model_id: str) -> bool:
-        return self._lookup(model_id) is not None
+        return self.lookup(model_id) is not None
 
     def details(self, model_id: str) -> dict[str, Any]:
-        model = self._lookup(model_id)
+        model = self.lookup(model_id)
         if model is None:
             raise ProviderError(f"{self.client.label}: model {model_id!r} does not exist")
         return model
@@ -292,6 +291,18 @@ def pages(client: "HttpClient", paging: Paging) -> Iterator[Any]:
         f"{label}: listing {paging.noun} was still paging after {MAX_PAGES} pages; stopped"
         " to avoid an endless loop"
     )
+
+
+def listed_items(label: str, what: str, body: Any, key: str) -> list[Any]:
+    """A listing's items: the list under ``key`` of the answer's object, or one line
+    saying the answer was not that shape."""
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ProviderError(
+            f"{label}: listing {what} returned a malformed body (expected an object with a"
+            f" {key} list)"
+        )
+    return items
 
 
 def path_segment(model_id: str) -> str:
